@@ -1,0 +1,82 @@
+# wsd: build, run and test. `make` builds bin/wsd and bin/wsctl; `make run`
+# starts wsd with conf/wsd.conf; `make test` runs every test and ends with
+# one line "N passed, N failed". SANITIZE=1 builds and tests with
+# AddressSanitizer and UndefinedBehaviorSanitizer into bin/san/.
+# Missing dependencies are installed by scripts/install-deps.sh.
+
+CC ?= cc
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith
+PKGS := msgpack jansson libjwt libconfig openssl zlib
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(WARN) -MMD -MP
+
+ifeq ($(SANITIZE),1)
+  BUILD := build/san
+  BIN := bin/san
+  CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDFLAGS := -fsanitize=address,undefined
+else
+  BUILD := build/rel
+  BIN := bin
+  CFLAGS := $(CFLAGS_BASE) -O2
+  LDFLAGS :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIBS = -lev -lnng -lwslay -lhttp_parser $(PKG_LIBS) -lpthread
+
+CORE_SRC := $(wildcard proto/*.c) $(filter-out supervisor/sv_main.c, \
+	$(wildcard supervisor/*.c)) $(wildcard worker/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+WSCTL_SRC := $(wildcard wsctl/*.c)
+WSCTL_OBJ := $(WSCTL_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test unit e2e clean fmt
+all: deps $(BIN)/wsd $(BIN)/wsctl
+
+# Installs only what is missing; quick when everything is there.
+deps:
+	@./scripts/install-deps.sh --no-npm
+
+worker/wk_demo.c: worker/wk_demo.html scripts/embed.sh
+	sh scripts/embed.sh worker/wk_demo.html worker/wk_demo.c
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/libwsd.a: $(CORE_OBJ)
+	ar rcs $@ $^
+
+$(BIN)/wsd: $(BUILD)/supervisor/sv_main.o $(BUILD)/libwsd.a
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BIN)/wsctl: $(WSCTL_OBJ)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libwsd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Wno-missing-prototypes $< -o $@ \
+		$(LDFLAGS) $(BUILD)/libwsd.a $(LIBS) -lcmocka
+
+run: all
+	@./scripts/run.sh $(BIN)/wsd conf/wsd.conf
+
+test: all $(UNIT_BIN)
+	@./scripts/install-deps.sh
+	@BUILD=$(BUILD) BIN=$(BIN) ./scripts/run-tests.sh
+
+clean:
+	rm -rf build bin
+
+fmt:
+	clang-format -i proto/*.[ch] supervisor/*.[ch] worker/wk_[!d]*.[ch] \
+		wsctl/*.[ch] tests/unit/*.c
+
+-include $(CORE_OBJ:.o=.d) $(WSCTL_OBJ:.o=.d)

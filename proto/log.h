@@ -1,0 +1,27 @@
+/*
+ * log.h: one log line per event, to stderr, shared by the supervisor and
+ * the workers. Each line carries the time, the process role and pid, and
+ * the level. Lines never contain message contents or tokens: callers log
+ * counts and ids.
+ */
+#ifndef WSD_LOG_H
+#define WSD_LOG_H
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Set the role shown in each line ("supervisor", "worker 1") and level. */
+void log_init(const char *role, enum log_level level);
+void log_set_level(enum log_level level);
+
+/* Parse "error", "warn", "info" or "debug"; returns -1 for anything else. */
+int log_level_parse(const char *s);
+
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

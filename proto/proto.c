@@ -1,0 +1,405 @@
+/*
+ * proto.c: the msgpack codec for the IPC messages declared in proto.h.
+ *
+ * Each message type has a schema: the list of fields that follow the
+ * four-element header, in order. Encoding walks the schema and packs each
+ * field; decoding walks the same schema and accepts a field only when its
+ * msgpack type and size are right. CONFIG and STATS have composite fields
+ * (the config block, the record list) that are checked element by element.
+ * A decoded message borrows every string from the input buffer and every
+ * array from the msgpack zone; nothing is copied.
+ */
+#include "proto.h"
+
+#include <string.h>
+
+enum field {
+	F_END = 0,
+	F_CONN,
+	F_SEQ,
+	F_SINCE,
+	F_EXCLUDE,
+	F_STATUS,
+	F_FLAGS,
+	F_PID,
+	F_ROOM,
+	F_USER,
+	F_DATA,
+	F_ID,
+	F_ADDR,
+	F_AGENT,
+	F_CODE,
+	F_REASON,
+	F_SESSION,
+	F_TOKEN,
+	F_CONFIG,
+	F_RECORDS,
+};
+
+#define MAX_FIELDS 8
+
+struct schema {
+	const char *name;
+	enum field fields[MAX_FIELDS];
+};
+
+static const struct schema schemas[PROTO_TYPE_END] = {
+	[PROTO_HELLO] = {"HELLO", {F_PID}},
+	[PROTO_CONFIG] = {"CONFIG", {F_CONFIG}},
+	[PROTO_READY] = {"READY", {F_END}},
+	[PROTO_CONN_OPEN] = {"CONN_OPEN",
+			     {F_CONN, F_USER, F_ADDR, F_AGENT, F_FLAGS}},
+	[PROTO_CONN_ACCEPT] = {"CONN_ACCEPT", {F_CONN, F_STATUS, F_SESSION, F_TOKEN}},
+	[PROTO_CONN_CLOSE] = {"CONN_CLOSE", {F_CONN, F_STATUS}},
+	[PROTO_SUB] = {"SUB", {F_CONN, F_ROOM, F_SINCE, F_FLAGS}},
+	[PROTO_SUB_REPLY] = {"SUB_REPLY", {F_CONN, F_ROOM, F_SEQ, F_FLAGS}},
+	[PROTO_UNSUB] = {"UNSUB", {F_CONN, F_ROOM}},
+	[PROTO_PUBLISH] = {"PUBLISH", {F_CONN, F_ROOM, F_DATA, F_ID}},
+	[PROTO_DELIVER] = {"DELIVER",
+			   {F_ROOM, F_SEQ, F_CONN, F_EXCLUDE, F_FLAGS, F_DATA}},
+	[PROTO_ACK] = {"ACK", {F_CONN, F_ID, F_SEQ}},
+	[PROTO_ERROR] = {"ERROR", {F_CONN, F_CODE, F_REASON, F_ID}},
+	[PROTO_KICK] = {"KICK", {F_CONN, F_STATUS, F_REASON}},
+	[PROTO_STATS] = {"STATS", {F_RECORDS}},
+};
+
+/* The numeric and string members of struct proto_config, in wire order. */
+#define CONFIG_NUMS 11
+#define CONFIG_STRS 3
+#define REC_FIELDS 7
+
+static const uint64_t *
+config_nums(const struct proto_config *c, int i)
+{
+	const uint64_t *nums[CONFIG_NUMS] = {
+	    &c->max_message_bytes,  &c->max_header_bytes,
+	    &c->max_queue_bytes,    &c->max_queue_msgs,
+	    &c->max_rooms_per_conn, &c->slow_policy,
+	    &c->heartbeat_interval_ms, &c->heartbeat_timeout_ms,
+	    &c->handshake_timeout_ms, &c->allow_anonymous,
+	    &c->demo_page,
+	};
+	return nums[i];
+}
+
+static const struct proto_str *
+config_strs(const struct proto_config *c, int i)
+{
+	const struct proto_str *strs[CONFIG_STRS] = {
+	    &c->ws_path, &c->echo_path, &c->jwt_secret};
+	return strs[i];
+}
+
+static uint64_t *
+msg_num(struct proto_msg *m, enum field f)
+{
+	switch (f) {
+	case F_CONN: return &m->conn;
+	case F_SEQ: return &m->seq;
+	case F_SINCE: return &m->since;
+	case F_EXCLUDE: return &m->exclude;
+	case F_STATUS: return &m->status;
+	case F_FLAGS: return &m->flags;
+	case F_PID: return &m->pid;
+	default: return NULL;
+	}
+}
+
+static struct proto_str *
+msg_str(struct proto_msg *m, enum field f)
+{
+	switch (f) {
+	case F_ROOM: return &m->room;
+	case F_USER: return &m->user;
+	case F_DATA: return &m->data;
+	case F_ID: return &m->id;
+	case F_ADDR: return &m->addr;
+	case F_AGENT: return &m->agent;
+	case F_CODE: return &m->code;
+	case F_REASON: return &m->reason;
+	case F_SESSION: return &m->session;
+	case F_TOKEN: return &m->token;
+	default: return NULL;
+	}
+}
+
+static int
+pack_str(msgpack_packer *pk, struct proto_str s)
+{
+	if (msgpack_pack_str(pk, s.len) != 0)
+		return -1;
+	return msgpack_pack_str_body(pk, s.len ? s.p : "", s.len);
+}
+
+static int
+pack_config(msgpack_packer *pk, const struct proto_config *c)
+{
+	int i;
+
+	if (msgpack_pack_array(pk, CONFIG_NUMS + CONFIG_STRS + 1) != 0)
+		return -1;
+	for (i = 0; i < CONFIG_NUMS; i++)
+		if (msgpack_pack_uint64(pk, *config_nums(c, i)) != 0)
+			return -1;
+	for (i = 0; i < CONFIG_STRS; i++)
+		if (pack_str(pk, *config_strs(c, i)) != 0)
+			return -1;
+	if (msgpack_pack_array(pk, c->norigins) != 0)
+		return -1;
+	for (i = 0; i < (int)c->norigins; i++)
+		if (pack_str(pk, c->origins[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static int
+pack_records(msgpack_packer *pk, const struct proto_stats_rec *r, uint32_t n)
+{
+	uint32_t i;
+
+	if (msgpack_pack_array(pk, n) != 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (msgpack_pack_array(pk, REC_FIELDS) != 0 ||
+		    msgpack_pack_uint64(pk, r[i].conn) != 0 ||
+		    msgpack_pack_uint64(pk, r[i].last_seen_ms) != 0 ||
+		    msgpack_pack_uint64(pk, r[i].queue_bytes) != 0 ||
+		    msgpack_pack_uint64(pk, r[i].queue_msgs) != 0 ||
+		    msgpack_pack_uint64(pk, r[i].drops) != 0 ||
+		    msgpack_pack_uint64(pk, r[i].msgs_in) != 0 ||
+		    msgpack_pack_uint64(pk, r[i].msgs_out) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+schema_len(const struct schema *s)
+{
+	int n = 0;
+
+	while (n < MAX_FIELDS && s->fields[n] != F_END)
+		n++;
+	return n;
+}
+
+int
+proto_encode(const struct proto_msg *m, msgpack_packer *pk)
+{
+	struct proto_msg *mm = (struct proto_msg *)m; /* read only below */
+	const struct schema *s;
+	int i, n;
+
+	if (m->type == 0 || m->type >= PROTO_TYPE_END)
+		return -1;
+	s = &schemas[m->type];
+	n = schema_len(s);
+	if (msgpack_pack_array(pk, 4 + n) != 0 ||
+	    msgpack_pack_uint32(pk, PROTO_VERSION) != 0 ||
+	    msgpack_pack_uint32(pk, m->type) != 0 ||
+	    msgpack_pack_uint32(pk, m->worker) != 0 ||
+	    msgpack_pack_uint32(pk, m->gen) != 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		enum field f = s->fields[i];
+		int rc;
+
+		if (f == F_CONFIG)
+			rc = pack_config(pk, &m->config);
+		else if (f == F_RECORDS)
+			rc = pack_records(pk, m->recs, m->nrecs);
+		else if (msg_num(mm, f) != NULL)
+			rc = msgpack_pack_uint64(pk, *msg_num(mm, f));
+		else
+			rc = pack_str(pk, *msg_str(mm, f));
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+get_uint(const msgpack_object *o, uint64_t *out)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return -1;
+	*out = o->via.u64;
+	return 0;
+}
+
+static int
+get_str(const msgpack_object *o, uint32_t max, struct proto_str *out)
+{
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max)
+		return -1;
+	out->p = o->via.str.ptr;
+	out->len = o->via.str.size;
+	return 0;
+}
+
+static uint32_t
+str_limit(enum field f)
+{
+	return f == F_DATA ? PROTO_MAX_DATA : PROTO_MAX_NAME;
+}
+
+static int
+decode_config(const msgpack_object *o, struct proto_config *c)
+{
+	const msgpack_object *a;
+	const msgpack_object_array *origins;
+	uint32_t i;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY ||
+	    o->via.array.size != CONFIG_NUMS + CONFIG_STRS + 1)
+		return -1;
+	a = o->via.array.ptr;
+	for (i = 0; i < CONFIG_NUMS; i++)
+		if (get_uint(&a[i], (uint64_t *)config_nums(c, (int)i)) != 0)
+			return -1;
+	for (i = 0; i < CONFIG_STRS; i++)
+		if (get_str(&a[CONFIG_NUMS + i], PROTO_MAX_NAME,
+			    (struct proto_str *)config_strs(c, (int)i)) != 0)
+			return -1;
+	if (a[CONFIG_NUMS + CONFIG_STRS].type != MSGPACK_OBJECT_ARRAY)
+		return -1;
+	origins = &a[CONFIG_NUMS + CONFIG_STRS].via.array;
+	if (origins->size > PROTO_MAX_ORIGINS)
+		return -1;
+	c->norigins = origins->size;
+	for (i = 0; i < origins->size; i++)
+		if (get_str(&origins->ptr[i], PROTO_MAX_NAME,
+			    &c->origins[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static int
+decode_records(const msgpack_object *o, struct proto_msg *m)
+{
+	uint32_t i, j;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY ||
+	    o->via.array.size > PROTO_MAX_RECORDS)
+		return -1;
+	for (i = 0; i < o->via.array.size; i++) {
+		const msgpack_object *r = &o->via.array.ptr[i];
+
+		if (r->type != MSGPACK_OBJECT_ARRAY ||
+		    r->via.array.size != REC_FIELDS)
+			return -1;
+		for (j = 0; j < REC_FIELDS; j++)
+			if (r->via.array.ptr[j].type !=
+			    MSGPACK_OBJECT_POSITIVE_INTEGER)
+				return -1;
+	}
+	m->rec_objs = o->via.array.ptr;
+	m->nrecs = o->via.array.size;
+	return 0;
+}
+
+static int
+decode_header(const msgpack_object *a, struct proto_msg *m)
+{
+	uint64_t v[4];
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (get_uint(&a[i], &v[i]) != 0 || v[i] > UINT32_MAX)
+			return PROTO_EHEADER;
+	if (v[0] != PROTO_VERSION)
+		return PROTO_EVERSION;
+	if (v[1] == 0 || v[1] >= PROTO_TYPE_END)
+		return PROTO_ETYPE;
+	m->type = (uint32_t)v[1];
+	m->worker = (uint32_t)v[2];
+	m->gen = (uint32_t)v[3];
+	return PROTO_OK;
+}
+
+int
+proto_decode(struct proto_msg *m, msgpack_unpacked *u, const void *buf,
+	     size_t len)
+{
+	const msgpack_object *a;
+	const struct schema *s;
+	size_t off = 0;
+	int i, n, rc;
+
+	memset(m, 0, sizeof(*m));
+	if (msgpack_unpack_next(u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len)
+		return PROTO_EPARSE;
+	if (u->data.type != MSGPACK_OBJECT_ARRAY || u->data.via.array.size < 4)
+		return PROTO_EHEADER;
+	a = u->data.via.array.ptr;
+	if ((rc = decode_header(a, m)) != PROTO_OK)
+		return rc;
+	s = &schemas[m->type];
+	n = schema_len(s);
+	if (u->data.via.array.size != (uint32_t)(4 + n))
+		return PROTO_ECOUNT;
+	for (i = 0; i < n; i++) {
+		const msgpack_object *o = &a[4 + i];
+		enum field f = s->fields[i];
+		uint64_t *num;
+
+		if (f == F_CONFIG)
+			rc = decode_config(o, &m->config);
+		else if (f == F_RECORDS)
+			rc = decode_records(o, m);
+		else if ((num = msg_num(m, f)) != NULL)
+			rc = get_uint(o, num);
+		else
+			rc = get_str(o, str_limit(f), msg_str(m, f));
+		if (rc != 0)
+			return PROTO_EFIELD;
+	}
+	return PROTO_OK;
+}
+
+void
+proto_stats_get(const struct proto_msg *m, uint32_t i,
+		struct proto_stats_rec *out)
+{
+	const msgpack_object *f = m->rec_objs[i].via.array.ptr;
+
+	out->conn = f[0].via.u64;
+	out->last_seen_ms = f[1].via.u64;
+	out->queue_bytes = f[2].via.u64;
+	out->queue_msgs = f[3].via.u64;
+	out->drops = f[4].via.u64;
+	out->msgs_in = f[5].via.u64;
+	out->msgs_out = f[6].via.u64;
+}
+
+const char *
+proto_type_name(uint32_t type)
+{
+	if (type == 0 || type >= PROTO_TYPE_END)
+		return "unknown";
+	return schemas[type].name;
+}
+
+const char *
+proto_strerror(int err)
+{
+	switch (err) {
+	case PROTO_OK: return "ok";
+	case PROTO_EPARSE: return "not one msgpack object";
+	case PROTO_EHEADER: return "bad header";
+	case PROTO_EVERSION: return "protocol version mismatch";
+	case PROTO_ETYPE: return "unknown message type";
+	case PROTO_ECOUNT: return "wrong field count";
+	case PROTO_EFIELD: return "bad field";
+	default: return "unknown error";
+	}
+}
+
+struct proto_str
+proto_cstr(const char *s)
+{
+	struct proto_str r = {s, s ? (uint32_t)strlen(s) : 0};
+
+	return r;
+}

@@ -1,0 +1,173 @@
+/*
+ * proto.h: every message that crosses the IPC channel between the
+ * supervisor and a worker, in one place.
+ *
+ * A message is one msgpack array: [version, type, worker, generation,
+ * field...]. Which fields follow, in which order and of which msgpack type,
+ * is fixed per message type by the schema table in proto.c; the decoder
+ * checks the version, the type, the field count, every field's type and
+ * every string's length before it fills a struct proto_msg. A message that
+ * fails any check is a bug in the peer: the caller logs it and drops the
+ * peer (STYLE.md, habit 5). Nothing here touches a socket.
+ */
+#ifndef WSD_PROTO_H
+#define WSD_PROTO_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_VERSION 1
+
+/* Limits the decoder enforces on strings, in bytes. */
+#define PROTO_MAX_NAME 1024             /* rooms, users, ids, addresses */
+#define PROTO_MAX_DATA (64u << 20)      /* message payloads */
+#define PROTO_MAX_ORIGINS 32
+#define PROTO_MAX_RECORDS 65536         /* per STATS message */
+
+/* Message types. W: worker to supervisor; S: supervisor to worker. */
+enum proto_type {
+	PROTO_HELLO = 1,   /* W: pid; first message of a worker */
+	PROTO_CONFIG,      /* S: the settings workers need (a generation) */
+	PROTO_READY,       /* W: config applied, accepting */
+	PROTO_CONN_OPEN,   /* W: conn, user, addr, agent, flags; asks to admit */
+	PROTO_CONN_ACCEPT, /* S: conn, status (0 or HTTP status), session, token */
+	PROTO_CONN_CLOSE,  /* W: conn, code; the connection is gone */
+	PROTO_SUB,         /* W: conn, room, since, flags (PROTO_F_SINCE) */
+	PROTO_SUB_REPLY,   /* S: conn, room, seq, flags (PROTO_F_RECOVERED) */
+	PROTO_UNSUB,       /* W: conn, room */
+	PROTO_PUBLISH,     /* W: conn, room, data (JSON text), id */
+	PROTO_DELIVER,     /* S: room, seq, conn (0: room members), exclude, data */
+	PROTO_ACK,         /* S: conn, id, seq */
+	PROTO_ERROR,       /* S: conn, code (text), reason, id */
+	PROTO_KICK,        /* S: conn, status (close code), reason */
+	PROTO_STATS,       /* W: records (one per connection that changed) */
+	PROTO_TYPE_END
+};
+
+/* Bits of proto_msg.flags. */
+#define PROTO_F_ANONYMOUS 0x1u /* CONN_OPEN: no token, generated user id */
+#define PROTO_F_SINCE 0x2u     /* SUB: since is set */
+#define PROTO_F_RECOVERED 0x4u /* SUB_REPLY: the replay covered the gap */
+#define PROTO_F_BROADCAST 0x8u /* DELIVER: every local connection */
+
+/*
+ * A string borrowed from a decoded message: not NUL-terminated, valid only
+ * while the buffer and the msgpack_unpacked it was decoded from live.
+ */
+struct proto_str {
+	const char *p;
+	uint32_t len;
+};
+
+/* What a worker does when a connection's send queue is full. */
+enum proto_slow_policy {
+	PROTO_SLOW_DISCONNECT = 0,
+	PROTO_SLOW_DROP_NEWEST,
+	PROTO_SLOW_DROP_OLDEST,
+};
+
+/* The part of the configuration workers apply (CONFIG). */
+struct proto_config {
+	uint64_t max_message_bytes;
+	uint64_t max_header_bytes;
+	uint64_t max_queue_bytes;
+	uint64_t max_queue_msgs;
+	uint64_t max_rooms_per_conn;
+	uint64_t slow_policy;
+	uint64_t heartbeat_interval_ms;
+	uint64_t heartbeat_timeout_ms;
+	uint64_t handshake_timeout_ms;
+	uint64_t allow_anonymous;
+	uint64_t demo_page;
+	struct proto_str ws_path;
+	struct proto_str echo_path;
+	struct proto_str jwt_secret;
+	uint32_t norigins;
+	struct proto_str origins[PROTO_MAX_ORIGINS];
+};
+
+/* One connection's counters in a STATS message. */
+struct proto_stats_rec {
+	uint64_t conn;
+	uint64_t last_seen_ms; /* wall clock, ms since the epoch */
+	uint64_t queue_bytes;
+	uint64_t queue_msgs;
+	uint64_t drops;
+	uint64_t msgs_in;
+	uint64_t msgs_out;
+};
+
+/*
+ * A decoded (or to-be-encoded) message. Only the fields of the type's
+ * schema are meaningful; the decoder zeroes the rest.
+ */
+struct proto_msg {
+	uint32_t type;
+	uint32_t worker;
+	uint32_t gen;
+	uint64_t conn;
+	uint64_t seq;
+	uint64_t since;
+	uint64_t exclude;
+	uint64_t status;
+	uint64_t flags;
+	uint64_t pid;
+	struct proto_str room;
+	struct proto_str user;
+	struct proto_str data;
+	struct proto_str id;
+	struct proto_str addr;
+	struct proto_str agent;
+	struct proto_str code;
+	struct proto_str reason;
+	struct proto_str session;
+	struct proto_str token;
+	struct proto_config config; /* CONFIG only */
+	/* STATS: to encode, point recs at nrecs records; decoded, see below. */
+	const struct proto_stats_rec *recs;
+	uint32_t nrecs;
+	const msgpack_object *rec_objs; /* decoded STATS: validated records */
+};
+
+/* Error codes of the decoder: which check failed (for the log line). */
+enum proto_err {
+	PROTO_OK = 0,
+	PROTO_EPARSE = -1,   /* not one complete msgpack object */
+	PROTO_EHEADER = -2,  /* not an array with a valid header */
+	PROTO_EVERSION = -3, /* another protocol version */
+	PROTO_ETYPE = -4,    /* unknown message type */
+	PROTO_ECOUNT = -5,   /* wrong number of fields */
+	PROTO_EFIELD = -6,   /* a field of the wrong type or size */
+};
+
+/*
+ * Pack m with pk. Strings are copied into the packer's buffer, so m may
+ * borrow from anywhere. Returns 0, or -1 when the packer's write callback
+ * failed (the buffer holds a partial message and must be discarded).
+ */
+int proto_encode(const struct proto_msg *m, msgpack_packer *pk);
+
+/*
+ * Decode the message in buf[0..len) into m. The caller has initialised u
+ * with msgpack_unpacked_init and destroys it when done with m; strings and
+ * STATS records in m borrow from buf and u. Returns PROTO_OK or one of
+ * enum proto_err; on error m is unspecified.
+ */
+int proto_decode(struct proto_msg *m, msgpack_unpacked *u, const void *buf,
+		 size_t len);
+
+/* Record i (< m->nrecs) of a decoded STATS message. */
+void proto_stats_get(const struct proto_msg *m, uint32_t i,
+		     struct proto_stats_rec *out);
+
+/* The name of a message type for logs, or "unknown". */
+const char *proto_type_name(uint32_t type);
+
+/* The name of a decoder error for logs. */
+const char *proto_strerror(int err);
+
+/* A proto_str from a NUL-terminated C string (which it borrows). */
+struct proto_str proto_cstr(const char *s);
+
+#endif

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install what wsd needs to build and test on Debian 12: the C libraries
+# from Debian's archive, and the npm packages for the end-to-end tests,
+# pinned by tests/package-lock.json. Safe to run again: it installs only
+# what is missing. Called by `make` when a dependency check fails.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+apt_pkgs=(
+  build-essential pkg-config
+  libev-dev libnng-dev libwslay-dev libmsgpack-dev libssl-dev
+  libhttp-parser-dev libjansson-dev libjwt-dev libconfig-dev zlib1g-dev
+  libcmocka-dev uthash-dev curl
+)
+
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${1:-}" != "--no-npm" ] && [ -f "$here/tests/package.json" ]; then
+  if ! command -v node >/dev/null 2>&1; then
+    echo "install-deps: node is required for the end-to-end tests" >&2
+    exit 1
+  fi
+  if [ ! -d "$here/tests/node_modules/ws" ]; then
+    echo "install-deps: npm ci in tests/"
+    (cd "$here/tests" && npm ci --no-audit --no-fund --silent)
+  fi
+fi

@@ -1,0 +1,312 @@
+/*
+ * sv_admin.c: the admin HTTP listener in the supervisor. It answers
+ * GET /health (200 while this loop runs), GET /ready (200 while accepting
+ * with every worker ready, else 503), GET /metrics (Prometheus text) and
+ * /api/CMD (the control commands of sv_ctl.c as JSON over HTTP: GET for
+ * reads, POST with a JSON body for actions). One request per connection;
+ * requests are parsed with http_parser, and the socket never blocks.
+ */
+#include "sv.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../proto/log.h"
+
+#define ADMIN_MAX_REQ 65536
+
+struct admin_conn {
+	ev_io io;
+	ev_timer timer;
+	http_parser parser;
+	char url[256];
+	size_t urllen;
+	char *body;
+	size_t bodylen;
+	int done;
+	char *out;
+	size_t outlen, outoff;
+	size_t inlen;
+};
+
+static int admin_fd = -1;
+static ev_io admin_io;
+
+static void
+conn_free(struct ev_loop *loop, struct admin_conn *ac)
+{
+	ev_io_stop(loop, &ac->io);
+	ev_timer_stop(loop, &ac->timer);
+	close(ac->io.fd);
+	free(ac->body);
+	free(ac->out);
+	free(ac);
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+	struct admin_conn *ac = p->data;
+
+	if (ac->urllen + len >= sizeof(ac->url))
+		return -1;
+	memcpy(ac->url + ac->urllen, at, len);
+	ac->urllen += len;
+	ac->url[ac->urllen] = '\0';
+	return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+	struct admin_conn *ac = p->data;
+	char *b;
+
+	if (ac->bodylen + len > ADMIN_MAX_REQ)
+		return -1;
+	if ((b = realloc(ac->body, ac->bodylen + len + 1)) == NULL)
+		return -1;
+	memcpy(b + ac->bodylen, at, len);
+	ac->body = b;
+	ac->bodylen += len;
+	return 0;
+}
+
+static int
+on_complete(http_parser *p)
+{
+	((struct admin_conn *)p->data)->done = 1;
+	return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_body = on_body,
+    .on_message_complete = on_complete,
+};
+
+static void
+respond(struct admin_conn *ac, int status, const char *reason,
+	const char *ctype, const char *body)
+{
+	size_t blen = strlen(body);
+	int n;
+
+	n = asprintf(&ac->out,
+		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n"
+		     "Cache-Control: no-store\r\n\r\n%s",
+		     status, reason, ctype, blen, body);
+	if (n < 0) {
+		ac->out = NULL;
+		ac->outlen = 0;
+		return;
+	}
+	ac->outlen = (size_t)n;
+}
+
+static void
+metrics(struct sv *sv, struct admin_conn *ac)
+{
+	const struct sv_counters *s = &sv->stats;
+	char *body = NULL;
+
+	if (asprintf(&body,
+		     "# TYPE wsd_connections gauge\nwsd_connections %u\n"
+		     "# TYPE wsd_workers_ready gauge\nwsd_workers_ready %d\n"
+		     "# TYPE wsd_connections_opened_total counter\n"
+		     "wsd_connections_opened_total %llu\n"
+		     "# TYPE wsd_connections_closed_total counter\n"
+		     "wsd_connections_closed_total %llu\n"
+		     "# TYPE wsd_connections_refused_total counter\n"
+		     "wsd_connections_refused_total %llu\n"
+		     "# TYPE wsd_publishes_total counter\n"
+		     "wsd_publishes_total %llu\n"
+		     "# TYPE wsd_ipc_deliveries_total counter\n"
+		     "wsd_ipc_deliveries_total %llu\n"
+		     "# TYPE wsd_worker_restarts_total counter\n"
+		     "wsd_worker_restarts_total %llu\n"
+		     "# TYPE wsd_ipc_drops_total counter\n"
+		     "wsd_ipc_drops_total %llu\n",
+		     sv->reg.nconns, sv_workers_ready(sv),
+		     (unsigned long long)s->conns_opened,
+		     (unsigned long long)s->conns_closed,
+		     (unsigned long long)s->conns_refused,
+		     (unsigned long long)s->publishes,
+		     (unsigned long long)s->deliveries,
+		     (unsigned long long)s->worker_restarts,
+		     (unsigned long long)s->ipc_drops) < 0) {
+		respond(ac, 500, "Internal Server Error", "text/plain", "");
+		return;
+	}
+	respond(ac, 200, "OK", "text/plain; version=0.0.4", body);
+	free(body);
+}
+
+static void
+api(struct sv *sv, struct admin_conn *ac, const char *cmd)
+{
+	json_t *req = NULL, *rep;
+	json_error_t err;
+	char *text;
+	int st;
+
+	if (ac->bodylen > 0) {
+		req = json_loadb(ac->body, ac->bodylen, 0, &err);
+		if (!json_is_object(req)) {
+			json_decref(req);
+			respond(ac, 400, "Bad Request", "application/json",
+				"{\"ok\":false,\"error\":\"the body is not a "
+				"JSON object\"}");
+			return;
+		}
+	} else {
+		req = json_object();
+	}
+	json_object_set_new(req, "cmd", json_string(cmd));
+	rep = sv_ctl_run(sv, req);
+	json_decref(req);
+	st = json_is_true(json_object_get(rep, "ok")) ? 200 : 400;
+	text = json_dumps(rep, JSON_COMPACT);
+	json_decref(rep);
+	respond(ac, st, st == 200 ? "OK" : "Bad Request", "application/json",
+		text ? text : "{}");
+	free(text);
+}
+
+static void
+route(struct sv *sv, struct admin_conn *ac)
+{
+	int method = ac->parser.method;
+	char *q = strchr(ac->url, '?');
+
+	if (q != NULL)
+		*q = '\0';
+	if (strncmp(ac->url, "/api/", 5) == 0 &&
+	    (method == HTTP_GET || method == HTTP_POST)) {
+		api(sv, ac, ac->url + 5);
+		return;
+	}
+	if (method != HTTP_GET) {
+		respond(ac, 405, "Method Not Allowed", "text/plain",
+			"method not allowed\n");
+		return;
+	}
+	if (strcmp(ac->url, "/health") == 0)
+		respond(ac, 200, "OK", "text/plain", "ok\n");
+	else if (strcmp(ac->url, "/ready") == 0) {
+		if (!sv->draining && sv_workers_ready(sv) == sv->cfg->workers)
+			respond(ac, 200, "OK", "text/plain", "ready\n");
+		else
+			respond(ac, 503, "Service Unavailable", "text/plain",
+				sv->draining ? "draining\n" : "starting\n");
+	} else if (strcmp(ac->url, "/metrics") == 0)
+		metrics(sv, ac);
+	else
+		respond(ac, 404, "Not Found", "text/plain", "not found\n");
+}
+
+static void
+on_conn_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct admin_conn *ac = (struct admin_conn *)io;
+	struct sv *sv = ev_userdata(loop);
+	char buf[4096];
+	ssize_t n;
+	size_t used;
+
+	if (revents & EV_READ) {
+		n = read(io->fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			conn_free(loop, ac);
+			return;
+		}
+		if (n < 0)
+			return;
+		ac->inlen += (size_t)n;
+		used = http_parser_execute(&ac->parser, &settings, buf,
+					   (size_t)n);
+		if (used != (size_t)n || ac->inlen > ADMIN_MAX_REQ) {
+			respond(ac, 400, "Bad Request", "text/plain",
+				"bad request\n");
+		} else if (ac->done) {
+			route(sv, ac);
+		} else {
+			return;
+		}
+		if (ac->out == NULL) {
+			conn_free(loop, ac);
+			return;
+		}
+		ev_io_stop(loop, io);
+		ev_io_set(io, io->fd, EV_WRITE);
+		ev_io_start(loop, io);
+	}
+	if (revents & EV_WRITE) {
+		n = write(io->fd, ac->out + ac->outoff, ac->outlen - ac->outoff);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n > 0)
+			ac->outoff += (size_t)n;
+		if (n <= 0 || ac->outoff == ac->outlen)
+			conn_free(loop, ac);
+	}
+}
+
+static void
+on_conn_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)revents;
+	conn_free(loop, t->data);
+}
+
+static void
+on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct admin_conn *ac;
+	int fd;
+
+	(void)revents;
+	while ((fd = accept4(io->fd, NULL, NULL,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		if ((ac = calloc(1, sizeof(*ac))) == NULL) {
+			close(fd);
+			continue;
+		}
+		http_parser_init(&ac->parser, HTTP_REQUEST);
+		ac->parser.data = ac;
+		ev_io_init(&ac->io, on_conn_io, fd, EV_READ);
+		ev_timer_init(&ac->timer, on_conn_timeout, 10., 0.);
+		ac->timer.data = ac;
+		ev_io_start(loop, &ac->io);
+		ev_timer_start(loop, &ac->timer);
+	}
+}
+
+int
+sv_admin_start(struct sv *sv)
+{
+	if (sv->cfg->admin_listen[0] == '\0')
+		return 0;
+	if ((admin_fd = sv_listen_open(sv->cfg->admin_listen, 64)) < 0)
+		return -1;
+	ev_io_init(&admin_io, on_accept, admin_fd, EV_READ);
+	ev_io_start(sv->loop, &admin_io);
+	return 0;
+}
+
+void
+sv_admin_stop(struct sv *sv)
+{
+	if (admin_fd < 0)
+		return;
+	ev_io_stop(sv->loop, &admin_io);
+	close(admin_fd);
+	admin_fd = -1;
+}

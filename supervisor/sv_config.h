@@ -1,0 +1,93 @@
+/*
+ * sv_config.h: the parsed configuration, one generation at a time.
+ *
+ * The supervisor owns it. A generation is built whole by sv_config_load
+ * (defaults, then the file, then command-line overrides) or not at all; a
+ * reload that fails leaves the running generation untouched. Workers get
+ * the part they need as a PROTO_CONFIG message (sv_config_to_proto).
+ */
+#ifndef WSD_SV_CONFIG_H
+#define WSD_SV_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../proto/proto.h"
+
+#define SV_MAX_WORKERS 64
+
+struct sv_config {
+	uint32_t generation;
+	char *path;           /* the file, or NULL when running on defaults */
+	char *listen;         /* "ADDR:PORT" */
+	int workers;
+	char *run_dir;
+	char *control_socket; /* a filesystem path */
+	char *admin_listen;   /* "ADDR:PORT" or "" */
+	char *pidfile;
+	int log_level;
+	char *ws_path;
+	char *echo_path;
+	int demo_page;
+	int allow_anonymous;
+	char *jwt_secret;
+	int norigins;
+	char *origins[PROTO_MAX_ORIGINS];
+
+	uint64_t max_connections;
+	uint64_t max_connections_per_user;
+	uint64_t max_message_bytes;
+	uint64_t max_header_bytes;
+	uint64_t max_queue_bytes;
+	uint64_t max_queue_msgs;
+	int slow_policy; /* enum proto_slow_policy */
+	uint64_t max_rooms_per_conn;
+
+	uint64_t heartbeat_interval_ms;
+	uint64_t heartbeat_timeout_ms;
+	uint64_t handshake_timeout_ms;
+
+	uint64_t replay_size;
+};
+
+/* Command-line values that win over the file (NULL or 0: not given). */
+struct sv_overrides {
+	const char *listen;
+	int workers;
+	const char *control_socket;
+	const char *admin_listen;
+	const char *run_dir;
+};
+
+/*
+ * Build a configuration: defaults, then the file at path (NULL: none),
+ * then the overrides. Returns a new generation, or NULL with a message
+ * "FILE:LINE: problem" (or "FILE: problem") in err.
+ */
+struct sv_config *sv_config_load(const char *path,
+				 const struct sv_overrides *ov, char *err,
+				 size_t errlen);
+
+/* Free a generation and every string it owns. NULL is allowed. */
+void sv_config_free(struct sv_config *c);
+
+/*
+ * Fill pc with the settings workers apply. Strings in pc borrow from c,
+ * which must outlive pc.
+ */
+void sv_config_to_proto(const struct sv_config *c, struct proto_config *pc);
+
+/*
+ * Write a human summary of what differs between a and b into buf, e.g.
+ * "workers 2 -> 4, heartbeat.interval_ms 25000 -> 1000", or "nothing".
+ */
+void sv_config_diff(const struct sv_config *a, const struct sv_config *b,
+		    char *buf, size_t len);
+
+/*
+ * Split "ADDR:PORT" (ADDR may be "[v6]" or empty for all addresses).
+ * Returns 0 and fills host (at least 64 bytes) and port, or -1.
+ */
+int sv_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,536 @@
+/*
+ * sv_ctl.c: the control socket (nng rep0 over ipc://, mode 0600) and the
+ * commands behind it, shared with the admin HTTP API. A request is one
+ * JSON object with "cmd"; sv_ctl_run answers with one JSON object, "ok"
+ * true with the result, or false with "error". The protocol is written
+ * down in docs/control.md. Commands read the registry directly: it is in
+ * this process, and the loop is single-threaded.
+ */
+#include "sv.h"
+
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../proto/log.h"
+
+#define CONNS_DEFAULT_LIMIT 1000
+
+static nng_socket ctl_sock;
+static int ctl_open;
+static ev_io ctl_io;
+
+static json_t *
+fail(const char *fmt, const char *arg)
+{
+	char buf[1280];
+
+	snprintf(buf, sizeof(buf), fmt, arg ? arg : "");
+	return json_pack("{s:b, s:s}", "ok", 0, "error", buf);
+}
+
+static json_t *
+ok(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static const char *
+worker_state_name(enum sv_worker_state s)
+{
+	switch (s) {
+	case SV_W_STARTING: return "starting";
+	case SV_W_READY: return "ready";
+	case SV_W_DEAD: return "dead";
+	default: return "empty";
+	}
+}
+
+static json_t *
+cmd_status(struct sv *sv, const json_t *req)
+{
+	json_t *r = ok();
+
+	(void)req;
+	json_object_set_new(r, "version", json_string(WSD_VERSION));
+	json_object_set_new(r, "uptime_s",
+			    json_integer((json_int_t)((sv_now_ms() -
+						       sv->started_ms) /
+						      1000)));
+	json_object_set_new(r, "generation",
+			    json_integer(sv->cfg->generation));
+	json_object_set_new(r, "workers_ready",
+			    json_integer(sv_workers_ready(sv)));
+	json_object_set_new(r, "workers_total",
+			    json_integer(sv->cfg->workers));
+	json_object_set_new(r, "connections", json_integer(sv->reg.nconns));
+	json_object_set_new(r, "users",
+			    json_integer((json_int_t)HASH_COUNT(sv->reg.users)));
+	json_object_set_new(r, "rooms",
+			    json_integer((json_int_t)HASH_COUNT(sv->reg.rooms)));
+	json_object_set_new(r, "state",
+			    json_string(sv->draining ? "draining" : "running"));
+	return r;
+}
+
+static json_t *
+cmd_workers(struct sv *sv, const json_t *req)
+{
+	json_t *r = ok(), *arr = json_array();
+	uint64_t now = sv_now_ms();
+	int i;
+
+	(void)req;
+	for (i = 0; i < SV_MAX_WORKERS; i++) {
+		struct sv_worker *w = &sv->workers[i];
+
+		if (w->state == SV_W_EMPTY)
+			continue;
+		json_array_append_new(
+		    arr,
+		    json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:I}", "id", w->id,
+			      "pid", (int)w->pid, "generation", (int)w->gen,
+			      "state", worker_state_name(w->state),
+			      "connections", (int)sv->reg.per_worker[i],
+			      "restarts", (int)w->restarts, "uptime_s",
+			      (json_int_t)(w->pid ? (now - w->started_ms) / 1000
+						  : 0)));
+	}
+	json_object_set_new(r, "workers", arr);
+	return r;
+}
+
+static json_t *
+conn_brief(const struct sv_conn *c, uint64_t now)
+{
+	return json_pack("{s:I, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
+			 (json_int_t)c->id, "user", c->user->name, "worker",
+			 c->worker, "addr", c->addr, "age_s",
+			 (json_int_t)((now - c->connected_ms) / 1000), "idle_s",
+			 (json_int_t)(now > c->last_seen_ms
+					  ? (now - c->last_seen_ms) / 1000
+					  : 0),
+			 "queue_bytes", (json_int_t)c->queue_bytes,
+			 "queue_msgs", (json_int_t)c->queue_msgs, "drops",
+			 (json_int_t)c->drops);
+}
+
+static int
+conn_in_room(const struct sv_conn *c, const char *room)
+{
+	const struct sv_member *m;
+
+	LIST_FOREACH(m, &c->rooms, in_conn)
+		if (strcmp(m->room->name, room) == 0)
+			return 1;
+	return 0;
+}
+
+static json_t *
+cmd_conns(struct sv *sv, const json_t *req)
+{
+	const char *user = json_string_value(json_object_get(req, "user"));
+	const char *room = json_string_value(json_object_get(req, "room"));
+	json_t *jw = json_object_get(req, "worker");
+	json_t *jl = json_object_get(req, "limit");
+	json_int_t limit = CONNS_DEFAULT_LIMIT, total = 0;
+	json_t *r, *arr;
+	struct sv_conn *c, *tmp;
+	uint64_t now = sv_now_ms();
+
+	if ((jw && !json_is_integer(jw)) || (jl && !json_is_integer(jl)))
+		return fail("worker and limit must be integers%s", NULL);
+	if (jl)
+		limit = json_integer_value(jl);
+	r = ok();
+	arr = json_array();
+	HASH_ITER(hh, sv->reg.conns, c, tmp) {
+		if (user && strcmp(user, c->user->name) != 0)
+			continue;
+		if (jw && json_integer_value(jw) != c->worker)
+			continue;
+		if (room && !conn_in_room(c, room))
+			continue;
+		if (total++ < limit)
+			json_array_append_new(arr, conn_brief(c, now));
+	}
+	json_object_set_new(r, "conns", arr);
+	json_object_set_new(r, "total", json_integer(total));
+	return r;
+}
+
+static struct sv_conn *
+req_conn(struct sv *sv, const json_t *req, const char *key)
+{
+	json_t *j = json_object_get(req, key);
+
+	if (!json_is_integer(j))
+		return NULL;
+	return sv_reg_conn_find(&sv->reg, (uint64_t)json_integer_value(j));
+}
+
+static json_t *
+cmd_conn(struct sv *sv, const json_t *req)
+{
+	struct sv_conn *c = req_conn(sv, req, "id");
+	const struct sv_member *m;
+	json_t *r, *o, *rooms;
+
+	if (!json_is_integer(json_object_get(req, "id")))
+		return fail("conn needs an integer id%s", NULL);
+	if (c == NULL)
+		return fail("no such connection%s", NULL);
+	o = conn_brief(c, sv_now_ms());
+	rooms = json_array();
+	LIST_FOREACH(m, &c->rooms, in_conn)
+		json_array_append_new(rooms, json_string(m->room->name));
+	json_object_set_new(o, "rooms", rooms);
+	json_object_set_new(o, "agent", json_string(c->agent));
+	json_object_set_new(o, "anonymous", json_boolean(c->anonymous));
+	json_object_set_new(o, "session", json_string(c->session));
+	json_object_set_new(o, "connected_at",
+			    json_integer((json_int_t)(c->connected_ms / 1000)));
+	json_object_set_new(o, "last_seen",
+			    json_integer((json_int_t)(c->last_seen_ms / 1000)));
+	json_object_set_new(o, "msgs_in", json_integer((json_int_t)c->msgs_in));
+	json_object_set_new(o, "msgs_out",
+			    json_integer((json_int_t)c->msgs_out));
+	r = ok();
+	json_object_set_new(r, "conn", o);
+	return r;
+}
+
+static json_t *
+room_brief(const struct sv_room *room)
+{
+	return json_pack("{s:s, s:i, s:I, s:i}", "name", room->name, "members",
+			 (int)room->nmembers, "seq", (json_int_t)room->seq,
+			 "log", (int)room->log_len);
+}
+
+static json_t *
+cmd_rooms(struct sv *sv, const json_t *req)
+{
+	json_t *r = ok(), *arr = json_array();
+	struct sv_room *room, *tmp;
+
+	(void)req;
+	HASH_ITER(hh, sv->reg.rooms, room, tmp) {
+		json_array_append_new(arr, room_brief(room));
+	}
+	json_object_set_new(r, "rooms", arr);
+	return r;
+}
+
+static json_t *
+cmd_room(struct sv *sv, const json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	const struct sv_member *m;
+	struct sv_room *room;
+	json_t *r, *o, *members;
+
+	if (name == NULL)
+		return fail("room needs a name%s", NULL);
+	if ((room = sv_reg_room_get(&sv->reg, name, strlen(name), 0)) == NULL)
+		return fail("no such room: %s", name);
+	o = room_brief(room);
+	members = json_array();
+	TAILQ_FOREACH(m, &room->members, in_room)
+		json_array_append_new(members,
+				      json_integer((json_int_t)m->conn->id));
+	json_object_set_new(o, "members", members);
+	r = ok();
+	json_object_set_new(r, "room", o);
+	return r;
+}
+
+static int
+valid_room(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 128)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Publish the request's data to room; fills the reply. */
+static json_t *
+publish_to(struct sv *sv, const char *room_name, const json_t *data,
+	   uint64_t exclude)
+{
+	struct sv_room *room;
+	json_t *r;
+	char *text;
+	uint64_t seq;
+	int nworkers = 0;
+
+	if (data == NULL)
+		return fail("data is required%s", NULL);
+	room = sv_reg_room_get(&sv->reg, room_name, strlen(room_name), 1);
+	text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+	seq = (room && text) ? sv_route_publish(sv, room, "server", 6, text,
+						 strlen(text), NULL, 0,
+						 exclude, &nworkers)
+			     : 0;
+	free(text);
+	if (seq == 0)
+		return fail("out of memory%s", NULL);
+	r = ok();
+	json_object_set_new(r, "room", json_string(room_name));
+	json_object_set_new(r, "seq", json_integer((json_int_t)seq));
+	json_object_set_new(r, "workers", json_integer(nworkers));
+	return r;
+}
+
+static json_t *
+cmd_publish(struct sv *sv, const json_t *req)
+{
+	const char *room = json_string_value(json_object_get(req, "room"));
+
+	if (room == NULL || !valid_room(room) || strcmp(room, "*") == 0)
+		return fail("publish needs a valid room name%s", NULL);
+	return publish_to(sv, room, json_object_get(req, "data"), 0);
+}
+
+static json_t *
+cmd_send(struct sv *sv, const json_t *req)
+{
+	const char *user = json_string_value(json_object_get(req, "user"));
+	const json_t *data = json_object_get(req, "data");
+	struct sv_conn *c;
+	char room[PROTO_MAX_NAME + 8];
+	char *text;
+	json_t *r;
+	int rc;
+
+	if (user != NULL) {
+		if (strlen(user) == 0 || strlen(user) > 128)
+			return fail("bad user id%s", NULL);
+		snprintf(room, sizeof(room), "user:%s", user);
+		return publish_to(sv, room, data, 0);
+	}
+	if (!json_is_integer(json_object_get(req, "conn")))
+		return fail("send needs user or conn%s", NULL);
+	if ((c = req_conn(sv, req, "conn")) == NULL)
+		return fail("no such connection%s", NULL);
+	if (data == NULL)
+		return fail("data is required%s", NULL);
+	if ((text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return fail("out of memory%s", NULL);
+	rc = sv_route_direct(sv, c, text, strlen(text));
+	free(text);
+	if (rc != 0)
+		return fail("the connection's worker did not take it%s", NULL);
+	r = ok();
+	json_object_set_new(r, "conn", json_integer((json_int_t)c->id));
+	json_object_set_new(r, "workers", json_integer(1));
+	return r;
+}
+
+static json_t *
+cmd_broadcast(struct sv *sv, const json_t *req)
+{
+	json_t *ex = json_object_get(req, "exclude");
+
+	if (ex && !json_is_integer(ex))
+		return fail("exclude must be a connection id%s", NULL);
+	return publish_to(sv, "*", json_object_get(req, "data"),
+			  ex ? (uint64_t)json_integer_value(ex) : 0);
+}
+
+static int
+valid_kick_code(json_int_t code)
+{
+	return code == 1000 || code == 1001 || code == 1008 || code == 1011 ||
+	       code == 1013 || (code >= 4000 && code <= 4999);
+}
+
+static json_t *
+cmd_kick(struct sv *sv, const json_t *req)
+{
+	const char *user = json_string_value(json_object_get(req, "user"));
+	const char *reason = json_string_value(json_object_get(req, "reason"));
+	json_t *jc = json_object_get(req, "code"), *r;
+	json_int_t code = 4003;
+	struct sv_user *u;
+	struct sv_conn *c, *tmp;
+	int kicked = 0;
+
+	if (jc != NULL) {
+		if (!json_is_integer(jc) ||
+		    !valid_kick_code(json_integer_value(jc)))
+			return fail("code must be 1000, 1001, 1008, 1011, 1013 "
+				    "or 4000-4999%s",
+				    NULL);
+		code = json_integer_value(jc);
+	}
+	if (reason == NULL)
+		reason = "kicked";
+	if (strlen(reason) > 120)
+		return fail("reason is limited to 120 bytes%s", NULL);
+	if (user != NULL) {
+		if ((u = sv_reg_user_find(&sv->reg, user, strlen(user))) == NULL)
+			return fail("no connections of user %s", user);
+		TAILQ_FOREACH_SAFE(c, &u->conns, by_user, tmp)
+			kicked += sv_route_kick(sv, c, (int)code, reason) == 0;
+	} else {
+		if (!json_is_integer(json_object_get(req, "conn")))
+			return fail("kick needs conn or user%s", NULL);
+		if ((c = req_conn(sv, req, "conn")) == NULL)
+			return fail("no such connection%s", NULL);
+		kicked += sv_route_kick(sv, c, (int)code, reason) == 0;
+	}
+	r = ok();
+	json_object_set_new(r, "kicked", json_integer(kicked));
+	return r;
+}
+
+static json_t *
+cmd_stats(struct sv *sv, const json_t *req)
+{
+	json_t *r = ok();
+	const struct sv_counters *s = &sv->stats;
+
+	(void)req;
+	json_object_set_new(r, "stats",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				      "connections", (json_int_t)sv->reg.nconns,
+				      "conns_opened",
+				      (json_int_t)s->conns_opened,
+				      "conns_closed",
+				      (json_int_t)s->conns_closed,
+				      "conns_refused",
+				      (json_int_t)s->conns_refused, "publishes",
+				      (json_int_t)s->publishes, "deliveries",
+				      (json_int_t)s->deliveries,
+				      "worker_restarts",
+				      (json_int_t)s->worker_restarts,
+				      "ipc_drops", (json_int_t)s->ipc_drops));
+	return r;
+}
+
+static json_t *
+cmd_reload(struct sv *sv, const json_t *req)
+{
+	char msg[1024];
+	json_t *r;
+
+	(void)req;
+	if (sv_reload(sv, msg, sizeof(msg)) != 0)
+		return fail("%s", msg);
+	r = ok();
+	json_object_set_new(r, "changed", json_string(msg));
+	json_object_set_new(r, "generation", json_integer(sv->cfg->generation));
+	return r;
+}
+
+static json_t *
+cmd_drain(struct sv *sv, const json_t *req)
+{
+	json_t *t = json_object_get(req, "timeout");
+
+	if (t != NULL && !json_is_number(t))
+		return fail("timeout must be a number of seconds%s", NULL);
+	sv_drain_begin(sv, t ? json_number_value(t) : 0);
+	return ok();
+}
+
+struct command {
+	const char *name;
+	json_t *(*run)(struct sv *, const json_t *);
+};
+
+static const struct command commands[] = {
+    {"status", cmd_status},       {"workers", cmd_workers},
+    {"conns", cmd_conns},         {"conn", cmd_conn},
+    {"rooms", cmd_rooms},         {"room", cmd_room},
+    {"publish", cmd_publish},     {"send", cmd_send},
+    {"broadcast", cmd_broadcast}, {"kick", cmd_kick},
+    {"stats", cmd_stats},         {"reload", cmd_reload},
+    {"drain", cmd_drain},
+};
+
+json_t *
+sv_ctl_run(struct sv *sv, const json_t *req)
+{
+	const char *cmd;
+	size_t i;
+
+	if (!json_is_object(req))
+		return fail("a request is one JSON object%s", NULL);
+	if ((cmd = json_string_value(json_object_get(req, "cmd"))) == NULL)
+		return fail("the request has no cmd%s", NULL);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, cmd) == 0)
+			return commands[i].run(sv, req);
+	return fail("unknown command %s", cmd);
+}
+
+static void
+on_ctl_readable(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct sv *sv = ev_userdata(loop);
+	json_error_t jerr;
+	json_t *req, *rep;
+	nng_msg *msg;
+	char *text;
+
+	(void)io;
+	(void)revents;
+	while (nng_recvmsg(ctl_sock, &msg, NNG_FLAG_NONBLOCK) == 0) {
+		req = json_loadb(nng_msg_body(msg), nng_msg_len(msg), 0, &jerr);
+		rep = req ? sv_ctl_run(sv, req)
+			  : fail("the request is not JSON%s", NULL);
+		json_decref(req);
+		text = json_dumps(rep, JSON_COMPACT);
+		json_decref(rep);
+		nng_msg_clear(msg);
+		if (text == NULL || nng_msg_append(msg, text, strlen(text)) != 0 ||
+		    nng_sendmsg(ctl_sock, msg, NNG_FLAG_NONBLOCK) != 0)
+			nng_msg_free(msg);
+		free(text);
+	}
+}
+
+int
+sv_ctl_start(struct sv *sv)
+{
+	char url[600];
+	int fd, rv;
+
+	snprintf(url, sizeof(url), "ipc://%s", sv->cfg->control_socket);
+	unlink(sv->cfg->control_socket);
+	if ((rv = nng_rep0_open(&ctl_sock)) != 0)
+		goto fail;
+	ctl_open = 1;
+	if ((rv = nng_listen(ctl_sock, url, NULL, 0)) != 0 ||
+	    (rv = nng_socket_get_int(ctl_sock, NNG_OPT_RECVFD, &fd)) != 0)
+		goto fail;
+	chmod(sv->cfg->control_socket, 0600);
+	ev_io_init(&ctl_io, on_ctl_readable, fd, EV_READ);
+	ev_io_start(sv->loop, &ctl_io);
+	return 0;
+fail:
+	log_error("control socket %s: %s", sv->cfg->control_socket,
+		  nng_strerror(rv));
+	sv_ctl_stop(sv);
+	return -1;
+}
+
+void
+sv_ctl_stop(struct sv *sv)
+{
+	if (!ctl_open)
+		return;
+	ev_io_stop(sv->loop, &ctl_io);
+	nng_close(ctl_sock);
+	unlink(sv->cfg->control_socket);
+	ctl_open = 0;
+}

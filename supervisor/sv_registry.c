@@ -1,0 +1,295 @@
+/*
+ * sv_registry.c: the connection, user and room indexes declared in
+ * sv_registry.h. Hashes are uthash; lists are sys/queue.h. Every entry is
+ * freed by exactly one function: connections by sv_reg_conn_remove, users
+ * when their last connection goes, rooms by the sweep or by fini.
+ */
+#include "sv_registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+sv_registry_init(struct sv_registry *r, uint32_t log_cap)
+{
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	r->log_cap = log_cap;
+	for (i = 0; i < SV_MAX_WORKERS; i++)
+		TAILQ_INIT(&r->by_worker[i]);
+}
+
+static void
+room_free(struct sv_room *room)
+{
+	uint32_t i;
+
+	for (i = 0; i < room->log_len; i++)
+		free(room->log[(room->log_head + i) % room->log_cap].payload);
+	free(room->log);
+	free(room->name);
+	free(room);
+}
+
+void
+sv_registry_fini(struct sv_registry *r)
+{
+	struct sv_conn *c, *ctmp;
+	struct sv_room *room, *rtmp;
+
+	HASH_ITER(hh, r->conns, c, ctmp) {
+		sv_reg_conn_remove(r, c);
+	}
+	HASH_ITER(hh, r->rooms, room, rtmp) {
+		HASH_DEL(r->rooms, room);
+		room_free(room);
+	}
+}
+
+static struct sv_user *
+user_get(struct sv_registry *r, const char *name, size_t len)
+{
+	struct sv_user *u = sv_reg_user_find(r, name, len);
+
+	if (u != NULL)
+		return u;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	if ((u->name = strndup(name, len)) == NULL) {
+		free(u);
+		return NULL;
+	}
+	TAILQ_INIT(&u->conns);
+	HASH_ADD_KEYPTR(hh, r->users, u->name, len, u);
+	return u;
+}
+
+struct sv_conn *
+sv_reg_conn_add(struct sv_registry *r, uint64_t id, int worker,
+		const char *user, size_t ulen, const char *addr, size_t alen,
+		const char *agent, size_t aglen, int anonymous, uint64_t now_ms)
+{
+	struct sv_conn *c;
+	struct sv_user *u;
+
+	if (worker < 0 || worker >= SV_MAX_WORKERS ||
+	    sv_reg_conn_find(r, id) != NULL)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->agent = strndup(agent, aglen)) == NULL)
+		goto fail;
+	if ((u = user_get(r, user, ulen)) == NULL)
+		goto fail;
+	c->id = id;
+	c->worker = worker;
+	c->user = u;
+	c->anonymous = anonymous;
+	c->connected_ms = c->last_seen_ms = now_ms;
+	if (alen >= sizeof(c->addr))
+		alen = sizeof(c->addr) - 1;
+	memcpy(c->addr, addr, alen);
+	LIST_INIT(&c->rooms);
+	HASH_ADD(hh, r->conns, id, sizeof(c->id), c);
+	TAILQ_INSERT_TAIL(&u->conns, c, by_user);
+	u->nconns++;
+	TAILQ_INSERT_TAIL(&r->by_worker[worker], c, by_worker);
+	r->per_worker[worker]++;
+	r->nconns++;
+	return c;
+fail:
+	free(c->agent);
+	free(c);
+	return NULL;
+}
+
+struct sv_conn *
+sv_reg_conn_find(struct sv_registry *r, uint64_t id)
+{
+	struct sv_conn *c;
+
+	HASH_FIND(hh, r->conns, &id, sizeof(id), c);
+	return c;
+}
+
+static void
+member_unlink(struct sv_member *m, uint64_t now_ms)
+{
+	struct sv_room *room = m->room;
+
+	TAILQ_REMOVE(&room->members, m, in_room);
+	LIST_REMOVE(m, in_conn);
+	room->nmembers--;
+	room->per_worker[m->conn->worker]--;
+	room->last_used_ms = now_ms;
+	m->conn->nrooms--;
+	free(m);
+}
+
+void
+sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c)
+{
+	struct sv_user *u = c->user;
+
+	while (!LIST_EMPTY(&c->rooms))
+		member_unlink(LIST_FIRST(&c->rooms), c->last_seen_ms);
+	HASH_DEL(r->conns, c);
+	TAILQ_REMOVE(&u->conns, c, by_user);
+	if (--u->nconns == 0) {
+		HASH_DEL(r->users, u);
+		free(u->name);
+		free(u);
+	}
+	TAILQ_REMOVE(&r->by_worker[c->worker], c, by_worker);
+	r->per_worker[c->worker]--;
+	r->nconns--;
+	free(c->agent);
+	free(c);
+}
+
+uint32_t
+sv_reg_worker_clear(struct sv_registry *r, int worker)
+{
+	uint32_t n = 0;
+
+	while (!TAILQ_EMPTY(&r->by_worker[worker])) {
+		sv_reg_conn_remove(r, TAILQ_FIRST(&r->by_worker[worker]));
+		n++;
+	}
+	return n;
+}
+
+struct sv_user *
+sv_reg_user_find(struct sv_registry *r, const char *name, size_t len)
+{
+	struct sv_user *u;
+
+	HASH_FIND(hh, r->users, name, len, u);
+	return u;
+}
+
+struct sv_room *
+sv_reg_room_get(struct sv_registry *r, const char *name, size_t len,
+		int create)
+{
+	struct sv_room *room;
+
+	HASH_FIND(hh, r->rooms, name, len, room);
+	if (room != NULL || !create)
+		return room;
+	if ((room = calloc(1, sizeof(*room))) == NULL)
+		return NULL;
+	if ((room->name = strndup(name, len)) == NULL) {
+		free(room);
+		return NULL;
+	}
+	room->log_cap = r->log_cap;
+	if (room->log_cap > 0 &&
+	    (room->log = calloc(room->log_cap, sizeof(*room->log))) == NULL) {
+		free(room->name);
+		free(room);
+		return NULL;
+	}
+	TAILQ_INIT(&room->members);
+	HASH_ADD_KEYPTR(hh, r->rooms, room->name, len, room);
+	return room;
+}
+
+static struct sv_member *
+member_find(struct sv_conn *c, struct sv_room *room)
+{
+	struct sv_member *m;
+
+	LIST_FOREACH(m, &c->rooms, in_conn)
+		if (m->room == room)
+			return m;
+	return NULL;
+}
+
+int
+sv_reg_join(struct sv_registry *r, struct sv_conn *c, struct sv_room *room)
+{
+	struct sv_member *m;
+
+	(void)r;
+	if (member_find(c, room) != NULL)
+		return SV_EEXIST;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return SV_ENOMEM;
+	m->room = room;
+	m->conn = c;
+	TAILQ_INSERT_TAIL(&room->members, m, in_room);
+	LIST_INSERT_HEAD(&c->rooms, m, in_conn);
+	room->nmembers++;
+	room->per_worker[c->worker]++;
+	c->nrooms++;
+	return 0;
+}
+
+int
+sv_reg_leave(struct sv_registry *r, struct sv_conn *c, struct sv_room *room)
+{
+	struct sv_member *m = member_find(c, room);
+
+	(void)r;
+	if (m == NULL)
+		return SV_ENOENT;
+	member_unlink(m, c->last_seen_ms);
+	return 0;
+}
+
+uint64_t
+sv_reg_room_append(struct sv_room *room, char *payload, uint32_t len,
+		   uint64_t now_ms)
+{
+	struct sv_logent *e;
+
+	room->seq++;
+	room->last_used_ms = now_ms;
+	if (room->log_cap == 0) {
+		free(payload);
+		return room->seq;
+	}
+	if (room->log_len == room->log_cap) {
+		e = &room->log[room->log_head];
+		free(e->payload);
+		room->log_head = (room->log_head + 1) % room->log_cap;
+		room->log_len--;
+	}
+	e = &room->log[(room->log_head + room->log_len) % room->log_cap];
+	e->seq = room->seq;
+	e->payload = payload;
+	e->len = len;
+	room->log_len++;
+	return room->seq;
+}
+
+const struct sv_logent *
+sv_reg_room_log(const struct sv_room *room, uint64_t seq)
+{
+	uint64_t first;
+
+	if (room->log_len == 0)
+		return NULL;
+	first = room->log[room->log_head].seq;
+	if (seq < first || seq > room->seq)
+		return NULL;
+	return &room->log[(room->log_head + (seq - first)) % room->log_cap];
+}
+
+uint32_t
+sv_reg_room_sweep(struct sv_registry *r, uint64_t cutoff_ms)
+{
+	struct sv_room *room, *tmp;
+	uint32_t n = 0;
+
+	HASH_ITER(hh, r->rooms, room, tmp) {
+		if (room->nmembers == 0 && room->last_used_ms < cutoff_ms) {
+			HASH_DEL(r->rooms, room);
+			room_free(room);
+			n++;
+		}
+	}
+	return n;
+}

@@ -1,0 +1,378 @@
+/*
+ * wk_client.c: the wsd.v1 client protocol (PROTOCOL.md section 2,
+ * docs/protocol.md) on the worker side.
+ *
+ * A text message is parsed with jansson and checked field by field; a
+ * request that fails a check gets an `error` and the connection stays
+ * open. Requests that need global state go to the supervisor: subscribe
+ * (SUB; the local membership is added when SUB_REPLY comes back, which is
+ * also when `subscribed` is sent, so the first delivery can never come
+ * before it), publish and send (PUBLISH). Deliveries come back as one
+ * DELIVER per worker: its text is framed once here and the one buffer is
+ * queued to every local member.
+ */
+#include "wk.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/log.h"
+
+#define MAX_ROOM_NAME 128
+#define MAX_ID 128
+
+void
+wk_client_error(struct wk_conn *c, const char *code, const char *reason,
+		const char *ref, size_t reflen)
+{
+	json_t *e = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
+			      "reason", reason);
+	char *text;
+
+	if (e == NULL)
+		return;
+	if (ref != NULL && reflen > 0)
+		json_object_set_new(e, "ref", json_stringn(ref, reflen));
+	if ((text = json_dumps(e, JSON_COMPACT)) != NULL)
+		wk_conn_send_text(c, text, strlen(text));
+	free(text);
+	json_decref(e);
+}
+
+static int
+valid_room(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > MAX_ROOM_NAME)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/*
+ * May c use room (subscribe or publish)? The broadcast room and other
+ * users' personal rooms never; a token with a "rooms" claim limits the
+ * rest to its patterns (fnmatch).
+ */
+static int
+room_allowed(struct wk_conn *c, const char *room)
+{
+	size_t i;
+	json_t *p;
+
+	if (strcmp(room, "*") == 0)
+		return 0;
+	if (strncmp(room, "user:", 5) == 0)
+		return strcmp(room + 5, c->user) == 0;
+	if (c->allowed_rooms == NULL)
+		return 1;
+	json_array_foreach(c->allowed_rooms, i, p) {
+		if (json_is_string(p) && fnmatch(json_string_value(p), room, 0) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The optional "id": a string of at most MAX_ID bytes. */
+static int
+get_id(json_t *req, const char **id, size_t *idlen)
+{
+	json_t *j = json_object_get(req, "id");
+
+	*id = NULL;
+	*idlen = 0;
+	if (j == NULL)
+		return 0;
+	if (!json_is_string(j) || json_string_length(j) == 0 ||
+	    json_string_length(j) > MAX_ID)
+		return -1;
+	*id = json_string_value(j);
+	*idlen = json_string_length(j);
+	return 0;
+}
+
+static void
+on_subscribe(struct wk_conn *c, json_t *req)
+{
+	json_t *jr = json_object_get(req, "room");
+	json_t *js = json_object_get(req, "since");
+	const char *room = json_string_value(jr);
+	size_t rlen = json_string_length(jr);
+	struct proto_msg m;
+
+	if (room == NULL || (js != NULL && (!json_is_integer(js) ||
+					    json_integer_value(js) < 0))) {
+		wk_client_error(c, "bad_request",
+				"subscribe needs room (string) and optional "
+				"since (integer >= 0)",
+				NULL, 0);
+		return;
+	}
+	if (!valid_room(room, rlen)) {
+		wk_client_error(c, "bad_room", "invalid room name", NULL, 0);
+		return;
+	}
+	if (!room_allowed(c, room)) {
+		wk_client_error(c, "forbidden", "room not allowed", room, rlen);
+		return;
+	}
+	if (!wk_room_is_member(c, room, rlen) &&
+	    c->nrooms >= wk.cfg.max_rooms_per_conn) {
+		wk_client_error(c, "too_many_rooms", "room limit reached", room,
+				rlen);
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_SUB;
+	m.conn = c->id;
+	m.room.p = room;
+	m.room.len = (uint32_t)rlen;
+	if (js != NULL) {
+		m.since = (uint64_t)json_integer_value(js);
+		m.flags = PROTO_F_SINCE;
+	}
+	if (wk_ipc_send(&m) != 0)
+		wk_client_error(c, "unavailable", "try again", room, rlen);
+}
+
+static void
+on_unsubscribe(struct wk_conn *c, json_t *req)
+{
+	json_t *jr = json_object_get(req, "room");
+	const char *room = json_string_value(jr);
+	size_t rlen = json_string_length(jr);
+	struct proto_msg m;
+
+	if (room == NULL) {
+		wk_client_error(c, "bad_request", "unsubscribe needs room", NULL,
+				0);
+		return;
+	}
+	if (strncmp(room, "user:", 5) == 0 ||
+	    wk_room_leave(c, room, rlen) != 0) {
+		wk_client_error(c, "not_subscribed", "not in that room", room,
+				rlen);
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_UNSUB;
+	m.conn = c->id;
+	m.room.p = room;
+	m.room.len = (uint32_t)rlen;
+	wk_ipc_send(&m);
+}
+
+static void
+publish(struct wk_conn *c, const char *room, size_t rlen, json_t *data,
+	const char *id, size_t idlen)
+{
+	struct proto_msg m;
+	char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (text == NULL) {
+		wk_client_error(c, "internal", "out of memory", id, idlen);
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_PUBLISH;
+	m.conn = c->id;
+	m.room.p = room;
+	m.room.len = (uint32_t)rlen;
+	m.data = proto_cstr(text);
+	m.id.p = id;
+	m.id.len = (uint32_t)idlen;
+	if (wk_ipc_send(&m) != 0)
+		wk_client_error(c, "unavailable", "try again", id, idlen);
+	free(text);
+}
+
+static void
+on_publish(struct wk_conn *c, json_t *req)
+{
+	json_t *jr = json_object_get(req, "room");
+	json_t *data = json_object_get(req, "data");
+	const char *room = json_string_value(jr), *id;
+	size_t rlen = json_string_length(jr), idlen;
+
+	if (get_id(req, &id, &idlen) != 0) {
+		wk_client_error(c, "bad_request", "id must be a string of 1 to "
+						  "128 bytes", NULL, 0);
+		return;
+	}
+	if (room == NULL || data == NULL) {
+		wk_client_error(c, "bad_request", "publish needs room and data",
+				id, idlen);
+		return;
+	}
+	if (!valid_room(room, rlen)) {
+		wk_client_error(c, "bad_room", "invalid room name", id, idlen);
+		return;
+	}
+	if (strncmp(room, "user:", 5) == 0 || !room_allowed(c, room)) {
+		wk_client_error(c, "forbidden", "room not allowed", id, idlen);
+		return;
+	}
+	publish(c, room, rlen, data, id, idlen);
+}
+
+static void
+on_send(struct wk_conn *c, json_t *req)
+{
+	json_t *ju = json_object_get(req, "user");
+	json_t *data = json_object_get(req, "data");
+	const char *user = json_string_value(ju), *id;
+	size_t ulen = json_string_length(ju), idlen;
+	char room[MAX_ROOM_NAME + 8];
+	int n;
+
+	if (get_id(req, &id, &idlen) != 0) {
+		wk_client_error(c, "bad_request", "id must be a string of 1 to "
+						  "128 bytes", NULL, 0);
+		return;
+	}
+	if (user == NULL || data == NULL || ulen == 0 || ulen > MAX_ROOM_NAME) {
+		wk_client_error(c, "bad_request", "send needs user and data", id,
+				idlen);
+		return;
+	}
+	n = snprintf(room, sizeof(room), "user:%s", user);
+	if (!valid_room(room, (size_t)n) || (size_t)n != ulen + 5) {
+		wk_client_error(c, "bad_request", "invalid user id", id, idlen);
+		return;
+	}
+	publish(c, room, (size_t)n, data, id, idlen);
+}
+
+void
+wk_client_on_text(struct wk_conn *c, const uint8_t *msg, size_t len)
+{
+	json_error_t err;
+	json_t *req = json_loadb((const char *)msg, len, 0, &err);
+	const char *type;
+
+	if (!json_is_object(req)) {
+		wk_client_error(c, "bad_json", "expected one JSON object", NULL,
+				0);
+		json_decref(req);
+		return;
+	}
+	type = json_string_value(json_object_get(req, "type"));
+	if (type == NULL)
+		wk_client_error(c, "bad_request", "type is required", NULL, 0);
+	else if (strcmp(type, "ping") == 0)
+		wk_conn_send_text(c, "{\"type\":\"pong\"}", 15);
+	else if (strcmp(type, "subscribe") == 0)
+		on_subscribe(c, req);
+	else if (strcmp(type, "unsubscribe") == 0)
+		on_unsubscribe(c, req);
+	else if (strcmp(type, "publish") == 0)
+		on_publish(c, req);
+	else if (strcmp(type, "send") == 0)
+		on_send(c, req);
+	else if (strcmp(type, "resume") == 0)
+		wk_client_error(c, "unsupported",
+				"resume is not available in this version", NULL,
+				0);
+	else
+		wk_client_error(c, "unknown_type", "unknown message type", NULL,
+				0);
+	json_decref(req);
+}
+
+void
+wk_client_on_sub_reply(const struct proto_msg *m)
+{
+	struct wk_conn *c = wk_conn_find(m->conn);
+	json_t *r;
+	char *text;
+
+	if (c == NULL || c->state != WK_OPEN)
+		return;
+	if (wk_room_join(c, m->room.p, m->room.len) != 0) {
+		wk_client_error(c, "internal", "out of memory", m->room.p,
+				m->room.len);
+		return;
+	}
+	r = json_pack("{s:s, s:s#, s:I}", "type", "subscribed", "room",
+		      m->room.p, (int)m->room.len, "seq", (json_int_t)m->seq);
+	if (r == NULL)
+		return;
+	if (m->flags & PROTO_F_SINCE || m->flags & PROTO_F_RECOVERED)
+		json_object_set_new(r, "recovered",
+				    json_boolean(m->flags & PROTO_F_RECOVERED));
+	if ((text = json_dumps(r, JSON_COMPACT)) != NULL)
+		wk_conn_send_text(c, text, strlen(text));
+	free(text);
+	json_decref(r);
+}
+
+void
+wk_client_on_deliver(const struct proto_msg *m)
+{
+	struct wk_buf *b;
+	struct wk_room *room;
+	struct wk_member *mem, *next;
+	struct wk_conn *c;
+
+	b = wk_frame_new(WSLAY_TEXT_FRAME, m->data.p, m->data.len);
+	if (b == NULL) {
+		log_error("out of memory framing a delivery to %s",
+			  m->conn ? "a connection" : "a room");
+		return;
+	}
+	if (m->conn != 0) {
+		if ((c = wk_conn_find(m->conn)) != NULL && c->state == WK_OPEN)
+			wk_conn_send(c, b, 0);
+	} else if (m->flags & PROTO_F_BROADCAST) {
+		struct wk_conn *tmp;
+
+		HASH_ITER(hh, wk.conns, c, tmp) {
+			if (c->state == WK_OPEN && !c->echo && c->id != m->exclude)
+				wk_conn_send(c, b, 0);
+		}
+	} else if ((room = wk_room_find(m->room.p, m->room.len)) != NULL) {
+		/* A send may close a slow member; it stays in the room. */
+		TAILQ_FOREACH_SAFE(mem, &room->members, in_room, next) {
+			if (mem->conn->id != m->exclude)
+				wk_conn_send(mem->conn, b, 0);
+		}
+	}
+	wk_buf_unref(b);
+}
+
+void
+wk_client_on_ack(const struct proto_msg *m)
+{
+	struct wk_conn *c = wk_conn_find(m->conn);
+	json_t *a;
+	char *text;
+
+	if (c == NULL || c->state != WK_OPEN)
+		return;
+	a = json_pack("{s:s, s:s#, s:I}", "type", "ack", "id", m->id.p,
+		      (int)m->id.len, "seq", (json_int_t)m->seq);
+	if (a != NULL && (text = json_dumps(a, JSON_COMPACT)) != NULL) {
+		wk_conn_send_text(c, text, strlen(text));
+		free(text);
+	}
+	json_decref(a);
+}
+
+void
+wk_client_on_error(const struct proto_msg *m)
+{
+	struct wk_conn *c = wk_conn_find(m->conn);
+	char code[64], reason[256];
+
+	if (c == NULL || c->state != WK_OPEN)
+		return;
+	snprintf(code, sizeof(code), "%.*s", (int)m->code.len, m->code.p);
+	snprintf(reason, sizeof(reason), "%.*s", (int)m->reason.len,
+		 m->reason.p);
+	wk_client_error(c, code, reason, m->id.p, m->id.len);
+}

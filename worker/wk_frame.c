@@ -1,0 +1,128 @@
+/*
+ * wk_frame.c: server-side frames in shared buffers, and the frame
+ * boundary tracker.
+ *
+ * wslay parses what clients send and runs the close handshake, but its
+ * send path copies every payload into a per-connection 4 KB buffer and
+ * writes it with one call per frame. A room delivery instead is framed
+ * here once per worker into a reference-counted buffer that every
+ * recipient's queue points to, and each queue leaves in one writev. A
+ * server frame is unmasked, so framing is a 2 to 10 byte header (RFC 6455
+ * section 5.2) in front of the payload.
+ *
+ * The tracker reads the headers of the frames a client sends, only to know
+ * when the bytes handed to wslay end exactly between two messages: then
+ * the connection's wslay context holds no state worth keeping and is freed
+ * until the next frame arrives.
+ */
+#include "wk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct wk_buf *
+wk_buf_new(uint32_t len)
+{
+	struct wk_buf *b = malloc(sizeof(*b) + len);
+
+	if (b == NULL)
+		return NULL;
+	b->refs = 1;
+	b->len = len;
+	return b;
+}
+
+void
+wk_buf_unref(struct wk_buf *b)
+{
+	if (b != NULL && --b->refs == 0)
+		free(b);
+}
+
+size_t
+wk_frame_header_len(uint64_t len)
+{
+	if (len < 126)
+		return 2;
+	if (len <= 0xffff)
+		return 4;
+	return 10;
+}
+
+struct wk_buf *
+wk_frame_new(int opcode, const void *payload, size_t len)
+{
+	size_t h = wk_frame_header_len(len), i;
+	struct wk_buf *b;
+	uint8_t *p;
+
+	if (len > UINT32_MAX - 16 || (b = wk_buf_new((uint32_t)(h + len))) == NULL)
+		return NULL;
+	p = (uint8_t *)b->data;
+	p[0] = (uint8_t)(0x80 | (opcode & 0x0f));
+	if (h == 2) {
+		p[1] = (uint8_t)len;
+	} else if (h == 4) {
+		p[1] = 126;
+		p[2] = (uint8_t)(len >> 8);
+		p[3] = (uint8_t)len;
+	} else {
+		p[1] = 127;
+		for (i = 0; i < 8; i++)
+			p[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	}
+	if (len > 0)
+		memcpy(p + h, payload, len);
+	return b;
+}
+
+static void
+scan_header_done(struct wk_scan *s)
+{
+	uint8_t len7 = s->hdr[1] & 0x7f, opcode = s->hdr[0] & 0x0f;
+	uint64_t len = len7;
+	int i;
+
+	if (len7 == 126)
+		len = ((uint64_t)s->hdr[2] << 8) | s->hdr[3];
+	else if (len7 == 127)
+		for (len = 0, i = 0; i < 8; i++)
+			len = (len << 8) | s->hdr[2 + i];
+	/* Data frames open or close a message; control frames do neither. */
+	if (opcode < 0x8)
+		s->in_msg = (s->hdr[0] & 0x80) == 0;
+	s->left = len;
+	s->hlen = 0;
+	s->need = 0;
+}
+
+void
+wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		if (s->left > 0) {
+			size_t take = s->left < n ? (size_t)s->left : n;
+
+			s->left -= take;
+			p += take;
+			n -= take;
+			continue;
+		}
+		s->hdr[s->hlen++] = *p++;
+		n--;
+		if (s->hlen == 2) {
+			uint8_t len7 = s->hdr[1] & 0x7f;
+
+			s->need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) +
+				  ((s->hdr[1] & 0x80) ? 4 : 0);
+		}
+		if (s->hlen >= 2 && s->hlen == s->need)
+			scan_header_done(s);
+	}
+}
+
+int
+wk_scan_idle(const struct wk_scan *s)
+{
+	return s->hlen == 0 && s->left == 0 && !s->in_msg;
+}

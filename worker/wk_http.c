@@ -1,0 +1,663 @@
+/*
+ * wk_http.c: takes a new connection through the HTTP/1.1 upgrade.
+ *
+ * The request head is collected in one buffer of max_header_bytes and
+ * parsed by http_parser as it arrives; header values are spans of that
+ * buffer, so nothing is copied. When the head is complete the request is
+ * checked in the order of docs/protocol.md (path, method, upgrade headers
+ * and version, key, origin, token) and either answered with its HTTP
+ * status or handed to the supervisor, which alone knows the global and
+ * per-user counts (CONN_OPEN). Its CONN_ACCEPT completes the handshake
+ * (101 and the welcome message) or refuses it (429 or 503). The handshake
+ * state is freed as soon as the connection is upgraded or refused.
+ */
+#include "wk.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <http_parser.h>
+#include <jwt.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../proto/log.h"
+#include "wk_demo.h"
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+
+struct span {
+	uint32_t off, len;
+};
+
+enum hdr {
+	H_UPGRADE,
+	H_CONNECTION,
+	H_KEY,
+	H_VERSION,
+	H_PROTOCOL,
+	H_ORIGIN,
+	H_AUTH,
+	H_COOKIE,
+	H_AGENT,
+	H_COUNT
+};
+
+static const char *const hdr_names[H_COUNT] = {
+    "upgrade",		     "connection", "sec-websocket-key",
+    "sec-websocket-version", "sec-websocket-protocol",
+    "origin",		     "authorization", "cookie", "user-agent"};
+
+struct wk_hs {
+	http_parser parser;
+	struct span url;
+	struct span field, value;
+	int last_was_value;
+	int cur; /* enum hdr of the header being read, or -1 */
+	int dup; /* a header that must be single came twice */
+	int headers_done;
+	uint32_t consumed; /* bytes the parser took, through the head */
+	struct span h[H_COUNT];
+	char addr[64];
+	uint32_t len;
+	char buf[];
+};
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+	struct wk_hs *hs = p->data;
+
+	if (hs->url.len == 0)
+		hs->url.off = (uint32_t)(at - hs->buf);
+	hs->url.len += (uint32_t)len;
+	return 0;
+}
+
+static void
+header_end(struct wk_hs *hs)
+{
+	int i;
+
+	hs->cur = -1;
+	for (i = 0; i < H_COUNT; i++) {
+		if (strlen(hdr_names[i]) == hs->field.len &&
+		    strncasecmp(hs->buf + hs->field.off, hdr_names[i],
+				hs->field.len) == 0) {
+			if (hs->h[i].len != 0 || hs->h[i].off != 0)
+				hs->dup |= (i == H_KEY || i == H_VERSION);
+			hs->h[i] = hs->value;
+			break;
+		}
+	}
+}
+
+static int
+on_field(http_parser *p, const char *at, size_t len)
+{
+	struct wk_hs *hs = p->data;
+
+	if (hs->last_was_value) {
+		header_end(hs);
+		hs->field.len = 0;
+		hs->value.len = 0;
+	}
+	if (hs->field.len == 0)
+		hs->field.off = (uint32_t)(at - hs->buf);
+	hs->field.len += (uint32_t)len;
+	hs->last_was_value = 0;
+	return 0;
+}
+
+static int
+on_value(http_parser *p, const char *at, size_t len)
+{
+	struct wk_hs *hs = p->data;
+
+	if (!hs->last_was_value) {
+		hs->value.off = (uint32_t)(at - hs->buf);
+		hs->value.len = 0;
+	}
+	hs->value.len += (uint32_t)len;
+	hs->last_was_value = 1;
+	return 0;
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+	struct wk_hs *hs = p->data;
+
+	if (hs->last_was_value)
+		header_end(hs);
+	hs->headers_done = 1;
+	/* Stop here: a body, if any, is not ours to read. */
+	return 2;
+}
+
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
+    .on_headers_complete = on_headers_complete,
+};
+
+void
+wk_hs_free(struct wk_hs *hs)
+{
+	free(hs);
+}
+
+void
+wk_accept_key(const char *key, size_t len, char out[29])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	/* SHA-1 of key + GUID, base64: RFC 6455 section 4.2.2. */
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, key, len) != 1 ||
+	    EVP_DigestUpdate(ctx, WS_GUID, sizeof(WS_GUID) - 1) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		mdlen = 0;
+	EVP_MD_CTX_free(ctx);
+	if (mdlen != 20) {
+		memset(out, 0, 29);
+		return;
+	}
+	EVP_EncodeBlock((unsigned char *)out, md, 20);
+}
+
+/* Queue raw bytes (an HTTP answer); force: outside the queue limits. */
+static void
+send_raw(struct wk_conn *c, const char *s, size_t len)
+{
+	struct wk_buf *b = wk_buf_new((uint32_t)len);
+
+	if (b == NULL) {
+		c->eof = 1;
+		c->state = WK_DEAD;
+		return;
+	}
+	memcpy(b->data, s, len);
+	wk_conn_send(c, b, 1);
+	wk_buf_unref(b);
+}
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 426: return "Upgrade Required";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+/* Answer with an error status and close after it is written. */
+static void
+reject(struct wk_conn *c, int status, const char *why)
+{
+	char head[512];
+	const char *extra = "";
+	int n;
+
+	if (status == 405)
+		extra = "Allow: GET\r\n";
+	else if (status == 426)
+		extra = "Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n";
+	else if (status == 503 || status == 429)
+		extra = "Retry-After: 5\r\n";
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+		     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s\n",
+		     status, status_text(status), strlen(why) + 1, extra, why);
+	log_debug("conn %llu: %d %s", (unsigned long long)c->id, status, why);
+	send_raw(c, head, (size_t)n);
+	wk_hs_free(c->hs);
+	c->hs = NULL;
+	c->state = WK_DEAD;
+	shutdown(c->io.fd, SHUT_RD);
+}
+
+static void
+serve_demo(struct wk_conn *c)
+{
+	char head[256];
+	int n;
+
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 200 OK\r\nContent-Type: text/html; "
+		     "charset=utf-8\r\nContent-Length: %zu\r\n"
+		     "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+		     wk_demo_html_len);
+	send_raw(c, head, (size_t)n);
+	send_raw(c, wk_demo_html, wk_demo_html_len);
+	wk_hs_free(c->hs);
+	c->hs = NULL;
+	c->state = WK_DEAD;
+}
+
+static int
+span_eq(const struct wk_hs *hs, struct span s, const char *v)
+{
+	return s.len == strlen(v) && strncasecmp(hs->buf + s.off, v, s.len) == 0;
+}
+
+/* Does the comma-separated header value contain token (any case)? */
+static int
+has_token(const struct wk_hs *hs, struct span s, const char *token)
+{
+	const char *p = hs->buf + s.off, *end = p + s.len;
+	size_t tl = strlen(token);
+
+	while (p < end) {
+		const char *q;
+
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		q = p;
+		while (q < end && *q != ',')
+			q++;
+		while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+			q--;
+		if ((size_t)(q - p) == tl && strncasecmp(p, token, tl) == 0)
+			return 1;
+		while (p < end && *p != ',')
+			p++;
+	}
+	return 0;
+}
+
+static int
+valid_key(const struct wk_hs *hs)
+{
+	unsigned char out[32];
+	struct span k = hs->h[H_KEY];
+
+	/* base64 of 16 bytes: 24 characters ending in "==". */
+	if (k.len != 24 || hs->buf[k.off + 22] != '=' ||
+	    hs->buf[k.off + 23] != '=')
+		return 0;
+	return EVP_DecodeBlock(out, (const unsigned char *)hs->buf + k.off,
+			       24) == 18;
+}
+
+/* Find "name=value" in the query string; returns the value span. */
+static int
+query_param(const struct wk_hs *hs, const char *q, size_t qlen,
+	    const char *name, struct span *out)
+{
+	size_t nl = strlen(name);
+	const char *p = q, *end = q + qlen;
+
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *e = amp ? amp : end;
+
+		if ((size_t)(e - p) > nl && strncmp(p, name, nl) == 0 &&
+		    p[nl] == '=') {
+			out->off = (uint32_t)(p + nl + 1 - hs->buf);
+			out->len = (uint32_t)(e - p - nl - 1);
+			return 1;
+		}
+		p = e + 1;
+	}
+	return 0;
+}
+
+static int
+cookie_param(const struct wk_hs *hs, const char *name, struct span *out)
+{
+	struct span s = hs->h[H_COOKIE];
+	const char *p = hs->buf + s.off, *end = p + s.len;
+	size_t nl = strlen(name);
+
+	while (p < end) {
+		const char *semi, *e;
+
+		while (p < end && (*p == ' ' || *p == ';'))
+			p++;
+		semi = memchr(p, ';', (size_t)(end - p));
+		e = semi ? semi : end;
+		if ((size_t)(e - p) > nl && strncmp(p, name, nl) == 0 &&
+		    p[nl] == '=') {
+			out->off = (uint32_t)(p + nl + 1 - hs->buf);
+			out->len = (uint32_t)(e - p - nl - 1);
+			return 1;
+		}
+		p = e;
+	}
+	return 0;
+}
+
+/*
+ * Verify an HS256 JWT. Returns 0 and sets c->user (and allowed_rooms),
+ * or -1 with *why set.
+ */
+static int
+verify_token(struct wk_conn *c, const char *tok, size_t len, const char **why)
+{
+	jwt_t *jwt = NULL;
+	char *t = strndup(tok, len);
+	const char *sub;
+	char *rooms;
+	long exp;
+	int rc = -1;
+
+	*why = "bad token";
+	if (t == NULL || wk.cfg.jwt_secret[0] == '\0')
+		goto done;
+	if (jwt_decode(&jwt, t, (const unsigned char *)wk.cfg.jwt_secret,
+		       (int)strlen(wk.cfg.jwt_secret)) != 0 ||
+	    jwt_get_alg(jwt) != JWT_ALG_HS256)
+		goto done;
+	exp = jwt_get_grant_int(jwt, "exp");
+	if (exp <= 0 || exp < (long)time(NULL)) {
+		*why = "token expired or without exp";
+		goto done;
+	}
+	sub = jwt_get_grant(jwt, "sub");
+	if (sub == NULL || sub[0] == '\0' || strlen(sub) > 128) {
+		*why = "token without a valid sub";
+		goto done;
+	}
+	if ((c->user = strdup(sub)) == NULL)
+		goto done;
+	if ((rooms = jwt_get_grants_json(jwt, "rooms")) != NULL) {
+		c->allowed_rooms = json_loads(rooms, 0, NULL);
+		free(rooms);
+		if (!json_is_array(c->allowed_rooms)) {
+			json_decref(c->allowed_rooms);
+			c->allowed_rooms = json_array();
+		}
+	}
+	rc = 0;
+done:
+	jwt_free(jwt);
+	free(t);
+	return rc;
+}
+
+static int
+authenticate(struct wk_conn *c, const char *q, size_t qlen, const char **why)
+{
+	struct wk_hs *hs = c->hs;
+	struct span tok = {0, 0};
+	unsigned char rnd[8];
+	char anon[32];
+	int found = 0, i;
+
+	if (q != NULL)
+		found = query_param(hs, q, qlen, "token", &tok);
+	if (!found && hs->h[H_AUTH].len > 7 &&
+	    strncasecmp(hs->buf + hs->h[H_AUTH].off, "Bearer ", 7) == 0) {
+		tok.off = hs->h[H_AUTH].off + 7;
+		tok.len = hs->h[H_AUTH].len - 7;
+		found = 1;
+	}
+	if (!found && hs->h[H_COOKIE].len > 0)
+		found = cookie_param(hs, "wsd_token", &tok);
+	if (found)
+		return verify_token(c, hs->buf + tok.off, tok.len, why);
+	if (!wk.cfg.allow_anonymous) {
+		*why = "a token is required";
+		return -1;
+	}
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return -1;
+	strcpy(anon, "anon-");
+	for (i = 0; i < 8; i++)
+		sprintf(anon + 5 + 2 * i, "%02x", rnd[i]);
+	c->user = strdup(anon);
+	return c->user ? 0 : -1;
+}
+
+static int
+origin_allowed(const struct wk_hs *hs)
+{
+	int i;
+
+	if (wk.cfg.norigins == 0)
+		return 1;
+	for (i = 0; i < wk.cfg.norigins; i++)
+		if (span_eq(hs, hs->h[H_ORIGIN], wk.cfg.origins[i]))
+			return 1;
+	return 0;
+}
+
+static void
+admit(struct wk_conn *c)
+{
+	struct wk_hs *hs = c->hs;
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_CONN_OPEN;
+	m.conn = c->id;
+	m.user = proto_cstr(c->user);
+	m.addr = proto_cstr(hs->addr);
+	m.agent.p = hs->buf + hs->h[H_AGENT].off;
+	m.agent.len = hs->h[H_AGENT].len > 256 ? 256 : hs->h[H_AGENT].len;
+	m.flags = c->allowed_rooms == NULL && !strncmp(c->user, "anon-", 5)
+		      ? PROTO_F_ANONYMOUS
+		      : 0;
+	if (wk_ipc_send(&m) != 0) {
+		reject(c, 503, "the supervisor is unavailable");
+		return;
+	}
+	c->registered = 1;
+	c->state = WK_ADMITTING;
+}
+
+static void
+check_request(struct wk_conn *c)
+{
+	struct wk_hs *hs = c->hs;
+	const char *url = hs->buf + hs->url.off, *q;
+	size_t plen, qlen = 0;
+	int is_ws, is_echo;
+	const char *why;
+
+	q = memchr(url, '?', hs->url.len);
+	plen = q ? (size_t)(q - url) : hs->url.len;
+	if (q) {
+		q++;
+		qlen = hs->url.len - plen - 1;
+	}
+	is_ws = plen == strlen(wk.cfg.ws_path) &&
+		memcmp(url, wk.cfg.ws_path, plen) == 0;
+	is_echo = wk.cfg.echo_path[0] && plen == strlen(wk.cfg.echo_path) &&
+		  memcmp(url, wk.cfg.echo_path, plen) == 0;
+	if (!is_ws && !is_echo) {
+		if (wk.cfg.demo_page && plen == 1 && url[0] == '/' &&
+		    hs->parser.method == HTTP_GET)
+			serve_demo(c);
+		else
+			reject(c, 404, "not found");
+		return;
+	}
+	if (hs->parser.method != HTTP_GET)
+		{
+		reject(c, 405, "WebSocket upgrades use GET");
+		return;
+	}
+	if (hs->parser.http_major != 1 || hs->parser.http_minor < 1)
+		{
+		reject(c, 400, "HTTP/1.1 is required");
+		return;
+	}
+	if (!has_token(hs, hs->h[H_UPGRADE], "websocket") ||
+	    !has_token(hs, hs->h[H_CONNECTION], "upgrade") ||
+	    !span_eq(hs, hs->h[H_VERSION], "13") || hs->dup)
+		{
+		reject(c, hs->dup ? 400 : 426,
+			      "a version 13 WebSocket upgrade is required");
+		return;
+	}
+	if (!valid_key(hs))
+		{
+		reject(c, 400, "missing or malformed Sec-WebSocket-Key");
+		return;
+	}
+	if (!origin_allowed(hs))
+		{
+		reject(c, 403, "origin not allowed");
+		return;
+	}
+	if (hs->consumed < hs->len)
+		{
+		reject(c, 400, "data sent before the handshake completed");
+		return;
+	}
+	c->echo = (uint8_t)is_echo;
+	if (authenticate(c, q, qlen, &why) != 0)
+		{
+		reject(c, 401, why);
+		return;
+	}
+	admit(c);
+}
+
+static void
+peer_addr(struct wk_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (getpeername(c->io.fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+			port = ntohs(s->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+			port = ntohs(s->sin6_port);
+		}
+	}
+	snprintf(c->hs->addr, sizeof(c->hs->addr), "%s:%d", host, port);
+}
+
+void
+wk_http_on_read(struct wk_conn *c)
+{
+	struct wk_hs *hs = c->hs;
+	ssize_t n;
+	size_t used;
+
+	if (hs == NULL) {
+		hs = calloc(1, sizeof(*hs) + wk.cfg.max_header_bytes);
+		if (hs == NULL) {
+			c->eof = 1;
+			c->state = WK_DEAD;
+			return;
+		}
+		http_parser_init(&hs->parser, HTTP_REQUEST);
+		hs->parser.data = hs;
+		hs->cur = -1;
+		c->hs = hs;
+		peer_addr(c);
+	}
+	if (hs->len == wk.cfg.max_header_bytes) {
+		reject(c, 431, "request head too large");
+		return;
+	}
+	n = read(c->io.fd, hs->buf + hs->len, wk.cfg.max_header_bytes - hs->len);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		c->eof = 1;
+		c->state = WK_DEAD;
+		return;
+	}
+	used = http_parser_execute(&hs->parser, &settings, hs->buf + hs->len,
+				   (size_t)n);
+	hs->consumed = hs->len + (uint32_t)used;
+	hs->len += (uint32_t)n;
+	if (hs->headers_done) {
+		check_request(c);
+		return;
+	}
+	if (HTTP_PARSER_ERRNO(&hs->parser) != HPE_OK || used != (size_t)n) {
+		reject(c, 400, "malformed HTTP request");
+		return;
+	}
+	if (hs->len == wk.cfg.max_header_bytes)
+		reject(c, 431, "request head too large");
+}
+
+static void
+send_welcome(struct wk_conn *c, const struct proto_msg *m)
+{
+	json_t *w;
+	char *text;
+
+	w = json_pack("{s:s, s:I, s:s#, s:s, s:s#, s:I, s:I}", "type",
+		      "welcome", "conn", (json_int_t)c->id, "session",
+		      m->session.p, (int)m->session.len, "user", c->user,
+		      "resume_token", m->token.p, (int)m->token.len,
+		      "heartbeat_ms",
+		      (json_int_t)(wk.cfg.heartbeat_interval * 1000),
+		      "max_message_bytes", (json_int_t)wk.cfg.max_message_bytes);
+	text = w ? json_dumps(w, JSON_COMPACT) : NULL;
+	json_decref(w);
+	if (text == NULL) {
+		wk_conn_close(c, 1011, "internal error");
+		return;
+	}
+	wk_conn_send_text(c, text, strlen(text));
+	free(text);
+}
+
+void
+wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
+{
+	struct wk_hs *hs = c->hs;
+	char head[256], accept[29];
+	int n, proto;
+
+	if (c->state != WK_ADMITTING || hs == NULL)
+		return;
+	if (m->status != 0) {
+		c->registered = 0; /* the supervisor did not register it */
+		reject(c, (int)m->status,
+		       m->status == 429 ? "too many connections for this user"
+					: "overloaded or draining");
+		return;
+	}
+	wk_accept_key(hs->buf + hs->h[H_KEY].off, hs->h[H_KEY].len, accept);
+	proto = hs->h[H_PROTOCOL].len > 0 &&
+		has_token(hs, hs->h[H_PROTOCOL], "wsd.v1") && !c->echo;
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n%s\r\n",
+		     accept, proto ? "Sec-WebSocket-Protocol: wsd.v1\r\n" : "");
+	send_raw(c, head, (size_t)n);
+	wk_hs_free(hs);
+	c->hs = NULL;
+	wk_conn_open(c);
+	if (!c->echo)
+		send_welcome(c, m);
+	wk_conn_mark_stats(c);
+}

@@ -1,0 +1,247 @@
+/*
+ * wk_ipc.c: the worker's channel to its supervisor, an nng pair0 socket
+ * dialled to the supervisor's ipc:// listener. Incoming messages are read
+ * from the loop through nng's receive descriptor, decoded with full
+ * validation and dispatched; a message that fails validation means the
+ * supervisor and this worker disagree on the protocol, so the worker
+ * exits and lets the supervisor start a fresh one. When the pipe to the
+ * supervisor goes away, nng tells us on its own thread and an ev_async
+ * brings the news to the loop, which stops the worker (no orphans).
+ */
+#include "wk.h"
+
+#include <nng/protocol/pair0/pair.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/log.h"
+
+static int sock_open;
+
+static int
+append_nng(void *data, const char *buf, size_t len)
+{
+	return nng_msg_append(data, buf, len) == 0 ? 0 : -1;
+}
+
+int
+wk_ipc_send(struct proto_msg *m)
+{
+	static uint64_t refused;
+	msgpack_packer pk;
+	nng_msg *msg;
+	int rc;
+
+	if (!sock_open)
+		return -1;
+	m->worker = (uint32_t)wk.id;
+	m->gen = wk.cfg.gen;
+	if (nng_msg_alloc(&msg, 0) != 0)
+		return -1;
+	msgpack_packer_init(&pk, msg, append_nng);
+	if (proto_encode(m, &pk) != 0) {
+		nng_msg_free(msg);
+		return -1;
+	}
+	if ((rc = nng_sendmsg(wk.sock, msg, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_msg_free(msg);
+		if (refused++ % 1000 == 0)
+			log_warn("IPC to the supervisor refused %s: %s (%llu "
+				 "so far)",
+				 proto_type_name(m->type), nng_strerror(rc),
+				 (unsigned long long)refused);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+free_config(struct wk_config *c)
+{
+	int i;
+
+	free(c->ws_path);
+	free(c->echo_path);
+	free(c->jwt_secret);
+	for (i = 0; i < c->norigins; i++)
+		free(c->origins[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+static char *
+dup_str(struct proto_str s)
+{
+	return strndup(s.p ? s.p : "", s.len);
+}
+
+static int
+apply_config(const struct proto_msg *m)
+{
+	const struct proto_config *pc = &m->config;
+	struct wk_config c;
+	uint32_t i;
+
+	memset(&c, 0, sizeof(c));
+	c.gen = m->gen;
+	c.max_message_bytes = pc->max_message_bytes;
+	c.max_header_bytes = pc->max_header_bytes;
+	c.max_queue_bytes = pc->max_queue_bytes;
+	c.max_queue_msgs = pc->max_queue_msgs;
+	c.max_rooms_per_conn = pc->max_rooms_per_conn;
+	c.slow_policy = (int)pc->slow_policy;
+	c.heartbeat_interval = (double)pc->heartbeat_interval_ms / 1000.0;
+	c.heartbeat_timeout = (double)pc->heartbeat_timeout_ms / 1000.0;
+	c.handshake_timeout = (double)pc->handshake_timeout_ms / 1000.0;
+	c.allow_anonymous = pc->allow_anonymous != 0;
+	c.demo_page = pc->demo_page != 0;
+	c.ws_path = dup_str(pc->ws_path);
+	c.echo_path = dup_str(pc->echo_path);
+	c.jwt_secret = dup_str(pc->jwt_secret);
+	for (i = 0; i < pc->norigins; i++)
+		c.origins[c.norigins++] = dup_str(pc->origins[i]);
+	if (c.max_header_bytes < 512 || c.max_header_bytes > 65536 ||
+	    c.max_message_bytes == 0 || c.heartbeat_interval <= 0 ||
+	    c.heartbeat_timeout <= 0 || c.handshake_timeout <= 0 ||
+	    c.slow_policy > PROTO_SLOW_DROP_OLDEST || !c.ws_path ||
+	    !c.echo_path || !c.jwt_secret) {
+		free_config(&c);
+		return -1;
+	}
+	/* Handshakes in flight keep the buffer size they started with. */
+	free_config(&wk.cfg);
+	wk.cfg = c;
+	return 0;
+}
+
+static void on_kick(const struct proto_msg *m);
+
+static void
+dispatch(const struct proto_msg *m)
+{
+	struct proto_msg r;
+	struct wk_conn *c;
+
+	switch (m->type) {
+	case PROTO_CONFIG:
+		if (apply_config(m) != 0) {
+			log_error("CONFIG generation %u is invalid; exiting",
+				  m->gen);
+			exit(100);
+		}
+		memset(&r, 0, sizeof(r));
+		r.type = PROTO_READY;
+		wk_ipc_send(&r);
+		if (!wk.configured) {
+			wk.configured = 1;
+			ev_io_start(wk.loop, &wk.accept_io);
+		}
+		log_debug("applied config generation %u", m->gen);
+		break;
+	case PROTO_CONN_ACCEPT:
+		if ((c = wk_conn_find(m->conn)) != NULL) {
+			wk_http_on_accept(c, m);
+			wk_conn_settle(c);
+		}
+		break;
+	case PROTO_SUB_REPLY: wk_client_on_sub_reply(m); break;
+	case PROTO_DELIVER: wk_client_on_deliver(m); break;
+	case PROTO_ACK: wk_client_on_ack(m); break;
+	case PROTO_ERROR: wk_client_on_error(m); break;
+	case PROTO_KICK: on_kick(m); break;
+	default:
+		log_error("unexpected %s from the supervisor; exiting",
+			  proto_type_name(m->type));
+		exit(1);
+	}
+}
+
+static void
+on_kick(const struct proto_msg *m)
+{
+	struct wk_conn *c = wk_conn_find(m->conn);
+	char reason[124];
+
+	if (c == NULL)
+		return;
+	snprintf(reason, sizeof(reason), "%.*s", (int)m->reason.len,
+		 m->reason.p);
+	log_info("conn %llu kicked with %d", (unsigned long long)c->id,
+		 (int)m->status);
+	wk_conn_close(c, (int)m->status, reason);
+	wk_conn_settle(c);
+}
+
+static void
+on_readable(struct ev_loop *loop, ev_io *io, int revents)
+{
+	msgpack_unpacked u;
+	struct proto_msg m;
+	nng_msg *msg;
+	int rc, budget = 1024;
+
+	(void)revents;
+	while (budget-- > 0 &&
+	       nng_recvmsg(wk.sock, &msg, NNG_FLAG_NONBLOCK) == 0) {
+		msgpack_unpacked_init(&u);
+		rc = proto_decode(&m, &u, nng_msg_body(msg), nng_msg_len(msg));
+		if (rc != PROTO_OK || m.worker != (uint32_t)wk.id) {
+			log_error("malformed IPC message from the supervisor "
+				  "(%s); exiting",
+				  rc != PROTO_OK ? proto_strerror(rc)
+						 : "wrong worker id");
+			exit(1);
+		}
+		dispatch(&m);
+		msgpack_unpacked_destroy(&u);
+		nng_msg_free(msg);
+	}
+	if (budget < 0)
+		ev_feed_event(loop, io, EV_READ);
+}
+
+static void
+on_pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)ev;
+	(void)arg;
+	/* nng's thread: only the async signal is safe here. */
+	ev_async_send(wk.loop, &wk.ipc_gone);
+}
+
+int
+wk_ipc_open(const char *url)
+{
+	int fd, rv;
+
+	if ((rv = nng_pair0_open(&wk.sock)) != 0)
+		goto fail;
+	sock_open = 1;
+	if ((rv = nng_socket_set_int(wk.sock, NNG_OPT_SENDBUF, 8192)) != 0 ||
+	    (rv = nng_socket_set_int(wk.sock, NNG_OPT_RECVBUF, 8192)) != 0 ||
+	    (rv = nng_socket_set_size(wk.sock, NNG_OPT_RECVMAXSZ,
+				      PROTO_MAX_DATA + 65536)) != 0 ||
+	    (rv = nng_pipe_notify(wk.sock, NNG_PIPE_EV_REM_POST, on_pipe_gone,
+				  NULL)) != 0 ||
+	    (rv = nng_dial(wk.sock, url, NULL, 0)) != 0 ||
+	    (rv = nng_socket_get_int(wk.sock, NNG_OPT_RECVFD, &fd)) != 0)
+		goto fail;
+	ev_io_init(&wk.ipc_io, on_readable, fd, EV_READ);
+	ev_io_start(wk.loop, &wk.ipc_io);
+	return 0;
+fail:
+	log_error("cannot open the IPC channel %s: %s", url, nng_strerror(rv));
+	wk_ipc_close();
+	return -1;
+}
+
+void
+wk_ipc_close(void)
+{
+	if (!sock_open)
+		return;
+	ev_io_stop(wk.loop, &wk.ipc_io);
+	nng_close(wk.sock);
+	sock_open = 0;
+	free_config(&wk.cfg);
+}
