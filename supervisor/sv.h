@@ -19,6 +19,7 @@
 
 #include "../proto/proto.h"
 #include "sv_config.h"
+#include "sv_dedupe.h"
 #include "sv_registry.h"
 
 #define WSD_VERSION "0.1.0"
@@ -55,6 +56,7 @@ struct sv {
 	struct ev_loop *loop;
 	struct sv_config *cfg;
 	struct sv_registry reg;
+	struct sv_dedupe dedupe;
 	struct sv_worker workers[SV_MAX_WORKERS];
 	int listen_fd;
 	char self_exe[4096];

@@ -29,6 +29,8 @@
 #include "../worker/wk.h"
 
 #define ROOM_RETAIN_MS (10 * 60 * 1000)
+#define DEDUPE_MAX 65536
+#define DEDUPE_WINDOW_MS (120 * 1000)
 
 static struct sv sv_global;
 static ev_signal sig_hup, sig_term, sig_int;
@@ -307,6 +309,7 @@ run(struct sv *sv, int daemon)
 	sv->started_ms = sv_now_ms();
 	sv->next_epoch = 1;
 	sv_registry_init(&sv->reg, (uint32_t)sv->cfg->replay_size);
+	sv_dedupe_init(&sv->dedupe, DEDUPE_MAX, DEDUPE_WINDOW_MS);
 	if (sv_ctl_start(sv) != 0 || sv_admin_start(sv) != 0)
 		goto done;
 	if (sv_workers_start(sv) != 0)
@@ -335,6 +338,7 @@ done:
 	sv_admin_stop(sv);
 	sv_ctl_stop(sv);
 	sv_registry_fini(&sv->reg);
+	sv_dedupe_fini(&sv->dedupe);
 	close(sv->listen_fd);
 	if (daemon)
 		unlink(sv->cfg->pidfile);

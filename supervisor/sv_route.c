@@ -248,17 +248,31 @@ sv_route_publish_msg(struct sv *sv, struct sv_worker *w,
 	struct proto_msg a;
 	uint64_t seq;
 
+	size_t ulen;
+
 	if (c == NULL)
 		return;
-	room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 1);
-	seq = room == NULL ? 0
-			   : sv_route_publish(sv, room, c->user->name,
-					      strlen(c->user->name), m->data.p,
-					      m->data.len, m->id.p, m->id.len,
-					      0, NULL);
+	ulen = strlen(c->user->name);
+	seq = m->id.len == 0 ? 0
+			     : sv_dedupe_find(&sv->dedupe, m->room.p, m->room.len,
+					      c->user->name, ulen, m->id.p,
+					      m->id.len, sv_now_ms());
 	if (seq == 0) {
-		send_error(sv, w, m->conn, "internal", "out of memory", m->id);
-		return;
+		room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 1);
+		seq = room == NULL ? 0
+				   : sv_route_publish(sv, room, c->user->name,
+						      ulen, m->data.p,
+						      m->data.len, m->id.p,
+						      m->id.len, 0, NULL);
+		if (seq == 0) {
+			send_error(sv, w, m->conn, "internal",
+				   "out of memory", m->id);
+			return;
+		}
+		if (m->id.len > 0)
+			sv_dedupe_add(&sv->dedupe, m->room.p, m->room.len,
+				      c->user->name, ulen, m->id.p, m->id.len,
+				      seq, sv_now_ms());
 	}
 	if (m->id.len == 0)
 		return;

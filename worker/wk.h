@@ -60,6 +60,7 @@ struct wk_scan {
 	uint8_t hlen;   /* header bytes collected */
 	uint8_t need;   /* header length, once known */
 	uint8_t in_msg; /* a fragmented data message is open */
+	uint8_t bad;    /* a control frame broke RFC 6455 section 5.5 */
 };
 
 struct wk_member;
@@ -165,8 +166,13 @@ void wk_buf_unref(struct wk_buf *b);
 struct wk_buf *wk_frame_new(int opcode, const void *payload, size_t len);
 /* The header length of an unmasked frame with a payload of len bytes. */
 size_t wk_frame_header_len(uint64_t len);
-/* Feed bytes read from a client to the boundary tracker. */
-void wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n);
+/*
+ * Feed bytes read from a client to the boundary tracker. Returns n, or,
+ * when a frame header breaks the control-frame rules that wslay does not
+ * check (a control frame fragmented, over 125 bytes, or a close with a
+ * 1-byte payload), the offset where that frame starts (s->bad is set).
+ */
+size_t wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n);
 /* True when the bytes so far end exactly between two whole messages. */
 int wk_scan_idle(const struct wk_scan *s);
 

@@ -305,7 +305,7 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	ssize_t n;
 
 	(void)flags;
-	if (read_budget == 0) {
+	if (read_budget == 0 || c->scan.bad) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
@@ -313,9 +313,14 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		len = read_budget;
 	n = read(c->io.fd, buf, len);
 	if (n > 0) {
-		wk_scan_feed(&c->scan, buf, (size_t)n);
 		read_budget -= (size_t)n;
 		c->last_rx = ev_now(wk.loop);
+		/* Hand wslay the frames before a bad one, if any. */
+		n = (ssize_t)wk_scan_feed(&c->scan, buf, (size_t)n);
+		if (n == 0) {
+			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+			return -1;
+		}
 		return n;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -442,6 +447,15 @@ ws_read(struct wk_conn *c)
 		if (c->close_code == 0)
 			c->close_code = 1006;
 		return;
+	}
+	if (c->scan.bad && !wslay_event_get_close_sent(c->ws) &&
+	    wslay_event_get_read_enabled(c->ws)) {
+		wslay_event_queue_close(c->ws, 1002, (const uint8_t *)"bad "
+								       "control "
+								       "frame",
+					17);
+		wslay_event_shutdown_read(c->ws);
+		c->close_code = 1002;
 	}
 	ws_after(c);
 }

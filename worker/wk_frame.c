@@ -91,15 +91,19 @@ scan_header_done(struct wk_scan *s)
 	/* Data frames open or close a message; control frames do neither. */
 	if (opcode < 0x8)
 		s->in_msg = (s->hdr[0] & 0x80) == 0;
+	else if (!(s->hdr[0] & 0x80) || len > 125 || (opcode == 0x8 && len == 1))
+		s->bad = 1;
 	s->left = len;
 	s->hlen = 0;
 	s->need = 0;
 }
 
-void
+size_t
 wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n)
 {
-	while (n > 0) {
+	const uint8_t *start = p, *hstart = p;
+
+	while (n > 0 && !s->bad) {
 		if (s->left > 0) {
 			size_t take = s->left < n ? (size_t)s->left : n;
 
@@ -108,6 +112,8 @@ wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n)
 			n -= take;
 			continue;
 		}
+		if (s->hlen == 0)
+			hstart = p;
 		s->hdr[s->hlen++] = *p++;
 		n--;
 		if (s->hlen == 2) {
@@ -119,6 +125,7 @@ wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n)
 		if (s->hlen >= 2 && s->hlen == s->need)
 			scan_header_done(s);
 	}
+	return s->bad ? (size_t)(hstart - start) : (size_t)(p - start);
 }
 
 int

@@ -31,7 +31,7 @@
 #include "../proto/log.h"
 #include "wk_demo.h"
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 struct span {
 	uint32_t off, len;
@@ -657,7 +657,14 @@ wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 	wk_hs_free(hs);
 	c->hs = NULL;
 	wk_conn_open(c);
-	if (!c->echo)
-		send_welcome(c, m);
+	if (c->echo)
+		return;
+	/* The supervisor joined it to its personal room; mirror that. */
+	n = snprintf(head, sizeof(head), "user:%s", c->user);
+	if (wk_room_join(c, head, (size_t)n) != 0) {
+		wk_conn_close(c, 1011, "internal error");
+		return;
+	}
+	send_welcome(c, m);
 	wk_conn_mark_stats(c);
 }

@@ -118,7 +118,15 @@ beforeEach(async () => {
   const open = everyone.filter((c) => c.isOpen);
   await barrier(open);
   for (const c of open) c.drain();
+  /* Expected seqs follow what clients really saw, so one failure does not cascade. */
+  lobbySeq = maxSeqSeen(ROOM, main);
 });
+
+function maxSeqSeen(room, cs) {
+  let max = 0;
+  for (const c of cs) for (const m of c.all) if (m.type === 'message' && m.room === room && m.seq > max) max = m.seq;
+  return max;
+}
 
 after(
   async () => {
@@ -304,6 +312,13 @@ describe('room publish', () => {
 
 describe('users and direct delivery', () => {
   let aliceSeq = 0;
+
+  beforeEach(() => {
+    aliceSeq = Math.max(
+      maxSeqSeen('user:alice', [A1, A2]),
+      ...B1.all.filter((m) => m.type === 'ack' && String(m.id).startsWith('dm-')).map((m) => m.seq),
+    );
+  });
 
   it('a client send reaches every connection of the user, and nobody else', T, async () => {
     B1.send({ type: 'send', user: 'alice', data: { dm: 'hi alice' }, id: 'dm-1' });
