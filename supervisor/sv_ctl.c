@@ -122,6 +122,8 @@ conn_in_room(const struct sv_conn *c, const char *room)
 {
 	const struct sv_member *m;
 
+	if (sv_room_personal(room))
+		return strcmp(room + 5, c->user->name) == 0;
 	LIST_FOREACH(m, &c->rooms, in_conn)
 		if (strcmp(m->room->name, room) == 0)
 			return 1;
@@ -184,6 +186,8 @@ cmd_conn(struct sv *sv, const json_t *req)
 		return fail("no such connection%s", NULL);
 	o = conn_brief(c, sv_now_ms());
 	rooms = json_array();
+	json_array_append_new(rooms,
+			      json_sprintf("user:%s", c->user->name));
 	LIST_FOREACH(m, &c->rooms, in_conn)
 		json_array_append_new(rooms, json_string(m->room->name));
 	json_object_set_new(o, "rooms", rooms);
@@ -202,12 +206,24 @@ cmd_conn(struct sv *sv, const json_t *req)
 	return r;
 }
 
+/* Members of a room; a personal room's are its user's connections. */
+static uint32_t
+room_members(struct sv *sv, const struct sv_room *room)
+{
+	const struct sv_user *u;
+
+	if (!sv_room_personal(room->name))
+		return room->nmembers;
+	u = sv_reg_user_find(&sv->reg, room->name + 5, strlen(room->name + 5));
+	return u ? u->nconns : 0;
+}
+
 static json_t *
-room_brief(const struct sv_room *room)
+room_brief(struct sv *sv, const struct sv_room *room)
 {
 	return json_pack("{s:s, s:i, s:I, s:i}", "name", room->name, "members",
-			 (int)room->nmembers, "seq", (json_int_t)room->seq,
-			 "log", (int)room->log_len);
+			 (int)room_members(sv, room), "seq",
+			 (json_int_t)room->seq, "log", (int)room->log_len);
 }
 
 static json_t *
@@ -218,29 +234,57 @@ cmd_rooms(struct sv *sv, const json_t *req)
 
 	(void)req;
 	HASH_ITER(hh, sv->reg.rooms, room, tmp) {
-		json_array_append_new(arr, room_brief(room));
+		json_array_append_new(arr, room_brief(sv, room));
 	}
 	json_object_set_new(r, "rooms", arr);
 	return r;
+}
+
+/* The member ids of a room; a personal room's are its user's conns. */
+static json_t *
+room_member_ids(struct sv *sv, const char *name, const struct sv_room *room)
+{
+	json_t *members = json_array();
+	const struct sv_member *m;
+
+	if (sv_room_personal(name)) {
+		const struct sv_user *u =
+		    sv_reg_user_find(&sv->reg, name + 5, strlen(name + 5));
+		const struct sv_conn *c;
+
+		if (u != NULL)
+			TAILQ_FOREACH(c, &u->conns, by_user)
+				json_array_append_new(
+				    members, json_integer((json_int_t)c->id));
+	} else if (room != NULL) {
+		TAILQ_FOREACH(m, &room->members, in_room)
+			json_array_append_new(
+			    members, json_integer((json_int_t)m->conn->id));
+	}
+	return members;
 }
 
 static json_t *
 cmd_room(struct sv *sv, const json_t *req)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
-	const struct sv_member *m;
 	struct sv_room *room;
 	json_t *r, *o, *members;
 
 	if (name == NULL)
 		return fail("room needs a name%s", NULL);
-	if ((room = sv_reg_room_get(&sv->reg, name, strlen(name), 0)) == NULL)
+	room = sv_reg_room_get(&sv->reg, name, strlen(name), 0);
+	members = room_member_ids(sv, name, room);
+	/* A connected user's personal room exists before its first message. */
+	if (room == NULL && json_array_size(members) == 0) {
+		json_decref(members);
 		return fail("no such room: %s", name);
-	o = room_brief(room);
-	members = json_array();
-	TAILQ_FOREACH(m, &room->members, in_room)
-		json_array_append_new(members,
-				      json_integer((json_int_t)m->conn->id));
+	}
+	if (room != NULL)
+		o = room_brief(sv, room);
+	else
+		o = json_pack("{s:s, s:i, s:i}", "name", name, "seq", 0, "log",
+			      0);
 	json_object_set_new(o, "members", members);
 	r = ok();
 	json_object_set_new(r, "room", o);

@@ -28,6 +28,7 @@ room_free(struct sv_room *room)
 	for (i = 0; i < room->log_len; i++)
 		free(room->log[(room->log_head + i) % room->log_cap].payload);
 	free(room->log);
+	free(room->per_worker);
 	free(room->name);
 	free(room);
 }
@@ -169,6 +170,12 @@ sv_reg_user_find(struct sv_registry *r, const char *name, size_t len)
 	return u;
 }
 
+uint32_t
+sv_reg_room_on_worker(const struct sv_room *room, int w)
+{
+	return (uint32_t)w < room->nper_worker ? room->per_worker[w] : 0;
+}
+
 struct sv_room *
 sv_reg_room_get(struct sv_registry *r, const char *name, size_t len,
 		int create)
@@ -184,13 +191,7 @@ sv_reg_room_get(struct sv_registry *r, const char *name, size_t len,
 		free(room);
 		return NULL;
 	}
-	room->log_cap = r->log_cap;
-	if (room->log_cap > 0 &&
-	    (room->log = calloc(room->log_cap, sizeof(*room->log))) == NULL) {
-		free(room->name);
-		free(room);
-		return NULL;
-	}
+	room->log_max = r->log_cap;
 	TAILQ_INIT(&room->members);
 	HASH_ADD_KEYPTR(hh, r->rooms, room->name, len, room);
 	return room;
@@ -215,6 +216,16 @@ sv_reg_join(struct sv_registry *r, struct sv_conn *c, struct sv_room *room)
 	(void)r;
 	if (member_find(c, room) != NULL)
 		return SV_EEXIST;
+	if ((uint32_t)c->worker >= room->nper_worker) {
+		uint32_t n = (uint32_t)c->worker + 1, *pw;
+
+		if ((pw = realloc(room->per_worker, n * sizeof(*pw))) == NULL)
+			return SV_ENOMEM;
+		memset(pw + room->nper_worker, 0,
+		       (n - room->nper_worker) * sizeof(*pw));
+		room->per_worker = pw;
+		room->nper_worker = n;
+	}
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return SV_ENOMEM;
 	m->room = room;
@@ -239,6 +250,32 @@ sv_reg_leave(struct sv_registry *r, struct sv_conn *c, struct sv_room *room)
 	return 0;
 }
 
+/*
+ * Grow the ring (doubling, up to log_max) when it is full, so that a room
+ * that is never published to costs no log at all. Returns 0 or -1 when
+ * the ring is at its maximum or memory ran out.
+ */
+static int
+log_grow(struct sv_room *room)
+{
+	uint32_t cap = room->log_cap ? room->log_cap * 2 : 4, i;
+	struct sv_logent *n;
+
+	if (room->log_cap >= room->log_max)
+		return -1;
+	if (cap > room->log_max)
+		cap = room->log_max;
+	if ((n = calloc(cap, sizeof(*n))) == NULL)
+		return -1;
+	for (i = 0; i < room->log_len; i++)
+		n[i] = room->log[(room->log_head + i) % room->log_cap];
+	free(room->log);
+	room->log = n;
+	room->log_cap = cap;
+	room->log_head = 0;
+	return 0;
+}
+
 uint64_t
 sv_reg_room_append(struct sv_room *room, char *payload, uint32_t len,
 		   uint64_t now_ms)
@@ -247,6 +284,8 @@ sv_reg_room_append(struct sv_room *room, char *payload, uint32_t len,
 
 	room->seq++;
 	room->last_used_ms = now_ms;
+	if (room->log_len == room->log_cap)
+		log_grow(room);
 	if (room->log_cap == 0) {
 		free(payload);
 		return room->seq;

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "../proto/queue.h"
 #include <uthash.h>
 
@@ -67,11 +68,12 @@ struct sv_room {
 	uint64_t seq;
 	uint64_t last_used_ms;
 	uint32_t nmembers;
-	uint32_t per_worker[SV_MAX_WORKERS];
+	uint32_t nper_worker;  /* entries in per_worker */
+	uint32_t *per_worker;  /* members on each worker slot, grown on join */
 	TAILQ_HEAD(, sv_member) members;
-	/* Ring of the last log_cap messages; log_len of them are set. */
+	/* Ring of the last messages, grown on demand up to log_max. */
 	struct sv_logent *log;
-	uint32_t log_cap, log_len, log_head;
+	uint32_t log_max, log_cap, log_len, log_head;
 	UT_hash_handle hh;
 };
 
@@ -120,6 +122,12 @@ struct sv_user *sv_reg_user_find(struct sv_registry *r, const char *name,
  * or (without create) no such room. */
 struct sv_room *sv_reg_room_get(struct sv_registry *r, const char *name,
 				size_t len, int create);
+
+/* Is this a personal room "user:ID" (members implicit, by user)? */
+#define sv_room_personal(name) (strncmp((name), "user:", 5) == 0)
+
+/* Members of room on worker slot w. */
+uint32_t sv_reg_room_on_worker(const struct sv_room *room, int w);
 
 /* Join c to room. Returns 0, SV_EEXIST (already a member) or SV_ENOMEM. */
 int sv_reg_join(struct sv_registry *r, struct sv_conn *c,

@@ -3,7 +3,9 @@
  * next sequence number, its client-facing JSON text is built once and
  * appended to the room's replay log, and one DELIVER goes to each worker
  * that has members in the room; each worker frames it once and fans it out
- * to its own connections. Subscribes join the registry and, with `since`,
+ * to its own connections. A personal room `user:ID` has no member list:
+ * its members are the user's connections (the user index), and each gets
+ * its own DELIVER. Subscribes join the registry and, with `since`,
  * replay what the log still holds, in order, before any live delivery
  * (the worker's channel is ordered, and the supervisor is one thread).
  */
@@ -122,15 +124,31 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 	m.flags = all ? PROTO_F_BROADCAST : 0;
 	m.data.p = payload; /* the log owns it; valid for this call */
 	m.data.len = (uint32_t)len;
-	for (i = 0; i < SV_MAX_WORKERS; i++) {
-		struct sv_worker *w = &sv->workers[i];
+	if (sv_room_personal(room->name)) {
+		struct sv_user *u = sv_reg_user_find(&sv->reg, room->name + 5,
+						     strlen(room->name + 5));
+		struct sv_conn *c;
 
-		if (w->state != SV_W_READY && w->state != SV_W_STARTING)
-			continue;
-		if (!all && room->per_worker[i] == 0)
-			continue;
-		if (sv_worker_send(sv, w, &m) == 0)
-			sent++;
+		if (u != NULL)
+			TAILQ_FOREACH(c, &u->conns, by_user) {
+				m.conn = c->id;
+				if (c->id != exclude &&
+				    sv_worker_send(sv, &sv->workers[c->worker],
+						   &m) == 0)
+					sent++;
+			}
+	} else {
+		for (i = 0; i < SV_MAX_WORKERS; i++) {
+			struct sv_worker *w = &sv->workers[i];
+
+			if (w->state != SV_W_READY &&
+			    w->state != SV_W_STARTING)
+				continue;
+			if (!all && sv_reg_room_on_worker(room, i) == 0)
+				continue;
+			if (sv_worker_send(sv, w, &m) == 0)
+				sent++;
+		}
 	}
 	sv->stats.publishes++;
 	sv->stats.deliveries += (uint64_t)sent;
@@ -189,7 +207,9 @@ sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	if (c == NULL)
 		return; /* closed meanwhile; its CONN_CLOSE is on the way */
 	room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 1);
-	if (room == NULL || sv_reg_join(&sv->reg, c, room) == SV_ENOMEM) {
+	/* A personal room's members are implicit: the user's connections. */
+	if (room == NULL || (!sv_room_personal(room->name) &&
+			     sv_reg_join(&sv->reg, c, room) == SV_ENOMEM)) {
 		send_error(sv, w, m->conn, "internal", "out of memory",
 			   m->room);
 		return;

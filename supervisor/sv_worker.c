@@ -165,14 +165,6 @@ on_conn_open(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 				  w->id, (unsigned long long)m->conn);
 			r.status = 503;
 		} else {
-			char room[PROTO_MAX_NAME + 8];
-			int n = snprintf(room, sizeof(room), "user:%.*s",
-					 (int)m->user.len, m->user.p);
-			struct sv_room *pr =
-			    sv_reg_room_get(&sv->reg, room, (size_t)n, 1);
-
-			if (pr != NULL)
-				sv_reg_join(&sv->reg, c, pr);
 			make_session(sv, m, sid, token);
 			memcpy(c->session, sid, sizeof(sid));
 			r.session = proto_cstr(sid);

@@ -293,7 +293,10 @@ wk_client_on_sub_reply(const struct proto_msg *m)
 
 	if (c == NULL || c->state != WK_OPEN)
 		return;
-	if (wk_room_join(c, m->room.p, m->room.len) != 0) {
+	/* The personal room needs no local membership: its deliveries
+	 * name the connection. */
+	if ((m->room.len < 5 || memcmp(m->room.p, "user:", 5) != 0) &&
+	    wk_room_join(c, m->room.p, m->room.len) != 0) {
 		wk_client_error(c, "internal", "out of memory", m->room.p,
 				m->room.len);
 		return;

@@ -657,14 +657,7 @@ wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 	wk_hs_free(hs);
 	c->hs = NULL;
 	wk_conn_open(c);
-	if (c->echo)
-		return;
-	/* The supervisor joined it to its personal room; mirror that. */
-	n = snprintf(head, sizeof(head), "user:%s", c->user);
-	if (wk_room_join(c, head, (size_t)n) != 0) {
-		wk_conn_close(c, 1011, "internal error");
-		return;
-	}
-	send_welcome(c, m);
+	if (!c->echo)
+		send_welcome(c, m);
 	wk_conn_mark_stats(c);
 }

@@ -9,7 +9,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { startWsd, RawWs, OP, encodeFrame, closePayload, acceptFor, assertServerFrame, readMessage } = require('./harness');
+const { startWsd, RawWs, OP, encodeFrame, closePayload, acceptFor, assertServerFrame, readMessage, stopCleanly } = require('./harness');
 
 const T = { timeout: 15000 };
 
@@ -580,5 +580,11 @@ describe('9: small sizes and throughput', () => {
     rw.write(Buffer.concat(out));
     await expectEcho(rw, OP.BINARY, p, 10000);
     await closeNormally(rw);
+  });
+});
+
+describe('shutdown', () => {
+  it('SIGTERM: exit 0 within 5 s, no worker left behind, no sanitizer report', T, async () => {
+    await stopCleanly(d);
   });
 });

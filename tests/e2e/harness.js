@@ -369,7 +369,7 @@ async function startOnce(opts) {
      * SIGTERM, up to graceMs for the exit, then SIGKILL; then SIGKILL every
      * worker pid still alive (after workerGraceMs to exit on their own);
      * then removes the temp dir.
-     * Returns { code, signal, forced, ms, workersLeft }.
+     * Returns { code, signal, forced, ms, workersLeft, sanitizer (report lines in the log) }.
      */
     async stop({ graceMs = 5000, workerGraceMs = 2000, closeClients = true } = {}) {
       if (stopped) return exitInfo;
@@ -412,7 +412,10 @@ async function startOnce(opts) {
         fs.rmSync(dir, { recursive: true, force: true });
       }
       liveDirs.delete(dir);
-      return { ...exitInfo, forced, ms, workersLeft };
+      const sanitizer = log()
+        .split('\n')
+        .filter((l) => /ERROR: \w+Sanitizer|runtime error:|SUMMARY: \w+Sanitizer/.test(l));
+      return { ...exitInfo, forced, ms, workersLeft, sanitizer };
     },
     get workerPids() {
       return [...workerPids];
@@ -1036,6 +1039,21 @@ class RawWs {
   }
 }
 
+/*
+ * Stops the daemon with SIGTERM and asserts a clean exit: status 0 within
+ * 5 s, every worker gone with it, no sanitizer report in the log.
+ */
+async function stopCleanly(d) {
+  const pids = d.workers().map((w) => w.pid);
+  const r = await d.stop();
+  assert.equal(pids.length, d.workersTotal, 'workers listed before the stop');
+  assert.equal(r.forced, false, 'wsd did not exit within 5 s of SIGTERM');
+  assert.equal(r.code, 0, `wsd exit code ${r.code}, signal ${r.signal}`);
+  assert.deepEqual(r.workersLeft, [], `worker pids still alive 2 s after the supervisor exited: ${r.workersLeft}`);
+  assert.deepEqual(r.sanitizer, [], 'sanitizer reports in the wsd log');
+  return r;
+}
+
 /* Server frames are never masked and carry no RSV bits (no extension negotiated). */
 function assertServerFrame(f) {
   assert.equal(f.masked, false, 'server frames must not be masked');
@@ -1079,6 +1097,7 @@ module.exports = {
   acceptFor,
   assertServerFrame,
   readMessage,
+  stopCleanly,
   mintToken,
   renderConfig,
   waitFor,

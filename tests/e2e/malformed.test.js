@@ -8,7 +8,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { startWsd, rawHttp, RawWs, OP, connectWelcomed, assertServerFrame, readMessage } = require('./harness');
+const { startWsd, rawHttp, RawWs, OP, connectWelcomed, assertServerFrame, readMessage, stopCleanly } = require('./harness');
 
 const T = { timeout: 15000 };
 const MAX_MSG = 1024;
@@ -123,6 +123,18 @@ describe('HTTP upgrade requests', () => {
     rw.close(1000);
     await rw.expectClose(1000);
     await rw.waitEnd();
+  });
+
+  it('subprotocol: wsd.v1 is selected when offered, and none is named when none is offered', T, async () => {
+    for (const [offer, expected] of [['wsd.v1', 'wsd.v1'], ['chat, wsd.v1', 'wsd.v1'], [undefined, undefined]]) {
+      const rw = await RawWs.open(d.port, '/ws', { protocol: offer });
+      assert.equal(rw.handshake.headers['sec-websocket-protocol'], expected, `offered ${offer}`);
+      const f = await rw.nextFrame(3000);
+      assert.equal(JSON.parse(f.payload.toString('utf8')).type, 'welcome');
+      rw.close(1000);
+      await rw.expectClose(1000);
+      await rw.waitEnd();
+    }
   });
 
   it('an incomplete request is dropped after handshake_timeout_ms', T, async () => {
@@ -329,5 +341,11 @@ describe('the daemon keeps serving', () => {
     assert.equal(st.state, 'running');
     await a.close();
     await b.close();
+  });
+});
+
+describe('shutdown', () => {
+  it('SIGTERM: exit 0 within 5 s, no worker left behind, no sanitizer report', T, async () => {
+    await stopCleanly(d);
   });
 });
