@@ -65,10 +65,21 @@ struct wk_hs {
 	int headers_done;
 	uint32_t consumed; /* bytes the parser took, through the head */
 	struct span h[H_COUNT];
-	char addr[64];
-	uint32_t len;
-	char buf[];
+	uint32_t len, cap;
+	char *buf;
+	int owned_buf;   /* buf is ours, not the shared one */
+	char accept[29]; /* while admitting: Sec-WebSocket-Accept */
+	int proto;       /* while admitting: answer with wsd.v1 */
 };
+
+/*
+ * Most upgrade requests arrive in one read: those are parsed in this
+ * shared buffer and never cost the connection a buffer of its own. Only a
+ * request that arrives in pieces is copied to a buffer of its own.
+ */
+static struct wk_hs scratch;
+static char *shared_buf;
+static uint32_t shared_cap;
 
 static int
 on_url(http_parser *p, const char *at, size_t len)
@@ -152,7 +163,12 @@ static const http_parser_settings settings = {
 void
 wk_hs_free(struct wk_hs *hs)
 {
-	free(hs);
+	if (hs == NULL)
+		return;
+	if (hs->owned_buf)
+		free(hs->buf);
+	if (hs != &scratch)
+		free(hs);
 }
 
 void
@@ -442,26 +458,42 @@ origin_allowed(const struct wk_hs *hs)
 	return 0;
 }
 
+static void peer_addr(struct wk_conn *c, char *buf, size_t len);
+
 static void
 admit(struct wk_conn *c)
 {
-	struct wk_hs *hs = c->hs;
+	struct wk_hs *hs = c->hs, *keep;
 	struct proto_msg m;
+	char addr[64];
 
+	/* Keep only what the answer needs while the supervisor decides. */
+	if ((keep = calloc(1, sizeof(*keep))) == NULL) {
+		reject(c, 503, "out of memory");
+		return;
+	}
+	wk_accept_key(hs->buf + hs->h[H_KEY].off, hs->h[H_KEY].len,
+		      keep->accept);
+	keep->proto = hs->h[H_PROTOCOL].len > 0 &&
+		      has_token(hs, hs->h[H_PROTOCOL], "wsd.v1") && !c->echo;
+	peer_addr(c, addr, sizeof(addr));
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_CONN_OPEN;
 	m.conn = c->id;
 	m.user = proto_cstr(c->user);
-	m.addr = proto_cstr(hs->addr);
+	m.addr = proto_cstr(addr);
 	m.agent.p = hs->buf + hs->h[H_AGENT].off;
 	m.agent.len = hs->h[H_AGENT].len > 256 ? 256 : hs->h[H_AGENT].len;
 	m.flags = c->allowed_rooms == NULL && !strncmp(c->user, "anon-", 5)
 		      ? PROTO_F_ANONYMOUS
 		      : 0;
 	if (wk_ipc_send(&m) != 0) {
+		free(keep);
 		reject(c, 503, "the supervisor is unavailable");
 		return;
 	}
+	wk_hs_free(hs);
+	c->hs = keep;
 	c->registered = 1;
 	c->state = WK_ADMITTING;
 }
@@ -536,7 +568,7 @@ check_request(struct wk_conn *c)
 }
 
 static void
-peer_addr(struct wk_conn *c)
+peer_addr(struct wk_conn *c, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -556,7 +588,28 @@ peer_addr(struct wk_conn *c)
 			port = ntohs(s->sin6_port);
 		}
 	}
-	snprintf(c->hs->addr, sizeof(c->hs->addr), "%s:%d", host, port);
+	snprintf(buf, len, "%s:%d", host, port);
+}
+
+/* Give a request that came in pieces a buffer of its own. */
+static int
+hs_keep(struct wk_conn *c)
+{
+	struct wk_hs *own = malloc(sizeof(*own));
+	char *b = malloc(scratch.cap);
+
+	if (own == NULL || b == NULL) {
+		free(own);
+		free(b);
+		return -1;
+	}
+	*own = scratch;
+	memcpy(b, scratch.buf, scratch.len);
+	own->buf = b;
+	own->owned_buf = 1;
+	own->parser.data = own;
+	c->hs = own;
+	return 0;
 }
 
 void
@@ -567,44 +620,60 @@ wk_http_on_read(struct wk_conn *c)
 	size_t used;
 
 	if (hs == NULL) {
-		hs = calloc(1, sizeof(*hs) + wk.cfg.max_header_bytes);
-		if (hs == NULL) {
-			c->eof = 1;
-			c->state = WK_DEAD;
-			return;
+		if (shared_cap < wk.cfg.max_header_bytes) {
+			char *b = realloc(shared_buf, wk.cfg.max_header_bytes);
+
+			if (b == NULL) {
+				c->eof = 1;
+				c->state = WK_DEAD;
+				return;
+			}
+			shared_buf = b;
+			shared_cap = (uint32_t)wk.cfg.max_header_bytes;
 		}
+		hs = &scratch;
+		memset(hs, 0, sizeof(*hs));
 		http_parser_init(&hs->parser, HTTP_REQUEST);
 		hs->parser.data = hs;
 		hs->cur = -1;
+		hs->buf = shared_buf;
+		hs->cap = (uint32_t)wk.cfg.max_header_bytes;
 		c->hs = hs;
-		peer_addr(c);
 	}
-	if (hs->len == wk.cfg.max_header_bytes) {
-		reject(c, 431, "request head too large");
-		return;
-	}
-	n = read(c->io.fd, hs->buf + hs->len, wk.cfg.max_header_bytes - hs->len);
+	n = read(c->io.fd, hs->buf + hs->len, hs->cap - hs->len);
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
+			goto keep;
 		c->eof = 1;
 		c->state = WK_DEAD;
-		return;
+		goto done;
 	}
 	used = http_parser_execute(&hs->parser, &settings, hs->buf + hs->len,
 				   (size_t)n);
 	hs->consumed = hs->len + (uint32_t)used;
 	hs->len += (uint32_t)n;
-	if (hs->headers_done) {
+	if (hs->headers_done)
 		check_request(c);
-		return;
-	}
-	if (HTTP_PARSER_ERRNO(&hs->parser) != HPE_OK || used != (size_t)n) {
+	else if (HTTP_PARSER_ERRNO(&hs->parser) != HPE_OK || used != (size_t)n)
 		reject(c, 400, "malformed HTTP request");
-		return;
-	}
-	if (hs->len == wk.cfg.max_header_bytes)
+	else if (hs->len == hs->cap)
 		reject(c, 431, "request head too large");
+	else
+		goto keep;
+	goto done;
+keep:
+	if (hs == &scratch && hs_keep(c) != 0) {
+		c->eof = 1;
+		c->state = WK_DEAD;
+	}
+done:
+	/* The shared buffer never outlives this call. */
+	if (c->hs == &scratch)
+		c->hs = NULL;
+	if (c->state == WK_DEAD && c->hs != NULL) {
+		wk_hs_free(c->hs);
+		c->hs = NULL;
+	}
 }
 
 static void
@@ -634,8 +703,8 @@ void
 wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 {
 	struct wk_hs *hs = c->hs;
-	char head[256], accept[29];
-	int n, proto;
+	char head[256];
+	int n;
 
 	if (c->state != WK_ADMITTING || hs == NULL)
 		return;
@@ -646,13 +715,11 @@ wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 					: "overloaded or draining");
 		return;
 	}
-	wk_accept_key(hs->buf + hs->h[H_KEY].off, hs->h[H_KEY].len, accept);
-	proto = hs->h[H_PROTOCOL].len > 0 &&
-		has_token(hs, hs->h[H_PROTOCOL], "wsd.v1") && !c->echo;
 	n = snprintf(head, sizeof(head),
 		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n%s\r\n",
-		     accept, proto ? "Sec-WebSocket-Protocol: wsd.v1\r\n" : "");
+		     hs->accept,
+		     hs->proto ? "Sec-WebSocket-Protocol: wsd.v1\r\n" : "");
 	send_raw(c, head, (size_t)n);
 	wk_hs_free(hs);
 	c->hs = NULL;
