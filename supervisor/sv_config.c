@@ -302,6 +302,16 @@ check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 			 file, c->admin_listen);
 		return -1;
 	}
+	/* Until the admin API has a bearer key, it stays on loopback. */
+	if (*c->admin_listen != '\0' &&
+	    sv_parse_hostport(c->admin_listen, host, sizeof(host), &port) == 0 &&
+	    strncmp(host, "127.", 4) != 0 && strcmp(host, "::1") != 0 &&
+	    strcmp(host, "localhost") != 0) {
+		snprintf(err, errlen, "%s: admin_listen must be a loopback "
+				      "address (the admin API has no "
+				      "authentication yet)", file);
+		return -1;
+	}
 	if (c->ws_path[0] != '/' ||
 	    (c->echo_path[0] != '\0' && c->echo_path[0] != '/')) {
 		snprintf(err, errlen, "%s: ws_path and echo_path must start "
