@@ -56,9 +56,9 @@ log_msg(enum log_level level, const char *fmt, ...)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	k = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%d] %s: ",
-		     (long)tv.tv_usec / 1000, log_role, (int)getpid(),
-		     level_names[level]);
+	k = snprintf(line + n, sizeof(line) - n,
+		     ".%03ldZ %s[%d] %s: ", (long)tv.tv_usec / 1000, log_role,
+		     (int)getpid(), level_names[level]);
 	if (k > 0)
 		n += (size_t)k;
 	va_start(ap, fmt);

@@ -44,23 +44,24 @@ struct schema {
 };
 
 static const struct schema schemas[PROTO_TYPE_END] = {
-	[PROTO_HELLO] = {"HELLO", {F_PID}},
-	[PROTO_CONFIG] = {"CONFIG", {F_CONFIG}},
-	[PROTO_READY] = {"READY", {F_END}},
-	[PROTO_CONN_OPEN] = {"CONN_OPEN",
-			     {F_CONN, F_USER, F_ADDR, F_AGENT, F_FLAGS}},
-	[PROTO_CONN_ACCEPT] = {"CONN_ACCEPT", {F_CONN, F_STATUS, F_SESSION, F_TOKEN}},
-	[PROTO_CONN_CLOSE] = {"CONN_CLOSE", {F_CONN, F_STATUS}},
-	[PROTO_SUB] = {"SUB", {F_CONN, F_ROOM, F_SINCE, F_FLAGS}},
-	[PROTO_SUB_REPLY] = {"SUB_REPLY", {F_CONN, F_ROOM, F_SEQ, F_FLAGS}},
-	[PROTO_UNSUB] = {"UNSUB", {F_CONN, F_ROOM}},
-	[PROTO_PUBLISH] = {"PUBLISH", {F_CONN, F_ROOM, F_DATA, F_ID}},
-	[PROTO_DELIVER] = {"DELIVER",
-			   {F_ROOM, F_SEQ, F_CONN, F_EXCLUDE, F_FLAGS, F_DATA}},
-	[PROTO_ACK] = {"ACK", {F_CONN, F_ID, F_SEQ}},
-	[PROTO_ERROR] = {"ERROR", {F_CONN, F_CODE, F_REASON, F_ID}},
-	[PROTO_KICK] = {"KICK", {F_CONN, F_STATUS, F_REASON}},
-	[PROTO_STATS] = {"STATS", {F_RECORDS}},
+    [PROTO_HELLO] = {"HELLO", {F_PID}},
+    [PROTO_CONFIG] = {"CONFIG", {F_CONFIG}},
+    [PROTO_READY] = {"READY", {F_END}},
+    [PROTO_CONN_OPEN] = {"CONN_OPEN",
+			 {F_CONN, F_USER, F_ADDR, F_AGENT, F_FLAGS}},
+    [PROTO_CONN_ACCEPT] = {"CONN_ACCEPT",
+			   {F_CONN, F_STATUS, F_SESSION, F_TOKEN}},
+    [PROTO_CONN_CLOSE] = {"CONN_CLOSE", {F_CONN, F_STATUS}},
+    [PROTO_SUB] = {"SUB", {F_CONN, F_ROOM, F_SINCE, F_FLAGS}},
+    [PROTO_SUB_REPLY] = {"SUB_REPLY", {F_CONN, F_ROOM, F_SEQ, F_FLAGS}},
+    [PROTO_UNSUB] = {"UNSUB", {F_CONN, F_ROOM}},
+    [PROTO_PUBLISH] = {"PUBLISH", {F_CONN, F_ROOM, F_DATA, F_ID}},
+    [PROTO_DELIVER] = {"DELIVER",
+		       {F_ROOM, F_SEQ, F_CONN, F_EXCLUDE, F_FLAGS, F_DATA}},
+    [PROTO_ACK] = {"ACK", {F_CONN, F_ID, F_SEQ}},
+    [PROTO_ERROR] = {"ERROR", {F_CONN, F_CODE, F_REASON, F_ID}},
+    [PROTO_KICK] = {"KICK", {F_CONN, F_STATUS, F_REASON}},
+    [PROTO_STATS] = {"STATS", {F_RECORDS}},
 };
 
 /* The numeric and string members of struct proto_config, in wire order. */
@@ -72,11 +73,16 @@ static const uint64_t *
 config_nums(const struct proto_config *c, int i)
 {
 	const uint64_t *nums[CONFIG_NUMS] = {
-	    &c->max_message_bytes,  &c->max_header_bytes,
-	    &c->max_queue_bytes,    &c->max_queue_msgs,
-	    &c->max_rooms_per_conn, &c->slow_policy,
-	    &c->heartbeat_interval_ms, &c->heartbeat_timeout_ms,
-	    &c->handshake_timeout_ms, &c->allow_anonymous,
+	    &c->max_message_bytes,
+	    &c->max_header_bytes,
+	    &c->max_queue_bytes,
+	    &c->max_queue_msgs,
+	    &c->max_rooms_per_conn,
+	    &c->slow_policy,
+	    &c->heartbeat_interval_ms,
+	    &c->heartbeat_timeout_ms,
+	    &c->handshake_timeout_ms,
+	    &c->allow_anonymous,
 	    &c->demo_page,
 	};
 	return nums[i];
@@ -85,8 +91,8 @@ config_nums(const struct proto_config *c, int i)
 static const struct proto_str *
 config_strs(const struct proto_config *c, int i)
 {
-	const struct proto_str *strs[CONFIG_STRS] = {
-	    &c->ws_path, &c->echo_path, &c->jwt_secret};
+	const struct proto_str *strs[CONFIG_STRS] = {&c->ws_path, &c->echo_path,
+						     &c->jwt_secret};
 	return strs[i];
 }
 
@@ -268,8 +274,8 @@ decode_config(const msgpack_object *o, struct proto_config *c)
 		return -1;
 	c->norigins = origins->size;
 	for (i = 0; i < origins->size; i++)
-		if (get_str(&origins->ptr[i], PROTO_MAX_NAME,
-			    &c->origins[i]) != 0)
+		if (get_str(&origins->ptr[i], PROTO_MAX_NAME, &c->origins[i]) !=
+		    0)
 			return -1;
 	return 0;
 }

@@ -20,28 +20,29 @@
 #define PROTO_VERSION 1
 
 /* Limits the decoder enforces on strings, in bytes. */
-#define PROTO_MAX_NAME 1024             /* rooms, users, ids, addresses */
-#define PROTO_MAX_DATA (64u << 20)      /* message payloads */
+#define PROTO_MAX_NAME 1024	   /* rooms, users, ids, addresses */
+#define PROTO_MAX_DATA (64u << 20) /* message payloads */
 #define PROTO_MAX_ORIGINS 32
-#define PROTO_MAX_RECORDS 65536         /* per STATS message */
+#define PROTO_MAX_RECORDS 65536 /* per STATS message */
 
 /* Message types. W: worker to supervisor; S: supervisor to worker. */
 enum proto_type {
-	PROTO_HELLO = 1,   /* W: pid; first message of a worker */
-	PROTO_CONFIG,      /* S: the settings workers need (a generation) */
-	PROTO_READY,       /* W: config applied, accepting */
-	PROTO_CONN_OPEN,   /* W: conn, user, addr, agent, flags; asks to admit */
-	PROTO_CONN_ACCEPT, /* S: conn, status (0 or HTTP status), session, token */
+	PROTO_HELLO = 1, /* W: pid; first message of a worker */
+	PROTO_CONFIG,	 /* S: the settings workers need (a generation) */
+	PROTO_READY,	 /* W: config applied, accepting */
+	PROTO_CONN_OPEN, /* W: conn, user, addr, agent, flags; asks to admit */
+	PROTO_CONN_ACCEPT, /* S: conn, status (0 or HTTP status), session, token
+			    */
 	PROTO_CONN_CLOSE,  /* W: conn, code; the connection is gone */
-	PROTO_SUB,         /* W: conn, room, since, flags (PROTO_F_SINCE) */
+	PROTO_SUB,	   /* W: conn, room, since, flags (PROTO_F_SINCE) */
 	PROTO_SUB_REPLY,   /* S: conn, room, seq, flags (PROTO_F_RECOVERED) */
-	PROTO_UNSUB,       /* W: conn, room */
-	PROTO_PUBLISH,     /* W: conn, room, data (JSON text), id */
-	PROTO_DELIVER,     /* S: room, seq, conn (0: room members), exclude, data */
-	PROTO_ACK,         /* S: conn, id, seq */
-	PROTO_ERROR,       /* S: conn, code (text), reason, id */
-	PROTO_KICK,        /* S: conn, status (close code), reason */
-	PROTO_STATS,       /* W: records (one per connection that changed) */
+	PROTO_UNSUB,	   /* W: conn, room */
+	PROTO_PUBLISH,	   /* W: conn, room, data (JSON text), id */
+	PROTO_DELIVER, /* S: room, seq, conn (0: room members), exclude, data */
+	PROTO_ACK,     /* S: conn, id, seq */
+	PROTO_ERROR,   /* S: conn, code (text), reason, id */
+	PROTO_KICK,    /* S: conn, status (close code), reason */
+	PROTO_STATS,   /* W: records (one per connection that changed) */
 	PROTO_TYPE_END
 };
 

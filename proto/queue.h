@@ -8,18 +8,17 @@
 #include <sys/queue.h>
 
 #ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                     \
-	for ((var) = TAILQ_FIRST((head));                              \
-	     (var) && ((tvar) = TAILQ_NEXT((var), field), 1);          \
-	     (var) = (tvar))
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
+	for ((var) = TAILQ_FIRST((head));                                      \
+	     (var) && ((tvar) = TAILQ_NEXT((var), field), 1); (var) = (tvar))
 #endif
 
 #ifndef STAILQ_REMOVE_AFTER
-#define STAILQ_REMOVE_AFTER(head, elm, field)                          \
-	do {                                                           \
-		if (((elm)->field.stqe_next =                          \
-			 (elm)->field.stqe_next->field.stqe_next) == NULL) \
-			(head)->stqh_last = &(elm)->field.stqe_next;   \
+#define STAILQ_REMOVE_AFTER(head, elm, field)                                  \
+	do {                                                                   \
+		if (((elm)->field.stqe_next =                                  \
+			 (elm)->field.stqe_next->field.stqe_next) == NULL)     \
+			(head)->stqh_last = &(elm)->field.stqe_next;           \
 	} while (0)
 #endif
 

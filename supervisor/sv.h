@@ -26,17 +26,17 @@
 
 enum sv_worker_state {
 	SV_W_EMPTY = 0, /* slot unused (beyond the configured count) */
-	SV_W_STARTING,  /* forked, not ready yet */
-	SV_W_READY,     /* accepting */
-	SV_W_DEAD,      /* exited; a restart is scheduled */
+	SV_W_STARTING,	/* forked, not ready yet */
+	SV_W_READY,	/* accepting */
+	SV_W_DEAD,	/* exited; a restart is scheduled */
 };
 
 struct sv_worker {
 	int id;
 	enum sv_worker_state state;
 	pid_t pid;
-	uint32_t epoch;     /* spawn number: the high bits of its conn ids */
-	uint32_t gen;       /* config generation it last applied */
+	uint32_t epoch; /* spawn number: the high bits of its conn ids */
+	uint32_t gen;	/* config generation it last applied */
 	uint32_t restarts;
 	uint32_t quick_deaths; /* consecutive deaths soon after start */
 	uint64_t started_ms;
@@ -97,10 +97,10 @@ int sv_workers_ready(const struct sv *sv);
  * seq, logs it and sends one DELIVER per worker with members. Returns the
  * seq, or 0 when memory ran out; *nworkers gets the workers sent to.
  */
-uint64_t sv_route_publish(struct sv *sv, struct sv_room *room,
-			  const char *from, size_t fromlen, const char *data,
-			  size_t datalen, const char *id, size_t idlen,
-			  uint64_t exclude, int *nworkers);
+uint64_t sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
+			  size_t fromlen, const char *data, size_t datalen,
+			  const char *id, size_t idlen, uint64_t exclude,
+			  int *nworkers);
 /* Deliver data to one connection, outside any room. Returns 0 or -1. */
 int sv_route_direct(struct sv *sv, struct sv_conn *c, const char *data,
 		    size_t datalen);

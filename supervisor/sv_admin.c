@@ -230,8 +230,8 @@ on_conn_io(struct ev_loop *loop, ev_io *io, int revents)
 		if (n < 0)
 			return;
 		ac->inlen += (size_t)n;
-		used = http_parser_execute(&ac->parser, &settings, buf,
-					   (size_t)n);
+		used =
+		    http_parser_execute(&ac->parser, &settings, buf, (size_t)n);
 		if (used != (size_t)n || ac->inlen > ADMIN_MAX_REQ) {
 			respond(ac, 400, "Bad Request", "text/plain",
 				"bad request\n");
@@ -249,7 +249,8 @@ on_conn_io(struct ev_loop *loop, ev_io *io, int revents)
 		ev_io_start(loop, io);
 	}
 	if (revents & EV_WRITE) {
-		n = write(io->fd, ac->out + ac->outoff, ac->outlen - ac->outoff);
+		n = write(io->fd, ac->out + ac->outoff,
+			  ac->outlen - ac->outoff);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n > 0)

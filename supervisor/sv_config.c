@@ -44,18 +44,16 @@ static const struct key keys[] = {
     {"origins", K_STRLIST, OFF(origins), 0, PROTO_MAX_ORIGINS},
     {"jwt_secret", K_STR, OFF(jwt_secret), 0, 0},
     {"limits.max_connections", K_INT, OFF(max_connections), 1, 10000000},
-    {"limits.max_connections_per_user", K_INT,
-     OFF(max_connections_per_user), 1, 10000000},
+    {"limits.max_connections_per_user", K_INT, OFF(max_connections_per_user), 1,
+     10000000},
     {"limits.max_message_bytes", K_INT, OFF(max_message_bytes), 16,
      PROTO_MAX_DATA / 2},
     {"limits.max_header_bytes", K_INT, OFF(max_header_bytes), 512, 65536},
-    {"limits.max_queue_bytes", K_INT, OFF(max_queue_bytes), 1024,
-     1ull << 32},
+    {"limits.max_queue_bytes", K_INT, OFF(max_queue_bytes), 1024, 1ull << 32},
     {"limits.max_queue_msgs", K_INT, OFF(max_queue_msgs), 1, 1000000},
     {"limits.slow_consumer", K_SLOW, OFF(slow_policy), 0, 0},
     {"limits.max_rooms_per_conn", K_INT, OFF(max_rooms_per_conn), 1, 100000},
-    {"heartbeat.interval_ms", K_INT, OFF(heartbeat_interval_ms), 100,
-     3600000},
+    {"heartbeat.interval_ms", K_INT, OFF(heartbeat_interval_ms), 100, 3600000},
     {"heartbeat.timeout_ms", K_INT, OFF(heartbeat_timeout_ms), 100, 3600000},
     {"heartbeat.handshake_timeout_ms", K_INT, OFF(handshake_timeout_ms), 100,
      600000},
@@ -151,8 +149,8 @@ apply_int(struct sv_config *c, const struct key *k, config_setting_t *s,
 
 	if (k->kind == K_BOOL) {
 		if (t != CONFIG_TYPE_BOOL) {
-			fail_at(err, errlen, file, s, "%s must be true or false",
-				k->name);
+			fail_at(err, errlen, file, s,
+				"%s must be true or false", k->name);
 			return -1;
 		}
 		*(int *)field(c, k) = config_setting_get_bool(s);
@@ -164,9 +162,9 @@ apply_int(struct sv_config *c, const struct key *k, config_setting_t *s,
 	}
 	v = config_setting_get_int64(s);
 	if (v < 0 || (uint64_t)v < k->min || (uint64_t)v > k->max) {
-		fail_at(err, errlen, file, s, "%s must be between %llu and %llu",
-			k->name, (unsigned long long)k->min,
-			(unsigned long long)k->max);
+		fail_at(err, errlen, file, s,
+			"%s must be between %llu and %llu", k->name,
+			(unsigned long long)k->min, (unsigned long long)k->max);
 		return -1;
 	}
 	if (strcmp(k->name, "workers") == 0)
@@ -232,7 +230,8 @@ apply_list(struct sv_config *c, config_setting_t *s, const char *file,
 		const char *v = config_setting_get_string(e);
 
 		if (v == NULL) {
-			fail_at(err, errlen, file, e, "origins must be strings");
+			fail_at(err, errlen, file, e,
+				"origins must be strings");
 			return -1;
 		}
 		if ((c->origins[i] = strdup(v)) == NULL)
@@ -266,10 +265,9 @@ apply_setting(struct sv_config *c, config_setting_t *s, const char *prefix,
 		strncat(name, ".", sizeof(name) - strlen(name) - 1);
 		n = config_setting_length(s);
 		for (i = 0; i < n; i++)
-			if (apply_setting(c,
-					  config_setting_get_elem(s,
-								  (unsigned)i),
-					  name, file, err, errlen) != 0)
+			if (apply_setting(
+				c, config_setting_get_elem(s, (unsigned)i),
+				name, file, err, errlen) != 0)
 				return -1;
 		return 0;
 	}
@@ -297,25 +295,32 @@ check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 		return -1;
 	}
 	if (*c->admin_listen != '\0' &&
-	    sv_parse_hostport(c->admin_listen, host, sizeof(host), &port) != 0) {
-		snprintf(err, errlen, "%s: admin_listen \"%s\" is not ADDR:PORT",
-			 file, c->admin_listen);
+	    sv_parse_hostport(c->admin_listen, host, sizeof(host), &port) !=
+		0) {
+		snprintf(err, errlen,
+			 "%s: admin_listen \"%s\" is not ADDR:PORT", file,
+			 c->admin_listen);
 		return -1;
 	}
 	/* Until the admin API has a bearer key, it stays on loopback. */
 	if (*c->admin_listen != '\0' &&
-	    sv_parse_hostport(c->admin_listen, host, sizeof(host), &port) == 0 &&
+	    sv_parse_hostport(c->admin_listen, host, sizeof(host), &port) ==
+		0 &&
 	    strncmp(host, "127.", 4) != 0 && strcmp(host, "::1") != 0 &&
 	    strcmp(host, "localhost") != 0) {
-		snprintf(err, errlen, "%s: admin_listen must be a loopback "
-				      "address (the admin API has no "
-				      "authentication yet)", file);
+		snprintf(err, errlen,
+			 "%s: admin_listen must be a loopback "
+			 "address (the admin API has no "
+			 "authentication yet)",
+			 file);
 		return -1;
 	}
 	if (c->ws_path[0] != '/' ||
 	    (c->echo_path[0] != '\0' && c->echo_path[0] != '/')) {
-		snprintf(err, errlen, "%s: ws_path and echo_path must start "
-				      "with /", file);
+		snprintf(err, errlen,
+			 "%s: ws_path and echo_path must start "
+			 "with /",
+			 file);
 		return -1;
 	}
 	if (strcmp(c->ws_path, c->echo_path) == 0) {
@@ -324,8 +329,10 @@ check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 		return -1;
 	}
 	if (c->run_dir[0] == '\0' || strlen(c->run_dir) > 80) {
-		snprintf(err, errlen, "%s: run_dir must be a path of at most "
-				      "80 bytes", file);
+		snprintf(err, errlen,
+			 "%s: run_dir must be a path of at most "
+			 "80 bytes",
+			 file);
 		return -1;
 	}
 	return 0;
@@ -364,7 +371,8 @@ load_file(struct sv_config *c, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s:%d: %s",
 				 config_error_file(&cf) ? config_error_file(&cf)
 							: path,
-				 config_error_line(&cf), config_error_text(&cf));
+				 config_error_line(&cf),
+				 config_error_text(&cf));
 		goto done;
 	}
 	root = config_root_setting(&cf);
@@ -490,8 +498,8 @@ diff_add(char *buf, size_t len, const char *name, const char *from,
 }
 
 void
-sv_config_diff(const struct sv_config *a, const struct sv_config *b,
-	       char *buf, size_t len)
+sv_config_diff(const struct sv_config *a, const struct sv_config *b, char *buf,
+	       size_t len)
 {
 	char x[64], y[64];
 	size_t i;
@@ -507,18 +515,18 @@ sv_config_diff(const struct sv_config *a, const struct sv_config *b,
 			const char *sb = *(char *const *)fb;
 
 			if (strcmp(sa, sb) != 0)
-				diff_add(buf, len, k->name,
-					 strcmp(k->name, "jwt_secret") ? sa
-									: "*",
-					 strcmp(k->name, "jwt_secret") ? sb
-									: "*");
+				diff_add(
+				    buf, len, k->name,
+				    strcmp(k->name, "jwt_secret") ? sa : "*",
+				    strcmp(k->name, "jwt_secret") ? sb : "*");
 			continue;
 		}
 		if (k->kind == K_STRLIST) {
 			int j, same = a->norigins == b->norigins;
 
 			for (j = 0; same && j < a->norigins; j++)
-				same = strcmp(a->origins[j], b->origins[j]) == 0;
+				same =
+				    strcmp(a->origins[j], b->origins[j]) == 0;
 			if (!same) {
 				snprintf(x, sizeof(x), "%d", a->norigins);
 				snprintf(y, sizeof(y), "%d", b->norigins);

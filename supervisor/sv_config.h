@@ -18,8 +18,8 @@
 
 struct sv_config {
 	uint32_t generation;
-	char *path;           /* the file, or NULL when running on defaults */
-	char *listen;         /* "ADDR:PORT" */
+	char *path;   /* the file, or NULL when running on defaults */
+	char *listen; /* "ADDR:PORT" */
 	int workers;
 	char *run_dir;
 	char *control_socket; /* a filesystem path */

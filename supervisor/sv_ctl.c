@@ -55,21 +55,18 @@ cmd_status(struct sv *sv, const json_t *req)
 
 	(void)req;
 	json_object_set_new(r, "version", json_string(WSD_VERSION));
-	json_object_set_new(r, "uptime_s",
-			    json_integer((json_int_t)((sv_now_ms() -
-						       sv->started_ms) /
-						      1000)));
-	json_object_set_new(r, "generation",
-			    json_integer(sv->cfg->generation));
+	json_object_set_new(
+	    r, "uptime_s",
+	    json_integer((json_int_t)((sv_now_ms() - sv->started_ms) / 1000)));
+	json_object_set_new(r, "generation", json_integer(sv->cfg->generation));
 	json_object_set_new(r, "workers_ready",
 			    json_integer(sv_workers_ready(sv)));
-	json_object_set_new(r, "workers_total",
-			    json_integer(sv->cfg->workers));
+	json_object_set_new(r, "workers_total", json_integer(sv->cfg->workers));
 	json_object_set_new(r, "connections", json_integer(sv->reg.nconns));
-	json_object_set_new(r, "users",
-			    json_integer((json_int_t)HASH_COUNT(sv->reg.users)));
-	json_object_set_new(r, "rooms",
-			    json_integer((json_int_t)HASH_COUNT(sv->reg.rooms)));
+	json_object_set_new(
+	    r, "users", json_integer((json_int_t)HASH_COUNT(sv->reg.users)));
+	json_object_set_new(
+	    r, "rooms", json_integer((json_int_t)HASH_COUNT(sv->reg.rooms)));
 	json_object_set_new(r, "state",
 			    json_string(sv->draining ? "draining" : "running"));
 	return r;
@@ -90,9 +87,9 @@ cmd_workers(struct sv *sv, const json_t *req)
 			continue;
 		json_array_append_new(
 		    arr,
-		    json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:I}", "id", w->id,
-			      "pid", (int)w->pid, "generation", (int)w->gen,
-			      "state", worker_state_name(w->state),
+		    json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:I}", "id",
+			      w->id, "pid", (int)w->pid, "generation",
+			      (int)w->gen, "state", worker_state_name(w->state),
 			      "connections", (int)sv->reg.per_worker[i],
 			      "restarts", (int)w->restarts, "uptime_s",
 			      (json_int_t)(w->pid ? (now - w->started_ms) / 1000
@@ -105,16 +102,15 @@ cmd_workers(struct sv *sv, const json_t *req)
 static json_t *
 conn_brief(const struct sv_conn *c, uint64_t now)
 {
-	return json_pack("{s:I, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
-			 (json_int_t)c->id, "user", c->user->name, "worker",
-			 c->worker, "addr", c->addr, "age_s",
-			 (json_int_t)((now - c->connected_ms) / 1000), "idle_s",
-			 (json_int_t)(now > c->last_seen_ms
-					  ? (now - c->last_seen_ms) / 1000
-					  : 0),
-			 "queue_bytes", (json_int_t)c->queue_bytes,
-			 "queue_msgs", (json_int_t)c->queue_msgs, "drops",
-			 (json_int_t)c->drops);
+	return json_pack(
+	    "{s:I, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
+	    (json_int_t)c->id, "user", c->user->name, "worker", c->worker,
+	    "addr", c->addr, "age_s",
+	    (json_int_t)((now - c->connected_ms) / 1000), "idle_s",
+	    (json_int_t)(now > c->last_seen_ms ? (now - c->last_seen_ms) / 1000
+					       : 0),
+	    "queue_bytes", (json_int_t)c->queue_bytes, "queue_msgs",
+	    (json_int_t)c->queue_msgs, "drops", (json_int_t)c->drops);
 }
 
 static int
@@ -124,7 +120,7 @@ conn_in_room(const struct sv_conn *c, const char *room)
 
 	if (sv_room_personal(room))
 		return strcmp(room + 5, c->user->name) == 0;
-	LIST_FOREACH(m, &c->rooms, in_conn)
+	LIST_FOREACH (m, &c->rooms, in_conn)
 		if (strcmp(m->room->name, room) == 0)
 			return 1;
 	return 0;
@@ -148,7 +144,7 @@ cmd_conns(struct sv *sv, const json_t *req)
 		limit = json_integer_value(jl);
 	r = ok();
 	arr = json_array();
-	HASH_ITER(hh, sv->reg.conns, c, tmp) {
+	HASH_ITER (hh, sv->reg.conns, c, tmp) {
 		if (user && strcmp(user, c->user->name) != 0)
 			continue;
 		if (jw && json_integer_value(jw) != c->worker)
@@ -186,9 +182,8 @@ cmd_conn(struct sv *sv, const json_t *req)
 		return fail("no such connection%s", NULL);
 	o = conn_brief(c, sv_now_ms());
 	rooms = json_array();
-	json_array_append_new(rooms,
-			      json_sprintf("user:%s", c->user->name));
-	LIST_FOREACH(m, &c->rooms, in_conn)
+	json_array_append_new(rooms, json_sprintf("user:%s", c->user->name));
+	LIST_FOREACH (m, &c->rooms, in_conn)
 		json_array_append_new(rooms, json_string(m->room->name));
 	json_object_set_new(o, "rooms", rooms);
 	json_object_set_new(o, "agent", json_string(c->agent));
@@ -233,7 +228,7 @@ cmd_rooms(struct sv *sv, const json_t *req)
 	struct sv_room *room, *tmp;
 
 	(void)req;
-	HASH_ITER(hh, sv->reg.rooms, room, tmp) {
+	HASH_ITER (hh, sv->reg.rooms, room, tmp) {
 		json_array_append_new(arr, room_brief(sv, room));
 	}
 	json_object_set_new(r, "rooms", arr);
@@ -253,11 +248,11 @@ room_member_ids(struct sv *sv, const char *name, const struct sv_room *room)
 		const struct sv_conn *c;
 
 		if (u != NULL)
-			TAILQ_FOREACH(c, &u->conns, by_user)
+			TAILQ_FOREACH (c, &u->conns, by_user)
 				json_array_append_new(
 				    members, json_integer((json_int_t)c->id));
 	} else if (room != NULL) {
-		TAILQ_FOREACH(m, &room->members, in_room)
+		TAILQ_FOREACH (m, &room->members, in_room)
 			json_array_append_new(
 			    members, json_integer((json_int_t)m->conn->id));
 	}
@@ -319,10 +314,10 @@ publish_to(struct sv *sv, const char *room_name, const json_t *data,
 		return fail("data is required%s", NULL);
 	room = sv_reg_room_get(&sv->reg, room_name, strlen(room_name), 1);
 	text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-	seq = (room && text) ? sv_route_publish(sv, room, "server", 6, text,
-						 strlen(text), NULL, 0,
-						 exclude, &nworkers)
-			     : 0;
+	seq = (room && text)
+		  ? sv_route_publish(sv, room, "server", 6, text, strlen(text),
+				     NULL, 0, exclude, &nworkers)
+		  : 0;
 	free(text);
 	if (seq == 0)
 		return fail("out of memory%s", NULL);
@@ -420,9 +415,10 @@ cmd_kick(struct sv *sv, const json_t *req)
 	if (strlen(reason) > 120)
 		return fail("reason is limited to 120 bytes%s", NULL);
 	if (user != NULL) {
-		if ((u = sv_reg_user_find(&sv->reg, user, strlen(user))) == NULL)
+		if ((u = sv_reg_user_find(&sv->reg, user, strlen(user))) ==
+		    NULL)
 			return fail("no connections of user %s", user);
-		TAILQ_FOREACH_SAFE(c, &u->conns, by_user, tmp)
+		TAILQ_FOREACH_SAFE (c, &u->conns, by_user, tmp)
 			kicked += sv_route_kick(sv, c, (int)code, reason) == 0;
 	} else {
 		if (!json_is_integer(json_object_get(req, "conn")))
@@ -443,20 +439,17 @@ cmd_stats(struct sv *sv, const json_t *req)
 	const struct sv_counters *s = &sv->stats;
 
 	(void)req;
-	json_object_set_new(r, "stats",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-				      "connections", (json_int_t)sv->reg.nconns,
-				      "conns_opened",
-				      (json_int_t)s->conns_opened,
-				      "conns_closed",
-				      (json_int_t)s->conns_closed,
-				      "conns_refused",
-				      (json_int_t)s->conns_refused, "publishes",
-				      (json_int_t)s->publishes, "deliveries",
-				      (json_int_t)s->deliveries,
-				      "worker_restarts",
-				      (json_int_t)s->worker_restarts,
-				      "ipc_drops", (json_int_t)s->ipc_drops));
+	json_object_set_new(
+	    r, "stats",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connections",
+		      (json_int_t)sv->reg.nconns, "conns_opened",
+		      (json_int_t)s->conns_opened, "conns_closed",
+		      (json_int_t)s->conns_closed, "conns_refused",
+		      (json_int_t)s->conns_refused, "publishes",
+		      (json_int_t)s->publishes, "deliveries",
+		      (json_int_t)s->deliveries, "worker_restarts",
+		      (json_int_t)s->worker_restarts, "ipc_drops",
+		      (json_int_t)s->ipc_drops));
 	return r;
 }
 
@@ -492,12 +485,12 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"status", cmd_status},       {"workers", cmd_workers},
-    {"conns", cmd_conns},         {"conn", cmd_conn},
-    {"rooms", cmd_rooms},         {"room", cmd_room},
-    {"publish", cmd_publish},     {"send", cmd_send},
+    {"status", cmd_status},	  {"workers", cmd_workers},
+    {"conns", cmd_conns},	  {"conn", cmd_conn},
+    {"rooms", cmd_rooms},	  {"room", cmd_room},
+    {"publish", cmd_publish},	  {"send", cmd_send},
     {"broadcast", cmd_broadcast}, {"kick", cmd_kick},
-    {"stats", cmd_stats},         {"reload", cmd_reload},
+    {"stats", cmd_stats},	  {"reload", cmd_reload},
     {"drain", cmd_drain},
 };
 
@@ -536,7 +529,8 @@ on_ctl_readable(struct ev_loop *loop, ev_io *io, int revents)
 		text = json_dumps(rep, JSON_COMPACT);
 		json_decref(rep);
 		nng_msg_clear(msg);
-		if (text == NULL || nng_msg_append(msg, text, strlen(text)) != 0 ||
+		if (text == NULL ||
+		    nng_msg_append(msg, text, strlen(text)) != 0 ||
 		    nng_sendmsg(ctl_sock, msg, NNG_FLAG_NONBLOCK) != 0)
 			nng_msg_free(msg);
 		free(text);

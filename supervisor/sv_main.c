@@ -49,17 +49,16 @@ sv_now_ms(void)
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: wsd [-c FILE] [-l ADDR:PORT] [-w N] [-C PATH] "
-		"[-a ADDR:PORT] [-r DIR] [-d] [-t]\n"
-		"  -c FILE       config file (default: built-in defaults)\n"
-		"  -l ADDR:PORT  client listener\n"
-		"  -w N          worker processes\n"
-		"  -C PATH       control socket for wsctl\n"
-		"  -a ADDR:PORT  admin HTTP listener (\"\" to disable)\n"
-		"  -r DIR        run directory\n"
-		"  -d            daemonize and write the pidfile\n"
-		"  -t            check the config and exit\n");
+	fprintf(f, "usage: wsd [-c FILE] [-l ADDR:PORT] [-w N] [-C PATH] "
+		   "[-a ADDR:PORT] [-r DIR] [-d] [-t]\n"
+		   "  -c FILE       config file (default: built-in defaults)\n"
+		   "  -l ADDR:PORT  client listener\n"
+		   "  -w N          worker processes\n"
+		   "  -C PATH       control socket for wsctl\n"
+		   "  -a ADDR:PORT  admin HTTP listener (\"\" to disable)\n"
+		   "  -r DIR        run directory\n"
+		   "  -d            daemonize and write the pidfile\n"
+		   "  -t            check the config and exit\n");
 }
 
 int
@@ -78,7 +77,8 @@ sv_listen_open(const char *hostport, int backlog)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0) {
+	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) !=
+	    0) {
 		log_error("%s: %s", hostport, gai_strerror(rc));
 		return -1;
 	}
@@ -367,7 +367,8 @@ main(int argc, char **argv)
 		case 'w':
 			ov.workers = atoi(optarg);
 			if (ov.workers < 1) {
-				fprintf(stderr, "wsd: -w needs a number >= 1\n");
+				fprintf(stderr,
+					"wsd: -w needs a number >= 1\n");
 				return 2;
 			}
 			break;
@@ -391,7 +392,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (test) {
-		printf("wsd: %s: configuration ok\n", path ? path : "(defaults)");
+		printf("wsd: %s: configuration ok\n",
+		       path ? path : "(defaults)");
 		sv_config_free(sv->cfg);
 		return 0;
 	}

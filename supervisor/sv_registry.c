@@ -39,10 +39,10 @@ sv_registry_fini(struct sv_registry *r)
 	struct sv_conn *c, *ctmp;
 	struct sv_room *room, *rtmp;
 
-	HASH_ITER(hh, r->conns, c, ctmp) {
+	HASH_ITER (hh, r->conns, c, ctmp) {
 		sv_reg_conn_remove(r, c);
 	}
-	HASH_ITER(hh, r->rooms, room, rtmp) {
+	HASH_ITER (hh, r->rooms, room, rtmp) {
 		HASH_DEL(r->rooms, room);
 		room_free(room);
 	}
@@ -177,8 +177,7 @@ sv_reg_room_on_worker(const struct sv_room *room, int w)
 }
 
 struct sv_room *
-sv_reg_room_get(struct sv_registry *r, const char *name, size_t len,
-		int create)
+sv_reg_room_get(struct sv_registry *r, const char *name, size_t len, int create)
 {
 	struct sv_room *room;
 
@@ -202,7 +201,7 @@ member_find(struct sv_conn *c, struct sv_room *room)
 {
 	struct sv_member *m;
 
-	LIST_FOREACH(m, &c->rooms, in_conn)
+	LIST_FOREACH (m, &c->rooms, in_conn)
 		if (m->room == room)
 			return m;
 	return NULL;
@@ -323,7 +322,7 @@ sv_reg_room_sweep(struct sv_registry *r, uint64_t cutoff_ms)
 	struct sv_room *room, *tmp;
 	uint32_t n = 0;
 
-	HASH_ITER(hh, r->rooms, room, tmp) {
+	HASH_ITER (hh, r->rooms, room, tmp) {
 		if (room->nmembers == 0 && room->last_used_ms < cutoff_ms) {
 			HASH_DEL(r->rooms, room);
 			room_free(room);

@@ -68,8 +68,8 @@ struct sv_room {
 	uint64_t seq;
 	uint64_t last_used_ms;
 	uint32_t nmembers;
-	uint32_t nper_worker;  /* entries in per_worker */
-	uint32_t *per_worker;  /* members on each worker slot, grown on join */
+	uint32_t nper_worker; /* entries in per_worker */
+	uint32_t *per_worker; /* members on each worker slot, grown on join */
 	TAILQ_HEAD(, sv_member) members;
 	/* Ring of the last messages, grown on demand up to log_max. */
 	struct sv_logent *log;
@@ -101,11 +101,10 @@ void sv_registry_fini(struct sv_registry *r);
  * Add a connection. user, addr and agent are copied. Returns the entry, or
  * NULL when the id is taken or memory ran out (registry unchanged).
  */
-struct sv_conn *sv_reg_conn_add(struct sv_registry *r, uint64_t id,
-				int worker, const char *user, size_t ulen,
-				const char *addr, size_t alen,
-				const char *agent, size_t aglen, int anonymous,
-				uint64_t now_ms);
+struct sv_conn *sv_reg_conn_add(struct sv_registry *r, uint64_t id, int worker,
+				const char *user, size_t ulen, const char *addr,
+				size_t alen, const char *agent, size_t aglen,
+				int anonymous, uint64_t now_ms);
 
 struct sv_conn *sv_reg_conn_find(struct sv_registry *r, uint64_t id);
 
@@ -130,8 +129,7 @@ struct sv_room *sv_reg_room_get(struct sv_registry *r, const char *name,
 uint32_t sv_reg_room_on_worker(const struct sv_room *room, int w);
 
 /* Join c to room. Returns 0, SV_EEXIST (already a member) or SV_ENOMEM. */
-int sv_reg_join(struct sv_registry *r, struct sv_conn *c,
-		struct sv_room *room);
+int sv_reg_join(struct sv_registry *r, struct sv_conn *c, struct sv_room *room);
 
 /* Remove c from room. Returns 0 or SV_ENOENT. */
 int sv_reg_leave(struct sv_registry *r, struct sv_conn *c,
@@ -142,8 +140,8 @@ int sv_reg_leave(struct sv_registry *r, struct sv_conn *c,
  * the registry frees it when it falls out of the log) to the replay log.
  * Returns the new seq.
  */
-uint64_t sv_reg_room_append(struct sv_room *room, char *payload,
-			    uint32_t len, uint64_t now_ms);
+uint64_t sv_reg_room_append(struct sv_room *room, char *payload, uint32_t len,
+			    uint64_t now_ms);
 
 /* The log entry holding seq, or NULL when seq is outside the log. */
 const struct sv_logent *sv_reg_room_log(const struct sv_room *room,

@@ -76,7 +76,8 @@ message_json(const char *room, size_t roomlen, uint64_t seq, const char *from,
 	json_t *tmp = json_string("");
 	int n, bad = tmp == NULL;
 
-	bad = bad || raw_append("{\"type\":\"message\"", 17, &out, &olen, &ocap);
+	bad =
+	    bad || raw_append("{\"type\":\"message\"", 17, &out, &olen, &ocap);
 	if (room != NULL) {
 		n = snprintf(num, sizeof(num), ",\"seq\":%llu",
 			     (unsigned long long)seq);
@@ -130,7 +131,7 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 		struct sv_conn *c;
 
 		if (u != NULL)
-			TAILQ_FOREACH(c, &u->conns, by_user) {
+			TAILQ_FOREACH (c, &u->conns, by_user) {
 				m.conn = c->id;
 				if (c->id != exclude &&
 				    sv_worker_send(sv, &sv->workers[c->worker],
@@ -141,8 +142,7 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 		for (i = 0; i < SV_MAX_WORKERS; i++) {
 			struct sv_worker *w = &sv->workers[i];
 
-			if (w->state != SV_W_READY &&
-			    w->state != SV_W_STARTING)
+			if (w->state != SV_W_READY && w->state != SV_W_STARTING)
 				continue;
 			if (!all && sv_reg_room_on_worker(room, i) == 0)
 				continue;
@@ -166,8 +166,8 @@ sv_route_direct(struct sv *sv, struct sv_conn *c, const char *data,
 	char *payload;
 	int rc;
 
-	payload = message_json(NULL, 0, 0, "server", 6, data, datalen, NULL, 0,
-			       &len);
+	payload =
+	    message_json(NULL, 0, 0, "server", 6, data, datalen, NULL, 0, &len);
 	if (payload == NULL)
 		return -1;
 	memset(&m, 0, sizeof(m));
@@ -181,8 +181,8 @@ sv_route_direct(struct sv *sv, struct sv_conn *c, const char *data,
 }
 
 static void
-send_error(struct sv *sv, struct sv_worker *w, uint64_t conn,
-	   const char *code, const char *reason, struct proto_str ref)
+send_error(struct sv *sv, struct sv_worker *w, uint64_t conn, const char *code,
+	   const char *reason, struct proto_str ref)
 {
 	struct proto_msg e;
 
@@ -274,19 +274,19 @@ sv_route_publish_msg(struct sv *sv, struct sv_worker *w,
 		return;
 	ulen = strlen(c->user->name);
 	seq = m->id.len == 0 ? 0
-			     : sv_dedupe_find(&sv->dedupe, m->room.p, m->room.len,
-					      c->user->name, ulen, m->id.p,
-					      m->id.len, sv_now_ms());
+			     : sv_dedupe_find(&sv->dedupe, m->room.p,
+					      m->room.len, c->user->name, ulen,
+					      m->id.p, m->id.len, sv_now_ms());
 	if (seq == 0) {
 		room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 1);
-		seq = room == NULL ? 0
-				   : sv_route_publish(sv, room, c->user->name,
-						      ulen, m->data.p,
-						      m->data.len, m->id.p,
-						      m->id.len, 0, NULL);
+		seq = room == NULL
+			  ? 0
+			  : sv_route_publish(sv, room, c->user->name, ulen,
+					     m->data.p, m->data.len, m->id.p,
+					     m->id.len, 0, NULL);
 		if (seq == 0) {
-			send_error(sv, w, m->conn, "internal",
-				   "out of memory", m->id);
+			send_error(sv, w, m->conn, "internal", "out of memory",
+				   m->id);
 			return;
 		}
 		if (m->id.len > 0)

@@ -118,8 +118,7 @@ sv_workers_ready(const struct sv *sv)
 }
 
 static void
-make_session(struct sv *sv, const struct proto_msg *m, char *sid,
-	     char *token)
+make_session(struct sv *sv, const struct proto_msg *m, char *sid, char *token)
 {
 	unsigned char raw[16], mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
@@ -154,11 +153,10 @@ on_conn_open(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	else if (u != NULL && u->nconns >= sv->cfg->max_connections_per_user)
 		r.status = 429;
 	if (r.status == 0) {
-		c = sv_reg_conn_add(&sv->reg, m->conn, w->id, m->user.p,
-				    m->user.len, m->addr.p, m->addr.len,
-				    m->agent.p, m->agent.len,
-				    (m->flags & PROTO_F_ANONYMOUS) != 0,
-				    sv_now_ms());
+		c = sv_reg_conn_add(
+		    &sv->reg, m->conn, w->id, m->user.p, m->user.len, m->addr.p,
+		    m->addr.len, m->agent.p, m->agent.len,
+		    (m->flags & PROTO_F_ANONYMOUS) != 0, sv_now_ms());
 		if (c == NULL) {
 			log_error("worker %d: cannot register conn %llu "
 				  "(duplicate id or out of memory)",
@@ -337,9 +335,9 @@ static void
 exec_worker(struct sv *sv, struct sv_worker *w)
 {
 	char id[16], epoch[16], fd[16], level[16], url[256];
-	char *argv[] = {sv->self_exe, "--worker", id,  "--epoch", epoch,
-			"--ipc",      url,        "--listen-fd", fd, "--log-level",
-			level,        NULL};
+	char *argv[] = {sv->self_exe, "--worker",    id,    "--epoch",
+			epoch,	      "--ipc",	     url,   "--listen-fd",
+			fd,	      "--log-level", level, NULL};
 
 	snprintf(id, sizeof(id), "%d", w->id);
 	snprintf(epoch, sizeof(epoch), "%u", w->epoch);

@@ -29,7 +29,7 @@
 
 /* Return codes. */
 #define WK_OK 0
-#define WK_EFULL (-2)   /* send queue over its limit; nothing queued */
+#define WK_EFULL (-2)	/* send queue over its limit; nothing queued */
 #define WK_ECLOSED (-3) /* the connection is closing; nothing queued */
 #define WK_ENOMEM (-4)
 
@@ -47,7 +47,7 @@ struct wk_qent {
 
 enum wk_conn_state {
 	WK_HANDSHAKE = 0, /* reading the upgrade request */
-	WK_ADMITTING,     /* waiting for the supervisor's CONN_ACCEPT */
+	WK_ADMITTING,	  /* waiting for the supervisor's CONN_ACCEPT */
 	WK_OPEN,
 	WK_CLOSING, /* close frame queued; waiting for the peer's */
 	WK_DEAD,    /* flush what is queued, then destroy */
@@ -55,12 +55,12 @@ enum wk_conn_state {
 
 /* Tracks frame boundaries of the bytes read, to know when wslay is idle. */
 struct wk_scan {
-	uint64_t left;  /* payload bytes of the current frame still to come */
+	uint64_t left; /* payload bytes of the current frame still to come */
 	uint8_t hdr[14];
-	uint8_t hlen;   /* header bytes collected */
-	uint8_t need;   /* header length, once known */
+	uint8_t hlen;	/* header bytes collected */
+	uint8_t need;	/* header length, once known */
 	uint8_t in_msg; /* a fragmented data message is open */
-	uint8_t bad;    /* a control frame broke RFC 6455 section 5.5 */
+	uint8_t bad;	/* a control frame broke RFC 6455 section 5.5 */
 };
 
 struct wk_member;
@@ -71,14 +71,14 @@ struct wk_conn {
 	ev_timer timer; /* handshake timeout, then heartbeat */
 	uint64_t id;
 	uint8_t state;
-	uint8_t echo;         /* the echo endpoint, not wsd.v1 */
-	uint8_t writing;      /* EV_WRITE is armed */
-	uint8_t dirty;        /* on the flush list */
-	uint8_t stats_dirty;  /* on the stats list */
-	uint8_t registered;   /* CONN_OPEN sent: CONN_CLOSE is owed */
+	uint8_t echo;	     /* the echo endpoint, not wsd.v1 */
+	uint8_t writing;     /* EV_WRITE is armed */
+	uint8_t dirty;	     /* on the flush list */
+	uint8_t stats_dirty; /* on the stats list */
+	uint8_t registered;  /* CONN_OPEN sent: CONN_CLOSE is owed */
 	uint8_t awaiting_pong;
 	uint8_t eof;
-	uint8_t close_armed;  /* the close timer runs */
+	uint8_t close_armed; /* the close timer runs */
 	uint16_t close_code; /* what we closed with, for the log */
 	uint32_t nrooms;
 	ev_tstamp last_rx;
@@ -88,7 +88,7 @@ struct wk_conn {
 	struct wk_scan scan;
 	char *user;
 	json_t *allowed_rooms; /* the token's "rooms" claim, or NULL */
-	uint32_t q_off;        /* bytes of the first entry already written */
+	uint32_t q_off;	       /* bytes of the first entry already written */
 	uint32_t q_msgs;
 	uint64_t q_bytes;
 	uint64_t drops, msgs_in, msgs_out;

@@ -71,8 +71,9 @@ room_allowed(struct wk_conn *c, const char *room)
 		return strcmp(room + 5, c->user) == 0;
 	if (c->allowed_rooms == NULL)
 		return 1;
-	json_array_foreach(c->allowed_rooms, i, p) {
-		if (json_is_string(p) && fnmatch(json_string_value(p), room, 0) == 0)
+	json_array_foreach (c->allowed_rooms, i, p) {
+		if (json_is_string(p) &&
+		    fnmatch(json_string_value(p), room, 0) == 0)
 			return 1;
 	}
 	return 0;
@@ -149,8 +150,8 @@ on_unsubscribe(struct wk_conn *c, json_t *req)
 	struct proto_msg m;
 
 	if (room == NULL) {
-		wk_client_error(c, "bad_request", "unsubscribe needs room", NULL,
-				0);
+		wk_client_error(c, "bad_request", "unsubscribe needs room",
+				NULL, 0);
 		return;
 	}
 	if (strncmp(room, "user:", 5) == 0 ||
@@ -200,8 +201,10 @@ on_publish(struct wk_conn *c, json_t *req)
 	size_t rlen = json_string_length(jr), idlen;
 
 	if (get_id(req, &id, &idlen) != 0) {
-		wk_client_error(c, "bad_request", "id must be a string of 1 to "
-						  "128 bytes", NULL, 0);
+		wk_client_error(c, "bad_request",
+				"id must be a string of 1 to "
+				"128 bytes",
+				NULL, 0);
 		return;
 	}
 	if (room == NULL || data == NULL) {
@@ -231,13 +234,15 @@ on_send(struct wk_conn *c, json_t *req)
 	int n;
 
 	if (get_id(req, &id, &idlen) != 0) {
-		wk_client_error(c, "bad_request", "id must be a string of 1 to "
-						  "128 bytes", NULL, 0);
+		wk_client_error(c, "bad_request",
+				"id must be a string of 1 to "
+				"128 bytes",
+				NULL, 0);
 		return;
 	}
 	if (user == NULL || data == NULL || ulen == 0 || ulen > MAX_ROOM_NAME) {
-		wk_client_error(c, "bad_request", "send needs user and data", id,
-				idlen);
+		wk_client_error(c, "bad_request", "send needs user and data",
+				id, idlen);
 		return;
 	}
 	n = snprintf(room, sizeof(room), "user:%s", user);
@@ -334,13 +339,14 @@ wk_client_on_deliver(const struct proto_msg *m)
 	} else if (m->flags & PROTO_F_BROADCAST) {
 		struct wk_conn *tmp;
 
-		HASH_ITER(hh, wk.conns, c, tmp) {
-			if (c->state == WK_OPEN && !c->echo && c->id != m->exclude)
+		HASH_ITER (hh, wk.conns, c, tmp) {
+			if (c->state == WK_OPEN && !c->echo &&
+			    c->id != m->exclude)
 				wk_conn_send(c, b, 0);
 		}
 	} else if ((room = wk_room_find(m->room.p, m->room.len)) != NULL) {
 		/* A send may close a slow member; it stays in the room. */
-		TAILQ_FOREACH_SAFE(mem, &room->members, in_room, next) {
+		TAILQ_FOREACH_SAFE (mem, &room->members, in_room, next) {
 			if (mem->conn->id != m->exclude)
 				wk_conn_send(mem->conn, b, 0);
 		}

@@ -30,11 +30,11 @@
 
 #include "../proto/log.h"
 
-#define container_of(p, type, member) \
-	((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member)                                          \
+	((type *)((char *)(p)-offsetof(type, member)))
 
 #define READ_BUDGET (256 * 1024) /* bytes per connection per loop turn */
-#define CLOSE_WAIT 2.0           /* seconds to wait for the peer's close */
+#define CLOSE_WAIT 2.0		 /* seconds to wait for the peer's close */
 #define IOV_BATCH 128
 
 static size_t read_budget;
@@ -208,9 +208,7 @@ wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 		       c->q_msgs + 1 > wk.cfg.max_queue_msgs)) {
 		wk_conn_mark_stats(c);
 		switch (wk.cfg.slow_policy) {
-		case PROTO_SLOW_DROP_NEWEST:
-			c->drops++;
-			return WK_EFULL;
+		case PROTO_SLOW_DROP_NEWEST: c->drops++; return WK_EFULL;
 		case PROTO_SLOW_DROP_OLDEST:
 			if (drop_oldest(c, b->len) == 0)
 				break;
@@ -263,7 +261,7 @@ wk_conn_flush(struct wk_conn *c)
 
 	while (!STAILQ_EMPTY(&c->q) && rounds++ < 8) {
 		cnt = 0;
-		STAILQ_FOREACH(e, &c->q, link) {
+		STAILQ_FOREACH (e, &c->q, link) {
 			if (cnt == IOV_BATCH)
 				break;
 			iov[cnt].iov_base = e->buf->data + (cnt ? 0 : c->q_off);
@@ -333,8 +331,8 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 }
 
 static ssize_t
-ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-	int flags, void *user)
+ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+	void *user)
 {
 	struct wk_conn *c = user;
 	struct wk_buf *b;
@@ -351,8 +349,8 @@ ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 }
 
 static void
-ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
-	  void *user)
+ws_on_msg(wslay_event_context_ptr ctx,
+	  const struct wslay_event_on_msg_recv_arg *a, void *user)
 {
 	struct wk_conn *c = user;
 	struct wk_buf *b;
@@ -369,8 +367,9 @@ ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg 
 		return;
 	}
 	if (a->opcode == WSLAY_BINARY_FRAME) {
-		wslay_event_queue_close(ctx, 1003, (const uint8_t *)"wsd.v1 is "
-								   "JSON text",
+		wslay_event_queue_close(ctx, 1003,
+					(const uint8_t *)"wsd.v1 is "
+							 "JSON text",
 					18);
 		c->close_code = 1003;
 		c->state = WK_CLOSING;
@@ -450,9 +449,10 @@ ws_read(struct wk_conn *c)
 	}
 	if (c->scan.bad && !wslay_event_get_close_sent(c->ws) &&
 	    wslay_event_get_read_enabled(c->ws)) {
-		wslay_event_queue_close(c->ws, 1002, (const uint8_t *)"bad "
-								       "control "
-								       "frame",
+		wslay_event_queue_close(c->ws, 1002,
+					(const uint8_t *)"bad "
+							 "control "
+							 "frame",
 					17);
 		wslay_event_shutdown_read(c->ws);
 		c->close_code = 1002;
@@ -576,7 +576,7 @@ wk_conn_close_all(int code, const char *reason)
 {
 	struct wk_conn *c, *tmp;
 
-	HASH_ITER(hh, wk.conns, c, tmp) {
+	HASH_ITER (hh, wk.conns, c, tmp) {
 		if (c->state == WK_OPEN)
 			wk_conn_close(c, code, reason);
 		else if (c->state != WK_CLOSING)

@@ -56,7 +56,8 @@ wk_frame_new(int opcode, const void *payload, size_t len)
 	struct wk_buf *b;
 	uint8_t *p;
 
-	if (len > UINT32_MAX - 16 || (b = wk_buf_new((uint32_t)(h + len))) == NULL)
+	if (len > UINT32_MAX - 16 ||
+	    (b = wk_buf_new((uint32_t)(h + len))) == NULL)
 		return NULL;
 	p = (uint8_t *)b->data;
 	p[0] = (uint8_t)(0x80 | (opcode & 0x0f));
@@ -91,7 +92,8 @@ scan_header_done(struct wk_scan *s)
 	/* Data frames open or close a message; control frames do neither. */
 	if (opcode < 0x8)
 		s->in_msg = (s->hdr[0] & 0x80) == 0;
-	else if (!(s->hdr[0] & 0x80) || len > 125 || (opcode == 0x8 && len == 1))
+	else if (!(s->hdr[0] & 0x80) || len > 125 ||
+		 (opcode == 0x8 && len == 1))
 		s->bad = 1;
 	s->left = len;
 	s->hlen = 0;
@@ -119,7 +121,10 @@ wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n)
 		if (s->hlen == 2) {
 			uint8_t len7 = s->hdr[1] & 0x7f;
 
-			s->need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) +
+			s->need = 2 +
+				  (len7 == 126	 ? 2
+				   : len7 == 127 ? 8
+						 : 0) +
 				  ((s->hdr[1] & 0x80) ? 4 : 0);
 		}
 		if (s->hlen >= 2 && s->hlen == s->need)

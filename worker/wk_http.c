@@ -50,10 +50,15 @@ enum hdr {
 	H_COUNT
 };
 
-static const char *const hdr_names[H_COUNT] = {
-    "upgrade",		     "connection", "sec-websocket-key",
-    "sec-websocket-version", "sec-websocket-protocol",
-    "origin",		     "authorization", "cookie", "user-agent"};
+static const char *const hdr_names[H_COUNT] = {"upgrade",
+					       "connection",
+					       "sec-websocket-key",
+					       "sec-websocket-version",
+					       "sec-websocket-protocol",
+					       "origin",
+					       "authorization",
+					       "cookie",
+					       "user-agent"};
 
 struct wk_hs {
 	http_parser parser;
@@ -67,9 +72,9 @@ struct wk_hs {
 	struct span h[H_COUNT];
 	uint32_t len, cap;
 	char *buf;
-	int owned_buf;   /* buf is ours, not the shared one */
+	int owned_buf;	 /* buf is ours, not the shared one */
 	char accept[29]; /* while admitting: Sec-WebSocket-Accept */
-	int proto;       /* while admitting: answer with wsd.v1 */
+	int proto;	 /* while admitting: answer with wsd.v1 */
 };
 
 /*
@@ -273,7 +278,8 @@ serve_demo(struct wk_conn *c)
 static int
 span_eq(const struct wk_hs *hs, struct span s, const char *v)
 {
-	return s.len == strlen(v) && strncasecmp(hs->buf + s.off, v, s.len) == 0;
+	return s.len == strlen(v) &&
+	       strncasecmp(hs->buf + s.off, v, s.len) == 0;
 }
 
 /* Does the comma-separated header value contain token (any case)? */
@@ -525,42 +531,35 @@ check_request(struct wk_conn *c)
 			reject(c, 404, "not found");
 		return;
 	}
-	if (hs->parser.method != HTTP_GET)
-		{
+	if (hs->parser.method != HTTP_GET) {
 		reject(c, 405, "WebSocket upgrades use GET");
 		return;
 	}
-	if (hs->parser.http_major != 1 || hs->parser.http_minor < 1)
-		{
+	if (hs->parser.http_major != 1 || hs->parser.http_minor < 1) {
 		reject(c, 400, "HTTP/1.1 is required");
 		return;
 	}
 	if (!has_token(hs, hs->h[H_UPGRADE], "websocket") ||
 	    !has_token(hs, hs->h[H_CONNECTION], "upgrade") ||
-	    !span_eq(hs, hs->h[H_VERSION], "13") || hs->dup)
-		{
+	    !span_eq(hs, hs->h[H_VERSION], "13") || hs->dup) {
 		reject(c, hs->dup ? 400 : 426,
-			      "a version 13 WebSocket upgrade is required");
+		       "a version 13 WebSocket upgrade is required");
 		return;
 	}
-	if (!valid_key(hs))
-		{
+	if (!valid_key(hs)) {
 		reject(c, 400, "missing or malformed Sec-WebSocket-Key");
 		return;
 	}
-	if (!origin_allowed(hs))
-		{
+	if (!origin_allowed(hs)) {
 		reject(c, 403, "origin not allowed");
 		return;
 	}
-	if (hs->consumed < hs->len)
-		{
+	if (hs->consumed < hs->len) {
 		reject(c, 400, "data sent before the handshake completed");
 		return;
 	}
 	c->echo = (uint8_t)is_echo;
-	if (authenticate(c, q, qlen, &why) != 0)
-		{
+	if (authenticate(c, q, qlen, &why) != 0) {
 		reject(c, 401, why);
 		return;
 	}
@@ -682,13 +681,12 @@ send_welcome(struct wk_conn *c, const struct proto_msg *m)
 	json_t *w;
 	char *text;
 
-	w = json_pack("{s:s, s:I, s:s#, s:s, s:s#, s:I, s:I}", "type",
-		      "welcome", "conn", (json_int_t)c->id, "session",
-		      m->session.p, (int)m->session.len, "user", c->user,
-		      "resume_token", m->token.p, (int)m->token.len,
-		      "heartbeat_ms",
-		      (json_int_t)(wk.cfg.heartbeat_interval * 1000),
-		      "max_message_bytes", (json_int_t)wk.cfg.max_message_bytes);
+	w = json_pack(
+	    "{s:s, s:I, s:s#, s:s, s:s#, s:I, s:I}", "type", "welcome", "conn",
+	    (json_int_t)c->id, "session", m->session.p, (int)m->session.len,
+	    "user", c->user, "resume_token", m->token.p, (int)m->token.len,
+	    "heartbeat_ms", (json_int_t)(wk.cfg.heartbeat_interval * 1000),
+	    "max_message_bytes", (json_int_t)wk.cfg.max_message_bytes);
 	text = w ? json_dumps(w, JSON_COMPACT) : NULL;
 	json_decref(w);
 	if (text == NULL) {
@@ -715,11 +713,11 @@ wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 					: "overloaded or draining");
 		return;
 	}
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n%s\r\n",
-		     hs->accept,
-		     hs->proto ? "Sec-WebSocket-Protocol: wsd.v1\r\n" : "");
+	n = snprintf(
+	    head, sizeof(head),
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n%s\r\n",
+	    hs->accept, hs->proto ? "Sec-WebSocket-Protocol: wsd.v1\r\n" : "");
 	send_raw(c, head, (size_t)n);
 	wk_hs_free(hs);
 	c->hs = NULL;

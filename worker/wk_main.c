@@ -199,7 +199,8 @@ wk_main(int argc, char **argv)
 	ev_io_init(&wk.accept_io, on_accept, wk.listen_fd, EV_READ);
 	ev_prepare_init(&wk.flush_watcher, on_flush);
 	ev_prepare_start(wk.loop, &wk.flush_watcher);
-	ev_timer_init(&wk.stats_timer, on_stats, STATS_INTERVAL, STATS_INTERVAL);
+	ev_timer_init(&wk.stats_timer, on_stats, STATS_INTERVAL,
+		      STATS_INTERVAL);
 	ev_timer_start(wk.loop, &wk.stats_timer);
 	ev_async_init(&wk.ipc_gone, on_ipc_gone);
 	ev_async_start(wk.loop, &wk.ipc_gone);
@@ -214,7 +215,7 @@ wk_main(int argc, char **argv)
 	hello.pid = (uint64_t)getpid();
 	wk_ipc_send(&hello);
 	ev_run(wk.loop, 0);
-	HASH_ITER(hh, wk.conns, c, tmp) {
+	HASH_ITER (hh, wk.conns, c, tmp) {
 		wk_conn_destroy(c);
 	}
 	on_stats(wk.loop, &wk.stats_timer, 0);

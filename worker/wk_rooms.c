@@ -30,11 +30,11 @@ member_find(struct wk_conn *c, const char *name, size_t len)
 		return NULL;
 	/* Scan the shorter of the two lists. */
 	if (c->nrooms <= r->nmembers) {
-		LIST_FOREACH(m, &c->rooms, in_conn)
+		LIST_FOREACH (m, &c->rooms, in_conn)
 			if (m->room == r)
 				return m;
 	} else {
-		TAILQ_FOREACH(m, &r->members, in_room)
+		TAILQ_FOREACH (m, &r->members, in_room)
 			if (m->conn == c)
 				return m;
 	}

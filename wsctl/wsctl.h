@@ -16,17 +16,18 @@
 
 /* Exit statuses of wsctl, as promised to operators and scripts. */
 enum ctl_exit {
-    CTL_EXIT_OK = 0,      /* done */
-    CTL_EXIT_REFUSED = 1, /* the daemon said ok:false, or a local failure */
-    CTL_EXIT_USAGE = 2,   /* bad command line */
-    CTL_EXIT_UNREACHABLE =
-        3, /* no socket, no reply in time, or no JSON object */
+	CTL_EXIT_OK = 0,      /* done */
+	CTL_EXIT_REFUSED = 1, /* the daemon said ok:false, or a local failure */
+	CTL_EXIT_USAGE = 2,   /* bad command line */
+	CTL_EXIT_UNREACHABLE =
+	    3, /* no socket, no reply in time, or no JSON object */
 };
 
 /* Return codes of the functions below: 0, or one of these. */
 enum ctl_err {
-    CTL_ENOMEM = -1,   /* an allocation failed; nothing was done */
-    CTL_EUNREACH = -2, /* the daemon could not be reached or gave no object */
+	CTL_ENOMEM = -1, /* an allocation failed; nothing was done */
+	CTL_EUNREACH =
+	    -2, /* the daemon could not be reached or gave no object */
 };
 
 /* How long wsctl waits to send a request and to receive its reply. */
@@ -47,7 +48,7 @@ enum ctl_err {
  * CTL_ERRLEN) holds a sentence saying what went wrong, without "wsctl:".
  */
 int ctl_client_call(const char *url, const json_t *req, json_t **replyp,
-                    char *why, size_t whylen);
+		    char *why, size_t whylen);
 
 /*
  * A table of text cells, printed with its columns padded to the widest
