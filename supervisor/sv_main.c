@@ -25,6 +25,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "../proto/clock.h"
 #include "../proto/log.h"
 #include "../worker/wk.h"
 
@@ -40,10 +41,7 @@ static ev_timer drain_poll;
 uint64_t
 sv_now_ms(void)
 {
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	return wall_ms();
 }
 
 static void

@@ -148,8 +148,6 @@ extern struct wk wk;
 
 /* wk_main.c */
 int wk_main(int argc, char **argv);
-/* Wall-clock milliseconds, for the supervisor's records. */
-uint64_t wk_wall_ms(void);
 
 /* wk_ipc.c */
 int wk_ipc_open(const char *url);
@@ -199,6 +197,12 @@ struct wk_conn *wk_conn_find(uint64_t id);
 int wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force);
 /* Frame and queue one text message (copied). Returns as wk_conn_send. */
 int wk_conn_send_text(struct wk_conn *c, const char *text, size_t len);
+/*
+ * Serialize obj compactly and queue it as one text message. Takes over
+ * the reference to obj (NULL is allowed and sends nothing: a failed
+ * json_pack). Returns as wk_conn_send, or WK_ENOMEM.
+ */
+int wk_conn_send_json(struct wk_conn *c, json_t *obj);
 /* Start the close handshake with code and reason. */
 void wk_conn_close(struct wk_conn *c, int code, const char *reason);
 /* Write the queue now (one writev); called by the flush watcher. */

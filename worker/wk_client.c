@@ -29,16 +29,10 @@ wk_client_error(struct wk_conn *c, const char *code, const char *reason,
 {
 	json_t *e = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
 			      "reason", reason);
-	char *text;
 
-	if (e == NULL)
-		return;
-	if (ref != NULL && reflen > 0)
+	if (e != NULL && ref != NULL && reflen > 0)
 		json_object_set_new(e, "ref", json_stringn(ref, reflen));
-	if ((text = json_dumps(e, JSON_COMPACT)) != NULL)
-		wk_conn_send_text(c, text, strlen(text));
-	free(text);
-	json_decref(e);
+	wk_conn_send_json(c, e);
 }
 
 static int
@@ -294,7 +288,6 @@ wk_client_on_sub_reply(const struct proto_msg *m)
 {
 	struct wk_conn *c = wk_conn_find(m->conn);
 	json_t *r;
-	char *text;
 
 	if (c == NULL || c->state != WK_OPEN)
 		return;
@@ -308,15 +301,10 @@ wk_client_on_sub_reply(const struct proto_msg *m)
 	}
 	r = json_pack("{s:s, s:s#, s:I}", "type", "subscribed", "room",
 		      m->room.p, (int)m->room.len, "seq", (json_int_t)m->seq);
-	if (r == NULL)
-		return;
-	if (m->flags & PROTO_F_SINCE || m->flags & PROTO_F_RECOVERED)
+	if (r != NULL && (m->flags & (PROTO_F_SINCE | PROTO_F_RECOVERED)))
 		json_object_set_new(r, "recovered",
 				    json_boolean(m->flags & PROTO_F_RECOVERED));
-	if ((text = json_dumps(r, JSON_COMPACT)) != NULL)
-		wk_conn_send_text(c, text, strlen(text));
-	free(text);
-	json_decref(r);
+	wk_conn_send_json(c, r);
 }
 
 void
@@ -358,18 +346,12 @@ void
 wk_client_on_ack(const struct proto_msg *m)
 {
 	struct wk_conn *c = wk_conn_find(m->conn);
-	json_t *a;
-	char *text;
 
 	if (c == NULL || c->state != WK_OPEN)
 		return;
-	a = json_pack("{s:s, s:s#, s:I}", "type", "ack", "id", m->id.p,
-		      (int)m->id.len, "seq", (json_int_t)m->seq);
-	if (a != NULL && (text = json_dumps(a, JSON_COMPACT)) != NULL) {
-		wk_conn_send_text(c, text, strlen(text));
-		free(text);
-	}
-	json_decref(a);
+	wk_conn_send_json(c, json_pack("{s:s, s:s#, s:I}", "type", "ack", "id",
+				       m->id.p, (int)m->id.len, "seq",
+				       (json_int_t)m->seq));
 }
 
 void

@@ -251,6 +251,17 @@ wk_conn_send_text(struct wk_conn *c, const char *text, size_t len)
 	return rc;
 }
 
+int
+wk_conn_send_json(struct wk_conn *c, json_t *obj)
+{
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	int rc = text ? wk_conn_send_text(c, text, strlen(text)) : WK_ENOMEM;
+
+	free(text);
+	json_decref(obj);
+	return rc;
+}
+
 void
 wk_conn_flush(struct wk_conn *c)
 {

@@ -21,6 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "../proto/clock.h"
 #include "../proto/log.h"
 
 #define STATS_INTERVAL 1.0
@@ -29,15 +30,6 @@
 
 struct wk wk;
 static ev_timer stop_timer;
-
-uint64_t
-wk_wall_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-}
 
 static void
 on_accept(struct ev_loop *loop, ev_io *io, int revents)
@@ -80,7 +72,7 @@ static void
 on_stats(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	static struct proto_stats_rec recs[STATS_BATCH];
-	uint64_t now = wk_wall_ms(), mono_now;
+	uint64_t now = wall_ms(), mono_now;
 	struct proto_msg m;
 	struct wk_conn *c;
 	uint32_t n = 0;
