@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../proto/clock.h"
 #include "../proto/proto.h"
 #include "sv_config.h"
 #include "sv_dedupe.h"
@@ -68,8 +69,6 @@ struct sv {
 	ev_timer sweep_timer;
 };
 
-/* Wall-clock milliseconds since the epoch. */
-uint64_t sv_now_ms(void);
 
 /* sv_main.c */
 /* Reload the config file. Returns 0 with a summary of the changes in msg,

@@ -57,7 +57,7 @@ cmd_status(struct sv *sv, const json_t *req)
 	json_object_set_new(r, "version", json_string(WSD_VERSION));
 	json_object_set_new(
 	    r, "uptime_s",
-	    json_integer((json_int_t)((sv_now_ms() - sv->started_ms) / 1000)));
+	    json_integer((json_int_t)((wall_ms() - sv->started_ms) / 1000)));
 	json_object_set_new(r, "generation", json_integer(sv->cfg->generation));
 	json_object_set_new(r, "workers_ready",
 			    json_integer(sv_workers_ready(sv)));
@@ -76,7 +76,7 @@ static json_t *
 cmd_workers(struct sv *sv, const json_t *req)
 {
 	json_t *r = ok(), *arr = json_array();
-	uint64_t now = sv_now_ms();
+	uint64_t now = wall_ms();
 	int i;
 
 	(void)req;
@@ -136,7 +136,7 @@ cmd_conns(struct sv *sv, const json_t *req)
 	json_int_t limit = CONNS_DEFAULT_LIMIT, total = 0;
 	json_t *r, *arr;
 	struct sv_conn *c, *tmp;
-	uint64_t now = sv_now_ms();
+	uint64_t now = wall_ms();
 
 	if ((jw && !json_is_integer(jw)) || (jl && !json_is_integer(jl)))
 		return fail("worker and limit must be integers%s", NULL);
@@ -180,7 +180,7 @@ cmd_conn(struct sv *sv, const json_t *req)
 		return fail("conn needs an integer id%s", NULL);
 	if (c == NULL)
 		return fail("no such connection%s", NULL);
-	o = conn_brief(c, sv_now_ms());
+	o = conn_brief(c, wall_ms());
 	rooms = json_array();
 	json_array_append_new(rooms, json_sprintf("user:%s", c->user->name));
 	LIST_FOREACH (m, &c->rooms, in_conn)

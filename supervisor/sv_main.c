@@ -38,12 +38,6 @@ static ev_signal sig_hup, sig_term, sig_int;
 static ev_timer drain_timer;
 static ev_timer drain_poll;
 
-uint64_t
-sv_now_ms(void)
-{
-	return wall_ms();
-}
-
 static void
 usage(FILE *f)
 {
@@ -245,7 +239,7 @@ on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 
 	(void)t;
 	(void)revents;
-	n = sv_reg_room_sweep(&sv->reg, sv_now_ms() - ROOM_RETAIN_MS);
+	n = sv_reg_room_sweep(&sv->reg, wall_ms() - ROOM_RETAIN_MS);
 	if (n > 0)
 		log_debug("freed %u idle empty rooms", n);
 }
@@ -304,7 +298,7 @@ run(struct sv *sv, int daemon)
 	sv->self_exe[n] = '\0';
 	sv->loop = ev_default_loop(EVFLAG_AUTO);
 	ev_set_userdata(sv->loop, sv);
-	sv->started_ms = sv_now_ms();
+	sv->started_ms = wall_ms();
 	sv->next_epoch = 1;
 	sv_registry_init(&sv->reg, (uint32_t)sv->cfg->replay_size);
 	sv_dedupe_init(&sv->dedupe, DEDUPE_MAX, DEDUPE_WINDOW_MS);

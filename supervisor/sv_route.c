@@ -120,7 +120,7 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 	m.type = PROTO_DELIVER;
 	m.room.p = room->name;
 	m.room.len = (uint32_t)strlen(room->name);
-	m.seq = sv_reg_room_append(room, payload, (uint32_t)len, sv_now_ms());
+	m.seq = sv_reg_room_append(room, payload, (uint32_t)len, wall_ms());
 	m.exclude = exclude;
 	m.flags = all ? PROTO_F_BROADCAST : 0;
 	m.data.p = payload; /* the log owns it; valid for this call */
@@ -276,7 +276,7 @@ sv_route_publish_msg(struct sv *sv, struct sv_worker *w,
 	seq = m->id.len == 0 ? 0
 			     : sv_dedupe_find(&sv->dedupe, m->room.p,
 					      m->room.len, c->user->name, ulen,
-					      m->id.p, m->id.len, sv_now_ms());
+					      m->id.p, m->id.len, wall_ms());
 	if (seq == 0) {
 		room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 1);
 		seq = room == NULL
@@ -292,7 +292,7 @@ sv_route_publish_msg(struct sv *sv, struct sv_worker *w,
 		if (m->id.len > 0)
 			sv_dedupe_add(&sv->dedupe, m->room.p, m->room.len,
 				      c->user->name, ulen, m->id.p, m->id.len,
-				      seq, sv_now_ms());
+				      seq, wall_ms());
 	}
 	if (m->id.len == 0)
 		return;

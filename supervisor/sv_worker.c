@@ -156,7 +156,7 @@ on_conn_open(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		c = sv_reg_conn_add(
 		    &sv->reg, m->conn, w->id, m->user.p, m->user.len, m->addr.p,
 		    m->addr.len, m->agent.p, m->agent.len,
-		    (m->flags & PROTO_F_ANONYMOUS) != 0, sv_now_ms());
+		    (m->flags & PROTO_F_ANONYMOUS) != 0, wall_ms());
 		if (c == NULL) {
 			log_error("worker %d: cannot register conn %llu "
 				  "(duplicate id or out of memory)",
@@ -374,7 +374,7 @@ worker_spawn(struct sv *sv, struct sv_worker *w)
 		exec_worker(sv, w);
 	w->pid = pid;
 	w->state = SV_W_STARTING;
-	w->started_ms = sv_now_ms();
+	w->started_ms = wall_ms();
 	log_info("worker %d started (pid %d)", w->id, (int)pid);
 	sv_workers_configure(sv);
 	return;
@@ -424,7 +424,7 @@ on_child(struct ev_loop *loop, ev_child *cw, int revents)
 	(void)revents;
 	if (w == NULL)
 		return;
-	lived = sv_now_ms() - w->started_ms;
+	lived = wall_ms() - w->started_ms;
 	dropped = sv_reg_worker_clear(&sv->reg, w->id);
 	sv->stats.conns_closed += dropped;
 	channel_close(sv, w);
@@ -487,7 +487,7 @@ void
 sv_workers_stop(struct sv *sv)
 {
 	int i, left;
-	uint64_t deadline = sv_now_ms() + 5000;
+	uint64_t deadline = wall_ms() + 5000;
 
 	for (i = 0; i < SV_MAX_WORKERS; i++) {
 		struct sv_worker *w = &sv->workers[i];
@@ -509,7 +509,7 @@ sv_workers_stop(struct sv *sv)
 		}
 		if (left)
 			usleep(10000);
-	} while (left && sv_now_ms() < deadline);
+	} while (left && wall_ms() < deadline);
 	for (i = 0; i < SV_MAX_WORKERS; i++) {
 		struct sv_worker *w = &sv->workers[i];
 
