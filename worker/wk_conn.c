@@ -129,24 +129,38 @@ queue_pop(struct wk_conn *c)
 	free(e);
 }
 
-void
-wk_conn_destroy(struct wk_conn *c)
+/*
+ * Tell the supervisor the connection is gone. Called as soon as a close
+ * starts, not when the socket is finally closed: a closing connection
+ * takes no more messages, and a dead peer never answers the close.
+ */
+static void
+unregister(struct wk_conn *c)
 {
 	struct proto_msg m;
 
-	if (c->registered) {
-		memset(&m, 0, sizeof(m));
-		m.type = PROTO_CONN_CLOSE;
-		m.conn = c->id;
-		m.status = c->close_code;
-		wk_ipc_send(&m);
+	if (!c->registered)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_CONN_CLOSE;
+	m.conn = c->id;
+	m.status = c->close_code;
+	wk_ipc_send(&m);
+	c->registered = 0;
+	if (c->stats_dirty) {
+		TAILQ_REMOVE(&wk.stats, c, stats_link);
+		c->stats_dirty = 0;
 	}
+}
+
+void
+wk_conn_destroy(struct wk_conn *c)
+{
+	unregister(c);
 	HASH_DEL(wk.conns, c);
 	wk.nconns--;
 	if (c->dirty)
 		TAILQ_REMOVE(&wk.dirty, c, dirty_link);
-	if (c->stats_dirty)
-		TAILQ_REMOVE(&wk.stats, c, stats_link);
 	ev_io_stop(wk.loop, &c->io);
 	ev_timer_stop(wk.loop, &c->timer);
 	close(c->io.fd);
@@ -164,6 +178,8 @@ wk_conn_destroy(struct wk_conn *c)
 void
 wk_conn_settle(struct wk_conn *c)
 {
+	if (c->state >= WK_CLOSING)
+		unregister(c);
 	if (c->state == WK_DEAD && (STAILQ_EMPTY(&c->q) || c->eof))
 		wk_conn_destroy(c);
 	else
@@ -197,6 +213,13 @@ drop_oldest(struct wk_conn *c, uint32_t need)
 	return 0;
 }
 
+static int
+queue_full(const struct wk_conn *c, uint32_t len)
+{
+	return c->q_bytes + len > wk.cfg.max_queue_bytes ||
+	       c->q_msgs + 1 > wk.cfg.max_queue_msgs;
+}
+
 int
 wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 {
@@ -204,8 +227,16 @@ wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 
 	if (c->state == WK_DEAD || (!force && c->state == WK_CLOSING))
 		return WK_ECLOSED;
-	if (!force && (c->q_bytes + b->len > wk.cfg.max_queue_bytes ||
-		       c->q_msgs + 1 > wk.cfg.max_queue_msgs)) {
+	/*
+	 * Frames queued in this loop turn have not been offered to the socket
+	 * yet; write them before calling the client slow.
+	 */
+	if (!force && !c->writing && queue_full(c, b->len)) {
+		wk_conn_flush(c);
+		if (c->state == WK_DEAD)
+			return WK_ECLOSED;
+	}
+	if (!force && queue_full(c, b->len)) {
 		wk_conn_mark_stats(c);
 		switch (wk.cfg.slow_policy) {
 		case PROTO_SLOW_DROP_NEWEST: c->drops++; return WK_EFULL;
@@ -520,6 +551,8 @@ heartbeat(struct wk_conn *c)
 		log_debug("conn %llu: no pong within %.1f s; closing 4000",
 			  (unsigned long long)c->id, wk.cfg.heartbeat_timeout);
 		wk_conn_close(c, 4000, "heartbeat timeout");
+		/* The peer is presumed dead: send the close, do not wait. */
+		c->state = WK_DEAD;
 		return;
 	}
 	if (idle < wk.cfg.heartbeat_interval) {

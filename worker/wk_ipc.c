@@ -223,7 +223,12 @@ wk_ipc_open(const char *url)
 				      PROTO_MAX_DATA + 65536)) != 0 ||
 	    (rv = nng_pipe_notify(wk.sock, NNG_PIPE_EV_REM_POST, on_pipe_gone,
 				  NULL)) != 0 ||
-	    (rv = nng_dial(wk.sock, url, NULL, 0)) != 0 ||
+	    (rv = nng_socket_set_ms(wk.sock, NNG_OPT_RECONNMINT, 10)) != 0 ||
+	    (rv = nng_socket_set_ms(wk.sock, NNG_OPT_RECONNMAXT, 200)) != 0 ||
+	    /* Non-blocking: nng keeps retrying in the background (a busy
+	     * machine may refuse the first attempt); wk_main gives up if no
+	     * CONFIG arrives in time. */
+	    (rv = nng_dial(wk.sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0 ||
 	    (rv = nng_socket_get_int(wk.sock, NNG_OPT_RECVFD, &fd)) != 0)
 		goto fail;
 	ev_io_init(&wk.ipc_io, on_readable, fd, EV_READ);

@@ -27,9 +27,24 @@
 #define STATS_INTERVAL 1.0
 #define STATS_BATCH 4096
 #define STOP_GRACE 2.0
+#define CONFIG_DEADLINE 15.0
 
 struct wk wk;
 static ev_timer stop_timer;
+static ev_timer config_timer;
+
+static void
+on_config_deadline(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	if (wk.configured)
+		return;
+	log_error("no CONFIG from the supervisor within %.0f s; exiting",
+		  CONFIG_DEADLINE);
+	exit(1);
+}
 
 static void
 on_accept(struct ev_loop *loop, ev_io *io, int revents)
@@ -202,6 +217,8 @@ wk_main(int argc, char **argv)
 	ev_signal_start(wk.loop, &wk.sig_int);
 	if (wk_ipc_open(url) != 0)
 		return 100;
+	ev_timer_init(&config_timer, on_config_deadline, CONFIG_DEADLINE, 0.);
+	ev_timer_start(wk.loop, &config_timer);
 	memset(&hello, 0, sizeof(hello));
 	hello.type = PROTO_HELLO;
 	hello.pid = (uint64_t)getpid();
