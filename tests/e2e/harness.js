@@ -32,7 +32,7 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 const livePids = new Set();
 const liveDirs = new Set();
-const liveSockets = new Set();
+const liveSockets = new Map(); /* socket or WebSocket -> the local port it was opened to */
 const daemons = new Set();
 
 /* True while pid runs; a zombie (exited, not yet reaped) counts as gone. */
@@ -59,9 +59,10 @@ function killPid(pid, sig) {
 }
 
 function emergencyCleanup() {
-  for (const s of liveSockets) {
+  for (const s of liveSockets.keys()) {
     try {
-      s.destroy();
+      if (s instanceof WebSocket) s.terminate();
+      else s.destroy();
     } catch (_) {
       /* ignore */
     }
@@ -269,6 +270,14 @@ async function startOnce(opts) {
 
   let exitInfo = null;
   const exited = new Promise((resolve) => {
+    /* spawn itself failed (ENOENT, EACCES, ...): no 'exit' follows. */
+    child.on('error', (err) => {
+      if (exitInfo) return;
+      exitInfo = { code: null, signal: null, error: err };
+      livePids.delete(child.pid);
+      logChunks.push(Buffer.from(`wsd e2e: cannot run ${WSD_BIN}: ${err.message}\n`));
+      resolve(exitInfo);
+    });
     child.on('exit', (code, signal) => {
       exitInfo = { code, signal };
       if (!stopped && daemons.has(daemon)) {
@@ -374,7 +383,7 @@ async function startOnce(opts) {
     async stop({ graceMs = 5000, workerGraceMs = 2000, closeClients = true } = {}) {
       if (stopped) return exitInfo;
       stopped = true;
-      if (closeClients) destroyAllSockets();
+      if (closeClients) destroyAllSockets(port);
       if (!exitInfo) {
         try {
           const r = ctlResult(['workers'], { timeoutMs: 3000 });
@@ -469,16 +478,18 @@ async function startOnce(opts) {
 /* ------------------------------------------------------------------ */
 /* `ws` client with a message queue. */
 
-function destroyAllSockets() {
-  for (const s of liveSockets) {
+/* Destroys every client socket opened to port (to any port when none is given). */
+function destroyAllSockets(port) {
+  for (const [s, p] of liveSockets) {
+    if (port !== undefined && p !== port) continue;
     try {
       if (s instanceof WebSocket) s.terminate();
       else s.destroy();
     } catch (_) {
       /* ignore */
     }
+    liveSockets.delete(s);
   }
-  liveSockets.clear();
 }
 
 /*
@@ -490,7 +501,7 @@ function destroyAllSockets() {
 function connect(url, { protocol, headers, timeoutMs = 5000 } = {}) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocol, { headers, handshakeTimeout: timeoutMs });
-    liveSockets.add(ws);
+    liveSockets.set(ws, Number(new URL(url).port));
     const client = new Client(ws);
     const timer = setTimeout(() => {
       ws.terminate();
@@ -674,7 +685,7 @@ function parseHttpHead(buf) {
 function rawHttp(port, data, { timeoutMs = 3000, host = '127.0.0.1' } = {}) {
   return new Promise((resolve) => {
     const sock = net.connect({ port, host });
-    liveSockets.add(sock);
+    liveSockets.set(sock, port);
     const chunks = [];
     let error = null;
     let done = false;
@@ -840,7 +851,7 @@ class RawWs {
   static open(port, urlPath, { headers = {}, protocol, timeoutMs = 5000, host = '127.0.0.1', expectStatus = 101 } = {}) {
     return new Promise((resolve, reject) => {
       const sock = net.connect({ port, host });
-      liveSockets.add(sock);
+      liveSockets.set(sock, port);
       sock.setNoDelay(true);
       const key = crypto.randomBytes(16).toString('base64');
       let pending = Buffer.alloc(0);

@@ -5,14 +5,16 @@
  * workers / status agree with what the clients were told.
  */
 
-const { describe, it, before, after } = require('node:test');
+const { describe, it, before, after, beforeEach } = require('node:test');
 const assert = require('node:assert/strict');
-const { startWsd, connectWelcomed, rawHttp, RawWs, OP, httpGet, waitFor, pidAlive, stopCleanly } = require('./harness');
+const childProcess = require('node:child_process');
+const { WSCTL_BIN, startWsd, connectWelcomed, rawHttp, RawWs, OP, httpGet, waitFor, pidAlive, stopCleanly } = require('./harness');
 
 const T = { timeout: 30000 };
 /*
- * Short heartbeats, for the liveness test; ws clients answer pings by
- * themselves, and loops of wsctl calls yield so they can.
+ * Short heartbeats for the liveness test, on a daemon of its own: wsctl runs
+ * synchronously and blocks this process, so the clients held open on the main
+ * daemon could not answer short-interval pings in time.
  */
 const HB_INTERVAL = 1000;
 const HB_TIMEOUT = 1500;
@@ -22,7 +24,7 @@ let d;
 
 before(
   async () => {
-    d = await startWsd({ workers: 2, config: { heartbeat: { interval_ms: HB_INTERVAL, timeout_ms: HB_TIMEOUT } } });
+    d = await startWsd({ workers: 2 });
   },
   { timeout: 30000 },
 );
@@ -100,6 +102,12 @@ describe('registry', () => {
       await Promise.all(held.filter((c) => c.isOpen).map((c) => c.close()));
     });
 
+    /* Until the last test closes them, every held connection must stay open. */
+    beforeEach(() => {
+      const gone = held.filter((c) => !c.isOpen).map((c) => `${c.welcome.conn}: ${JSON.stringify(c.closeInfo)}`);
+      assert.deepEqual(gone, [], 'held connections closed by the server');
+    });
+
     it('status, conns and workers count exactly 10', T, async () => {
       await expectRegistry(10, '10 held open');
       assert.equal(d.ctl(['status']).users, 10, 'each anonymous connection is its own user');
@@ -130,7 +138,11 @@ describe('registry', () => {
       for (const c of held) {
         await tick();
         const byUser = d.ctl(['conns', '--user', c.welcome.user]);
-        assert.equal(byUser.total, 1);
+        assert.equal(
+          byUser.total,
+          1,
+          `conns --user ${c.welcome.user} (conn ${c.welcome.conn}, client open ${c.isOpen}, close ${JSON.stringify(c.closeInfo)})`,
+        );
         assert.deepEqual(byUser.conns.map((x) => x.id), [c.welcome.conn]);
         const one = d.ctl(['conn', c.welcome.conn]).conn;
         assert.equal(one.id, c.welcome.conn);
@@ -200,34 +212,52 @@ describe('registry', () => {
     });
   });
 
-  it('heartbeat: a client that never answers pings is closed with 4000 and leaves the registry; one that does stays', T, async () => {
-    const silent = await RawWs.open(d.port, '/ws');
-    const alive = await RawWs.open(d.port, '/ws');
-    alive.autoPong = true;
-    const welcomes = [];
-    for (const rw of [silent, alive]) {
-      const f = await rw.nextFrame(3000);
-      welcomes.push(JSON.parse(f.payload.toString()));
-    }
-    assert.equal(welcomes[0].heartbeat_ms, HB_INTERVAL);
-    const t0 = Date.now();
-    const f = await silent.nextFrame(4 * (HB_INTERVAL + HB_TIMEOUT));
-    assert.equal(f.opcode, OP.CLOSE, `expected a close, got opcode ${f.opcode}`);
-    assert.equal(f.code, 4000);
-    const ms = Date.now() - t0;
-    assert.ok(silent.serverPings.length >= 1, 'the server must ping before giving up');
-    assert.ok(ms <= 2 * (HB_INTERVAL + HB_TIMEOUT) + 500, `closed after ${ms} ms, interval + timeout is ${HB_INTERVAL + HB_TIMEOUT}`);
-    silent.close(4000);
-    await silent.waitEnd(3000);
-    await waitFor(() => d.ctlResult(['conn', welcomes[0].conn]).status === 1, { what: 'the silent conn to leave the registry' });
-    /* The answering client has seen pings by now and is still there. */
-    assert.ok(alive.serverPings.length >= 1, 'the answering client saw no ping');
-    assert.equal(alive.ended, false, 'the client answering pings was closed');
-    assert.equal(d.ctl(['conn', welcomes[1].conn]).conn.id, welcomes[1].conn);
-    alive.close(1000);
-    await alive.expectClose(1000);
-    await alive.waitEnd(3000);
-    await expectRegistry(0, 'after the heartbeat test');
+  describe('heartbeat (own daemon, interval 1000 ms, timeout 1500 ms)', () => {
+    let hb;
+
+    before(
+      async () => {
+        hb = await startWsd({ workers: 1, config: { heartbeat: { interval_ms: HB_INTERVAL, timeout_ms: HB_TIMEOUT } } });
+      },
+      { timeout: 30000 },
+    );
+
+    after(
+      async () => {
+        if (hb) await hb.stop();
+      },
+      { timeout: 15000 },
+    );
+
+    it('heartbeat: a client that never answers pings is closed with 4000 and leaves the registry; one that does stays', T, async () => {
+      const silent = await RawWs.open(hb.port, '/ws');
+      const alive = await RawWs.open(hb.port, '/ws');
+      alive.autoPong = true;
+      const welcomes = [];
+      for (const rw of [silent, alive]) {
+        const f = await rw.nextFrame(3000);
+        welcomes.push(JSON.parse(f.payload.toString()));
+      }
+      assert.equal(welcomes[0].heartbeat_ms, HB_INTERVAL);
+      const t0 = Date.now();
+      const f = await silent.nextFrame(4 * (HB_INTERVAL + HB_TIMEOUT));
+      assert.equal(f.opcode, OP.CLOSE, `expected a close, got opcode ${f.opcode}`);
+      assert.equal(f.code, 4000);
+      const ms = Date.now() - t0;
+      assert.ok(silent.serverPings.length >= 1, 'the server must ping before giving up');
+      assert.ok(ms <= 2 * (HB_INTERVAL + HB_TIMEOUT) + 500, `closed after ${ms} ms, interval + timeout is ${HB_INTERVAL + HB_TIMEOUT}`);
+      silent.close(4000);
+      await silent.waitEnd(3000);
+      await waitFor(() => hb.ctlResult(['conn', welcomes[0].conn]).status === 1, { what: 'the silent conn to leave the registry' });
+      /* The answering client has seen pings by now and is still there. */
+      assert.ok(alive.serverPings.length >= 1, 'the answering client saw no ping');
+      assert.equal(alive.ended, false, 'the client answering pings was closed');
+      assert.equal(hb.ctl(['conn', welcomes[1].conn]).conn.id, welcomes[1].conn);
+      alive.close(1000);
+      await alive.expectClose(1000);
+      await alive.waitEnd(3000);
+      await waitFor(() => hb.ctl(['status']).connections === 0, { what: 'no connections left on the heartbeat daemon' });
+    });
   });
 
   it('admin GET /health answers 200 and GET /ready answers 200 while running', T, async () => {
@@ -238,9 +268,7 @@ describe('registry', () => {
   });
 
   it('wsctl against a socket nobody listens on exits 3', T, () => {
-    const child = require('node:child_process');
-    const { WSCTL_BIN } = require('./harness');
-    const r = child.spawnSync(WSCTL_BIN, ['-s', `${d.dir}/nobody.sock`, '--json', 'status'], {
+    const r = childProcess.spawnSync(WSCTL_BIN, ['-s', `${d.dir}/nobody.sock`, '--json', 'status'], {
       encoding: 'utf8',
       timeout: 15000,
     });
