@@ -233,10 +233,16 @@ get_uint(const msgpack_object *o, uint64_t *out)
 	return 0;
 }
 
+/*
+ * A string field: msgpack str, at most max bytes, and no NUL byte (names
+ * become C strings on the other side, and JSON text never holds a raw NUL).
+ */
 static int
 get_str(const msgpack_object *o, uint32_t max, struct proto_str *out)
 {
-	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max)
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max ||
+	    (o->via.str.size > 0 &&
+	     memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL))
 		return -1;
 	out->p = o->via.str.ptr;
 	out->len = o->via.str.size;

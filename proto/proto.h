@@ -6,7 +6,8 @@
  * field...]. Which fields follow, in which order and of which msgpack type,
  * is fixed per message type by the schema table in proto.c; the decoder
  * checks the version, the type, the field count, every field's type and
- * every string's length before it fills a struct proto_msg. A message that
+ * every string's length (and that it holds no NUL byte) before it fills a
+ * struct proto_msg. A message that
  * fails any check is a bug in the peer: the caller logs it and drops the
  * peer (STYLE.md, habit 5). Nothing here touches a socket.
  */

@@ -6,6 +6,8 @@
  */
 #include "sv_registry.h"
 
+#include "../proto/clock.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,7 +125,9 @@ member_unlink(struct sv_member *m, uint64_t now_ms)
 	LIST_REMOVE(m, in_conn);
 	room->nmembers--;
 	room->per_worker[m->conn->worker]--;
-	room->last_used_ms = now_ms;
+	/* A room ages from its last publish or its last member leaving. */
+	if (now_ms > room->last_used_ms)
+		room->last_used_ms = now_ms;
 	m->conn->nrooms--;
 	free(m);
 }
@@ -134,7 +138,7 @@ sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c)
 	struct sv_user *u = c->user;
 
 	while (!LIST_EMPTY(&c->rooms))
-		member_unlink(LIST_FIRST(&c->rooms), c->last_seen_ms);
+		member_unlink(LIST_FIRST(&c->rooms), wall_ms());
 	HASH_DEL(r->conns, c);
 	TAILQ_REMOVE(&u->conns, c, by_user);
 	if (--u->nconns == 0) {
@@ -245,7 +249,7 @@ sv_reg_leave(struct sv_registry *r, struct sv_conn *c, struct sv_room *room)
 	(void)r;
 	if (m == NULL)
 		return SV_ENOENT;
-	member_unlink(m, c->last_seen_ms);
+	member_unlink(m, wall_ms());
 	return 0;
 }
 

@@ -57,10 +57,19 @@ enum wk_conn_state {
 struct wk_scan {
 	uint64_t left; /* payload bytes of the current frame still to come */
 	uint8_t hdr[14];
-	uint8_t hlen;	/* header bytes collected */
-	uint8_t need;	/* header length, once known */
-	uint8_t in_msg; /* a fragmented data message is open */
-	uint8_t bad;	/* a control frame broke RFC 6455 section 5.5 */
+	uint8_t hlen;	    /* header bytes collected */
+	uint8_t need;	    /* header length, once known */
+	uint8_t in_msg;	    /* a fragmented data message is open */
+	uint8_t bad;	    /* a control frame broke RFC 6455 section 5.5 */
+	uint8_t opcode;	    /* of the frame being read */
+	uint8_t close_seen; /* last feed: a close frame header began... */
+	uint32_t close_off; /* ...at this offset */
+};
+
+/* A close frame being collected whole (see ws_recv in wk_conn.c). */
+struct wk_stash {
+	uint8_t len;
+	uint8_t buf[2 + 4 + 125];
 };
 
 struct wk_member;
@@ -84,6 +93,7 @@ struct wk_conn {
 	ev_tstamp last_rx;
 	ev_tstamp ping_at;
 	struct wk_hs *hs;
+	struct wk_stash *stash;
 	wslay_event_context_ptr ws;
 	struct wk_scan scan;
 	char *user;
@@ -173,6 +183,10 @@ size_t wk_frame_header_len(uint64_t len);
 size_t wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n);
 /* True when the bytes so far end exactly between two whole messages. */
 int wk_scan_idle(const struct wk_scan *s);
+/* True when the bytes so far end inside a close frame (header or payload). */
+int wk_scan_in_close(const struct wk_scan *s);
+/* Forget a partly read frame: the tracker is back at a frame boundary. */
+void wk_scan_rewind(struct wk_scan *s);
 
 /* wk_http.c */
 /* Compute Sec-WebSocket-Accept for key[0..len) into out (29 bytes). */

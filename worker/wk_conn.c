@@ -38,7 +38,8 @@
 #define IOV_BATCH 128
 
 static size_t read_budget;
-static int in_recv; /* inside wslay_event_recv: it sends afterwards */
+static int in_recv;  /* inside wslay_event_recv: it sends afterwards */
+static int recv_seq; /* recv callbacks in this wslay_event_recv call */
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
@@ -168,6 +169,7 @@ wk_conn_destroy(struct wk_conn *c)
 		queue_pop(c);
 	if (c->ws != NULL)
 		wslay_event_context_free(c->ws);
+	free(c->stash);
 	wk_hs_free(c->hs);
 	wk_room_leave_all(c);
 	free(c->user);
@@ -337,6 +339,75 @@ wk_conn_flush(struct wk_conn *c)
 		wk_conn_mark_stats(c);
 }
 
+/*
+ * A close frame reaches wslay whole and first in a wslay_event_recv call,
+ * for two faults of wslay 1.1.1: it checks the UTF-8 of a close reason per
+ * read, skipping two bytes of each piece as if each began with the code;
+ * and when a ping and a close come in one call it sends only the close,
+ * dropping the pong the ping is owed. So ws_recv holds a close frame back
+ * in c->stash (at most 131 bytes) unless it starts the call, and ws_read
+ * calls wslay again once the replies to the earlier frames are queued.
+ */
+static int
+stash_complete(const struct wk_stash *st)
+{
+	return st->len >= 2 && st->len >= 2 + ((st->buf[1] & 0x80) ? 4 : 0) +
+					      (st->buf[1] & 0x7f);
+}
+
+/* Collect the rest of the held close frame; hand it over whole. */
+static ssize_t
+stash_recv(struct wk_conn *c, wslay_event_context_ptr ctx, uint8_t *buf,
+	   size_t len)
+{
+	struct wk_stash *st = c->stash;
+	size_t total = 0, want;
+	ssize_t n;
+
+	if (recv_seq > 1) {
+		/* Not first in this call: the next call takes it. */
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	for (;;) {
+		total = st->len < 2 ? 0
+				    : 2 + ((st->buf[1] & 0x80) ? 4 : 0) +
+					  (st->buf[1] & 0x7f);
+		if (total > sizeof(st->buf)) {
+			/* Over 125 bytes: the tracker flags it (1002). */
+			break;
+		}
+		if (total != 0 && st->len == total)
+			break;
+		want = total == 0 ? (size_t)(2 - st->len) : total - st->len;
+		n = read(c->io.fd, st->buf + st->len, want);
+		if (n <= 0) {
+			if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				c->eof = 1;
+				wslay_event_set_error(
+				    ctx, WSLAY_ERR_CALLBACK_FAILURE);
+			} else {
+				wslay_event_set_error(ctx,
+						      WSLAY_ERR_WOULDBLOCK);
+			}
+			return -1;
+		}
+		st->len += (uint8_t)n;
+		c->last_rx = ev_now(wk.loop);
+	}
+	n = (ssize_t)wk_scan_feed(&c->scan, st->buf, st->len);
+	if (n > (ssize_t)len)
+		n = (ssize_t)len; /* wslay always offers more than 131 */
+	memcpy(buf, st->buf, (size_t)n);
+	free(st);
+	c->stash = NULL;
+	if (n == 0) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	return n;
+}
+
 static ssize_t
 ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	void *user)
@@ -345,10 +416,13 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	ssize_t n;
 
 	(void)flags;
+	recv_seq++;
 	if (read_budget == 0 || c->scan.bad) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
+	if (c->stash != NULL)
+		return stash_recv(c, ctx, buf, len);
 	if (len > read_budget)
 		len = read_budget;
 	n = read(c->io.fd, buf, len);
@@ -357,6 +431,33 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		c->last_rx = ev_now(wk.loop);
 		/* Hand wslay the frames before a bad one, if any. */
 		n = (ssize_t)wk_scan_feed(&c->scan, buf, (size_t)n);
+		if (!c->scan.bad && c->scan.close_seen &&
+		    (wk_scan_in_close(&c->scan) || c->scan.close_off > 0 ||
+		     recv_seq > 1)) {
+			/* Hold the close back (see stash_complete). */
+			size_t k = c->scan.close_off, keep = (size_t)n - k;
+
+			if ((c->stash = calloc(1, sizeof(*c->stash))) == NULL) {
+				wslay_event_set_error(
+				    ctx, WSLAY_ERR_CALLBACK_FAILURE);
+				return -1;
+			}
+			/* Bytes after a whole close frame are never read. */
+			if (keep > sizeof(c->stash->buf))
+				keep = sizeof(c->stash->buf);
+			memcpy(c->stash->buf, buf + k, keep);
+			c->stash->len = (uint8_t)keep;
+			if (stash_complete(c->stash))
+				c->stash->len =
+				    (uint8_t)(2 +
+					      ((c->stash->buf[1] & 0x80) ? 4
+									 : 0) +
+					      (c->stash->buf[1] & 0x7f));
+			/* The tracker sees the frame again when it is handed
+			 * over: back to the boundary before it. */
+			wk_scan_rewind(&c->scan);
+			n = (ssize_t)k;
+		}
 		if (n == 0) {
 			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 			return -1;
@@ -462,7 +563,7 @@ ws_after(struct wk_conn *c)
 			arm_timer(c, CLOSE_WAIT);
 		}
 	}
-	if (c->state == WK_OPEN && wk_scan_idle(&c->scan) &&
+	if (c->state == WK_OPEN && wk_scan_idle(&c->scan) && c->stash == NULL &&
 	    wslay_event_get_queued_msg_count(c->ws) == 0) {
 		wslay_event_context_free(c->ws);
 		c->ws = NULL;
@@ -479,27 +580,34 @@ ws_read(struct wk_conn *c)
 		return;
 	}
 	read_budget = READ_BUDGET;
-	in_recv = 1;
-	rc = wslay_event_recv(c->ws);
-	in_recv = 0;
-	if (rc != 0 || c->eof) {
-		c->eof = 1;
-		c->state = WK_DEAD;
-		if (c->close_code == 0)
-			c->close_code = 1006;
-		return;
+	for (;;) {
+		recv_seq = 0;
+		in_recv = 1;
+		rc = wslay_event_recv(c->ws);
+		in_recv = 0;
+		if (rc != 0 || c->eof) {
+			c->eof = 1;
+			c->state = WK_DEAD;
+			if (c->close_code == 0)
+				c->close_code = 1006;
+			return;
+		}
+		if (c->scan.bad && !wslay_event_get_close_sent(c->ws) &&
+		    wslay_event_get_read_enabled(c->ws)) {
+			wslay_event_queue_close(c->ws, 1002,
+						(const uint8_t *)"bad control "
+								 "frame",
+						17);
+			wslay_event_shutdown_read(c->ws);
+			c->close_code = 1002;
+		}
+		ws_after(c);
+		/* A held close frame goes to wslay in a call of its own. */
+		if (c->state == WK_DEAD || c->ws == NULL || c->stash == NULL ||
+		    !stash_complete(c->stash) ||
+		    !wslay_event_get_read_enabled(c->ws))
+			break;
 	}
-	if (c->scan.bad && !wslay_event_get_close_sent(c->ws) &&
-	    wslay_event_get_read_enabled(c->ws)) {
-		wslay_event_queue_close(c->ws, 1002,
-					(const uint8_t *)"bad "
-							 "control "
-							 "frame",
-					17);
-		wslay_event_shutdown_read(c->ws);
-		c->close_code = 1002;
-	}
-	ws_after(c);
 }
 
 void

@@ -95,6 +95,7 @@ scan_header_done(struct wk_scan *s)
 	else if (!(s->hdr[0] & 0x80) || len > 125 ||
 		 (opcode == 0x8 && len == 1))
 		s->bad = 1;
+	s->opcode = opcode;
 	s->left = len;
 	s->hlen = 0;
 	s->need = 0;
@@ -105,6 +106,7 @@ wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n)
 {
 	const uint8_t *start = p, *hstart = p;
 
+	s->close_seen = 0;
 	while (n > 0 && !s->bad) {
 		if (s->left > 0) {
 			size_t take = s->left < n ? (size_t)s->left : n;
@@ -114,8 +116,13 @@ wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n)
 			n -= take;
 			continue;
 		}
-		if (s->hlen == 0)
+		if (s->hlen == 0) {
 			hstart = p;
+			if ((*p & 0x0f) == 0x8 && !s->close_seen) {
+				s->close_seen = 1;
+				s->close_off = (uint32_t)(p - start);
+			}
+		}
 		s->hdr[s->hlen++] = *p++;
 		n--;
 		if (s->hlen == 2) {
@@ -137,4 +144,19 @@ int
 wk_scan_idle(const struct wk_scan *s)
 {
 	return s->hlen == 0 && s->left == 0 && !s->in_msg;
+}
+
+int
+wk_scan_in_close(const struct wk_scan *s)
+{
+	return (s->hlen > 0 && (s->hdr[0] & 0x0f) == 0x8) ||
+	       (s->hlen == 0 && s->left > 0 && s->opcode == 0x8);
+}
+
+void
+wk_scan_rewind(struct wk_scan *s)
+{
+	s->hlen = 0;
+	s->need = 0;
+	s->left = 0;
 }

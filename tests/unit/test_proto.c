@@ -37,7 +37,7 @@ const char *__asan_default_options(void);
 const char *
 __asan_default_options(void)
 {
-	return "allocator_may_return_null=1";
+	return "allocator_may_return_null=1:max_allocation_size_mb=256";
 }
 
 /* The fields of struct proto_msg, as this test names them. */
@@ -64,7 +64,7 @@ enum tf {
 	TF_COUNT
 };
 
-#define NUM_FIELDS 7 /* TF_CONN .. TF_PID are integers */
+#define NUM_FIELDS 7  /* TF_CONN .. TF_PID are integers */
 #define STR_FIELDS 10 /* TF_ROOM .. TF_TOKEN are strings */
 
 /*
@@ -110,7 +110,9 @@ static const struct proto_stats_rec recs[] = {
 #define NRECS (sizeof(recs) / sizeof(recs[0]))
 
 static const char *const origins[] = {
-    "https://a.example", "https://b.example:8443", "http://localhost",
+    "https://a.example",
+    "https://b.example:8443",
+    "http://localhost",
 };
 
 static uint64_t *
@@ -162,7 +164,7 @@ bytes(const char *p, size_t n)
 static void
 fill_all(struct proto_msg *m, uint32_t type)
 {
-	static const char data[] = "{\"text\":\"h\xc3\xa9llo\",\"n\":1}\0tail";
+	static const char data[] = "{\"text\":\"h\xc3\xa9llo\",\"n\":1}";
 	struct proto_config *c = &m->config;
 	size_t i;
 
@@ -179,7 +181,7 @@ fill_all(struct proto_msg *m, uint32_t type)
 	m->pid = 31337;
 	m->room = proto_cstr("room:lobby");
 	m->user = proto_cstr("user-\xc3\xa4\xe2\x82\xac");
-	m->data = bytes(data, sizeof(data) - 1); /* with an embedded NUL */
+	m->data = bytes(data, sizeof(data) - 1);
 	m->id = proto_cstr("msg-0001");
 	m->addr = proto_cstr("[::1]:54321");
 	m->agent = proto_cstr("Mozilla/5.0 (test)");
@@ -822,8 +824,9 @@ for_each_valid(void (*fn)(const struct layout *, const msgpack_object_array *))
 		encode(&m, &sb);
 		msgpack_unpacked_init(&u);
 		off = 0;
-		assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off),
-				 MSGPACK_UNPACK_SUCCESS);
+		assert_int_equal(
+		    msgpack_unpack_next(&u, sb.data, sb.size, &off),
+		    MSGPACK_UNPACK_SUCCESS);
 		fn(&layouts[i], &u.data.via.array);
 		msgpack_unpacked_destroy(&u);
 		msgpack_sbuffer_destroy(&sb);
@@ -900,10 +903,14 @@ static void
 field_types_one(const struct layout *l, const msgpack_object_array *a)
 {
 	static const msgpack_object_type kinds[] = {
-	    MSGPACK_OBJECT_POSITIVE_INTEGER, MSGPACK_OBJECT_NEGATIVE_INTEGER,
-	    MSGPACK_OBJECT_NIL,		     MSGPACK_OBJECT_FLOAT64,
-	    MSGPACK_OBJECT_BOOLEAN,	     MSGPACK_OBJECT_BIN,
-	    MSGPACK_OBJECT_ARRAY,	     MSGPACK_OBJECT_MAP,
+	    MSGPACK_OBJECT_POSITIVE_INTEGER,
+	    MSGPACK_OBJECT_NEGATIVE_INTEGER,
+	    MSGPACK_OBJECT_NIL,
+	    MSGPACK_OBJECT_FLOAT64,
+	    MSGPACK_OBJECT_BOOLEAN,
+	    MSGPACK_OBJECT_BIN,
+	    MSGPACK_OBJECT_ARRAY,
+	    MSGPACK_OBJECT_MAP,
 	    MSGPACK_OBJECT_STR,
 	};
 	msgpack_sbuffer sb;
@@ -1227,8 +1234,8 @@ test_stats_too_many(void **state)
 				msgpack_pack_uint32(&pk, j);
 		}
 		assert_int_equal(raw_decode(&sb), n == PROTO_MAX_RECORDS
-							 ? PROTO_OK
-							 : PROTO_EFIELD);
+						      ? PROTO_OK
+						      : PROTO_EFIELD);
 	}
 }
 
@@ -1283,9 +1290,29 @@ test_byte_flips(void **state)
 		for (pos = 0; pos < sb.size; pos++) {
 			unsigned char orig = (unsigned char)sb.data[pos];
 			const unsigned char vals[] = {
-			    0x00, 0x01, 0x7f, 0x80, 0x90, 0x9f, 0xa0, 0xc0,
-			    0xc1, 0xc2, 0xc4, 0xcc, 0xcf, 0xd0, 0xd3, 0xd9,
-			    0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff,
+			    0x00,
+			    0x01,
+			    0x7f,
+			    0x80,
+			    0x90,
+			    0x9f,
+			    0xa0,
+			    0xc0,
+			    0xc1,
+			    0xc2,
+			    0xc4,
+			    0xcc,
+			    0xcf,
+			    0xd0,
+			    0xd3,
+			    0xd9,
+			    0xdb,
+			    0xdc,
+			    0xdd,
+			    0xde,
+			    0xdf,
+			    0xe0,
+			    0xff,
 			    (unsigned char)(orig ^ 0x01),
 			    (unsigned char)(orig ^ 0x80),
 			    (unsigned char)(orig + 1),
@@ -1338,6 +1365,43 @@ test_names(void **state)
 	assert_int_equal(s.len, 0);
 }
 
+/* A NUL byte in any string field is refused: names become C strings. */
+static void
+test_nul_in_string(void **state)
+{
+	static const char withnul[] = "ab\0cd";
+	struct proto_str *fields[] = {NULL, NULL, NULL};
+	struct proto_msg m;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		msgpack_unpacked u;
+		struct proto_msg out;
+
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_PUBLISH;
+		m.room = proto_cstr("r");
+		m.data = proto_cstr("{}");
+		m.id = proto_cstr("x");
+		fields[0] = &m.room;
+		fields[1] = &m.data;
+		fields[2] = &m.id;
+		fields[i]->p = withnul;
+		fields[i]->len = sizeof(withnul) - 1;
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		assert_int_equal(proto_encode(&m, &pk), 0);
+		msgpack_unpacked_init(&u);
+		assert_int_equal(proto_decode(&out, &u, sb.data, sb.size),
+				 PROTO_EFIELD);
+		msgpack_unpacked_destroy(&u);
+		msgpack_sbuffer_destroy(&sb);
+	}
+}
+
 int
 main(void)
 {
@@ -1349,6 +1413,7 @@ main(void)
 	    cmocka_unit_test(test_encode_bad_type),
 	    cmocka_unit_test(test_empty_buffer),
 	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_nul_in_string),
 	    cmocka_unit_test(test_trailing_garbage),
 	    cmocka_unit_test(test_not_an_array),
 	    cmocka_unit_test(test_short_array),
