@@ -498,6 +498,23 @@ describe('7: close handling', () => {
     await expectCloseAndEnd(rw, 1000);
   });
 
+  it('ping and close in one write: the pong, then the close', T, async () => {
+    const rw = await open();
+    rw.write(Buffer.concat([
+      encodeFrame({ opcode: OP.PING, payload: Buffer.from('last') }),
+      encodeFrame({ opcode: OP.CLOSE, payload: Buffer.from([0x03, 0xe8]) }),
+    ]));
+    await expectPong(rw, Buffer.from('last'));
+    await expectCloseAndEnd(rw, 1000);
+  });
+
+  it('a close frame written one byte at a time, with a UTF-8 reason, is echoed', T, async () => {
+    const rw = await open();
+    const frame = encodeFrame({ opcode: OP.CLOSE, payload: Buffer.concat([Buffer.from([0x03, 0xe8]), Buffer.from('bye €', 'utf8')]) });
+    for (const b of frame) { rw.write(Buffer.from([b])); await new Promise((r) => setImmediate(r)); }
+    await expectCloseAndEnd(rw, 1000);
+  });
+
   it('close then ping: no pong after the close', T, async () => {
     const rw = await open();
     rw.close(1000);
