@@ -60,7 +60,7 @@ async function measure(name, start, count, pids) {
   const before = pids(srv).reduce((a, p) => a + pss(p), 0);
   const { socks } = await openAll(srv.url, N);
   for (let t = 0; t < 100 && (await count(srv)) < N; t++) await sleep(100);
-  await sleep(1500); // let per-connection timers and stats settle
+  await sleep(parseInt(process.env.BENCH_SETTLE_MS || "1500", 10)); // let per-connection timers and stats settle
   const after = pids(srv).reduce((a, p) => a + pss(p), 0);
   if (process.env.BENCH_VERBOSE) for (const p of pids(srv)) console.log(`  pid ${p}: ${(pss(p) / 1048576).toFixed(1)} MB`);
   for (const s of socks) s.terminate();

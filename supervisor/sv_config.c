@@ -37,6 +37,7 @@ static const struct key keys[] = {
     {"admin_listen", K_STR, OFF(admin_listen), 0, 0},
     {"pidfile", K_STR, OFF(pidfile), 0, 0},
     {"log_level", K_LEVEL, OFF(log_level), 0, 0},
+    {"log_file", K_STR, OFF(log_file), 0, 0},
     {"ws_path", K_STR, OFF(ws_path), 0, 0},
     {"echo_path", K_STR, OFF(echo_path), 0, 0},
     {"demo_page", K_BOOL, OFF(demo_page), 0, 1},
@@ -106,7 +107,7 @@ set_defaults(struct sv_config *c)
 	    set_str(&c->run_dir, "/tmp/wsd") != 0 ||
 	    set_str(&c->control_socket, "") != 0 ||
 	    set_str(&c->admin_listen, "127.0.0.1:8081") != 0 ||
-	    set_str(&c->pidfile, "") != 0 || set_str(&c->ws_path, "/ws") != 0 ||
+	    set_str(&c->pidfile, "") != 0 || set_str(&c->log_file, "") != 0 || set_str(&c->ws_path, "/ws") != 0 ||
 	    set_str(&c->echo_path, "") != 0 || set_str(&c->jwt_secret, "") != 0)
 		return -1;
 	return 0;
@@ -452,6 +453,7 @@ sv_config_free(struct sv_config *c)
 	free(c->control_socket);
 	free(c->admin_listen);
 	free(c->pidfile);
+	free(c->log_file);
 	free(c->ws_path);
 	free(c->echo_path);
 	free(c->jwt_secret);

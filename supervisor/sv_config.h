@@ -25,6 +25,7 @@ struct sv_config {
 	char *control_socket; /* a filesystem path */
 	char *admin_listen;   /* "ADDR:PORT" or "" */
 	char *pidfile;
+	char *log_file; /* "": stderr (with -d: /dev/null) */
 	int log_level;
 	char *ws_path;
 	char *echo_path;

@@ -34,6 +34,8 @@
 #define DEDUPE_WINDOW_MS (120 * 1000)
 
 static struct sv sv_global;
+
+static int open_log(const char *log_file, int daemon);
 static ev_signal sig_hup, sig_term, sig_int;
 static ev_timer drain_timer;
 static ev_timer drain_poll;
@@ -164,6 +166,7 @@ sv_reload(struct sv *sv, char *msg, size_t len)
 	sv_config_free(sv->cfg);
 	sv->cfg = next;
 	log_set_level((enum log_level)next->log_level);
+	open_log(next->log_file, sv->daemon);
 	sv->reg.log_cap = (uint32_t)next->replay_size;
 	sv_workers_configure(sv);
 	spawn_missing(sv);
@@ -258,6 +261,30 @@ write_pidfile(const char *path)
 	return 0;
 }
 
+/*
+ * Point stderr (every process's log) at log_file, appending; with an
+ * empty log_file a daemon logs nowhere and a foreground wsd keeps its
+ * stderr. Called at start and on reload, so rotation is: move the file,
+ * then SIGHUP. Returns 0 or -1 (stderr unchanged).
+ */
+static int
+open_log(const char *log_file, int daemon)
+{
+	const char *path = log_file[0] ? log_file : "/dev/null";
+	int fd;
+
+	if (!log_file[0] && !daemon)
+		return 0;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_error("cannot open log_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	return 0;
+}
+
 static int
 daemonize(void)
 {
@@ -289,6 +316,9 @@ run(struct sv *sv, int daemon)
 		return 1;
 	if (daemon && daemonize() != 0)
 		return 1;
+	if (open_log(sv->cfg->log_file, daemon) != 0)
+		return 1;
+	sv->daemon = daemon;
 	if (daemon && write_pidfile(sv->cfg->pidfile) != 0)
 		return 1;
 	n = (int)readlink("/proc/self/exe", sv->self_exe,

@@ -11,6 +11,7 @@
 #include "wk.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 
 #define STATS_INTERVAL 1.0
 #define STATS_BATCH 4096
+#define TRIM_INTERVAL 10.0
 #define STOP_GRACE 2.0
 #define CONFIG_DEADLINE 15.0
 
@@ -83,6 +85,22 @@ on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 	}
 }
 
+/*
+ * Give the kernel back the heap pages freed since the last time, every
+ * TRIM_INTERVAL seconds: bursts of handshakes and deliveries leave free
+ * chunks that glibc would otherwise keep resident.
+ */
+static void
+trim_heap(struct ev_loop *loop)
+{
+	static ev_tstamp last;
+
+	if (ev_now(loop) - last < TRIM_INTERVAL)
+		return;
+	last = ev_now(loop);
+	malloc_trim(0);
+}
+
 static void
 on_stats(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -119,6 +137,7 @@ on_stats(struct ev_loop *loop, ev_timer *t, int revents)
 		m.nrecs = n;
 		wk_ipc_send(&m);
 	}
+	trim_heap(loop);
 }
 
 static void
