@@ -47,8 +47,9 @@ static const struct key keys[] = {
     {"limits.max_connections", K_INT, OFF(max_connections), 1, 10000000},
     {"limits.max_connections_per_user", K_INT, OFF(max_connections_per_user), 1,
      10000000},
+    /* Re-serialized JSON may grow; 16 MB leaves room under the IPC cap. */
     {"limits.max_message_bytes", K_INT, OFF(max_message_bytes), 16,
-     PROTO_MAX_DATA / 2},
+     16u << 20},
     {"limits.max_header_bytes", K_INT, OFF(max_header_bytes), 512, 65536},
     {"limits.max_queue_bytes", K_INT, OFF(max_queue_bytes), 1024, 1ull << 32},
     {"limits.max_queue_msgs", K_INT, OFF(max_queue_msgs), 1, 1000000},
@@ -326,6 +327,13 @@ check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 	}
 	if (strcmp(c->ws_path, c->echo_path) == 0) {
 		snprintf(err, errlen, "%s: ws_path and echo_path must differ",
+			 file);
+		return -1;
+	}
+	if (c->max_queue_bytes < c->max_message_bytes + 1024) {
+		snprintf(err, errlen,
+			 "%s: limits.max_queue_bytes must be at least "
+			 "max_message_bytes + 1024",
 			 file);
 		return -1;
 	}

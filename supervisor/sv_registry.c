@@ -327,6 +327,11 @@ sv_reg_room_sweep(struct sv_registry *r, uint64_t cutoff_ms)
 	uint32_t n = 0;
 
 	HASH_ITER (hh, r->rooms, room, tmp) {
+		/* A connected user's personal room has members: its conns. */
+		if (sv_room_personal(room->name) &&
+		    sv_reg_user_find(r, room->name + 5,
+				     strlen(room->name + 5)) != NULL)
+			continue;
 		if (room->nmembers == 0 && room->last_used_ms < cutoff_ms) {
 			HASH_DEL(r->rooms, room);
 			room_free(room);

@@ -120,10 +120,14 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 	m.type = PROTO_DELIVER;
 	m.room.p = room->name;
 	m.room.len = (uint32_t)strlen(room->name);
-	m.seq = sv_reg_room_append(room, payload, (uint32_t)len, wall_ms());
+	if (len > PROTO_MAX_DATA) {
+		free(payload);
+		return 0;
+	}
+	m.seq = room->seq + 1;
 	m.exclude = exclude;
 	m.flags = all ? PROTO_F_BROADCAST : 0;
-	m.data.p = payload; /* the log owns it; valid for this call */
+	m.data.p = payload; /* handed to the replay log after the sends */
 	m.data.len = (uint32_t)len;
 	if (sv_room_personal(room->name)) {
 		struct sv_user *u = sv_reg_user_find(&sv->reg, room->name + 5,
@@ -150,6 +154,8 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 				sent++;
 		}
 	}
+	/* The log takes the payload over (and may free it at once). */
+	sv_reg_room_append(room, payload, (uint32_t)len, wall_ms());
 	sv->stats.publishes++;
 	sv->stats.deliveries += (uint64_t)sent;
 	if (nworkers != NULL)
@@ -206,6 +212,13 @@ sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 
 	if (c == NULL)
 		return; /* closed meanwhile; its CONN_CLOSE is on the way */
+	if (c->nrooms >= sv->cfg->max_rooms_per_conn &&
+	    (room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 0)) ==
+		NULL) {
+		send_error(sv, w, m->conn, "too_many_rooms",
+			   "room limit reached", m->room);
+		return;
+	}
 	room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 1);
 	/* A personal room's members are implicit: the user's connections. */
 	if (room == NULL || (!sv_room_personal(room->name) &&
@@ -220,11 +233,10 @@ sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	r.room = m->room;
 	r.seq = room->seq;
 	if (m->flags & PROTO_F_SINCE) {
-		for (s = m->since + 1; s <= room->seq; s++)
-			if (sv_reg_room_log(room, s) == NULL)
-				recovered = 0;
-		if (m->since > room->seq)
-			recovered = 0;
+		/* Recovered when every seq after since is still in the log. */
+		recovered = m->since <= room->seq &&
+			    (m->since == room->seq ||
+			     sv_reg_room_log(room, m->since + 1) != NULL);
 		r.flags = recovered ? PROTO_F_RECOVERED : 0;
 	}
 	sv_worker_send(sv, w, &r);
@@ -234,7 +246,11 @@ sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	d.type = PROTO_DELIVER;
 	d.conn = c->id;
 	d.room = m->room;
-	for (s = m->since + 1; s <= room->seq; s++) {
+	/* Walk only what the log holds, however old since is. */
+	s = m->since + 1;
+	if (room->log_len > 0 && s < room->log[room->log_head].seq)
+		s = room->log[room->log_head].seq;
+	for (; s <= room->seq && m->since < room->seq; s++) {
 		const struct sv_logent *e = sv_reg_room_log(room, s);
 
 		if (e == NULL)

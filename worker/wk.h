@@ -90,6 +90,7 @@ struct wk_conn {
 	uint8_t close_armed; /* the close timer runs */
 	uint16_t close_code; /* what we closed with, for the log */
 	uint32_t nrooms;
+	uint32_t pending_subs; /* SUBs sent, not answered yet */
 	ev_tstamp last_rx;
 	ev_tstamp ping_at;
 	struct wk_hs *hs;

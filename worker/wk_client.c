@@ -117,7 +117,7 @@ on_subscribe(struct wk_conn *c, json_t *req)
 		return;
 	}
 	if (!wk_room_is_member(c, room, rlen) &&
-	    c->nrooms >= wk.cfg.max_rooms_per_conn) {
+	    c->nrooms + c->pending_subs >= wk.cfg.max_rooms_per_conn) {
 		wk_client_error(c, "too_many_rooms", "room limit reached", room,
 				rlen);
 		return;
@@ -133,6 +133,8 @@ on_subscribe(struct wk_conn *c, json_t *req)
 	}
 	if (wk_ipc_send(&m) != 0)
 		wk_client_error(c, "unavailable", "try again", room, rlen);
+	else
+		c->pending_subs++;
 }
 
 static void
@@ -171,6 +173,12 @@ publish(struct wk_conn *c, const char *room, size_t rlen, json_t *data,
 
 	if (text == NULL) {
 		wk_client_error(c, "internal", "out of memory", id, idlen);
+		return;
+	}
+	/* jansson may write numbers longer than the client did. */
+	if (strlen(text) > wk.cfg.max_message_bytes) {
+		wk_client_error(c, "too_large", "data too large", id, idlen);
+		free(text);
 		return;
 	}
 	memset(&m, 0, sizeof(m));
@@ -291,6 +299,8 @@ wk_client_on_sub_reply(const struct proto_msg *m)
 
 	if (c == NULL || c->state != WK_OPEN)
 		return;
+	if (c->pending_subs > 0)
+		c->pending_subs--;
 	/* The personal room needs no local membership: its deliveries
 	 * name the connection. */
 	if ((m->room.len < 5 || memcmp(m->room.p, "user:", 5) != 0) &&
@@ -362,6 +372,10 @@ wk_client_on_error(const struct proto_msg *m)
 
 	if (c == NULL || c->state != WK_OPEN)
 		return;
+	/* A refused subscribe is no longer in flight. */
+	if (m->code.len == 14 && memcmp(m->code.p, "too_many_rooms", 14) == 0 &&
+	    c->pending_subs > 0)
+		c->pending_subs--;
 	snprintf(code, sizeof(code), "%.*s", (int)m->code.len, m->code.p);
 	snprintf(reason, sizeof(reason), "%.*s", (int)m->reason.len,
 		 m->reason.p);

@@ -53,13 +53,26 @@ wk_conn_find(uint64_t id)
 	return c;
 }
 
+/*
+ * A client whose own send queue is over its limits is not read until the
+ * queue drains: what it sends (pings, echo requests) only adds replies it
+ * does not take, so its input waits in the kernel instead of our memory.
+ */
+static int
+over_limits(const struct wk_conn *c)
+{
+	return c->q_bytes > wk.cfg.max_queue_bytes ||
+	       c->q_msgs > wk.cfg.max_queue_msgs;
+}
+
 static void
 update_io(struct wk_conn *c)
 {
 	int ev = 0;
 
 	if (!c->eof && (c->state == WK_HANDSHAKE || c->state == WK_OPEN ||
-			c->state == WK_CLOSING))
+			c->state == WK_CLOSING) &&
+	    !over_limits(c))
 		ev |= EV_READ;
 	if (c->writing)
 		ev |= EV_WRITE;
@@ -215,11 +228,13 @@ drop_oldest(struct wk_conn *c, uint32_t need)
 	return 0;
 }
 
+/* Would len more bytes break the limits? An empty queue takes any one
+ * frame, so a message near the size limit is never refused outright. */
 static int
 queue_full(const struct wk_conn *c, uint32_t len)
 {
-	return c->q_bytes + len > wk.cfg.max_queue_bytes ||
-	       c->q_msgs + 1 > wk.cfg.max_queue_msgs;
+	return c->q_msgs > 0 && (c->q_bytes + len > wk.cfg.max_queue_bytes ||
+				 c->q_msgs + 1 > wk.cfg.max_queue_msgs);
 }
 
 int
@@ -417,12 +432,17 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 
 	(void)flags;
 	recv_seq++;
-	if (read_budget == 0 || c->scan.bad) {
+	if (c->scan.bad) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
+	/* A held close frame is owed to wslay whatever the budget. */
 	if (c->stash != NULL)
 		return stash_recv(c, ctx, buf, len);
+	if (read_budget == 0) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
 	if (len > read_budget)
 		len = read_budget;
 	n = read(c->io.fd, buf, len);
@@ -500,6 +520,8 @@ ws_on_msg(wslay_event_context_ptr ctx,
 
 	if (a->opcode != WSLAY_TEXT_FRAME && a->opcode != WSLAY_BINARY_FRAME)
 		return; /* ping, pong and close are wslay's */
+	if (c->state != WK_OPEN)
+		return; /* we are closing: what follows is not read */
 	c->msgs_in++;
 	wk_conn_mark_stats(c);
 	if (c->echo) {
@@ -605,7 +627,7 @@ ws_read(struct wk_conn *c)
 		/* A held close frame goes to wslay in a call of its own. */
 		if (c->state == WK_DEAD || c->ws == NULL || c->stash == NULL ||
 		    !stash_complete(c->stash) ||
-		    !wslay_event_get_read_enabled(c->ws))
+		    !wslay_event_get_read_enabled(c->ws) || recv_seq == 0)
 			break;
 	}
 }
@@ -714,7 +736,8 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 			c->dirty = 0;
 		}
 	}
-	if ((revents & EV_READ) && c->state != WK_DEAD && !c->eof) {
+	if ((revents & EV_READ) && c->state != WK_DEAD && !c->eof &&
+	    !over_limits(c)) {
 		if (c->state == WK_HANDSHAKE)
 			wk_http_on_read(c);
 		else if (c->state == WK_OPEN || c->state == WK_CLOSING)
