@@ -224,6 +224,29 @@ proto_encode(const struct proto_msg *m, msgpack_packer *pk)
 	return 0;
 }
 
+int
+proto_encode_nng(const struct proto_msg *m, nng_msg **out)
+{
+	static msgpack_sbuffer sb;
+	msgpack_packer pk;
+	nng_msg *msg;
+	int rc = -1;
+
+	msgpack_sbuffer_clear(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (proto_encode(m, &pk) == 0 && nng_msg_alloc(&msg, sb.size) == 0) {
+		memcpy(nng_msg_body(msg), sb.data, sb.size);
+		*out = msg;
+		rc = 0;
+	}
+	/* One large message should not pin its buffer for good. */
+	if (sb.alloc > (1u << 20)) {
+		msgpack_sbuffer_destroy(&sb);
+		memset(&sb, 0, sizeof(sb));
+	}
+	return rc;
+}
+
 static int
 get_uint(const msgpack_object *o, uint64_t *out)
 {

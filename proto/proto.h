@@ -15,6 +15,7 @@
 #define WSD_PROTO_H
 
 #include <msgpack.h>
+#include <nng/nng.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -149,6 +150,16 @@ enum proto_err {
  * failed (the buffer holds a partial message and must be discarded).
  */
 int proto_encode(const struct proto_msg *m, msgpack_packer *pk);
+
+/*
+ * Encode m into a new nng message for the caller to send (or free). The
+ * message is packed into one growing buffer kept by this module and
+ * copied into the nng message once (nng grows a message by reallocating
+ * it to the exact size on every append, which is quadratic). Not
+ * thread-safe: each process encodes on its loop thread. Returns 0, or -1
+ * when out of memory (*out untouched).
+ */
+int proto_encode_nng(const struct proto_msg *m, nng_msg **out);
 
 /*
  * Decode the message in buf[0..len) into m. The caller has initialised u

@@ -47,17 +47,9 @@ ipc_path(const struct sv *sv, int id, char *buf, size_t len)
 	snprintf(buf, len, "ipc://%s/w%d.ipc", sv->cfg->run_dir, id);
 }
 
-/* nng's packer callback: append to the nng message being built. */
-static int
-append_nng(void *data, const char *buf, size_t len)
-{
-	return nng_msg_append(data, buf, len) == 0 ? 0 : -1;
-}
-
 int
 sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m)
 {
-	msgpack_packer pk;
 	nng_msg *msg;
 	int rc;
 
@@ -65,13 +57,8 @@ sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m)
 		return -1;
 	m->worker = (uint32_t)w->id;
 	m->gen = sv->cfg->generation;
-	if (nng_msg_alloc(&msg, 0) != 0)
+	if (proto_encode_nng(m, &msg) != 0)
 		goto drop;
-	msgpack_packer_init(&pk, msg, append_nng);
-	if (proto_encode(m, &pk) != 0) {
-		nng_msg_free(msg);
-		goto drop;
-	}
 	if ((rc = nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK)) != 0) {
 		nng_msg_free(msg);
 		if (w->ipc_drops++ % 1000 == 0)

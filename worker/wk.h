@@ -163,8 +163,9 @@ int wk_main(int argc, char **argv);
 /* wk_ipc.c */
 int wk_ipc_open(const char *url);
 void wk_ipc_close(void);
-/* Encode and send m to the supervisor without blocking. Returns 0 or -1
- * (the channel is gone or full; logged). */
+/* Encode and send m to the supervisor without blocking; when nng's queue
+ * is full it waits in order in the outbox. Returns 0, or -1 when the
+ * channel is closed or m cannot be encoded. */
 int wk_ipc_send(struct proto_msg *m);
 
 /* wk_frame.c */

@@ -40,6 +40,7 @@
 static size_t read_budget;
 static int in_recv;  /* inside wslay_event_recv: it sends afterwards */
 static int recv_seq; /* recv callbacks in this wslay_event_recv call */
+static int drained;  /* a read came back short: the socket is empty */
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
@@ -439,13 +440,16 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	/* A held close frame is owed to wslay whatever the budget. */
 	if (c->stash != NULL)
 		return stash_recv(c, ctx, buf, len);
-	if (read_budget == 0) {
+	if (read_budget == 0 || drained) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
 	if (len > read_budget)
 		len = read_budget;
 	n = read(c->io.fd, buf, len);
+	/* Level-triggered: if more arrives, the loop calls us again. */
+	if (n >= 0 && (size_t)n < len)
+		drained = 1;
 	if (n > 0) {
 		read_budget -= (size_t)n;
 		c->last_rx = ev_now(wk.loop);
@@ -602,6 +606,7 @@ ws_read(struct wk_conn *c)
 		return;
 	}
 	read_budget = READ_BUDGET;
+	drained = 0;
 	for (;;) {
 		recv_seq = 0;
 		in_recv = 1;

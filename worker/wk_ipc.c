@@ -7,6 +7,12 @@
  * exits and lets the supervisor start a fresh one. When the pipe to the
  * supervisor goes away, nng tells us on its own thread and an ev_async
  * brings the news to the loop, which stops the worker (no orphans).
+ *
+ * Nothing a worker says is dropped: a message nng's queue refuses waits,
+ * in order, in an outbox retried every few milliseconds (a lost
+ * CONN_CLOSE would leave a ghost in the registry). The outbox is bounded;
+ * a supervisor that stops taking messages for that long gets a worker
+ * that exits, and the supervisor's restart cleans up after it.
  */
 #include "wk.h"
 
@@ -16,19 +22,48 @@
 
 #include "../proto/log.h"
 
-static int sock_open;
+#define OUTBOX_MAX 1000000
+#define OUTBOX_RETRY 0.005
 
-static int
-append_nng(void *data, const char *buf, size_t len)
+struct outmsg {
+	STAILQ_ENTRY(outmsg) link;
+	nng_msg *msg;
+};
+
+static int sock_open;
+static STAILQ_HEAD(, outmsg) outbox = STAILQ_HEAD_INITIALIZER(outbox);
+static uint32_t outbox_len;
+static ev_timer outbox_timer;
+
+/* Send what waits, in order, until nng refuses again. */
+static void
+outbox_flush(void)
 {
-	return nng_msg_append(data, buf, len) == 0 ? 0 : -1;
+	struct outmsg *o;
+
+	while ((o = STAILQ_FIRST(&outbox)) != NULL) {
+		if (nng_sendmsg(wk.sock, o->msg, NNG_FLAG_NONBLOCK) != 0)
+			return;
+		STAILQ_REMOVE_HEAD(&outbox, link);
+		outbox_len--;
+		free(o);
+	}
+	ev_timer_stop(wk.loop, &outbox_timer);
+}
+
+static void
+on_outbox_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	outbox_flush();
 }
 
 int
 wk_ipc_send(struct proto_msg *m)
 {
 	static uint64_t refused;
-	msgpack_packer pk;
 	nng_msg *msg;
 	int rc;
 
@@ -36,22 +71,28 @@ wk_ipc_send(struct proto_msg *m)
 		return -1;
 	m->worker = (uint32_t)wk.id;
 	m->gen = wk.cfg.gen;
-	if (nng_msg_alloc(&msg, 0) != 0)
+	if (proto_encode_nng(m, &msg) != 0)
 		return -1;
-	msgpack_packer_init(&pk, msg, append_nng);
-	if (proto_encode(m, &pk) != 0) {
-		nng_msg_free(msg);
-		return -1;
+	if (STAILQ_EMPTY(&outbox) &&
+	    (rc = nng_sendmsg(wk.sock, msg, NNG_FLAG_NONBLOCK)) == 0)
+		return 0;
+	/* Keep it, behind whatever already waits. */
+	struct outmsg *o = malloc(sizeof(*o));
+
+	if (o == NULL || outbox_len >= OUTBOX_MAX) {
+		log_error("the supervisor has not taken %u messages; exiting",
+			  outbox_len);
+		exit(1);
 	}
-	if ((rc = nng_sendmsg(wk.sock, msg, NNG_FLAG_NONBLOCK)) != 0) {
-		nng_msg_free(msg);
-		if (refused++ % 1000 == 0)
-			log_warn("IPC to the supervisor refused %s: %s (%llu "
-				 "so far)",
-				 proto_type_name(m->type), nng_strerror(rc),
-				 (unsigned long long)refused);
-		return -1;
-	}
+	if (refused++ % 10000 == 0)
+		log_warn("IPC queue to the supervisor full: %s waits (%u "
+			 "waiting)",
+			 proto_type_name(m->type), outbox_len + 1);
+	o->msg = msg;
+	STAILQ_INSERT_TAIL(&outbox, o, link);
+	outbox_len++;
+	if (!ev_is_active(&outbox_timer))
+		ev_timer_start(wk.loop, &outbox_timer);
 	return 0;
 }
 
@@ -233,6 +274,8 @@ wk_ipc_open(const char *url)
 		goto fail;
 	ev_io_init(&wk.ipc_io, on_readable, fd, EV_READ);
 	ev_io_start(wk.loop, &wk.ipc_io);
+	ev_timer_init(&outbox_timer, on_outbox_timer, OUTBOX_RETRY,
+		      OUTBOX_RETRY);
 	return 0;
 fail:
 	log_error("cannot open the IPC channel %s: %s", url, nng_strerror(rv));
@@ -246,6 +289,15 @@ wk_ipc_close(void)
 	if (!sock_open)
 		return;
 	ev_io_stop(wk.loop, &wk.ipc_io);
+	ev_timer_stop(wk.loop, &outbox_timer);
+	while (!STAILQ_EMPTY(&outbox)) {
+		struct outmsg *o = STAILQ_FIRST(&outbox);
+
+		STAILQ_REMOVE_HEAD(&outbox, link);
+		nng_msg_free(o->msg);
+		free(o);
+	}
+	outbox_len = 0;
 	nng_close(wk.sock);
 	sock_open = 0;
 	free_config(&wk.cfg);
