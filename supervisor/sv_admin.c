@@ -3,17 +3,23 @@
  * GET /health (200 while this loop runs), GET /ready (200 while accepting
  * with every worker ready, else 503), GET /metrics (Prometheus text) and
  * /api/CMD (the control commands of sv_ctl.c as JSON over HTTP: GET for
- * reads, POST with a JSON body for actions). One request per connection;
+ * reads, POST with a JSON body for everything). A request with an Origin
+ * header comes from a web page and is refused, and actions need POST with
+ * Content-Type application/json, which a page cannot send to another
+ * origin without asking first: so no web page in a browser on this host
+ * can drive the daemon. One request per connection;
  * requests are parsed with http_parser, and the socket never blocks.
  */
 #include "sv.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <http_parser.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +33,9 @@ struct admin_conn {
 	http_parser parser;
 	char url[256];
 	size_t urllen;
+	char field[32];   /* the header name being read, lower case */
+	int has_origin;   /* an Origin header came */
+	int json_body;    /* Content-Type: application/json */
 	char *body;
 	size_t bodylen;
 	int done;
@@ -63,6 +72,31 @@ on_url(http_parser *p, const char *at, size_t len)
 }
 
 static int
+on_field(http_parser *p, const char *at, size_t len)
+{
+	struct admin_conn *ac = p->data;
+	size_t i;
+
+	for (i = 0; i < len && i < sizeof(ac->field) - 1; i++)
+		ac->field[i] = (char)tolower((unsigned char)at[i]);
+	ac->field[i] = '\0';
+	if (strcmp(ac->field, "origin") == 0)
+		ac->has_origin = 1;
+	return 0;
+}
+
+static int
+on_value(http_parser *p, const char *at, size_t len)
+{
+	struct admin_conn *ac = p->data;
+
+	if (strcmp(ac->field, "content-type") == 0 && len >= 16 &&
+	    strncasecmp(at, "application/json", 16) == 0)
+		ac->json_body = 1;
+	return 0;
+}
+
+static int
 on_body(http_parser *p, const char *at, size_t len)
 {
 	struct admin_conn *ac = p->data;
@@ -87,6 +121,8 @@ on_complete(http_parser *p)
 
 static const http_parser_settings settings = {
     .on_url = on_url,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
     .on_body = on_body,
     .on_message_complete = on_complete,
 };
@@ -180,6 +216,21 @@ api(struct sv *sv, struct admin_conn *ac, const char *cmd)
 	free(text);
 }
 
+/* Commands a GET may run: they change nothing. */
+static int
+read_only(const char *cmd)
+{
+	static const char *const reads[] = {"status", "workers", "conns",
+					    "conn",   "rooms",   "room",
+					    "stats"};
+	size_t i;
+
+	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		if (strcmp(cmd, reads[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 route(struct sv *sv, struct admin_conn *ac)
 {
@@ -188,9 +239,20 @@ route(struct sv *sv, struct admin_conn *ac)
 
 	if (q != NULL)
 		*q = '\0';
-	if (strncmp(ac->url, "/api/", 5) == 0 &&
-	    (method == HTTP_GET || method == HTTP_POST)) {
-		api(sv, ac, ac->url + 5);
+	if (ac->has_origin) {
+		respond(ac, 403, "Forbidden", "text/plain",
+			"requests from web pages are refused\n");
+		return;
+	}
+	if (strncmp(ac->url, "/api/", 5) == 0) {
+		if (method == HTTP_POST && ac->json_body)
+			api(sv, ac, ac->url + 5);
+		else if (method == HTTP_GET && read_only(ac->url + 5))
+			api(sv, ac, ac->url + 5);
+		else
+			respond(ac, 405, "Method Not Allowed", "text/plain",
+				"use POST with Content-Type: "
+				"application/json\n");
 		return;
 	}
 	if (method != HTTP_GET) {

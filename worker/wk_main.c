@@ -28,6 +28,7 @@
 #define STATS_INTERVAL 1.0
 #define STATS_BATCH 4096
 #define TRIM_INTERVAL 10.0
+#define ACCEPT_PAUSE 0.1
 #define STOP_GRACE 2.0
 #define CONFIG_DEADLINE 15.0
 
@@ -48,19 +49,38 @@ on_config_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 	exit(1);
 }
 
+static ev_timer accept_pause;
+
+static void
+on_accept_resume(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	if (!wk.stopping)
+		ev_io_start(loop, &wk.accept_io);
+}
+
 static void
 on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
 	int fd, one = 1, budget = 64;
 
-	(void)loop;
 	(void)revents;
 	while (budget-- > 0) {
 		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_warn("accept: %s (%u connections)",
-					 strerror(errno), wk.nconns);
+			/* Out of descriptors: the pending connect stays
+			 * pending (another worker may take it); stop trying
+			 * for a moment instead of spinning. */
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warn("accept: %s with %u connections; "
+					 "pausing accepts for %.0f ms",
+					 strerror(errno), wk.nconns,
+					 ACCEPT_PAUSE * 1000);
+				ev_io_stop(loop, io);
+				ev_timer_set(&accept_pause, ACCEPT_PAUSE, 0.);
+				ev_timer_start(loop, &accept_pause);
+			}
 			return;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -157,6 +177,7 @@ stop(const char *why)
 	wk.stopping = 1;
 	log_info("stopping (%s): closing %u connections", why, wk.nconns);
 	ev_io_stop(wk.loop, &wk.accept_io);
+	ev_timer_stop(wk.loop, &accept_pause);
 	wk_conn_close_all(1001, "going away");
 	wk.stop_started = ev_now(wk.loop);
 	ev_timer_init(&stop_timer, on_stop_timer, 0.02, 0.02);
@@ -223,6 +244,7 @@ wk_main(int argc, char **argv)
 	TAILQ_INIT(&wk.dirty);
 	TAILQ_INIT(&wk.stats);
 	ev_io_init(&wk.accept_io, on_accept, wk.listen_fd, EV_READ);
+	ev_timer_init(&accept_pause, on_accept_resume, ACCEPT_PAUSE, 0.);
 	ev_prepare_init(&wk.flush_watcher, on_flush);
 	ev_prepare_start(wk.loop, &wk.flush_watcher);
 	ev_timer_init(&wk.stats_timer, on_stats, STATS_INTERVAL,

@@ -136,6 +136,23 @@ describe('admin HTTP listener', () => {
     assert.ok(j.error.length > 0, 'error is a sentence');
   });
 
+  it('a request from a web page (Origin header) is refused, and the daemon keeps running', T, async () => {
+    const r = await httpRequest(d.adminPort, 'POST', '/api/drain', {}, { headers: { Origin: 'http://evil.example' } });
+    assert.equal(r.status, 403, `${r.statusLine} ${r.body}`);
+    const g = await httpRequest(d.adminPort, 'GET', '/api/status', undefined, { headers: { Origin: 'http://evil.example' } });
+    assert.equal(g.status, 403);
+    assert.equal(d.ctl(['status']).state, 'running');
+  });
+
+  it('actions need POST with a JSON body: GET /api/drain and a form POST are refused', T, async () => {
+    const g = await httpRequest(d.adminPort, 'GET', '/api/drain');
+    assert.equal(g.status, 405, `${g.statusLine} ${g.body}`);
+    const form = await rawHttp(d.adminPort, `POST /api/publish HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n` +
+      `Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}`, { timeoutMs: 3000 });
+    assert.equal(form.status, 405, `${form.statusLine} ${form.body}`);
+    assert.equal(d.ctl(['status']).state, 'running');
+  });
+
   it('an unknown path answers 404', T, async () => {
     const r = await httpGet(d.adminPort, '/no/such/path');
     assert.equal(r.status, 404, `GET /no/such/path: ${r.statusLine}`);
