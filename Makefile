@@ -80,3 +80,4 @@ fmt:
 		wsctl/*.[ch] tests/unit/*.c
 
 -include $(CORE_OBJ:.o=.d) $(WSCTL_OBJ:.o=.d)
+include bench/Makefile.inc
