@@ -330,6 +330,21 @@ check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 			 file);
 		return -1;
 	}
+	/* What workers get in CONFIG must pass the IPC decoder's limits. */
+	if (strlen(c->ws_path) > 256 || strlen(c->echo_path) > 256 ||
+	    strlen(c->jwt_secret) > 512) {
+		snprintf(err, errlen,
+			 "%s: ws_path and echo_path are limited to 256 bytes, "
+			 "jwt_secret to 512",
+			 file);
+		return -1;
+	}
+	for (int i = 0; i < c->norigins; i++)
+		if (strlen(c->origins[i]) > 256) {
+			snprintf(err, errlen,
+				 "%s: an origin is limited to 256 bytes", file);
+			return -1;
+		}
 	if (c->max_queue_bytes < c->max_message_bytes + 1024) {
 		snprintf(err, errlen,
 			 "%s: limits.max_queue_bytes must be at least "
