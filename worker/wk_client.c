@@ -73,7 +73,8 @@ room_allowed(struct wk_conn *c, const char *room)
 	return 0;
 }
 
-/* The optional "id": a string of at most MAX_ID bytes. */
+/* The optional "id": 1 to MAX_ID bytes without control characters (the
+ * same rule as room names; a NUL would not pass the IPC decoder). */
 static int
 get_id(json_t *req, const char **id, size_t *idlen)
 {
@@ -84,7 +85,8 @@ get_id(json_t *req, const char **id, size_t *idlen)
 	if (j == NULL)
 		return 0;
 	if (!json_is_string(j) || json_string_length(j) == 0 ||
-	    json_string_length(j) > MAX_ID)
+	    json_string_length(j) > MAX_ID ||
+	    !valid_room(json_string_value(j), json_string_length(j)))
 		return -1;
 	*id = json_string_value(j);
 	*idlen = json_string_length(j);

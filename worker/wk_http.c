@@ -471,7 +471,8 @@ admit(struct wk_conn *c)
 {
 	struct wk_hs *hs = c->hs, *keep;
 	struct proto_msg m;
-	char addr[64];
+	char addr[64], agent[256];
+	uint32_t i;
 
 	/* Keep only what the answer needs while the supervisor decides. */
 	if ((keep = calloc(1, sizeof(*keep))) == NULL) {
@@ -488,8 +489,14 @@ admit(struct wk_conn *c)
 	m.conn = c->id;
 	m.user = proto_cstr(c->user);
 	m.addr = proto_cstr(addr);
-	m.agent.p = hs->buf + hs->h[H_AGENT].off;
+	/* The agent is shown to operators: printable bytes only (and never
+	 * a NUL, which the IPC decoder refuses). */
 	m.agent.len = hs->h[H_AGENT].len > 256 ? 256 : hs->h[H_AGENT].len;
+	memcpy(agent, hs->buf + hs->h[H_AGENT].off, m.agent.len);
+	for (i = 0; i < m.agent.len; i++)
+		if ((unsigned char)agent[i] < 0x20 || agent[i] == 0x7f)
+			agent[i] = '?';
+	m.agent.p = agent;
 	m.flags = c->allowed_rooms == NULL && !strncmp(c->user, "anon-", 5)
 		      ? PROTO_F_ANONYMOUS
 		      : 0;
