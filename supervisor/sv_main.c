@@ -247,18 +247,25 @@ on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 		log_debug("freed %u idle empty rooms", n);
 }
 
+/* Write the pidfile whole or not at all: a reader never sees it empty. */
 static int
 write_pidfile(const char *path)
 {
-	FILE *f = fopen(path, "w");
+	char tmp[4200];
+	FILE *f;
 
-	if (f == NULL) {
-		log_error("cannot write pidfile %s: %s", path, strerror(errno));
-		return -1;
-	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		goto fail;
 	fprintf(f, "%d\n", (int)getpid());
-	fclose(f);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		goto fail;
+	}
 	return 0;
+fail:
+	log_error("cannot write pidfile %s: %s", path, strerror(errno));
+	return -1;
 }
 
 /*
