@@ -81,3 +81,4 @@ fmt:
 
 -include $(CORE_OBJ:.o=.d) $(WSCTL_OBJ:.o=.d)
 include bench/Makefile.inc
+include tests/fuzz/fuzz.mk

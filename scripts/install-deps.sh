@@ -2,7 +2,8 @@
 # Install what wsd needs to build and test on Debian 12: the C libraries
 # from Debian's archive, and the npm packages for the end-to-end tests,
 # pinned by tests/package-lock.json. Safe to run again: it installs only
-# what is missing. Called by `make` when a dependency check fails.
+# what is missing. `make` runs it with --no-npm, `make test` without;
+# --fuzz adds clang and its fuzzer runtime for `make fuzz`.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,6 +14,10 @@ apt_pkgs=(
   libhttp-parser-dev libjansson-dev libjwt-dev libconfig-dev zlib1g-dev
   libcmocka-dev uthash-dev curl
 )
+
+if [ "${1:-}" = "--fuzz" ]; then
+  apt_pkgs+=(clang-14 libclang-rt-14-dev llvm-14)
+fi
 
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -29,7 +34,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "${1:-}" != "--no-npm" ] && [ -f "$here/tests/package.json" ]; then
+if [ "${1:-}" != "--no-npm" ] && [ "${1:-}" != "--fuzz" ] &&
+   [ -f "$here/tests/package.json" ]; then
   if ! command -v node >/dev/null 2>&1; then
     echo "install-deps: node is required for the end-to-end tests" >&2
     exit 1

@@ -1,0 +1,188 @@
+/*
+ * fuzz_ipc.c: libFuzzer target for the IPC codec (proto/proto.c).
+ *
+ * The input is one IPC message as it would arrive from the peer process.
+ * proto_decode must return one of its codes without crashing, leaking or
+ * reading outside the buffer. When it accepts the message, the decoded
+ * struct is encoded again with proto_encode and decoded a second time; the
+ * two decoded messages must be equal field by field (strings by content,
+ * CONFIG blocks and STATS records included), and encoding the second one
+ * must give the same bytes as encoding the first, and so must
+ * proto_encode_nng, the encoder both processes send with. Any difference
+ * is a codec bug and aborts, so the fuzzer reports it like a crash.
+ *
+ * As in tests/unit/test_proto.c, ASan is told to answer an impossible
+ * allocation with NULL like glibc does: an array header can declare four
+ * billion elements, msgpack-c allocates room for them before it sees the
+ * bytes are missing, and the decoder then reports PROTO_EPARSE.
+ */
+#include <msgpack.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../proto/proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *__asan_default_options(void);
+
+const char *
+__asan_default_options(void)
+{
+	return "allocator_may_return_null=1:max_allocation_size_mb=256";
+}
+
+static void
+fail(const char *what, const struct proto_msg *m)
+{
+	fprintf(stderr, "fuzz_ipc: round trip mismatch in %s of a %s message\n",
+		what, proto_type_name(m->type));
+	abort();
+}
+
+static int
+str_eq(struct proto_str a, struct proto_str b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static void
+check_config(const struct proto_msg *a, const struct proto_msg *b)
+{
+	const struct proto_config *x = &a->config, *y = &b->config;
+	uint32_t i;
+
+	if (x->max_message_bytes != y->max_message_bytes ||
+	    x->max_header_bytes != y->max_header_bytes ||
+	    x->max_queue_bytes != y->max_queue_bytes ||
+	    x->max_queue_msgs != y->max_queue_msgs ||
+	    x->max_rooms_per_conn != y->max_rooms_per_conn ||
+	    x->slow_policy != y->slow_policy ||
+	    x->heartbeat_interval_ms != y->heartbeat_interval_ms ||
+	    x->heartbeat_timeout_ms != y->heartbeat_timeout_ms ||
+	    x->handshake_timeout_ms != y->handshake_timeout_ms ||
+	    x->allow_anonymous != y->allow_anonymous ||
+	    x->demo_page != y->demo_page)
+		fail("config numbers", a);
+	if (!str_eq(x->ws_path, y->ws_path) ||
+	    !str_eq(x->echo_path, y->echo_path) ||
+	    !str_eq(x->jwt_secret, y->jwt_secret))
+		fail("config strings", a);
+	if (x->norigins != y->norigins || x->norigins > PROTO_MAX_ORIGINS)
+		fail("config origin count", a);
+	for (i = 0; i < x->norigins; i++)
+		if (!str_eq(x->origins[i], y->origins[i]))
+			fail("config origins", a);
+}
+
+static void
+check_equal(const struct proto_msg *a, const struct proto_msg *b)
+{
+	struct proto_stats_rec ra, rb;
+	uint32_t i;
+
+	if (a->type != b->type || a->worker != b->worker || a->gen != b->gen)
+		fail("header", a);
+	if (a->conn != b->conn || a->seq != b->seq || a->since != b->since ||
+	    a->exclude != b->exclude || a->status != b->status ||
+	    a->flags != b->flags || a->pid != b->pid)
+		fail("numbers", a);
+	if (!str_eq(a->room, b->room) || !str_eq(a->user, b->user) ||
+	    !str_eq(a->data, b->data) || !str_eq(a->id, b->id) ||
+	    !str_eq(a->addr, b->addr) || !str_eq(a->agent, b->agent) ||
+	    !str_eq(a->code, b->code) || !str_eq(a->reason, b->reason) ||
+	    !str_eq(a->session, b->session) || !str_eq(a->token, b->token))
+		fail("strings", a);
+	check_config(a, b);
+	if (a->nrecs != b->nrecs)
+		fail("record count", a);
+	for (i = 0; i < a->nrecs; i++) {
+		proto_stats_get(a, i, &ra);
+		proto_stats_get(b, i, &rb);
+		if (memcmp(&ra, &rb, sizeof(ra)) != 0)
+			fail("records", a);
+	}
+}
+
+/*
+ * Encode m (a decoded message) into sb. A decoded STATS message holds its
+ * records as msgpack objects; the encoder wants structs, so they are
+ * copied into *recs, which the caller frees.
+ */
+static void
+encode(const struct proto_msg *m, msgpack_sbuffer *sb,
+       struct proto_stats_rec **recs)
+{
+	struct proto_msg e = *m;
+	msgpack_packer pk;
+	uint32_t i;
+
+	*recs = NULL;
+	if (m->type == PROTO_STATS && m->nrecs > 0) {
+		*recs = calloc(m->nrecs, sizeof(**recs));
+		if (*recs == NULL)
+			abort();
+		for (i = 0; i < m->nrecs; i++)
+			proto_stats_get(m, i, &(*recs)[i]);
+	}
+	e.recs = *recs;
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	if (proto_encode(&e, &pk) != 0)
+		fail("encode", m);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	msgpack_unpacked u1, u2;
+	msgpack_sbuffer sb1, sb2;
+	struct proto_msg m1, m2;
+	struct proto_stats_rec *r1, *r2;
+	nng_msg *nm;
+	int rc;
+
+	msgpack_unpacked_init(&u1);
+	rc = proto_decode(&m1, &u1, data, size);
+	/* Both name tables must answer for any value. */
+	(void)proto_strerror(rc);
+	(void)proto_type_name(m1.type);
+	if (rc != PROTO_OK) {
+		msgpack_unpacked_destroy(&u1);
+		return 0;
+	}
+	msgpack_sbuffer_init(&sb1);
+	encode(&m1, &sb1, &r1);
+
+	msgpack_unpacked_init(&u2);
+	rc = proto_decode(&m2, &u2, sb1.data, sb1.size);
+	if (rc != PROTO_OK) {
+		fprintf(stderr, "fuzz_ipc: re-encoded message rejected: %s\n",
+			proto_strerror(rc));
+		fail("decode of the re-encoding", &m1);
+	}
+	check_equal(&m1, &m2);
+
+	/* The encoding is canonical: a second round gives the same bytes. */
+	msgpack_sbuffer_init(&sb2);
+	encode(&m2, &sb2, &r2);
+	if (sb1.size != sb2.size || memcmp(sb1.data, sb2.data, sb1.size) != 0)
+		fail("bytes of the second encoding", &m1);
+
+	/* proto_encode_nng (what both processes send) gives them too. */
+	m2.recs = r2;
+	if (proto_encode_nng(&m2, &nm) != 0)
+		fail("proto_encode_nng", &m1);
+	if (nng_msg_len(nm) != sb1.size ||
+	    memcmp(nng_msg_body(nm), sb1.data, sb1.size) != 0)
+		fail("bytes of proto_encode_nng", &m1);
+	nng_msg_free(nm);
+
+	free(r2);
+	msgpack_sbuffer_destroy(&sb2);
+	msgpack_unpacked_destroy(&u2);
+	free(r1);
+	msgpack_sbuffer_destroy(&sb1);
+	msgpack_unpacked_destroy(&u1);
+	return 0;
+}

@@ -1,0 +1,214 @@
+/*
+ * gen_ipc_seeds.c: writes the seed corpus of fuzz_ipc, one valid message
+ * of each IPC type (and a few variants: CONFIG with origins, STATS with no
+ * and with several records, DELIVER to a room and to everyone), encoded
+ * with the project's own proto_encode. Run by `make fuzz-seeds`; the
+ * output is deterministic, so rerunning it changes no committed file
+ * unless the codec changed.
+ *
+ * Usage: gen_ipc_seeds DIR. Each file is DIR/NN-NAME.msgpack. Exits 1
+ * when a message cannot be encoded or a file cannot be written.
+ */
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../proto/proto.h"
+
+static const char *dir;
+static int seq;
+
+/* Encode m, check that it decodes, and write it to DIR/NN-name.msgpack. */
+static void
+emit(const char *name, const struct proto_msg *m)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+	struct proto_msg back;
+	char path[512];
+	FILE *f;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (proto_encode(m, &pk) != 0) {
+		fprintf(stderr, "gen_ipc_seeds: cannot encode %s\n", name);
+		exit(1);
+	}
+	msgpack_unpacked_init(&u);
+	if (proto_decode(&back, &u, sb.data, sb.size) != PROTO_OK) {
+		fprintf(stderr, "gen_ipc_seeds: %s does not decode\n", name);
+		exit(1);
+	}
+	msgpack_unpacked_destroy(&u);
+	snprintf(path, sizeof(path), "%s/%02d-%s.msgpack", dir, ++seq, name);
+	if ((f = fopen(path, "wb")) == NULL ||
+	    fwrite(sb.data, 1, sb.size, f) != sb.size || fclose(f) != 0) {
+		fprintf(stderr, "gen_ipc_seeds: cannot write %s\n", path);
+		exit(1);
+	}
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* A message of type t from worker 1, config generation 3. */
+static struct proto_msg
+msg(enum proto_type t)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = t;
+	m.worker = 1;
+	m.gen = 3;
+	return m;
+}
+
+static void
+config(struct proto_config *c, int norigins)
+{
+	static const char *const origins[] = {"http://127.0.0.1:8080",
+					      "https://example.com"};
+	int i;
+
+	c->max_message_bytes = 65536;
+	c->max_header_bytes = 8192;
+	c->max_queue_bytes = 1048576;
+	c->max_queue_msgs = 4096;
+	c->max_rooms_per_conn = 128;
+	c->slow_policy = PROTO_SLOW_DROP_OLDEST;
+	c->heartbeat_interval_ms = 25000;
+	c->heartbeat_timeout_ms = 10000;
+	c->handshake_timeout_ms = 10000;
+	c->allow_anonymous = 1;
+	c->demo_page = 1;
+	c->ws_path = proto_cstr("/ws");
+	c->echo_path = proto_cstr("/echo");
+	c->jwt_secret = proto_cstr("s3cret");
+	c->norigins = (uint32_t)norigins;
+	for (i = 0; i < norigins; i++)
+		c->origins[i] = proto_cstr(origins[i]);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct proto_stats_rec recs[3] = {
+	    {0x100000001ull, 1700000000000ull, 0, 0, 0, 1, 2},
+	    {0x100000002ull, 1700000000500ull, 4096, 3, 7, 100, 250},
+	    {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+	     UINT64_MAX, UINT64_MAX},
+	};
+	struct proto_msg m;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: gen_ipc_seeds DIR\n");
+		return 1;
+	}
+	dir = argv[1];
+
+	m = msg(PROTO_HELLO);
+	m.pid = 4242;
+	emit("hello", &m);
+
+	m = msg(PROTO_CONFIG);
+	config(&m.config, 0);
+	emit("config", &m);
+	m = msg(PROTO_CONFIG);
+	config(&m.config, 2);
+	emit("config-origins", &m);
+
+	m = msg(PROTO_READY);
+	emit("ready", &m);
+
+	m = msg(PROTO_CONN_OPEN);
+	m.conn = 0x100000001ull;
+	m.user = proto_cstr("alice");
+	m.addr = proto_cstr("127.0.0.1:50312");
+	m.agent = proto_cstr("Mozilla/5.0");
+	emit("conn-open", &m);
+	m.user = proto_cstr("anon-0123456789abcdef");
+	m.agent = proto_cstr("");
+	m.flags = PROTO_F_ANONYMOUS;
+	emit("conn-open-anon", &m);
+
+	m = msg(PROTO_CONN_ACCEPT);
+	m.conn = 0x100000001ull;
+	m.session = proto_cstr("s-5f2c9a");
+	m.token = proto_cstr("r1.5f2c9a.3a7bd3e2360a3d29eea436fcfb7e44c7");
+	emit("conn-accept", &m);
+	m.status = 429;
+	m.session = proto_cstr("");
+	m.token = proto_cstr("");
+	emit("conn-accept-429", &m);
+
+	m = msg(PROTO_CONN_CLOSE);
+	m.conn = 0x100000001ull;
+	m.status = 1000;
+	emit("conn-close", &m);
+
+	m = msg(PROTO_SUB);
+	m.conn = 0x100000001ull;
+	m.room = proto_cstr("lobby");
+	emit("sub", &m);
+	m.since = 17;
+	m.flags = PROTO_F_SINCE;
+	emit("sub-since", &m);
+
+	m = msg(PROTO_SUB_REPLY);
+	m.conn = 0x100000001ull;
+	m.room = proto_cstr("lobby");
+	m.seq = 42;
+	m.flags = PROTO_F_RECOVERED;
+	emit("sub-reply", &m);
+
+	m = msg(PROTO_UNSUB);
+	m.conn = 0x100000001ull;
+	m.room = proto_cstr("lobby");
+	emit("unsub", &m);
+
+	m = msg(PROTO_PUBLISH);
+	m.conn = 0x100000001ull;
+	m.room = proto_cstr("lobby");
+	m.data = proto_cstr("{\"text\":\"hello\"}");
+	m.id = proto_cstr("msg-1");
+	emit("publish", &m);
+
+	m = msg(PROTO_DELIVER);
+	m.room = proto_cstr("lobby");
+	m.seq = 43;
+	m.exclude = 0x100000001ull;
+	m.data = proto_cstr("{\"type\":\"message\",\"room\":\"lobby\","
+			    "\"seq\":43,\"data\":{\"text\":\"hello\"}}");
+	emit("deliver", &m);
+	m.room = proto_cstr("*");
+	m.flags = PROTO_F_BROADCAST;
+	m.exclude = 0;
+	emit("deliver-broadcast", &m);
+
+	m = msg(PROTO_ACK);
+	m.conn = 0x100000001ull;
+	m.id = proto_cstr("msg-1");
+	m.seq = 43;
+	emit("ack", &m);
+
+	m = msg(PROTO_ERROR);
+	m.conn = 0x100000001ull;
+	m.code = proto_cstr("forbidden");
+	m.reason = proto_cstr("room not allowed");
+	m.id = proto_cstr("msg-2");
+	emit("error", &m);
+
+	m = msg(PROTO_KICK);
+	m.conn = 0x100000001ull;
+	m.status = 4003;
+	m.reason = proto_cstr("kicked by operator");
+	emit("kick", &m);
+
+	m = msg(PROTO_STATS);
+	emit("stats-empty", &m);
+	m.recs = recs;
+	m.nrecs = 3;
+	emit("stats", &m);
+	return 0;
+}
