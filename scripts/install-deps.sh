@@ -3,7 +3,9 @@
 # from Debian's archive, and the npm packages for the end-to-end tests,
 # pinned by tests/package-lock.json. Safe to run again: it installs only
 # what is missing. `make` runs it with --no-npm, `make test` without;
-# --fuzz adds clang and its fuzzer runtime for `make fuzz`.
+# --fuzz adds clang and its fuzzer runtime for `make fuzz`; --bench adds
+# Debian's libwebsockets test server and its libev plugin (the second
+# peer of `make bench`) as well as the npm packages.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,9 +17,10 @@ apt_pkgs=(
   libcmocka-dev uthash-dev curl
 )
 
-if [ "${1:-}" = "--fuzz" ]; then
-  apt_pkgs+=(clang-14 libclang-rt-14-dev llvm-14)
-fi
+case "${1:-}" in
+  --fuzz) apt_pkgs+=(clang-14 libclang-rt-14-dev llvm-14) ;;
+  --bench) apt_pkgs+=(libwebsockets-test-server libwebsockets-evlib-ev) ;;
+esac
 
 missing=()
 for p in "${apt_pkgs[@]}"; do
