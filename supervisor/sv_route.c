@@ -237,7 +237,8 @@ sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		recovered = m->since <= room->seq &&
 			    (m->since == room->seq ||
 			     sv_reg_room_log(room, m->since + 1) != NULL);
-		r.flags = recovered ? PROTO_F_RECOVERED : 0;
+		/* SINCE tells the worker to say recovered, true or false. */
+		r.flags = PROTO_F_SINCE | (recovered ? PROTO_F_RECOVERED : 0);
 	}
 	sv_worker_send(sv, w, &r);
 	if (!(m->flags & PROTO_F_SINCE))

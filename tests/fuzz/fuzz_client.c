@@ -4,27 +4,30 @@
  * frames.
  *
  * The input is a sequence of client text messages, one per line (split
- * at '\n'; at most 512 lines; an empty input is one empty message). Two
- * open connections of user "fuzzer" are made as wk_http_on_accept leaves
- * them (wk_conn_create on a socketpair, state WK_OPEN, registered): A
- * without a token "rooms" claim and B with one (a JSON array of fnmatch
- * patterns, odd ones included). Every line goes to wk_client_on_text of
- * A, then of B. What a handler sends to the supervisor reaches the
- * harness (harness.h), which checks that the supervisor's decoder accepts
- * it; this file then answers as the supervisor would: SUB gets a
- * SUB_REPLY (so the connection joins the room in the worker's replica),
- * PUBLISH a DELIVER to the room (or, for a personal room, to the
- * connection) and an ACK or an ERROR when it had an id. So the later lines
- * of an input can unsubscribe, fill the room limit and receive
- * deliveries. At the end a broadcast DELIVER goes to every connection.
+ * at '\n'; at most 512 lines, none longer than max_message_bytes, which
+ * wslay enforces before this handler; an empty input is one empty
+ * message). Two open connections of user "fuzzer" are made as
+ * wk_http_on_accept leaves them (wk_conn_create on a socketpair, state
+ * WK_OPEN, registered): A without a token "rooms" claim and B with one (a
+ * JSON array of fnmatch patterns, odd ones included). Every line goes to
+ * wk_client_on_text of A, then of B. What a handler sends to the
+ * supervisor reaches the harness (harness.h), which checks that the
+ * supervisor's decoder accepts it; this file then answers as
+ * sv_route.c would: SUB gets a SUB_REPLY (so the connection joins the
+ * room in the worker's replica) and, with since, the replayed messages,
+ * or now and then the ERROR too_many_rooms; PUBLISH gets a DELIVER to the
+ * room (or, for a personal room, to the connection) and an ACK or an
+ * ERROR when it had an id. So the later lines of an input can
+ * unsubscribe, fill the room limit and receive deliveries. At the end a
+ * broadcast DELIVER goes to every connection.
  *
  * Send queues are short (16 messages), the sockets' send buffers small,
- * and the peer ends are read only every 4th or every 64th line
- * (by the input's hash), so queues fill: the slow-consumer policy (also
- * chosen by the hash) drops, or closes with 4001, which runs
- * wk_conn_close and wslay's close path. Then both connections are
- * destroyed, and the worker's global state (connections, rooms, flush and
- * stats lists) must be empty again; LeakSanitizer checks the rest.
+ * and the peer ends are read only every 4th or every 64th line (by the
+ * input's hash), so queues fill: the slow-consumer policy (also chosen by
+ * the hash) drops, or closes with 4001, which runs wk_conn_close and
+ * wslay's close path. Then both connections are destroyed, and the
+ * worker's global state (connections, rooms, flush and stats lists) must
+ * be empty again; LeakSanitizer checks the rest.
  *
  * With FUZZ_DUMP set in the environment, every frame the two peers read
  * is printed ("A <- op 1: {...}"), to see what an input does.
@@ -48,7 +51,7 @@ static const char *const patterns =
     "\"\\\\\", \"[!a-z]*\", \"user:*\", 7, null]";
 
 static uint64_t next_seq;
-static unsigned npublish;
+static unsigned npublish, nsub;
 static int dump; /* FUZZ_DUMP set: print what each connection receives */
 
 /*
@@ -183,30 +186,58 @@ answer_publish(const struct proto_msg *p)
 	}
 }
 
+/*
+ * As sv_route_sub: every fifth SUB is refused with too_many_rooms (the
+ * supervisor's own room limit); the others get a SUB_REPLY with the
+ * room's seq, RECOVERED when since is covered, and with since the
+ * messages after it (at most four) as DELIVERs naming the connection.
+ */
+static void
+answer_sub(const struct proto_msg *p)
+{
+	struct proto_msg r;
+	uint64_t s;
+
+	memset(&r, 0, sizeof(r));
+	r.conn = p->conn;
+	r.room = p->room;
+	if (++nsub % 5 == 0) {
+		r.type = PROTO_ERROR;
+		r.code = proto_cstr("too_many_rooms");
+		r.reason = proto_cstr("room limit reached");
+		r.id = p->room;
+		wk_client_on_error(&r);
+		return;
+	}
+	r.type = PROTO_SUB_REPLY;
+	r.seq = next_seq;
+	if ((p->flags & PROTO_F_SINCE) && p->since <= next_seq)
+		r.flags = PROTO_F_RECOVERED;
+	wk_client_on_sub_reply(&r);
+	if (!(p->flags & PROTO_F_SINCE))
+		return;
+	for (s = p->since + 1; s <= next_seq && s <= p->since + 4; s++) {
+		memset(&r, 0, sizeof(r));
+		r.type = PROTO_DELIVER;
+		r.conn = p->conn;
+		r.room = p->room;
+		r.seq = s;
+		r.data = proto_cstr("{\"type\":\"message\",\"replayed\":1}");
+		wk_client_on_deliver(&r);
+	}
+}
+
 /* Play the supervisor for what the handler just sent. */
 static void
 answer_ipc(void)
 {
-	struct proto_msg r;
 	unsigned i;
 
 	for (i = 0; i < fh_ipc_count; i++) {
 		const struct proto_msg *p = &fh_ipc_msgs[i].m;
 
 		switch (p->type) {
-		case PROTO_SUB:
-			memset(&r, 0, sizeof(r));
-			r.type = PROTO_SUB_REPLY;
-			r.conn = p->conn;
-			r.room = p->room;
-			r.seq = next_seq;
-			if (p->flags & PROTO_F_SINCE)
-				r.flags =
-				    p->since <= next_seq
-					? PROTO_F_SINCE | PROTO_F_RECOVERED
-					: PROTO_F_SINCE;
-			wk_client_on_sub_reply(&r);
-			break;
+		case PROTO_SUB: answer_sub(p); break;
 		case PROTO_PUBLISH: answer_publish(p); break;
 		case PROTO_UNSUB:
 		case PROTO_CONN_CLOSE: break;
@@ -234,6 +265,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wk.cfg.slow_policy = (int)(h % 3);
 	next_seq = 0;
 	npublish = 0;
+	nsub = 0;
 	fh_ipc_up = 1;
 	a = open_conn(sa, 0);
 	b = open_conn(sb, 1);
