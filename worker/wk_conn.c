@@ -71,8 +71,9 @@ update_io(struct wk_conn *c)
 {
 	int ev = 0;
 
-	if (!c->eof && (c->state == WK_HANDSHAKE || c->state == WK_OPEN ||
-			c->state == WK_CLOSING) &&
+	if (!c->eof &&
+	    (c->state == WK_HANDSHAKE || c->state == WK_OPEN ||
+	     c->state == WK_CLOSING) &&
 	    !over_limits(c))
 		ev |= EV_READ;
 	if (c->writing)
@@ -364,11 +365,20 @@ wk_conn_flush(struct wk_conn *c)
  * in c->stash (at most 131 bytes) unless it starts the call, and ws_read
  * calls wslay again once the replies to the earlier frames are queued.
  */
+/* The held frame's whole length once its first two bytes are in, or 0.
+ * Over sizeof(buf) means a control frame over 125 bytes. */
+static size_t
+stash_total(const struct wk_stash *st)
+{
+	if (st->len < 2)
+		return 0;
+	return 2 + ((st->buf[1] & 0x80) ? 4 : 0) + (st->buf[1] & 0x7f);
+}
+
 static int
 stash_complete(const struct wk_stash *st)
 {
-	return st->len >= 2 && st->len >= 2 + ((st->buf[1] & 0x80) ? 4 : 0) +
-					      (st->buf[1] & 0x7f);
+	return st->len >= 2 && st->len >= stash_total(st);
 }
 
 /* Collect the rest of the held close frame; hand it over whole. */
@@ -386,9 +396,7 @@ stash_recv(struct wk_conn *c, wslay_event_context_ptr ctx, uint8_t *buf,
 		return -1;
 	}
 	for (;;) {
-		total = st->len < 2 ? 0
-				    : 2 + ((st->buf[1] & 0x80) ? 4 : 0) +
-					  (st->buf[1] & 0x7f);
+		total = stash_total(st);
 		if (total > sizeof(st->buf)) {
 			/* Over 125 bytes: the tracker flags it (1002). */
 			break;
@@ -472,11 +480,7 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 			memcpy(c->stash->buf, buf + k, keep);
 			c->stash->len = (uint8_t)keep;
 			if (stash_complete(c->stash))
-				c->stash->len =
-				    (uint8_t)(2 +
-					      ((c->stash->buf[1] & 0x80) ? 4
-									 : 0) +
-					      (c->stash->buf[1] & 0x7f));
+				c->stash->len = (uint8_t)stash_total(c->stash);
 			/* The tracker sees the frame again when it is handed
 			 * over: back to the boundary before it. */
 			wk_scan_rewind(&c->scan);
