@@ -5,7 +5,8 @@
 # what is missing. `make` runs it with --no-npm, `make test` without;
 # --fuzz adds clang and its fuzzer runtime for `make fuzz`; --bench adds
 # Debian's libwebsockets test server and its libev plugin (the second
-# peer of `make bench`) as well as the npm packages.
+# peer of `make bench`) as well as the npm packages; --fmt adds
+# clang-format for `make fmt-check`.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +21,7 @@ apt_pkgs=(
 case "${1:-}" in
   --fuzz) apt_pkgs+=(clang-14 libclang-rt-14-dev llvm-14) ;;
   --bench) apt_pkgs+=(libwebsockets-test-server libwebsockets-evlib-ev) ;;
+  --fmt) apt_pkgs+=(clang-format) ;;
 esac
 
 missing=()
@@ -38,6 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "${1:-}" != "--no-npm" ] && [ "${1:-}" != "--fuzz" ] &&
+   [ "${1:-}" != "--fmt" ] &&
    [ -f "$here/tests/package.json" ]; then
   if ! command -v node >/dev/null 2>&1; then
     echo "install-deps: node is required for the end-to-end tests" >&2

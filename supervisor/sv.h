@@ -64,12 +64,11 @@ struct sv {
 	uint32_t next_epoch;
 	uint64_t started_ms;
 	int draining;
-	int daemon; /* started with -d */
+	int daemon;		     /* started with -d */
 	unsigned char token_key[32]; /* HMAC key of resume tokens */
 	struct sv_counters stats;
 	ev_timer sweep_timer;
 };
-
 
 /* sv_main.c */
 /* Reload the config file. Returns 0 with a summary of the changes in msg,

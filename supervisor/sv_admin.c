@@ -33,9 +33,9 @@ struct admin_conn {
 	http_parser parser;
 	char url[256];
 	size_t urllen;
-	char field[32];   /* the header name being read, lower case */
-	int has_origin;   /* an Origin header came */
-	int json_body;    /* Content-Type: application/json */
+	char field[32]; /* the header name being read, lower case */
+	int has_origin; /* an Origin header came */
+	int json_body;	/* Content-Type: application/json */
 	char *body;
 	size_t bodylen;
 	int done;
@@ -220,9 +220,8 @@ api(struct sv *sv, struct admin_conn *ac, const char *cmd)
 static int
 read_only(const char *cmd)
 {
-	static const char *const reads[] = {"status", "workers", "conns",
-					    "conn",   "rooms",   "room",
-					    "stats"};
+	static const char *const reads[] = {
+	    "status", "workers", "conns", "conn", "rooms", "room", "stats"};
 	size_t i;
 
 	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)

@@ -48,8 +48,7 @@ static const struct key keys[] = {
     {"limits.max_connections_per_user", K_INT, OFF(max_connections_per_user), 1,
      10000000},
     /* Re-serialized JSON may grow; 16 MB leaves room under the IPC cap. */
-    {"limits.max_message_bytes", K_INT, OFF(max_message_bytes), 16,
-     16u << 20},
+    {"limits.max_message_bytes", K_INT, OFF(max_message_bytes), 16, 16u << 20},
     {"limits.max_header_bytes", K_INT, OFF(max_header_bytes), 512, 65536},
     {"limits.max_queue_bytes", K_INT, OFF(max_queue_bytes), 1024, 1ull << 32},
     {"limits.max_queue_msgs", K_INT, OFF(max_queue_msgs), 1, 1000000},
@@ -108,7 +107,8 @@ set_defaults(struct sv_config *c)
 	    set_str(&c->run_dir, "/tmp/wsd") != 0 ||
 	    set_str(&c->control_socket, "") != 0 ||
 	    set_str(&c->admin_listen, "127.0.0.1:8081") != 0 ||
-	    set_str(&c->pidfile, "") != 0 || set_str(&c->log_file, "") != 0 || set_str(&c->ws_path, "/ws") != 0 ||
+	    set_str(&c->pidfile, "") != 0 || set_str(&c->log_file, "") != 0 ||
+	    set_str(&c->ws_path, "/ws") != 0 ||
 	    set_str(&c->echo_path, "") != 0 || set_str(&c->jwt_secret, "") != 0)
 		return -1;
 	return 0;

@@ -687,13 +687,12 @@ send_welcome(struct wk_conn *c, const struct proto_msg *m)
 {
 	json_t *w;
 
-	w = json_pack("{s:s, s:I, s:s#, s:s, s:s#, s:I, s:I}", "type",
-		      "welcome", "conn", (json_int_t)c->id, "session",
-		      m->session.p, (int)m->session.len, "user", c->user,
-		      "resume_token", m->token.p, (int)m->token.len,
-		      "heartbeat_ms",
-		      (json_int_t)(wk.cfg.heartbeat_interval * 1000),
-		      "max_message_bytes", (json_int_t)wk.cfg.max_message_bytes);
+	w = json_pack(
+	    "{s:s, s:I, s:s#, s:s, s:s#, s:I, s:I}", "type", "welcome", "conn",
+	    (json_int_t)c->id, "session", m->session.p, (int)m->session.len,
+	    "user", c->user, "resume_token", m->token.p, (int)m->token.len,
+	    "heartbeat_ms", (json_int_t)(wk.cfg.heartbeat_interval * 1000),
+	    "max_message_bytes", (json_int_t)wk.cfg.max_message_bytes);
 	if (wk_conn_send_json(c, w) != WK_OK)
 		wk_conn_close(c, 1011, "internal error");
 }
