@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 static char log_role[32] = "wsd";
-static enum log_level log_cur = LOG_INFO;
+static enum log_level log_cur = LOG_LEVEL_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -35,7 +35,7 @@ log_level_parse(const char *s)
 {
 	int i;
 
-	for (i = 0; i <= LOG_DEBUG; i++)
+	for (i = 0; i <= LOG_LEVEL_DEBUG; i++)
 		if (strcmp(s, level_names[i]) == 0)
 			return i;
 	return -1;

@@ -3,11 +3,19 @@
  * the workers. Each line carries the time, the process role and pid, and
  * the level. Lines never contain message contents or tokens: callers log
  * counts and ids.
+ *
+ * The level names carry a LOG_LEVEL_ prefix so that this header and
+ * <syslog.h> (LOG_INFO, LOG_DEBUG, ...) can be included together.
  */
 #ifndef WSD_LOG_H
 #define WSD_LOG_H
 
-enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+};
 
 /* Set the role shown in each line ("supervisor", "worker 1") and level. */
 void log_init(const char *role, enum log_level level);
@@ -19,9 +27,9 @@ int log_level_parse(const char *s);
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
 #endif

@@ -88,7 +88,7 @@ static int
 set_defaults(struct sv_config *c)
 {
 	c->workers = 2;
-	c->log_level = LOG_INFO;
+	c->log_level = LOG_LEVEL_INFO;
 	c->demo_page = 1;
 	c->allow_anonymous = 1;
 	c->max_connections = 100000;

@@ -414,7 +414,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	log_init("supervisor", LOG_INFO);
+	log_init("supervisor", LOG_LEVEL_INFO);
 	sv->cfg = sv_config_load(path, &ov, err, sizeof(err));
 	if (sv->cfg == NULL) {
 		fprintf(stderr, "wsd: %s\n", err);

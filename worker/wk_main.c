@@ -229,7 +229,7 @@ wk_main(int argc, char **argv)
 	struct proto_msg hello;
 	const char *url = NULL;
 	char role[32];
-	int level = LOG_INFO;
+	int level = LOG_LEVEL_INFO;
 	struct wk_conn *c, *tmp;
 
 	if (argc < 3 || parse_args(argc - 1, argv + 1, &url, &level) != 0) {

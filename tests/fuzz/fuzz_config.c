@@ -66,7 +66,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	log_init("fuzz_config", LOG_ERROR);
+	log_init("fuzz_config", LOG_LEVEL_ERROR);
 	if ((fd = mkstemp(path)) < 0) {
 		perror("fuzz_config: mkstemp");
 		abort();

@@ -21,8 +21,9 @@ fh_worker_init(void)
 {
 	const char *lv = getenv("FUZZ_LOG");
 
-	log_init("fuzz worker",
-		 lv && strcmp(lv, "debug") == 0 ? LOG_DEBUG : LOG_ERROR);
+	log_init("fuzz worker", lv && strcmp(lv, "debug") == 0
+				    ? LOG_LEVEL_DEBUG
+				    : LOG_LEVEL_ERROR);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&wk, 0, sizeof(wk));
 	wk.loop = ev_default_loop(0);
