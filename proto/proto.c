@@ -11,6 +11,8 @@
  */
 #include "proto.h"
 
+#include "err.h"
+
 #include <string.h>
 
 enum field {
@@ -133,8 +135,10 @@ static int
 pack_str(msgpack_packer *pk, struct proto_str s)
 {
 	if (msgpack_pack_str(pk, s.len) != 0)
-		return -1;
-	return msgpack_pack_str_body(pk, s.len ? s.p : "", s.len);
+		return WSD_ENOMEM;
+	if (msgpack_pack_str_body(pk, s.len ? s.p : "", s.len) != 0)
+		return WSD_ENOMEM;
+	return WSD_OK;
 }
 
 static int
@@ -143,19 +147,19 @@ pack_config(msgpack_packer *pk, const struct proto_config *c)
 	int i;
 
 	if (msgpack_pack_array(pk, CONFIG_NUMS + CONFIG_STRS + 1) != 0)
-		return -1;
+		return WSD_ENOMEM;
 	for (i = 0; i < CONFIG_NUMS; i++)
 		if (msgpack_pack_uint64(pk, *config_nums(c, i)) != 0)
-			return -1;
+			return WSD_ENOMEM;
 	for (i = 0; i < CONFIG_STRS; i++)
 		if (pack_str(pk, *config_strs(c, i)) != 0)
-			return -1;
+			return WSD_ENOMEM;
 	if (msgpack_pack_array(pk, c->norigins) != 0)
-		return -1;
+		return WSD_ENOMEM;
 	for (i = 0; i < (int)c->norigins; i++)
 		if (pack_str(pk, c->origins[i]) != 0)
-			return -1;
-	return 0;
+			return WSD_ENOMEM;
+	return WSD_OK;
 }
 
 static int
@@ -164,7 +168,7 @@ pack_records(msgpack_packer *pk, const struct proto_stats_rec *r, uint32_t n)
 	uint32_t i;
 
 	if (msgpack_pack_array(pk, n) != 0)
-		return -1;
+		return WSD_ENOMEM;
 	for (i = 0; i < n; i++) {
 		if (msgpack_pack_array(pk, REC_FIELDS) != 0 ||
 		    msgpack_pack_uint64(pk, r[i].conn) != 0 ||
@@ -174,9 +178,9 @@ pack_records(msgpack_packer *pk, const struct proto_stats_rec *r, uint32_t n)
 		    msgpack_pack_uint64(pk, r[i].drops) != 0 ||
 		    msgpack_pack_uint64(pk, r[i].msgs_in) != 0 ||
 		    msgpack_pack_uint64(pk, r[i].msgs_out) != 0)
-			return -1;
+			return WSD_ENOMEM;
 	}
-	return 0;
+	return WSD_OK;
 }
 
 static int
@@ -197,7 +201,7 @@ proto_encode(const struct proto_msg *m, msgpack_packer *pk)
 	int i, n;
 
 	if (m->type == 0 || m->type >= PROTO_TYPE_END)
-		return -1;
+		return WSD_EINVAL;
 	s = &schemas[m->type];
 	n = schema_len(s);
 	if (msgpack_pack_array(pk, 4 + n) != 0 ||
@@ -205,7 +209,7 @@ proto_encode(const struct proto_msg *m, msgpack_packer *pk)
 	    msgpack_pack_uint32(pk, m->type) != 0 ||
 	    msgpack_pack_uint32(pk, m->worker) != 0 ||
 	    msgpack_pack_uint32(pk, m->gen) != 0)
-		return -1;
+		return WSD_ENOMEM;
 	for (i = 0; i < n; i++) {
 		enum field f = s->fields[i];
 		int rc;
@@ -219,9 +223,9 @@ proto_encode(const struct proto_msg *m, msgpack_packer *pk)
 		else
 			rc = pack_str(pk, *msg_str(mm, f));
 		if (rc != 0)
-			return -1;
+			return WSD_ENOMEM;
 	}
-	return 0;
+	return WSD_OK;
 }
 
 int
@@ -230,14 +234,16 @@ proto_encode_nng(const struct proto_msg *m, nng_msg **out)
 	static msgpack_sbuffer sb;
 	msgpack_packer pk;
 	nng_msg *msg;
-	int rc = -1;
+	int rc;
 
 	msgpack_sbuffer_clear(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (proto_encode(m, &pk) == 0 && nng_msg_alloc(&msg, sb.size) == 0) {
+	rc = proto_encode(m, &pk);
+	if (rc == WSD_OK && nng_msg_alloc(&msg, sb.size) != 0)
+		rc = WSD_ENOMEM;
+	if (rc == WSD_OK) {
 		memcpy(nng_msg_body(msg), sb.data, sb.size);
 		*out = msg;
-		rc = 0;
 	}
 	/* One large message should not pin its buffer for good. */
 	if (sb.alloc > (1u << 20)) {
@@ -251,9 +257,9 @@ static int
 get_uint(const msgpack_object *o, uint64_t *out)
 {
 	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-		return -1;
+		return WSD_EPROTO;
 	*out = o->via.u64;
-	return 0;
+	return WSD_OK;
 }
 
 /*
@@ -266,10 +272,10 @@ get_str(const msgpack_object *o, uint32_t max, struct proto_str *out)
 	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max ||
 	    (o->via.str.size > 0 &&
 	     memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL))
-		return -1;
+		return WSD_EPROTO;
 	out->p = o->via.str.ptr;
 	out->len = o->via.str.size;
-	return 0;
+	return WSD_OK;
 }
 
 static uint32_t
@@ -287,26 +293,26 @@ decode_config(const msgpack_object *o, struct proto_config *c)
 
 	if (o->type != MSGPACK_OBJECT_ARRAY ||
 	    o->via.array.size != CONFIG_NUMS + CONFIG_STRS + 1)
-		return -1;
+		return WSD_EPROTO;
 	a = o->via.array.ptr;
 	for (i = 0; i < CONFIG_NUMS; i++)
 		if (get_uint(&a[i], (uint64_t *)config_nums(c, (int)i)) != 0)
-			return -1;
+			return WSD_EPROTO;
 	for (i = 0; i < CONFIG_STRS; i++)
 		if (get_str(&a[CONFIG_NUMS + i], PROTO_MAX_NAME,
 			    (struct proto_str *)config_strs(c, (int)i)) != 0)
-			return -1;
+			return WSD_EPROTO;
 	if (a[CONFIG_NUMS + CONFIG_STRS].type != MSGPACK_OBJECT_ARRAY)
-		return -1;
+		return WSD_EPROTO;
 	origins = &a[CONFIG_NUMS + CONFIG_STRS].via.array;
 	if (origins->size > PROTO_MAX_ORIGINS)
-		return -1;
+		return WSD_EPROTO;
 	c->norigins = origins->size;
 	for (i = 0; i < origins->size; i++)
 		if (get_str(&origins->ptr[i], PROTO_MAX_NAME, &c->origins[i]) !=
 		    0)
-			return -1;
-	return 0;
+			return WSD_EPROTO;
+	return WSD_OK;
 }
 
 static int
@@ -316,24 +322,24 @@ decode_records(const msgpack_object *o, struct proto_msg *m)
 
 	if (o->type != MSGPACK_OBJECT_ARRAY ||
 	    o->via.array.size > PROTO_MAX_RECORDS)
-		return -1;
+		return WSD_EPROTO;
 	for (i = 0; i < o->via.array.size; i++) {
 		const msgpack_object *r = &o->via.array.ptr[i];
 
 		if (r->type != MSGPACK_OBJECT_ARRAY ||
 		    r->via.array.size != REC_FIELDS)
-			return -1;
+			return WSD_EPROTO;
 		for (j = 0; j < REC_FIELDS; j++)
 			if (r->via.array.ptr[j].type !=
 			    MSGPACK_OBJECT_POSITIVE_INTEGER)
-				return -1;
+				return WSD_EPROTO;
 	}
 	m->rec_objs = o->via.array.ptr;
 	m->nrecs = o->via.array.size;
-	return 0;
+	return WSD_OK;
 }
 
-static int
+static enum proto_bad
 decode_header(const msgpack_object *a, struct proto_msg *m)
 {
 	uint64_t v[4];
@@ -341,39 +347,39 @@ decode_header(const msgpack_object *a, struct proto_msg *m)
 
 	for (i = 0; i < 4; i++)
 		if (get_uint(&a[i], &v[i]) != 0 || v[i] > UINT32_MAX)
-			return PROTO_EHEADER;
+			return PROTO_BAD_HEADER;
 	if (v[0] != PROTO_VERSION)
-		return PROTO_EVERSION;
+		return PROTO_BAD_VERSION;
 	if (v[1] == 0 || v[1] >= PROTO_TYPE_END)
-		return PROTO_ETYPE;
+		return PROTO_BAD_TYPE;
 	m->type = (uint32_t)v[1];
 	m->worker = (uint32_t)v[2];
 	m->gen = (uint32_t)v[3];
-	return PROTO_OK;
+	return PROTO_BAD_NONE;
 }
 
-int
-proto_decode(struct proto_msg *m, msgpack_unpacked *u, const void *buf,
-	     size_t len)
+/* Decode into m; returns which check failed, or PROTO_BAD_NONE. */
+static enum proto_bad
+decode(struct proto_msg *m, msgpack_unpacked *u, const void *buf, size_t len)
 {
 	const msgpack_object *a;
 	const struct schema *s;
+	enum proto_bad bad;
 	size_t off = 0;
 	int i, n, rc;
 
-	memset(m, 0, sizeof(*m));
 	if (msgpack_unpack_next(u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    off != len)
-		return PROTO_EPARSE;
+		return PROTO_BAD_PARSE;
 	if (u->data.type != MSGPACK_OBJECT_ARRAY || u->data.via.array.size < 4)
-		return PROTO_EHEADER;
+		return PROTO_BAD_HEADER;
 	a = u->data.via.array.ptr;
-	if ((rc = decode_header(a, m)) != PROTO_OK)
-		return rc;
+	if ((bad = decode_header(a, m)) != PROTO_BAD_NONE)
+		return bad;
 	s = &schemas[m->type];
 	n = schema_len(s);
 	if (u->data.via.array.size != (uint32_t)(4 + n))
-		return PROTO_ECOUNT;
+		return PROTO_BAD_COUNT;
 	for (i = 0; i < n; i++) {
 		const msgpack_object *o = &a[4 + i];
 		enum field f = s->fields[i];
@@ -387,10 +393,24 @@ proto_decode(struct proto_msg *m, msgpack_unpacked *u, const void *buf,
 			rc = get_uint(o, num);
 		else
 			rc = get_str(o, str_limit(f), msg_str(m, f));
-		if (rc != 0)
-			return PROTO_EFIELD;
+		if (rc != WSD_OK)
+			return PROTO_BAD_FIELD;
 	}
-	return PROTO_OK;
+	return PROTO_BAD_NONE;
+}
+
+int
+proto_decode(struct proto_msg *m, msgpack_unpacked *u, const void *buf,
+	     size_t len)
+{
+	enum proto_bad bad;
+
+	memset(m, 0, sizeof(*m));
+	if ((bad = decode(m, u, buf, len)) == PROTO_BAD_NONE)
+		return WSD_OK;
+	memset(m, 0, sizeof(*m));
+	m->bad = bad;
+	return WSD_EPROTO;
 }
 
 void
@@ -417,16 +437,16 @@ proto_type_name(uint32_t type)
 }
 
 const char *
-proto_strerror(int err)
+proto_bad_name(enum proto_bad bad)
 {
-	switch (err) {
-	case PROTO_OK: return "ok";
-	case PROTO_EPARSE: return "not one msgpack object";
-	case PROTO_EHEADER: return "bad header";
-	case PROTO_EVERSION: return "protocol version mismatch";
-	case PROTO_ETYPE: return "unknown message type";
-	case PROTO_ECOUNT: return "wrong field count";
-	case PROTO_EFIELD: return "bad field";
+	switch (bad) {
+	case PROTO_BAD_NONE: return "ok";
+	case PROTO_BAD_PARSE: return "not one msgpack object";
+	case PROTO_BAD_HEADER: return "bad header";
+	case PROTO_BAD_VERSION: return "protocol version mismatch";
+	case PROTO_BAD_TYPE: return "unknown message type";
+	case PROTO_BAD_COUNT: return "wrong field count";
+	case PROTO_BAD_FIELD: return "bad field";
 	default: return "unknown error";
 	}
 }

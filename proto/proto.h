@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 #define PROTO_VERSION 1
 
 /* Limits the decoder enforces on strings, in bytes. */
@@ -101,6 +103,17 @@ struct proto_stats_rec {
 	uint64_t msgs_out;
 };
 
+/* Which check of the decoder a malformed message failed (for the log). */
+enum proto_bad {
+	PROTO_BAD_NONE = 0,
+	PROTO_BAD_PARSE,   /* not one complete msgpack object */
+	PROTO_BAD_HEADER,  /* not an array with a valid header */
+	PROTO_BAD_VERSION, /* another protocol version */
+	PROTO_BAD_TYPE,	   /* unknown message type */
+	PROTO_BAD_COUNT,   /* wrong number of fields */
+	PROTO_BAD_FIELD,   /* a field of the wrong type or size */
+};
+
 /*
  * A decoded (or to-be-encoded) message. Only the fields of the type's
  * schema are meaningful; the decoder zeroes the rest.
@@ -131,23 +144,14 @@ struct proto_msg {
 	const struct proto_stats_rec *recs;
 	uint32_t nrecs;
 	const msgpack_object *rec_objs; /* decoded STATS: validated records */
-};
-
-/* Error codes of the decoder: which check failed (for the log line). */
-enum proto_err {
-	PROTO_OK = 0,
-	PROTO_EPARSE = -1,   /* not one complete msgpack object */
-	PROTO_EHEADER = -2,  /* not an array with a valid header */
-	PROTO_EVERSION = -3, /* another protocol version */
-	PROTO_ETYPE = -4,    /* unknown message type */
-	PROTO_ECOUNT = -5,   /* wrong number of fields */
-	PROTO_EFIELD = -6,   /* a field of the wrong type or size */
+	enum proto_bad bad;		/* why proto_decode refused it */
 };
 
 /*
  * Pack m with pk. Strings are copied into the packer's buffer, so m may
- * borrow from anywhere. Returns 0, or -1 when the packer's write callback
- * failed (the buffer holds a partial message and must be discarded).
+ * borrow from anywhere. Returns WSD_OK, WSD_EINVAL for an unknown type, or
+ * WSD_ENOMEM when the packer's write callback failed (the buffer holds a
+ * partial message and must be discarded).
  */
 int proto_encode(const struct proto_msg *m, msgpack_packer *pk);
 
@@ -156,16 +160,16 @@ int proto_encode(const struct proto_msg *m, msgpack_packer *pk);
  * message is packed into one growing buffer kept by this module and
  * copied into the nng message once (nng grows a message by reallocating
  * it to the exact size on every append, which is quadratic). Not
- * thread-safe: each process encodes on its loop thread. Returns 0, or -1
- * when out of memory (*out untouched).
+ * thread-safe: each process encodes on its loop thread. Returns WSD_OK,
+ * WSD_EINVAL for an unknown type or WSD_ENOMEM (*out untouched).
  */
 int proto_encode_nng(const struct proto_msg *m, nng_msg **out);
 
 /*
  * Decode the message in buf[0..len) into m. The caller has initialised u
  * with msgpack_unpacked_init and destroys it when done with m; strings and
- * STATS records in m borrow from buf and u. Returns PROTO_OK or one of
- * enum proto_err; on error m is unspecified.
+ * STATS records in m borrow from buf and u. Returns WSD_OK, or WSD_EPROTO
+ * with m zeroed but for m->bad, the check that failed.
  */
 int proto_decode(struct proto_msg *m, msgpack_unpacked *u, const void *buf,
 		 size_t len);
@@ -177,8 +181,8 @@ void proto_stats_get(const struct proto_msg *m, uint32_t i,
 /* The name of a message type for logs, or "unknown". */
 const char *proto_type_name(uint32_t type);
 
-/* The name of a decoder error for logs. */
-const char *proto_strerror(int err);
+/* The name of a failed decoder check for logs. */
+const char *proto_bad_name(enum proto_bad bad);
 
 /* A proto_str from a NUL-terminated C string (which it borrows). */
 struct proto_str proto_cstr(const char *s);

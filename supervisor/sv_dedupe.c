@@ -87,11 +87,11 @@ sv_dedupe_add(struct sv_dedupe *d, const char *room, size_t rlen,
 	struct sv_dedupe_ent *e = calloc(1, sizeof(*e));
 
 	if (e == NULL)
-		return -1;
+		return WSD_ENOMEM;
 	e->key = make_key(room, rlen, user, ulen, id, idlen, &e->keylen);
 	if (e->key == NULL) {
 		free(e);
-		return -1;
+		return WSD_ENOMEM;
 	}
 	e->seq = seq;
 	e->at_ms = now_ms;
@@ -99,5 +99,5 @@ sv_dedupe_add(struct sv_dedupe *d, const char *room, size_t rlen,
 	TAILQ_INSERT_TAIL(&d->fifo, e, order);
 	d->count++;
 	expire(d, now_ms);
-	return 0;
+	return WSD_OK;
 }

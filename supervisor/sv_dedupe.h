@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../proto/err.h"
 #include "../proto/queue.h"
 #include <uthash.h>
 
@@ -37,7 +38,7 @@ uint64_t sv_dedupe_find(struct sv_dedupe *d, const char *room, size_t rlen,
 			const char *user, size_t ulen, const char *id,
 			size_t idlen, uint64_t now_ms);
 
-/* Remember a publish. Returns 0, or -1 when out of memory (not kept). */
+/* Remember a publish. Returns WSD_OK, or WSD_ENOMEM (not kept). */
 int sv_dedupe_add(struct sv_dedupe *d, const char *room, size_t rlen,
 		  const char *user, size_t ulen, const char *id, size_t idlen,
 		  uint64_t seq, uint64_t now_ms);

@@ -218,19 +218,19 @@ sv_reg_join(struct sv_registry *r, struct sv_conn *c, struct sv_room *room)
 
 	(void)r;
 	if (member_find(c, room) != NULL)
-		return SV_EEXIST;
+		return WSD_EEXIST;
 	if ((uint32_t)c->worker >= room->nper_worker) {
 		uint32_t n = (uint32_t)c->worker + 1, *pw;
 
 		if ((pw = realloc(room->per_worker, n * sizeof(*pw))) == NULL)
-			return SV_ENOMEM;
+			return WSD_ENOMEM;
 		memset(pw + room->nper_worker, 0,
 		       (n - room->nper_worker) * sizeof(*pw));
 		room->per_worker = pw;
 		room->nper_worker = n;
 	}
 	if ((m = calloc(1, sizeof(*m))) == NULL)
-		return SV_ENOMEM;
+		return WSD_ENOMEM;
 	m->room = room;
 	m->conn = c;
 	TAILQ_INSERT_TAIL(&room->members, m, in_room);
@@ -238,7 +238,7 @@ sv_reg_join(struct sv_registry *r, struct sv_conn *c, struct sv_room *room)
 	room->nmembers++;
 	room->per_worker[c->worker]++;
 	c->nrooms++;
-	return 0;
+	return WSD_OK;
 }
 
 int
@@ -248,15 +248,15 @@ sv_reg_leave(struct sv_registry *r, struct sv_conn *c, struct sv_room *room)
 
 	(void)r;
 	if (m == NULL)
-		return SV_ENOENT;
+		return WSD_ENOENT;
 	member_unlink(m, wall_ms());
-	return 0;
+	return WSD_OK;
 }
 
 /*
  * Grow the ring (doubling, up to log_max) when it is full, so that a room
- * that is never published to costs no log at all. Returns 0 or -1 when
- * the ring is at its maximum or memory ran out.
+ * that is never published to costs no log at all. Returns WSD_OK,
+ * WSD_EFULL when the ring is at its maximum, or WSD_ENOMEM.
  */
 static int
 log_grow(struct sv_room *room)
@@ -265,18 +265,18 @@ log_grow(struct sv_room *room)
 	struct sv_logent *n;
 
 	if (room->log_cap >= room->log_max)
-		return -1;
+		return WSD_EFULL;
 	if (cap > room->log_max)
 		cap = room->log_max;
 	if ((n = calloc(cap, sizeof(*n))) == NULL)
-		return -1;
+		return WSD_ENOMEM;
 	for (i = 0; i < room->log_len; i++)
 		n[i] = room->log[(room->log_head + i) % room->log_cap];
 	free(room->log);
 	room->log = n;
 	room->log_cap = cap;
 	room->log_head = 0;
-	return 0;
+	return WSD_OK;
 }
 
 uint64_t

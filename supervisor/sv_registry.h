@@ -19,6 +19,7 @@
 #include "../proto/queue.h"
 #include <uthash.h>
 
+#include "../proto/err.h"
 #include "sv_config.h"
 
 struct sv_conn;
@@ -87,11 +88,6 @@ struct sv_registry {
 	TAILQ_HEAD(, sv_conn) by_worker[SV_MAX_WORKERS];
 };
 
-/* Error codes. */
-#define SV_EEXIST (-2)
-#define SV_ENOMEM (-3)
-#define SV_ENOENT (-4)
-
 void sv_registry_init(struct sv_registry *r, uint32_t log_cap);
 
 /* Free every connection, user and room. */
@@ -128,10 +124,11 @@ struct sv_room *sv_reg_room_get(struct sv_registry *r, const char *name,
 /* Members of room on worker slot w. */
 uint32_t sv_reg_room_on_worker(const struct sv_room *room, int w);
 
-/* Join c to room. Returns 0, SV_EEXIST (already a member) or SV_ENOMEM. */
+/* Join c to room. Returns WSD_OK, WSD_EEXIST (already a member) or
+ * WSD_ENOMEM (nothing changed). */
 int sv_reg_join(struct sv_registry *r, struct sv_conn *c, struct sv_room *room);
 
-/* Remove c from room. Returns 0 or SV_ENOENT. */
+/* Remove c from room. Returns WSD_OK or WSD_ENOENT (not a member). */
 int sv_reg_leave(struct sv_registry *r, struct sv_conn *c,
 		 struct sv_room *room);
 

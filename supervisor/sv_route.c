@@ -222,7 +222,7 @@ sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 1);
 	/* A personal room's members are implicit: the user's connections. */
 	if (room == NULL || (!sv_room_personal(room->name) &&
-			     sv_reg_join(&sv->reg, c, room) == SV_ENOMEM)) {
+			     sv_reg_join(&sv->reg, c, room) == WSD_ENOMEM)) {
 		send_error(sv, w, m->conn, "internal", "out of memory",
 			   m->room);
 		return;

@@ -256,10 +256,10 @@ on_worker_readable(struct ev_loop *loop, ev_io *io, int revents)
 			break;
 		msgpack_unpacked_init(&u);
 		rc = proto_decode(&m, &u, nng_msg_body(msg), nng_msg_len(msg));
-		if (rc != PROTO_OK) {
+		if (rc != WSD_OK) {
 			log_error("worker %d: malformed IPC message (%s); "
 				  "dropping the worker",
-				  w->id, proto_strerror(rc));
+				  w->id, proto_bad_name(m.bad));
 			if (w->pid > 0)
 				kill(w->pid, SIGKILL);
 		} else if (m.worker != (uint32_t)w->id) {

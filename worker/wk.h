@@ -25,13 +25,8 @@
 #include <uthash.h>
 #include <wslay/wslay.h>
 
+#include "../proto/err.h"
 #include "../proto/proto.h"
-
-/* Return codes. */
-#define WK_OK 0
-#define WK_EFULL (-2)	/* send queue over its limit; nothing queued */
-#define WK_ECLOSED (-3) /* the connection is closing; nothing queued */
-#define WK_ENOMEM (-4)
 
 /* A frame (or raw HTTP bytes) ready to write, shared by reference. */
 struct wk_buf {
@@ -207,8 +202,9 @@ struct wk_conn *wk_conn_find(uint64_t id);
 /*
  * Queue a reference to b (the caller keeps its own reference). With force,
  * the queue limits do not apply (handshake answers, control frames).
- * Returns WK_OK, WK_EFULL (the policy was applied: dropped, or the
- * connection is closing with 4001) or WK_ECLOSED.
+ * Returns WSD_OK, WSD_EFULL (the policy was applied: dropped, or the
+ * connection is closing with 4001), WSD_ECLOSED (closing: not queued) or
+ * WSD_ENOMEM (not queued).
  */
 int wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force);
 /* Frame and queue one text message (copied). Returns as wk_conn_send. */
@@ -216,7 +212,7 @@ int wk_conn_send_text(struct wk_conn *c, const char *text, size_t len);
 /*
  * Serialize obj compactly and queue it as one text message. Takes over
  * the reference to obj (NULL is allowed and sends nothing: a failed
- * json_pack). Returns as wk_conn_send, or WK_ENOMEM.
+ * json_pack). Returns as wk_conn_send, or WSD_ENOMEM.
  */
 int wk_conn_send_json(struct wk_conn *c, json_t *obj);
 /* Start the close handshake with code and reason. */
@@ -260,9 +256,9 @@ struct wk_member {
 
 struct wk_room *wk_room_find(const char *name, size_t len);
 int wk_room_is_member(struct wk_conn *c, const char *name, size_t len);
-/* Returns 0, WK_ENOMEM; joining twice is a no-op returning 0. */
+/* Returns WSD_OK or WSD_ENOMEM; joining twice is a no-op returning WSD_OK. */
 int wk_room_join(struct wk_conn *c, const char *name, size_t len);
-/* Returns 0, or -1 when c was not a member. */
+/* Returns WSD_OK, or WSD_ENOENT when c was not a member. */
 int wk_room_leave(struct wk_conn *c, const char *name, size_t len);
 void wk_room_leave_all(struct wk_conn *c);
 

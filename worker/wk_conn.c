@@ -245,7 +245,7 @@ wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 	struct wk_qent *e;
 
 	if (c->state == WK_DEAD || (!force && c->state == WK_CLOSING))
-		return WK_ECLOSED;
+		return WSD_ECLOSED;
 	/*
 	 * Frames queued in this loop turn have not been offered to the socket
 	 * yet; write them before calling the client slow.
@@ -253,17 +253,17 @@ wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 	if (!force && !c->writing && queue_full(c, b->len)) {
 		wk_conn_flush(c);
 		if (c->state == WK_DEAD)
-			return WK_ECLOSED;
+			return WSD_ECLOSED;
 	}
 	if (!force && queue_full(c, b->len)) {
 		wk_conn_mark_stats(c);
 		switch (wk.cfg.slow_policy) {
-		case PROTO_SLOW_DROP_NEWEST: c->drops++; return WK_EFULL;
+		case PROTO_SLOW_DROP_NEWEST: c->drops++; return WSD_EFULL;
 		case PROTO_SLOW_DROP_OLDEST:
 			if (drop_oldest(c, b->len) == 0)
 				break;
 			c->drops++;
-			return WK_EFULL;
+			return WSD_EFULL;
 		default:
 			c->drops++;
 			log_info("conn %llu: send queue full (%llu bytes, %u "
@@ -271,11 +271,11 @@ wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 				 (unsigned long long)c->id,
 				 (unsigned long long)c->q_bytes, c->q_msgs);
 			wk_conn_close(c, 4001, "slow consumer");
-			return WK_EFULL;
+			return WSD_EFULL;
 		}
 	}
 	if ((e = malloc(sizeof(*e))) == NULL)
-		return WK_ENOMEM;
+		return WSD_ENOMEM;
 	b->refs++;
 	e->buf = b;
 	STAILQ_INSERT_TAIL(&c->q, e, link);
@@ -285,7 +285,7 @@ wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 		c->msgs_out++;
 	mark_dirty(c);
 	wk_conn_mark_stats(c);
-	return WK_OK;
+	return WSD_OK;
 }
 
 int
@@ -295,7 +295,7 @@ wk_conn_send_text(struct wk_conn *c, const char *text, size_t len)
 	int rc;
 
 	if (b == NULL)
-		return WK_ENOMEM;
+		return WSD_ENOMEM;
 	rc = wk_conn_send(c, b, 0);
 	wk_buf_unref(b);
 	return rc;
@@ -305,7 +305,7 @@ int
 wk_conn_send_json(struct wk_conn *c, json_t *obj)
 {
 	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-	int rc = text ? wk_conn_send_text(c, text, strlen(text)) : WK_ENOMEM;
+	int rc = text ? wk_conn_send_text(c, text, strlen(text)) : WSD_ENOMEM;
 
 	free(text);
 	json_decref(obj);
@@ -534,7 +534,7 @@ ws_on_msg(wslay_event_context_ptr ctx,
 	wk_conn_mark_stats(c);
 	if (c->echo) {
 		b = wk_frame_new(a->opcode, a->msg, a->msg_length);
-		if (b != NULL && wk_conn_send(c, b, 0) == WK_OK)
+		if (b != NULL && wk_conn_send(c, b, 0) == WSD_OK)
 			c->msgs_out--; /* echoes are not deliveries */
 		wk_buf_unref(b);
 		return;
@@ -564,7 +564,7 @@ ws_ensure(struct wk_conn *c)
 		return 0;
 	if (wslay_event_context_server_init(&c->ws, &cb, c) != 0) {
 		c->ws = NULL;
-		return WK_ENOMEM;
+		return WSD_ENOMEM;
 	}
 	wslay_event_config_set_max_recv_msg_length(c->ws,
 						   wk.cfg.max_message_bytes);

@@ -693,7 +693,7 @@ send_welcome(struct wk_conn *c, const struct proto_msg *m)
 	    "user", c->user, "resume_token", m->token.p, (int)m->token.len,
 	    "heartbeat_ms", (json_int_t)(wk.cfg.heartbeat_interval * 1000),
 	    "max_message_bytes", (json_int_t)wk.cfg.max_message_bytes);
-	if (wk_conn_send_json(c, w) != WK_OK)
+	if (wk_conn_send_json(c, w) != WSD_OK)
 		wk_conn_close(c, 1011, "internal error");
 }
 

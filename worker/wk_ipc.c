@@ -225,11 +225,11 @@ on_readable(struct ev_loop *loop, ev_io *io, int revents)
 	       nng_recvmsg(wk.sock, &msg, NNG_FLAG_NONBLOCK) == 0) {
 		msgpack_unpacked_init(&u);
 		rc = proto_decode(&m, &u, nng_msg_body(msg), nng_msg_len(msg));
-		if (rc != PROTO_OK || m.worker != (uint32_t)wk.id) {
+		if (rc != WSD_OK || m.worker != (uint32_t)wk.id) {
 			log_error("malformed IPC message from the supervisor "
 				  "(%s); exiting",
-				  rc != PROTO_OK ? proto_strerror(rc)
-						 : "wrong worker id");
+				  rc != WSD_OK ? proto_bad_name(m.bad)
+					       : "wrong worker id");
 			exit(1);
 		}
 		dispatch(&m);

@@ -54,13 +54,13 @@ wk_room_join(struct wk_conn *c, const char *name, size_t len)
 	struct wk_member *m;
 
 	if (member_find(c, name, len) != NULL)
-		return 0;
+		return WSD_OK;
 	if ((r = wk_room_find(name, len)) == NULL) {
 		if ((r = calloc(1, sizeof(*r))) == NULL)
-			return WK_ENOMEM;
+			return WSD_ENOMEM;
 		if ((r->name = strndup(name, len)) == NULL) {
 			free(r);
-			return WK_ENOMEM;
+			return WSD_ENOMEM;
 		}
 		TAILQ_INIT(&r->members);
 		HASH_ADD_KEYPTR(hh, wk.rooms, r->name, len, r);
@@ -71,7 +71,7 @@ wk_room_join(struct wk_conn *c, const char *name, size_t len)
 			free(r->name);
 			free(r);
 		}
-		return WK_ENOMEM;
+		return WSD_ENOMEM;
 	}
 	m->room = r;
 	m->conn = c;
@@ -79,7 +79,7 @@ wk_room_join(struct wk_conn *c, const char *name, size_t len)
 	LIST_INSERT_HEAD(&c->rooms, m, in_conn);
 	r->nmembers++;
 	c->nrooms++;
-	return 0;
+	return WSD_OK;
 }
 
 static void
@@ -104,9 +104,9 @@ wk_room_leave(struct wk_conn *c, const char *name, size_t len)
 	struct wk_member *m = member_find(c, name, len);
 
 	if (m == NULL)
-		return -1;
+		return WSD_ENOENT;
 	member_free(m);
-	return 0;
+	return WSD_OK;
 }
 
 void

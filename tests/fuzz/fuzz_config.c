@@ -115,11 +115,11 @@ check_proto(const struct sv_config *c)
 		abort();
 	msgpack_unpacked_init(&u);
 	rc = proto_decode(&back, &u, sb.data, sb.size);
-	if (rc != PROTO_OK) {
+	if (rc != WSD_OK) {
 		fprintf(stderr,
 			"fuzz_config: a config that loads gives a CONFIG "
 			"message the worker refuses: %s\n",
-			proto_strerror(rc));
+			proto_bad_name(back.bad));
 		abort();
 	}
 	msgpack_unpacked_destroy(&u);

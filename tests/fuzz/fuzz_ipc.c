@@ -145,9 +145,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	msgpack_unpacked_init(&u1);
 	rc = proto_decode(&m1, &u1, data, size);
 	/* Both name tables must answer for any value. */
-	(void)proto_strerror(rc);
+	(void)proto_bad_name(m1.bad);
+	(void)wsd_strerror(rc);
 	(void)proto_type_name(m1.type);
-	if (rc != PROTO_OK) {
+	if (rc != WSD_OK) {
 		msgpack_unpacked_destroy(&u1);
 		return 0;
 	}
@@ -156,9 +157,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	msgpack_unpacked_init(&u2);
 	rc = proto_decode(&m2, &u2, sb1.data, sb1.size);
-	if (rc != PROTO_OK) {
+	if (rc != WSD_OK) {
 		fprintf(stderr, "fuzz_ipc: re-encoded message rejected: %s\n",
-			proto_strerror(rc));
+			proto_bad_name(m2.bad));
 		fail("decode of the re-encoding", &m1);
 	}
 	check_equal(&m1, &m2);

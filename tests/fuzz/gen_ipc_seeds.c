@@ -37,7 +37,7 @@ emit(const char *name, const struct proto_msg *m)
 		exit(1);
 	}
 	msgpack_unpacked_init(&u);
-	if (proto_decode(&back, &u, sb.data, sb.size) != PROTO_OK) {
+	if (proto_decode(&back, &u, sb.data, sb.size) != WSD_OK) {
 		fprintf(stderr, "gen_ipc_seeds: %s does not decode\n", name);
 		exit(1);
 	}

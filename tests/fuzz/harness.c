@@ -121,11 +121,11 @@ __wrap_wk_ipc_send(struct proto_msg *m)
 	}
 	msgpack_unpacked_init(&k->u);
 	rc = proto_decode(&k->m, &k->u, k->sb.data, k->sb.size);
-	if (rc != PROTO_OK) {
+	if (rc != WSD_OK) {
 		fprintf(stderr,
 			"fuzz: the supervisor would refuse the worker's %s "
 			"(%s) and kill the worker\n",
-			proto_type_name(m->type), proto_strerror(rc));
+			proto_type_name(m->type), proto_bad_name(k->m.bad));
 		abort();
 	}
 	fh_ipc_count++;

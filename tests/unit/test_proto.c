@@ -220,7 +220,11 @@ encode(const struct proto_msg *m, msgpack_sbuffer *sb)
 	assert_int_equal(proto_encode(m, &pk), 0);
 }
 
-/* Decode buf[0..len) with a fresh msgpack_unpacked; returns the code. */
+/*
+ * Decode buf[0..len) with a fresh msgpack_unpacked; returns the check that
+ * failed (PROTO_BAD_NONE when it decoded). The return code must agree:
+ * WSD_OK exactly when no check failed, WSD_EPROTO otherwise.
+ */
 static int
 decode_once(const void *buf, size_t len)
 {
@@ -229,9 +233,14 @@ decode_once(const void *buf, size_t len)
 	int rc;
 
 	msgpack_unpacked_init(&u);
+	memset(&m, 0x5a, sizeof(m));
 	rc = proto_decode(&m, &u, buf, len);
 	msgpack_unpacked_destroy(&u);
-	return rc;
+	if (m.bad == PROTO_BAD_NONE)
+		assert_int_equal(rc, WSD_OK);
+	else
+		assert_int_equal(rc, WSD_EPROTO);
+	return (int)m.bad;
 }
 
 static void
@@ -431,7 +440,7 @@ roundtrip(const struct layout *l, struct proto_msg *in)
 	assert_layout(l, &sb, in);
 	msgpack_unpacked_init(&u);
 	memset(&out, 0x5a, sizeof(out));
-	assert_int_equal(proto_decode(&out, &u, sb.data, sb.size), PROTO_OK);
+	assert_int_equal(proto_decode(&out, &u, sb.data, sb.size), WSD_OK);
 	assert_decoded(l, &out, in);
 	msgpack_unpacked_destroy(&u);
 	msgpack_sbuffer_destroy(&sb);
@@ -536,9 +545,9 @@ test_encode_bad_type(void **state)
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	memset(&m, 0, sizeof(m));
 	m.type = 0;
-	assert_int_equal(proto_encode(&m, &pk), -1);
+	assert_int_equal(proto_encode(&m, &pk), WSD_EINVAL);
 	m.type = PROTO_TYPE_END;
-	assert_int_equal(proto_encode(&m, &pk), -1);
+	assert_int_equal(proto_encode(&m, &pk), WSD_EINVAL);
 	msgpack_sbuffer_destroy(&sb);
 }
 
@@ -548,8 +557,8 @@ test_empty_buffer(void **state)
 	static const char one[1] = {0};
 
 	(void)state;
-	assert_int_equal(decode_once(one, 0), PROTO_EPARSE);
-	assert_int_equal(decode_once(NULL, 0), PROTO_EPARSE);
+	assert_int_equal(decode_once(one, 0), PROTO_BAD_PARSE);
+	assert_int_equal(decode_once(NULL, 0), PROTO_BAD_PARSE);
 }
 
 /* Every proper prefix of a valid message of every type is EPARSE. */
@@ -571,10 +580,10 @@ test_truncated(void **state)
 
 			assert_non_null(p);
 			memcpy(p, sb.data, len);
-			assert_int_equal(decode_once(p, len), PROTO_EPARSE);
+			assert_int_equal(decode_once(p, len), PROTO_BAD_PARSE);
 			free(p);
 		}
-		assert_int_equal(decode_once(sb.data, sb.size), PROTO_OK);
+		assert_int_equal(decode_once(sb.data, sb.size), PROTO_BAD_NONE);
 		msgpack_sbuffer_destroy(&sb);
 	}
 }
@@ -599,7 +608,7 @@ test_trailing_garbage(void **state)
 			msgpack_sbuffer_write(&sb, (const char *)tails[t],
 					      tails[t][1] ? 2 : 1);
 			assert_int_equal(decode_once(sb.data, sb.size),
-					 PROTO_EPARSE);
+					 PROTO_BAD_PARSE);
 			sb.size -= tails[t][1] ? 2 : 1;
 		}
 		/* Two whole messages back to back are not one either. */
@@ -607,7 +616,8 @@ test_trailing_garbage(void **state)
 		assert_non_null(twice);
 		memcpy(twice, sb.data, sb.size);
 		memcpy(twice + sb.size, sb.data, sb.size);
-		assert_int_equal(decode_once(twice, 2 * sb.size), PROTO_EPARSE);
+		assert_int_equal(decode_once(twice, 2 * sb.size),
+				 PROTO_BAD_PARSE);
 		free(twice);
 		msgpack_sbuffer_destroy(&sb);
 	}
@@ -650,27 +660,27 @@ test_not_an_array(void **state)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_uint32(&pk, 1);
-	assert_int_equal(raw_decode(&sb), PROTO_EHEADER);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_HEADER);
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_pack_str(&pk, 5);
 	msgpack_pack_str_body(&pk, "hello", 5);
-	assert_int_equal(raw_decode(&sb), PROTO_EHEADER);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_HEADER);
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_pack_map(&pk, 1);
 	msgpack_pack_uint32(&pk, 1);
 	msgpack_pack_uint32(&pk, 1);
-	assert_int_equal(raw_decode(&sb), PROTO_EHEADER);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_HEADER);
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_pack_nil(&pk);
-	assert_int_equal(raw_decode(&sb), PROTO_EHEADER);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_HEADER);
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_pack_bin(&pk, 4);
 	msgpack_pack_bin_body(&pk, "\x94\x01\x03\x00", 4);
-	assert_int_equal(raw_decode(&sb), PROTO_EHEADER);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_HEADER);
 }
 
 static void
@@ -686,7 +696,7 @@ test_short_array(void **state)
 		/* Version, READY, worker: a valid prefix of a header. */
 		for (i = 0; i < n; i++)
 			msgpack_pack_uint32(&pk, i == 1 ? PROTO_READY : 1);
-		assert_int_equal(raw_decode(&sb), PROTO_EHEADER);
+		assert_int_equal(raw_decode(&sb), PROTO_BAD_HEADER);
 	}
 }
 
@@ -726,7 +736,7 @@ test_header_wrong_types(void **state)
 				default: msgpack_pack_array(&pk, 0); break;
 				}
 			}
-			assert_int_equal(raw_decode(&sb), PROTO_EHEADER);
+			assert_int_equal(raw_decode(&sb), PROTO_BAD_HEADER);
 		}
 	}
 }
@@ -740,24 +750,24 @@ test_version(void **state)
 	(void)state;
 	raw_begin(&sb, &pk, 4);
 	raw_header(&pk, 2, PROTO_READY);
-	assert_int_equal(raw_decode(&sb), PROTO_EVERSION);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_VERSION);
 
 	raw_begin(&sb, &pk, 4);
 	raw_header(&pk, 0, PROTO_READY);
-	assert_int_equal(raw_decode(&sb), PROTO_EVERSION);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_VERSION);
 
 	raw_begin(&sb, &pk, 4);
 	raw_header(&pk, UINT32_MAX, PROTO_READY);
-	assert_int_equal(raw_decode(&sb), PROTO_EVERSION);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_VERSION);
 
 	/* The version is checked before the type. */
 	raw_begin(&sb, &pk, 4);
 	raw_header(&pk, 2, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_EVERSION);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_VERSION);
 
 	raw_begin(&sb, &pk, 4);
 	raw_header(&pk, PROTO_VERSION, PROTO_READY);
-	assert_int_equal(raw_decode(&sb), PROTO_OK);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 }
 
 static void
@@ -769,20 +779,20 @@ test_type(void **state)
 	(void)state;
 	raw_begin(&sb, &pk, 4);
 	raw_header(&pk, PROTO_VERSION, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_ETYPE);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_TYPE);
 
 	raw_begin(&sb, &pk, 4);
 	raw_header(&pk, PROTO_VERSION, PROTO_TYPE_END);
-	assert_int_equal(raw_decode(&sb), PROTO_ETYPE);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_TYPE);
 
 	raw_begin(&sb, &pk, 5);
 	raw_header(&pk, PROTO_VERSION, PROTO_TYPE_END + 1);
 	msgpack_pack_uint32(&pk, 1);
-	assert_int_equal(raw_decode(&sb), PROTO_ETYPE);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_TYPE);
 
 	raw_begin(&sb, &pk, 4);
 	raw_header(&pk, PROTO_VERSION, UINT32_MAX);
-	assert_int_equal(raw_decode(&sb), PROTO_ETYPE);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_TYPE);
 }
 
 /*
@@ -840,18 +850,18 @@ count_one(const struct layout *l, const msgpack_object_array *a)
 
 	/* Unchanged: OK. */
 	repack(a, a->size, UINT32_MAX, NULL, &sb);
-	assert_int_equal(raw_decode(&sb), PROTO_OK);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 	/* One field too many. */
 	repack(a, a->size + 1, UINT32_MAX, NULL, &sb);
-	assert_int_equal(raw_decode(&sb), PROTO_ECOUNT);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_COUNT);
 	/* One field too few (a type without fields cannot have fewer). */
 	if (l->n > 0) {
 		repack(a, a->size - 1, UINT32_MAX, NULL, &sb);
-		assert_int_equal(raw_decode(&sb), PROTO_ECOUNT);
+		assert_int_equal(raw_decode(&sb), PROTO_BAD_COUNT);
 	}
 	/* Many too many. */
 	repack(a, a->size + 9, UINT32_MAX, NULL, &sb);
-	assert_int_equal(raw_decode(&sb), PROTO_ECOUNT);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_COUNT);
 }
 
 static void
@@ -928,7 +938,7 @@ field_types_one(const struct layout *l, const msgpack_object_array *a)
 			if (kinds[k] == own)
 				continue;
 			repack(a, a->size, 4 + (uint32_t)i, &o, &sb);
-			assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+			assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 		}
 	}
 }
@@ -954,26 +964,26 @@ test_field_named_cases(void **state)
 	msgpack_pack_str(&pk, 2);
 	msgpack_pack_str_body(&pk, "17", 2);
 	msgpack_pack_uint32(&pk, 1000);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* UNSUB with an int room. */
 	raw_begin(&sb, &pk, 6);
 	raw_header(&pk, PROTO_VERSION, PROTO_UNSUB);
 	msgpack_pack_uint32(&pk, 17);
 	msgpack_pack_uint32(&pk, 5);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* HELLO with a negative pid. */
 	raw_begin(&sb, &pk, 5);
 	raw_header(&pk, PROTO_VERSION, PROTO_HELLO);
 	msgpack_pack_int64(&pk, -1234);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* The same HELLO with the pid positive is fine. */
 	raw_begin(&sb, &pk, 5);
 	raw_header(&pk, PROTO_VERSION, PROTO_HELLO);
 	msgpack_pack_int64(&pk, 1234);
-	assert_int_equal(raw_decode(&sb), PROTO_OK);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 
 	/* ACK with the most negative seq. */
 	raw_begin(&sb, &pk, 7);
@@ -982,7 +992,7 @@ test_field_named_cases(void **state)
 	msgpack_pack_str(&pk, 1);
 	msgpack_pack_str_body(&pk, "i", 1);
 	msgpack_pack_int64(&pk, INT64_MIN);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 }
 
 static void
@@ -1009,11 +1019,11 @@ test_string_limits(void **state)
 	memset(name, 'n', sizeof(name));
 	raw_begin(&sb, &pk, 8);
 	pack_sub(&pk, name, PROTO_MAX_NAME);
-	assert_int_equal(raw_decode(&sb), PROTO_OK);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 
 	raw_begin(&sb, &pk, 8);
 	pack_sub(&pk, name, PROTO_MAX_NAME + 1);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* A reason (not data) over the limit. */
 	raw_begin(&sb, &pk, 7);
@@ -1022,7 +1032,7 @@ test_string_limits(void **state)
 	msgpack_pack_uint32(&pk, 4001);
 	msgpack_pack_str(&pk, PROTO_MAX_NAME + 1);
 	msgpack_pack_str_body(&pk, name, PROTO_MAX_NAME + 1);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* Data of PROTO_MAX_DATA + 1 bytes. */
 	big = malloc(PROTO_MAX_DATA + 1);
@@ -1036,7 +1046,7 @@ test_string_limits(void **state)
 	msgpack_pack_str(&pk, PROTO_MAX_DATA + 1);
 	msgpack_pack_str_body(&pk, big, PROTO_MAX_DATA + 1);
 	msgpack_pack_str(&pk, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* And of exactly PROTO_MAX_DATA bytes. */
 	raw_begin(&sb, &pk, 8);
@@ -1047,7 +1057,7 @@ test_string_limits(void **state)
 	msgpack_pack_str(&pk, PROTO_MAX_DATA);
 	msgpack_pack_str_body(&pk, big, PROTO_MAX_DATA);
 	msgpack_pack_str(&pk, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_OK);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 	free(big);
 }
 
@@ -1091,26 +1101,26 @@ test_config_malformed(void **state)
 
 	(void)state;
 	pack_config_raw(&sb, 11, 3, PROTO_MAX_ORIGINS, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_OK);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 	pack_config_raw(&sb, 11, 3, PROTO_MAX_ORIGINS + 1, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	pack_config_raw(&sb, 11, 3, 1000, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	pack_config_raw(&sb, 11, 3, 2, 1);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	/* One number short (the block has one element fewer). */
 	pack_config_raw(&sb, 10, 3, 0, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	/* One number more. */
 	pack_config_raw(&sb, 12, 3, 0, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	/* A string in a number's place (12 numbers' worth of slots, right
 	 * size, types shifted). */
 	pack_config_raw(&sb, 10, 4, 0, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	/* A number in a string's place. */
 	pack_config_raw(&sb, 12, 2, 0, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* The origins slot not an array. */
 	raw_begin(&sb, &pk, 5);
@@ -1122,7 +1132,7 @@ test_config_malformed(void **state)
 		msgpack_pack_str(&pk, 1);
 		msgpack_pack_str_body(&pk, "o", 1);
 	}
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* A negative number in the block. */
 	raw_begin(&sb, &pk, 5);
@@ -1135,7 +1145,7 @@ test_config_malformed(void **state)
 		msgpack_pack_str_body(&pk, "o", 1);
 	}
 	msgpack_pack_array(&pk, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 }
 
 /* A STATS message whose records have these field counts. */
@@ -1168,24 +1178,24 @@ test_stats_malformed(void **state)
 
 	(void)state;
 	pack_stats_raw(&sb, ok, 3);
-	assert_int_equal(raw_decode(&sb), PROTO_OK);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 	pack_stats_raw(&sb, six, 3);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	pack_stats_raw(&sb, six, 2);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	pack_stats_raw(&sb, eight, 1);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	pack_stats_raw(&sb, zero, 1);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	pack_stats_raw(&sb, ok, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_OK);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 
 	/* A record that is not an array. */
 	raw_begin(&sb, &pk, 5);
 	raw_header(&pk, PROTO_VERSION, PROTO_STATS);
 	msgpack_pack_array(&pk, 1);
 	msgpack_pack_uint32(&pk, 7);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* A record with a negative, a string, a nil in its last slot. */
 	for (i = 0; i < 3; i++) {
@@ -1205,14 +1215,14 @@ test_stats_malformed(void **state)
 		} else {
 			msgpack_pack_nil(&pk);
 		}
-		assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+		assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	}
 
 	/* The records slot is a map. */
 	raw_begin(&sb, &pk, 5);
 	raw_header(&pk, PROTO_VERSION, PROTO_STATS);
 	msgpack_pack_map(&pk, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_EFIELD);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 }
 
 /* More than PROTO_MAX_RECORDS records are refused. */
@@ -1234,8 +1244,8 @@ test_stats_too_many(void **state)
 				msgpack_pack_uint32(&pk, j);
 		}
 		assert_int_equal(raw_decode(&sb), n == PROTO_MAX_RECORDS
-						      ? PROTO_OK
-						      : PROTO_EFIELD);
+						      ? PROTO_BAD_NONE
+						      : PROTO_BAD_FIELD);
 	}
 }
 
@@ -1328,11 +1338,13 @@ test_byte_flips(void **state)
 				p[pos] = (char)vals[v];
 				msgpack_unpacked_init(&u);
 				rc = proto_decode(&out, &u, p, sb.size);
-				assert_true(rc <= PROTO_OK &&
-					    rc >= PROTO_EFIELD);
-				if (rc == PROTO_OK)
+				assert_true(rc == WSD_OK || rc == WSD_EPROTO);
+				assert_true((rc == WSD_OK) ==
+					    (out.bad == PROTO_BAD_NONE));
+				assert_true(out.bad <= PROTO_BAD_FIELD);
+				if (rc == WSD_OK)
 					touch(&out);
-				counts[-rc]++;
+				counts[out.bad]++;
 				msgpack_unpacked_destroy(&u);
 				free(p);
 			}
@@ -1341,8 +1353,8 @@ test_byte_flips(void **state)
 	}
 	/* The flips reached more than one check. */
 	assert_true(counts[0] > 0);
-	assert_true(counts[-PROTO_EPARSE] > 0);
-	assert_true(counts[-PROTO_EFIELD] > 0);
+	assert_true(counts[PROTO_BAD_PARSE] > 0);
+	assert_true(counts[PROTO_BAD_FIELD] > 0);
 }
 
 static void
@@ -1356,9 +1368,15 @@ test_names(void **state)
 	assert_string_equal(proto_type_name(PROTO_DELIVER), "DELIVER");
 	assert_string_equal(proto_type_name(0), "unknown");
 	assert_string_equal(proto_type_name(PROTO_TYPE_END), "unknown");
-	assert_string_equal(proto_strerror(PROTO_OK), "ok");
-	assert_string_equal(proto_strerror(PROTO_ECOUNT), "wrong field count");
-	assert_string_equal(proto_strerror(-99), "unknown error");
+	assert_string_equal(proto_bad_name(PROTO_BAD_NONE), "ok");
+	assert_string_equal(proto_bad_name(PROTO_BAD_COUNT),
+			    "wrong field count");
+	assert_string_equal(proto_bad_name((enum proto_bad)99),
+			    "unknown error");
+	assert_string_equal(wsd_strerror(WSD_OK), "ok");
+	assert_string_equal(wsd_strerror(WSD_EAGAIN), "try again");
+	assert_string_equal(wsd_strerror(WSD_ENOMEM), "out of memory");
+	assert_string_equal(wsd_strerror(-99), "unknown");
 	s = proto_cstr("abc");
 	assert_int_equal(s.len, 3);
 	s = proto_cstr(NULL);
@@ -1396,7 +1414,8 @@ test_nul_in_string(void **state)
 		assert_int_equal(proto_encode(&m, &pk), 0);
 		msgpack_unpacked_init(&u);
 		assert_int_equal(proto_decode(&out, &u, sb.data, sb.size),
-				 PROTO_EFIELD);
+				 WSD_EPROTO);
+		assert_int_equal(out.bad, PROTO_BAD_FIELD);
 		msgpack_unpacked_destroy(&u);
 		msgpack_sbuffer_destroy(&sb);
 	}

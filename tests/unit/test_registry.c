@@ -375,8 +375,8 @@ test_join_leave(void **state)
 	assert_int_equal(sv_reg_join(r, c3, a), 0);
 	assert_int_equal(sv_reg_join(r, c4, a), 0);
 	assert_int_equal(sv_reg_join(r, c2, b), 0);
-	assert_int_equal(sv_reg_join(r, c1, a), SV_EEXIST);
-	assert_int_equal(sv_reg_join(r, c2, b), SV_EEXIST);
+	assert_int_equal(sv_reg_join(r, c1, a), WSD_EEXIST);
+	assert_int_equal(sv_reg_join(r, c2, b), WSD_EEXIST);
 
 	assert_int_equal(a->nmembers, 4);
 	assert_int_equal(room_list_len(a), 4);
@@ -395,8 +395,8 @@ test_join_leave(void **state)
 	assert_false(in_room(b, c1));
 
 	assert_int_equal(sv_reg_leave(r, c3, a), 0);
-	assert_int_equal(sv_reg_leave(r, c3, a), SV_ENOENT);
-	assert_int_equal(sv_reg_leave(r, c1, b), SV_ENOENT);
+	assert_int_equal(sv_reg_leave(r, c3, a), WSD_ENOENT);
+	assert_int_equal(sv_reg_leave(r, c1, b), WSD_ENOENT);
 	assert_int_equal(a->nmembers, 3);
 	assert_int_equal(room_list_len(a), 3);
 	assert_false(in_room(a, c3));
@@ -872,7 +872,7 @@ test_stress(void **state)
 			if (c == NULL)
 				continue;
 			assert_int_equal(sv_reg_join(r, c, rooms[j]),
-					 sc[i].rooms[j] ? SV_EEXIST : 0);
+					 sc[i].rooms[j] ? WSD_EEXIST : 0);
 			sc[i].rooms[j] = 1;
 		} else if (what < 80) {
 			struct sv_conn *c =
@@ -881,7 +881,7 @@ test_stress(void **state)
 			if (c == NULL)
 				continue;
 			assert_int_equal(sv_reg_leave(r, c, rooms[j]),
-					 sc[i].rooms[j] ? 0 : SV_ENOENT);
+					 sc[i].rooms[j] ? 0 : WSD_ENOENT);
 			sc[i].rooms[j] = 0;
 		} else if (what < 97) {
 			struct sv_conn *c =
