@@ -117,9 +117,12 @@ static int
 conn_in_room(const struct sv_conn *c, const char *room)
 {
 	const struct sv_member *m;
+	const char *user;
+	size_t ulen;
 
-	if (sv_room_personal(room))
-		return strcmp(room + 5, c->user->name) == 0;
+	if ((user = room_personal_user(room, strlen(room), &ulen)) != NULL)
+		return ulen == strlen(c->user->name) &&
+		       memcmp(user, c->user->name, ulen) == 0;
 	LIST_FOREACH (m, &c->rooms, in_conn)
 		if (strcmp(m->room->name, room) == 0)
 			return 1;
@@ -182,7 +185,8 @@ cmd_conn(struct sv *sv, const json_t *req)
 		return fail("no such connection%s", NULL);
 	o = conn_brief(c, wall_ms());
 	rooms = json_array();
-	json_array_append_new(rooms, json_sprintf("user:%s", c->user->name));
+	json_array_append_new(
+	    rooms, json_sprintf(ROOM_PERSONAL_PREFIX "%s", c->user->name));
 	LIST_FOREACH (m, &c->rooms, in_conn)
 		json_array_append_new(rooms, json_string(m->room->name));
 	json_object_set_new(o, "rooms", rooms);
@@ -207,9 +211,9 @@ room_members(struct sv *sv, const struct sv_room *room)
 {
 	const struct sv_user *u;
 
-	if (!sv_room_personal(room->name))
+	if (!room_is_personal(room->name, strlen(room->name)))
 		return room->nmembers;
-	u = sv_reg_user_find(&sv->reg, room->name + 5, strlen(room->name + 5));
+	u = sv_reg_room_user(&sv->reg, room->name);
 	return u ? u->nconns : 0;
 }
 
@@ -242,9 +246,8 @@ room_member_ids(struct sv *sv, const char *name, const struct sv_room *room)
 	json_t *members = json_array();
 	const struct sv_member *m;
 
-	if (sv_room_personal(name)) {
-		const struct sv_user *u =
-		    sv_reg_user_find(&sv->reg, name + 5, strlen(name + 5));
+	if (room_is_personal(name, strlen(name))) {
+		const struct sv_user *u = sv_reg_room_user(&sv->reg, name);
 		const struct sv_conn *c;
 
 		if (u != NULL)
@@ -286,19 +289,6 @@ cmd_room(struct sv *sv, const json_t *req)
 	return r;
 }
 
-static int
-valid_room(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n == 0 || n > 128)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
 /* Publish the request's data to room; fills the reply. */
 static json_t *
 publish_to(struct sv *sv, const char *room_name, const json_t *data,
@@ -333,7 +323,8 @@ cmd_publish(struct sv *sv, const json_t *req)
 {
 	const char *room = json_string_value(json_object_get(req, "room"));
 
-	if (room == NULL || !valid_room(room) || strcmp(room, "*") == 0)
+	if (room == NULL || !room_valid(room, strlen(room)) ||
+	    room_is_broadcast(room, strlen(room)))
 		return fail("publish needs a valid room name%s", NULL);
 	return publish_to(sv, room, json_object_get(req, "data"), 0);
 }
@@ -344,15 +335,15 @@ cmd_send(struct sv *sv, const json_t *req)
 	const char *user = json_string_value(json_object_get(req, "user"));
 	const json_t *data = json_object_get(req, "data");
 	struct sv_conn *c;
-	char room[PROTO_MAX_NAME + 8];
+	char room[ROOM_PERSONAL_MAX + 1];
 	char *text;
 	json_t *r;
 	int rc;
 
 	if (user != NULL) {
-		if (strlen(user) == 0 || strlen(user) > 128)
+		if (room_personal_name(room, sizeof(room), user, strlen(user)) <
+		    0)
 			return fail("bad user id%s", NULL);
-		snprintf(room, sizeof(room), "user:%s", user);
 		return publish_to(sv, room, data, 0);
 	}
 	if (!json_is_integer(json_object_get(req, "conn")))
@@ -380,7 +371,7 @@ cmd_broadcast(struct sv *sv, const json_t *req)
 
 	if (ex && !json_is_integer(ex))
 		return fail("exclude must be a connection id%s", NULL);
-	return publish_to(sv, "*", json_object_get(req, "data"),
+	return publish_to(sv, ROOM_BROADCAST, json_object_get(req, "data"),
 			  ex ? (uint64_t)json_integer_value(ex) : 0);
 }
 

@@ -174,6 +174,17 @@ sv_reg_user_find(struct sv_registry *r, const char *name, size_t len)
 	return u;
 }
 
+struct sv_user *
+sv_reg_room_user(struct sv_registry *r, const char *name)
+{
+	const char *user;
+	size_t ulen;
+
+	if ((user = room_personal_user(name, strlen(name), &ulen)) == NULL)
+		return NULL;
+	return sv_reg_user_find(r, user, ulen);
+}
+
 uint32_t
 sv_reg_room_on_worker(const struct sv_room *room, int w)
 {
@@ -328,9 +339,7 @@ sv_reg_room_sweep(struct sv_registry *r, uint64_t cutoff_ms)
 
 	HASH_ITER (hh, r->rooms, room, tmp) {
 		/* A connected user's personal room has members: its conns. */
-		if (sv_room_personal(room->name) &&
-		    sv_reg_user_find(r, room->name + 5,
-				     strlen(room->name + 5)) != NULL)
+		if (sv_reg_room_user(r, room->name) != NULL)
 			continue;
 		if (room->nmembers == 0 && room->last_used_ms < cutoff_ms) {
 			HASH_DEL(r->rooms, room);

@@ -20,6 +20,7 @@
 #include <uthash.h>
 
 #include "../proto/err.h"
+#include "../proto/room.h"
 #include "sv_config.h"
 
 struct sv_conn;
@@ -113,13 +114,14 @@ uint32_t sv_reg_worker_clear(struct sv_registry *r, int worker);
 struct sv_user *sv_reg_user_find(struct sv_registry *r, const char *name,
 				 size_t len);
 
+/* The user whose personal room is name (a C string), or NULL: not a
+ * personal room, or the user has no connection. */
+struct sv_user *sv_reg_room_user(struct sv_registry *r, const char *name);
+
 /* Find a room; with create, make it (seq 0) when missing. NULL: no memory
  * or (without create) no such room. */
 struct sv_room *sv_reg_room_get(struct sv_registry *r, const char *name,
 				size_t len, int create);
-
-/* Is this a personal room "user:ID" (members implicit, by user)? */
-#define sv_room_personal(name) (strncmp((name), "user:", 5) == 0)
 
 /* Members of room on worker slot w. */
 uint32_t sv_reg_room_on_worker(const struct sv_room *room, int w);

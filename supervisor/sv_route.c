@@ -110,7 +110,7 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 	struct proto_msg m;
 	size_t len;
 	char *payload;
-	int i, sent = 0, all = strcmp(room->name, "*") == 0;
+	int i, sent = 0, all = strcmp(room->name, ROOM_BROADCAST) == 0;
 
 	payload = message_json(room->name, strlen(room->name), room->seq + 1,
 			       from, fromlen, data, datalen, id, idlen, &len);
@@ -129,9 +129,8 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 	m.flags = all ? PROTO_F_BROADCAST : 0;
 	m.data.p = payload; /* handed to the replay log after the sends */
 	m.data.len = (uint32_t)len;
-	if (sv_room_personal(room->name)) {
-		struct sv_user *u = sv_reg_user_find(&sv->reg, room->name + 5,
-						     strlen(room->name + 5));
+	if (room_is_personal(room->name, strlen(room->name))) {
+		struct sv_user *u = sv_reg_room_user(&sv->reg, room->name);
 		struct sv_conn *c;
 
 		if (u != NULL)
@@ -221,7 +220,7 @@ sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	}
 	room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 1);
 	/* A personal room's members are implicit: the user's connections. */
-	if (room == NULL || (!sv_room_personal(room->name) &&
+	if (room == NULL || (!room_is_personal(room->name, m->room.len) &&
 			     sv_reg_join(&sv->reg, c, room) == WSD_ENOMEM)) {
 		send_error(sv, w, m->conn, "internal", "out of memory",
 			   m->room);

@@ -19,9 +19,7 @@
 #include <string.h>
 
 #include "../proto/log.h"
-
-#define MAX_ROOM_NAME 128
-#define MAX_ID 128
+#include "../proto/room.h"
 
 void
 wk_client_error(struct wk_conn *c, const char *code, const char *reason,
@@ -35,34 +33,23 @@ wk_client_error(struct wk_conn *c, const char *code, const char *reason,
 	wk_conn_send_json(c, e);
 }
 
-static int
-valid_room(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > MAX_ROOM_NAME)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
 /*
  * May c use room (subscribe or publish)? The broadcast room and other
  * users' personal rooms never; a token with a "rooms" claim limits the
  * rest to its patterns (fnmatch).
  */
 static int
-room_allowed(struct wk_conn *c, const char *room)
+room_allowed(struct wk_conn *c, const char *room, size_t rlen)
 {
-	size_t i;
+	const char *user;
+	size_t i, ulen;
 	json_t *p;
 
-	if (strcmp(room, "*") == 0)
+	if (room_is_broadcast(room, rlen))
 		return 0;
-	if (strncmp(room, "user:", 5) == 0)
-		return strcmp(room + 5, c->user) == 0;
+	if ((user = room_personal_user(room, rlen, &ulen)) != NULL)
+		return ulen == strlen(c->user) &&
+		       memcmp(user, c->user, ulen) == 0;
 	if (c->allowed_rooms == NULL)
 		return 1;
 	json_array_foreach (c->allowed_rooms, i, p) {
@@ -73,24 +60,30 @@ room_allowed(struct wk_conn *c, const char *room)
 	return 0;
 }
 
-/* The optional "id": 1 to MAX_ID bytes without control characters (the
- * same rule as room names; a NUL would not pass the IPC decoder). */
+/*
+ * The optional "id" of a publish or send: the name rule of proto/room.h.
+ * Returns WSD_OK (*id NULL when absent), or WSD_EINVAL after telling the
+ * client.
+ */
 static int
-get_id(json_t *req, const char **id, size_t *idlen)
+get_id(struct wk_conn *c, json_t *req, const char **id, size_t *idlen)
 {
 	json_t *j = json_object_get(req, "id");
 
 	*id = NULL;
 	*idlen = 0;
 	if (j == NULL)
-		return 0;
-	if (!json_is_string(j) || json_string_length(j) == 0 ||
-	    json_string_length(j) > MAX_ID ||
-	    !valid_room(json_string_value(j), json_string_length(j)))
-		return -1;
+		return WSD_OK;
+	if (!json_is_string(j) ||
+	    !room_name_valid(json_string_value(j), json_string_length(j))) {
+		wk_client_error(c, "bad_request",
+				"id must be a string of 1 to 128 bytes", NULL,
+				0);
+		return WSD_EINVAL;
+	}
 	*id = json_string_value(j);
 	*idlen = json_string_length(j);
-	return 0;
+	return WSD_OK;
 }
 
 static void
@@ -110,11 +103,11 @@ on_subscribe(struct wk_conn *c, json_t *req)
 				NULL, 0);
 		return;
 	}
-	if (!valid_room(room, rlen)) {
+	if (!room_valid(room, rlen)) {
 		wk_client_error(c, "bad_room", "invalid room name", NULL, 0);
 		return;
 	}
-	if (!room_allowed(c, room)) {
+	if (!room_allowed(c, room, rlen)) {
 		wk_client_error(c, "forbidden", "room not allowed", room, rlen);
 		return;
 	}
@@ -152,8 +145,7 @@ on_unsubscribe(struct wk_conn *c, json_t *req)
 				NULL, 0);
 		return;
 	}
-	if (strncmp(room, "user:", 5) == 0 ||
-	    wk_room_leave(c, room, rlen) != 0) {
+	if (room_is_personal(room, rlen) || wk_room_leave(c, room, rlen) != 0) {
 		wk_client_error(c, "not_subscribed", "not in that room", room,
 				rlen);
 		return;
@@ -204,23 +196,18 @@ on_publish(struct wk_conn *c, json_t *req)
 	const char *room = json_string_value(jr), *id;
 	size_t rlen = json_string_length(jr), idlen;
 
-	if (get_id(req, &id, &idlen) != 0) {
-		wk_client_error(c, "bad_request",
-				"id must be a string of 1 to "
-				"128 bytes",
-				NULL, 0);
+	if (get_id(c, req, &id, &idlen) != WSD_OK)
 		return;
-	}
 	if (room == NULL || data == NULL) {
 		wk_client_error(c, "bad_request", "publish needs room and data",
 				id, idlen);
 		return;
 	}
-	if (!valid_room(room, rlen)) {
+	if (!room_valid(room, rlen)) {
 		wk_client_error(c, "bad_room", "invalid room name", id, idlen);
 		return;
 	}
-	if (strncmp(room, "user:", 5) == 0 || !room_allowed(c, room)) {
+	if (room_is_personal(room, rlen) || !room_allowed(c, room, rlen)) {
 		wk_client_error(c, "forbidden", "room not allowed", id, idlen);
 		return;
 	}
@@ -234,23 +221,17 @@ on_send(struct wk_conn *c, json_t *req)
 	json_t *data = json_object_get(req, "data");
 	const char *user = json_string_value(ju), *id;
 	size_t ulen = json_string_length(ju), idlen;
-	char room[MAX_ROOM_NAME + 8];
+	char room[ROOM_PERSONAL_MAX + 1];
 	int n;
 
-	if (get_id(req, &id, &idlen) != 0) {
-		wk_client_error(c, "bad_request",
-				"id must be a string of 1 to "
-				"128 bytes",
-				NULL, 0);
+	if (get_id(c, req, &id, &idlen) != WSD_OK)
 		return;
-	}
-	if (user == NULL || data == NULL || ulen == 0 || ulen > MAX_ROOM_NAME) {
+	if (user == NULL || data == NULL || ulen == 0 || ulen > ROOM_NAME_MAX) {
 		wk_client_error(c, "bad_request", "send needs user and data",
 				id, idlen);
 		return;
 	}
-	n = snprintf(room, sizeof(room), "user:%s", user);
-	if (!valid_room(room, (size_t)n) || (size_t)n != ulen + 5) {
+	if ((n = room_personal_name(room, sizeof(room), user, ulen)) < 0) {
 		wk_client_error(c, "bad_request", "invalid user id", id, idlen);
 		return;
 	}
@@ -305,7 +286,7 @@ wk_client_on_sub_reply(const struct proto_msg *m)
 		c->pending_subs--;
 	/* The personal room needs no local membership: its deliveries
 	 * name the connection. */
-	if ((m->room.len < 5 || memcmp(m->room.p, "user:", 5) != 0) &&
+	if (!room_is_personal(m->room.p, m->room.len) &&
 	    wk_room_join(c, m->room.p, m->room.len) != 0) {
 		wk_client_error(c, "internal", "out of memory", m->room.p,
 				m->room.len);

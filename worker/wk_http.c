@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../proto/log.h"
+#include "../proto/room.h"
 #include "wk_demo.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -396,7 +397,7 @@ verify_token(struct wk_conn *c, const char *tok, size_t len, const char **why)
 		goto done;
 	}
 	sub = jwt_get_grant(jwt, "sub");
-	if (sub == NULL || sub[0] == '\0' || strlen(sub) > 128) {
+	if (sub == NULL || !room_name_valid(sub, strlen(sub))) {
 		*why = "token without a valid sub";
 		goto done;
 	}
