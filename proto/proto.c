@@ -5,7 +5,8 @@
  * four-element header, in order. Encoding walks the schema and packs each
  * field; decoding walks the same schema and accepts a field only when its
  * msgpack type and size are right. CONFIG and STATS have composite fields
- * (the config block, the record list) that are checked element by element.
+ * that are checked element by element: the config block against the rows
+ * of settings.c, the record list here.
  * A decoded message borrows every string from the input buffer and every
  * array from the msgpack zone; nothing is copied.
  */
@@ -66,37 +67,7 @@ static const struct schema schemas[PROTO_TYPE_END] = {
     [PROTO_STATS] = {"STATS", {F_RECORDS}},
 };
 
-/* The numeric and string members of struct proto_config, in wire order. */
-#define CONFIG_NUMS 11
-#define CONFIG_STRS 3
 #define REC_FIELDS 7
-
-static const uint64_t *
-config_nums(const struct proto_config *c, int i)
-{
-	const uint64_t *nums[CONFIG_NUMS] = {
-	    &c->max_message_bytes,
-	    &c->max_header_bytes,
-	    &c->max_queue_bytes,
-	    &c->max_queue_msgs,
-	    &c->max_rooms_per_conn,
-	    &c->slow_policy,
-	    &c->heartbeat_interval_ms,
-	    &c->heartbeat_timeout_ms,
-	    &c->handshake_timeout_ms,
-	    &c->allow_anonymous,
-	    &c->demo_page,
-	};
-	return nums[i];
-}
-
-static const struct proto_str *
-config_strs(const struct proto_config *c, int i)
-{
-	const struct proto_str *strs[CONFIG_STRS] = {&c->ws_path, &c->echo_path,
-						     &c->jwt_secret};
-	return strs[i];
-}
 
 static uint64_t *
 msg_num(struct proto_msg *m, enum field f)
@@ -142,27 +113,6 @@ pack_str(msgpack_packer *pk, struct proto_str s)
 }
 
 static int
-pack_config(msgpack_packer *pk, const struct proto_config *c)
-{
-	int i;
-
-	if (msgpack_pack_array(pk, CONFIG_NUMS + CONFIG_STRS + 1) != 0)
-		return WSD_ENOMEM;
-	for (i = 0; i < CONFIG_NUMS; i++)
-		if (msgpack_pack_uint64(pk, *config_nums(c, i)) != 0)
-			return WSD_ENOMEM;
-	for (i = 0; i < CONFIG_STRS; i++)
-		if (pack_str(pk, *config_strs(c, i)) != 0)
-			return WSD_ENOMEM;
-	if (msgpack_pack_array(pk, c->norigins) != 0)
-		return WSD_ENOMEM;
-	for (i = 0; i < (int)c->norigins; i++)
-		if (pack_str(pk, c->origins[i]) != 0)
-			return WSD_ENOMEM;
-	return WSD_OK;
-}
-
-static int
 pack_records(msgpack_packer *pk, const struct proto_stats_rec *r, uint32_t n)
 {
 	uint32_t i;
@@ -200,7 +150,8 @@ proto_encode(const struct proto_msg *m, msgpack_packer *pk)
 	const struct schema *s;
 	int i, n;
 
-	if (m->type == 0 || m->type >= PROTO_TYPE_END)
+	if (m->type == 0 || m->type >= PROTO_TYPE_END ||
+	    (m->type == PROTO_CONFIG && m->config == NULL))
 		return WSD_EINVAL;
 	s = &schemas[m->type];
 	n = schema_len(s);
@@ -215,15 +166,17 @@ proto_encode(const struct proto_msg *m, msgpack_packer *pk)
 		int rc;
 
 		if (f == F_CONFIG)
-			rc = pack_config(pk, &m->config);
+			rc = settings_pack(pk, m->config);
 		else if (f == F_RECORDS)
 			rc = pack_records(pk, m->recs, m->nrecs);
 		else if (msg_num(mm, f) != NULL)
-			rc = msgpack_pack_uint64(pk, *msg_num(mm, f));
+			rc = msgpack_pack_uint64(pk, *msg_num(mm, f)) == 0
+				 ? WSD_OK
+				 : WSD_ENOMEM;
 		else
 			rc = pack_str(pk, *msg_str(mm, f));
-		if (rc != 0)
-			return WSD_ENOMEM;
+		if (rc != WSD_OK)
+			return rc;
 	}
 	return WSD_OK;
 }
@@ -284,34 +237,13 @@ str_limit(enum field f)
 	return f == F_DATA ? PROTO_MAX_DATA : PROTO_MAX_NAME;
 }
 
+/* The CONFIG block: checked row by row, loaded later by the worker. */
 static int
-decode_config(const msgpack_object *o, struct proto_config *c)
+decode_config(const msgpack_object *o, struct proto_msg *m)
 {
-	const msgpack_object *a;
-	const msgpack_object_array *origins;
-	uint32_t i;
-
-	if (o->type != MSGPACK_OBJECT_ARRAY ||
-	    o->via.array.size != CONFIG_NUMS + CONFIG_STRS + 1)
+	if (settings_check(o) != WSD_OK)
 		return WSD_EPROTO;
-	a = o->via.array.ptr;
-	for (i = 0; i < CONFIG_NUMS; i++)
-		if (get_uint(&a[i], (uint64_t *)config_nums(c, (int)i)) != 0)
-			return WSD_EPROTO;
-	for (i = 0; i < CONFIG_STRS; i++)
-		if (get_str(&a[CONFIG_NUMS + i], PROTO_MAX_NAME,
-			    (struct proto_str *)config_strs(c, (int)i)) != 0)
-			return WSD_EPROTO;
-	if (a[CONFIG_NUMS + CONFIG_STRS].type != MSGPACK_OBJECT_ARRAY)
-		return WSD_EPROTO;
-	origins = &a[CONFIG_NUMS + CONFIG_STRS].via.array;
-	if (origins->size > PROTO_MAX_ORIGINS)
-		return WSD_EPROTO;
-	c->norigins = origins->size;
-	for (i = 0; i < origins->size; i++)
-		if (get_str(&origins->ptr[i], PROTO_MAX_NAME, &c->origins[i]) !=
-		    0)
-			return WSD_EPROTO;
+	m->config_obj = o;
 	return WSD_OK;
 }
 
@@ -386,7 +318,7 @@ decode(struct proto_msg *m, msgpack_unpacked *u, const void *buf, size_t len)
 		uint64_t *num;
 
 		if (f == F_CONFIG)
-			rc = decode_config(o, &m->config);
+			rc = decode_config(o, m);
 		else if (f == F_RECORDS)
 			rc = decode_records(o, m);
 		else if ((num = msg_num(m, f)) != NULL)

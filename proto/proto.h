@@ -20,19 +20,19 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "settings.h"
 
 #define PROTO_VERSION 1
 
 /* Limits the decoder enforces on strings, in bytes. */
 #define PROTO_MAX_NAME 1024	   /* rooms, users, ids, addresses */
 #define PROTO_MAX_DATA (64u << 20) /* message payloads */
-#define PROTO_MAX_ORIGINS 32
-#define PROTO_MAX_RECORDS 65536 /* per STATS message */
+#define PROTO_MAX_RECORDS 65536	   /* per STATS message */
 
 /* Message types. W: worker to supervisor; S: supervisor to worker. */
 enum proto_type {
 	PROTO_HELLO = 1, /* W: pid; first message of a worker */
-	PROTO_CONFIG,	 /* S: the settings workers need (a generation) */
+	PROTO_CONFIG,	 /* S: struct settings (settings.h), a generation */
 	PROTO_READY,	 /* W: config applied, accepting */
 	PROTO_CONN_OPEN, /* W: conn, user, addr, agent, flags; asks to admit */
 	PROTO_CONN_ACCEPT, /* S: conn, status (0 or HTTP status), session, token
@@ -70,26 +70,6 @@ enum proto_slow_policy {
 	PROTO_SLOW_DISCONNECT = 0,
 	PROTO_SLOW_DROP_NEWEST,
 	PROTO_SLOW_DROP_OLDEST,
-};
-
-/* The part of the configuration workers apply (CONFIG). */
-struct proto_config {
-	uint64_t max_message_bytes;
-	uint64_t max_header_bytes;
-	uint64_t max_queue_bytes;
-	uint64_t max_queue_msgs;
-	uint64_t max_rooms_per_conn;
-	uint64_t slow_policy;
-	uint64_t heartbeat_interval_ms;
-	uint64_t heartbeat_timeout_ms;
-	uint64_t handshake_timeout_ms;
-	uint64_t allow_anonymous;
-	uint64_t demo_page;
-	struct proto_str ws_path;
-	struct proto_str echo_path;
-	struct proto_str jwt_secret;
-	uint32_t norigins;
-	struct proto_str origins[PROTO_MAX_ORIGINS];
 };
 
 /* One connection's counters in a STATS message. */
@@ -139,7 +119,10 @@ struct proto_msg {
 	struct proto_str reason;
 	struct proto_str session;
 	struct proto_str token;
-	struct proto_config config; /* CONFIG only */
+	/* CONFIG: to encode, point config at the settings; decoded, load
+	 * config_obj (checked row by row) with settings_load. */
+	const struct settings *config;
+	const msgpack_object *config_obj;
 	/* STATS: to encode, point recs at nrecs records; decoded, see below. */
 	const struct proto_stats_rec *recs;
 	uint32_t nrecs;
@@ -149,9 +132,9 @@ struct proto_msg {
 
 /*
  * Pack m with pk. Strings are copied into the packer's buffer, so m may
- * borrow from anywhere. Returns WSD_OK, WSD_EINVAL for an unknown type, or
- * WSD_ENOMEM when the packer's write callback failed (the buffer holds a
- * partial message and must be discarded).
+ * borrow from anywhere. Returns WSD_OK, WSD_EINVAL for an unknown type (or
+ * a CONFIG without settings), or WSD_ENOMEM when the packer's write callback
+ * failed (the buffer holds a partial message and must be discarded).
  */
 int proto_encode(const struct proto_msg *m, msgpack_packer *pk);
 

@@ -3,8 +3,10 @@
  *
  * The supervisor owns it. A generation is built whole by sv_config_load
  * (defaults, then the file, then command-line overrides) or not at all; a
- * reload that fails leaves the running generation untouched. Workers get
- * the part they need as a PROTO_CONFIG message (sv_config_to_proto).
+ * reload that fails leaves the running generation untouched. The settings
+ * workers apply are its member w, described by proto/settings.h's table
+ * and sent as it stands in a PROTO_CONFIG message; the supervisor's own
+ * keys are described by a table of the same kind in sv_config.c.
  */
 #ifndef WSD_SV_CONFIG_H
 #define WSD_SV_CONFIG_H
@@ -12,13 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../proto/proto.h"
+#include "../proto/settings.h"
 
 #define SV_MAX_WORKERS 64
 
 struct sv_config {
 	uint32_t generation;
-	char *path;   /* the file, or NULL when running on defaults */
+	char *path; /* the file, or NULL when running on defaults */
+
+	/* The supervisor's own keys (the table in sv_config.c). */
 	char *listen; /* "ADDR:PORT" */
 	int workers;
 	char *run_dir;
@@ -26,29 +30,13 @@ struct sv_config {
 	char *admin_listen;   /* "ADDR:PORT" or "" */
 	char *pidfile;
 	char *log_file; /* "": stderr (with -d: /dev/null) */
-	int log_level;
-	char *ws_path;
-	char *echo_path;
-	int demo_page;
-	int allow_anonymous;
-	char *jwt_secret;
-	int norigins;
-	char *origins[PROTO_MAX_ORIGINS];
-
+	int log_level;	/* enum log_level */
 	uint64_t max_connections;
 	uint64_t max_connections_per_user;
-	uint64_t max_message_bytes;
-	uint64_t max_header_bytes;
-	uint64_t max_queue_bytes;
-	uint64_t max_queue_msgs;
-	int slow_policy; /* enum proto_slow_policy */
-	uint64_t max_rooms_per_conn;
-
-	uint64_t heartbeat_interval_ms;
-	uint64_t heartbeat_timeout_ms;
-	uint64_t handshake_timeout_ms;
-
 	uint64_t replay_size;
+
+	/* What the workers get (proto/settings.h's settings_worker). */
+	struct settings w;
 };
 
 /* Command-line values that win over the file (NULL or 0: not given). */
@@ -73,10 +61,11 @@ struct sv_config *sv_config_load(const char *path,
 void sv_config_free(struct sv_config *c);
 
 /*
- * Fill pc with the settings workers apply. Strings in pc borrow from c,
- * which must outlive pc.
+ * Give next the running values of the keys a reload cannot change yet:
+ * the listener, the run directory, the control socket and the admin
+ * listener. Returns WSD_OK or WSD_ENOMEM.
  */
-void sv_config_to_proto(const struct sv_config *c, struct proto_config *pc);
+int sv_config_keep_fixed(struct sv_config *next, const struct sv_config *cur);
 
 /*
  * Write a human summary of what differs between a and b into buf, e.g.
@@ -87,7 +76,8 @@ void sv_config_diff(const struct sv_config *a, const struct sv_config *b,
 
 /*
  * Split "ADDR:PORT" (ADDR may be "[v6]" or empty for all addresses).
- * Returns 0 and fills host (at least 64 bytes) and port, or -1.
+ * Returns WSD_OK and fills host (at least 64 bytes) and port, or
+ * WSD_EINVAL.
  */
 int sv_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
 

@@ -146,17 +146,8 @@ sv_reload(struct sv *sv, char *msg, size_t len)
 		log_error("%s", msg);
 		return -1;
 	}
-	/* What the command line set stays as the command line set it. */
-	free(next->listen);
-	free(next->run_dir);
-	free(next->control_socket);
-	free(next->admin_listen);
-	next->listen = strdup(sv->cfg->listen);
-	next->run_dir = strdup(sv->cfg->run_dir);
-	next->control_socket = strdup(sv->cfg->control_socket);
-	next->admin_listen = strdup(sv->cfg->admin_listen);
-	if (!next->listen || !next->run_dir || !next->control_socket ||
-	    !next->admin_listen) {
+	/* The listener and the paths keep their running values. */
+	if (sv_config_keep_fixed(next, sv->cfg) != WSD_OK) {
 		sv_config_free(next);
 		snprintf(msg, len, "reload failed: out of memory");
 		return -1;
@@ -353,7 +344,7 @@ run(struct sv *sv, int daemon)
 	ev_timer_start(sv->loop, &sv->sweep_timer);
 	log_info("wsd %s listening on ws://%s%s with %d workers; admin %s; "
 		 "control %s",
-		 WSD_VERSION, sv->cfg->listen, sv->cfg->ws_path,
+		 WSD_VERSION, sv->cfg->listen, sv->cfg->w.ws_path,
 		 sv->cfg->workers,
 		 sv->cfg->admin_listen[0] ? sv->cfg->admin_listen : "off",
 		 sv->cfg->control_socket);

@@ -211,7 +211,7 @@ sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 
 	if (c == NULL)
 		return; /* closed meanwhile; its CONN_CLOSE is on the way */
-	if (c->nrooms >= sv->cfg->max_rooms_per_conn &&
+	if (c->nrooms >= sv->cfg->w.max_rooms_per_conn &&
 	    (room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 0)) ==
 		NULL) {
 		send_error(sv, w, m->conn, "too_many_rooms",

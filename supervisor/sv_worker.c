@@ -84,7 +84,7 @@ sv_workers_configure(struct sv *sv)
 
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_CONFIG;
-	sv_config_to_proto(sv->cfg, &m.config);
+	m.config = &sv->cfg->w;
 	for (i = 0; i < SV_MAX_WORKERS; i++) {
 		struct sv_worker *w = &sv->workers[i];
 

@@ -105,26 +105,8 @@ struct wk_conn {
 	UT_hash_handle hh;
 };
 
-/* The worker's settings, copied out of the last CONFIG message. */
-struct wk_config {
-	uint32_t gen;
-	uint64_t max_message_bytes;
-	uint64_t max_header_bytes;
-	uint64_t max_queue_bytes;
-	uint64_t max_queue_msgs;
-	uint64_t max_rooms_per_conn;
-	int slow_policy;
-	double heartbeat_interval;
-	double heartbeat_timeout;
-	double handshake_timeout;
-	int allow_anonymous;
-	int demo_page;
-	char *ws_path;
-	char *echo_path;
-	char *jwt_secret;
-	int norigins;
-	char *origins[PROTO_MAX_ORIGINS];
-};
+/* A setting in milliseconds as libev's seconds. */
+#define WK_SECONDS(ms) ((ev_tstamp)(ms) / 1000.0)
 
 struct wk {
 	struct ev_loop *loop;
@@ -135,7 +117,8 @@ struct wk {
 	int configured;
 	int stopping;
 	ev_tstamp stop_started;
-	struct wk_config cfg;
+	struct settings cfg; /* loaded from the last CONFIG message */
+	uint32_t cfg_gen;    /* its generation */
 	nng_socket sock;
 	ev_io ipc_io;
 	ev_io accept_io;

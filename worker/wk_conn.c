@@ -111,7 +111,7 @@ wk_conn_create(int fd)
 	HASH_ADD(hh, wk.conns, id, sizeof(c->id), c);
 	wk.nconns++;
 	ev_io_start(wk.loop, &c->io);
-	arm_timer(c, wk.cfg.handshake_timeout);
+	arm_timer(c, WK_SECONDS(wk.cfg.handshake_timeout_ms));
 	return c;
 }
 
@@ -670,7 +670,7 @@ wk_conn_open(struct wk_conn *c)
 {
 	c->state = WK_OPEN;
 	c->last_rx = ev_now(wk.loop);
-	arm_timer(c, wk.cfg.heartbeat_interval);
+	arm_timer(c, WK_SECONDS(wk.cfg.heartbeat_interval_ms));
 	update_io(c);
 }
 
@@ -684,18 +684,20 @@ heartbeat(struct wk_conn *c)
 	if (c->awaiting_pong) {
 		if (c->last_rx > c->ping_at) {
 			c->awaiting_pong = 0;
-			arm_timer(c, wk.cfg.heartbeat_interval - idle);
+			arm_timer(c, WK_SECONDS(wk.cfg.heartbeat_interval_ms) -
+					 idle);
 			return;
 		}
 		log_debug("conn %llu: no pong within %.1f s; closing 4000",
-			  (unsigned long long)c->id, wk.cfg.heartbeat_timeout);
+			  (unsigned long long)c->id,
+			  WK_SECONDS(wk.cfg.heartbeat_timeout_ms));
 		wk_conn_close(c, 4000, "heartbeat timeout");
 		/* The peer is presumed dead: send the close, do not wait. */
 		c->state = WK_DEAD;
 		return;
 	}
-	if (idle < wk.cfg.heartbeat_interval) {
-		arm_timer(c, wk.cfg.heartbeat_interval - idle);
+	if (idle < WK_SECONDS(wk.cfg.heartbeat_interval_ms)) {
+		arm_timer(c, WK_SECONDS(wk.cfg.heartbeat_interval_ms) - idle);
 		return;
 	}
 	if ((b = wk_buf_new(sizeof(ping))) != NULL) {
@@ -705,7 +707,7 @@ heartbeat(struct wk_conn *c)
 	}
 	c->awaiting_pong = 1;
 	c->ping_at = now;
-	arm_timer(c, wk.cfg.heartbeat_timeout);
+	arm_timer(c, WK_SECONDS(wk.cfg.heartbeat_timeout_ms));
 }
 
 static void

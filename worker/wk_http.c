@@ -455,12 +455,12 @@ authenticate(struct wk_conn *c, const char *q, size_t qlen, const char **why)
 static int
 origin_allowed(const struct wk_hs *hs)
 {
-	int i;
+	uint32_t i;
 
-	if (wk.cfg.norigins == 0)
+	if (wk.cfg.origins.n == 0)
 		return 1;
-	for (i = 0; i < wk.cfg.norigins; i++)
-		if (span_eq(hs, hs->h[H_ORIGIN], wk.cfg.origins[i]))
+	for (i = 0; i < wk.cfg.origins.n; i++)
+		if (span_eq(hs, hs->h[H_ORIGIN], wk.cfg.origins.v[i]))
 			return 1;
 	return 0;
 }
@@ -692,7 +692,7 @@ send_welcome(struct wk_conn *c, const struct proto_msg *m)
 	    "{s:s, s:I, s:s#, s:s, s:s#, s:I, s:I}", "type", "welcome", "conn",
 	    (json_int_t)c->id, "session", m->session.p, (int)m->session.len,
 	    "user", c->user, "resume_token", m->token.p, (int)m->token.len,
-	    "heartbeat_ms", (json_int_t)(wk.cfg.heartbeat_interval * 1000),
+	    "heartbeat_ms", (json_int_t)wk.cfg.heartbeat_interval_ms,
 	    "max_message_bytes", (json_int_t)wk.cfg.max_message_bytes);
 	if (wk_conn_send_json(c, w) != WSD_OK)
 		wk_conn_close(c, 1011, "internal error");

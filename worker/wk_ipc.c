@@ -70,7 +70,7 @@ wk_ipc_send(struct proto_msg *m)
 	if (!sock_open)
 		return -1;
 	m->worker = (uint32_t)wk.id;
-	m->gen = wk.cfg.gen;
+	m->gen = wk.cfg_gen;
 	if (proto_encode_nng(m, &msg) != 0)
 		return -1;
 	if (STAILQ_EMPTY(&outbox) &&
@@ -96,62 +96,25 @@ wk_ipc_send(struct proto_msg *m)
 	return 0;
 }
 
-static void
-free_config(struct wk_config *c)
-{
-	int i;
-
-	free(c->ws_path);
-	free(c->echo_path);
-	free(c->jwt_secret);
-	for (i = 0; i < c->norigins; i++)
-		free(c->origins[i]);
-	memset(c, 0, sizeof(*c));
-}
-
-static char *
-dup_str(struct proto_str s)
-{
-	return strndup(s.p ? s.p : "", s.len);
-}
-
+/*
+ * Load a CONFIG message (every value was range-checked by the decoder)
+ * and make it the worker's settings. Handshakes in flight keep the
+ * buffer size they started with. Returns WSD_OK or WSD_ENOMEM (the old
+ * settings stay).
+ */
 static int
 apply_config(const struct proto_msg *m)
 {
-	const struct proto_config *pc = &m->config;
-	struct wk_config c;
-	uint32_t i;
+	struct settings s;
 
-	memset(&c, 0, sizeof(c));
-	c.gen = m->gen;
-	c.max_message_bytes = pc->max_message_bytes;
-	c.max_header_bytes = pc->max_header_bytes;
-	c.max_queue_bytes = pc->max_queue_bytes;
-	c.max_queue_msgs = pc->max_queue_msgs;
-	c.max_rooms_per_conn = pc->max_rooms_per_conn;
-	c.slow_policy = (int)pc->slow_policy;
-	c.heartbeat_interval = (double)pc->heartbeat_interval_ms / 1000.0;
-	c.heartbeat_timeout = (double)pc->heartbeat_timeout_ms / 1000.0;
-	c.handshake_timeout = (double)pc->handshake_timeout_ms / 1000.0;
-	c.allow_anonymous = pc->allow_anonymous != 0;
-	c.demo_page = pc->demo_page != 0;
-	c.ws_path = dup_str(pc->ws_path);
-	c.echo_path = dup_str(pc->echo_path);
-	c.jwt_secret = dup_str(pc->jwt_secret);
-	for (i = 0; i < pc->norigins; i++)
-		c.origins[c.norigins++] = dup_str(pc->origins[i]);
-	if (c.max_header_bytes < 512 || c.max_header_bytes > 65536 ||
-	    c.max_message_bytes == 0 || c.heartbeat_interval <= 0 ||
-	    c.heartbeat_timeout <= 0 || c.handshake_timeout <= 0 ||
-	    c.slow_policy > PROTO_SLOW_DROP_OLDEST || !c.ws_path ||
-	    !c.echo_path || !c.jwt_secret) {
-		free_config(&c);
-		return -1;
+	if (settings_load(&s, m->config_obj) != WSD_OK) {
+		settings_free(settings_worker, settings_worker_n, &s);
+		return WSD_ENOMEM;
 	}
-	/* Handshakes in flight keep the buffer size they started with. */
-	free_config(&wk.cfg);
-	wk.cfg = c;
-	return 0;
+	settings_free(settings_worker, settings_worker_n, &wk.cfg);
+	wk.cfg = s;
+	wk.cfg_gen = m->gen;
+	return WSD_OK;
 }
 
 static void on_kick(const struct proto_msg *m);
@@ -165,7 +128,8 @@ dispatch(const struct proto_msg *m)
 	switch (m->type) {
 	case PROTO_CONFIG:
 		if (apply_config(m) != 0) {
-			log_error("CONFIG generation %u is invalid; exiting",
+			log_error("cannot apply CONFIG generation %u (out of "
+				  "memory); exiting",
 				  m->gen);
 			exit(100);
 		}
@@ -300,5 +264,5 @@ wk_ipc_close(void)
 	outbox_len = 0;
 	nng_close(wk.sock);
 	sock_open = 0;
-	free_config(&wk.cfg);
+	settings_free(settings_worker, settings_worker_n, &wk.cfg);
 }

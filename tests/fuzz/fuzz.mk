@@ -100,12 +100,13 @@ fuzz-regress: fuzz-build
 
 # The IPC seeds are written by a small program that encodes one valid
 # message of each type with the project's own encoder.
-$(FUZZ_OUT)/gen_ipc_seeds: $(FUZZ_DIR)/gen_ipc_seeds.c proto/proto.c \
-		proto/proto.h
+FUZZ_SEED_SRC := proto/proto.c proto/settings.c proto/err.c
+$(FUZZ_OUT)/gen_ipc_seeds: $(FUZZ_DIR)/gen_ipc_seeds.c $(FUZZ_SEED_SRC) \
+		proto/proto.h proto/settings.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 $(FUZZ_WARN) \
 	    $(FUZZ_PKG_CFLAGS) $(FUZZ_SAN) $(FUZZ_DIR)/gen_ipc_seeds.c \
-	    proto/proto.c -o $@ $(FUZZ_PKG_LIBS)
+	    $(FUZZ_SEED_SRC) -o $@ $(FUZZ_PKG_LIBS) -lnng
 
 fuzz-seeds: $(FUZZ_OUT)/gen_ipc_seeds
 	$(FUZZ_OUT)/gen_ipc_seeds $(FUZZ_DIR)/corpus/ipc

@@ -10,10 +10,10 @@
  * nothing either way. A generation that loads is then used as the
  * supervisor would use it: summarised against the defaults with
  * sv_config_diff in both directions (also into a small buffer, which
- * truncates), and turned into the CONFIG message with sv_config_to_proto.
- * That message is encoded and must decode again: a config the supervisor
- * accepts but a worker's decoder refuses would make every worker exit on
- * start, so this target aborts on it.
+ * truncates), and sent as the CONFIG message (its member w). That message
+ * is encoded and must decode and load again, equal to what was sent: a
+ * config the supervisor accepts but a worker's decoder refuses would make
+ * every worker exit on start, so this target aborts on it.
  *
  * libconfig's `@include "FILE"` reads any file the process can open
  * (/dev/zero, a FIFO), which only proves the fuzzer can hang libconfig;
@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "../../proto/log.h"
+#include "../../proto/proto.h"
 #include "../../supervisor/sv_config.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -95,20 +96,25 @@ write_input(const uint8_t *data, size_t size)
 	}
 }
 
-/* The CONFIG message built from c must survive the IPC codec. */
+/*
+ * The CONFIG message built from c must survive the IPC codec, and the
+ * worker must load from it exactly the settings c holds.
+ */
 static void
 check_proto(const struct sv_config *c)
 {
 	struct proto_msg m, back;
+	struct settings loaded;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_unpacked u;
+	char diff[256] = "";
 	int rc;
 
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_CONFIG;
 	m.gen = c->generation;
-	sv_config_to_proto(c, &m.config);
+	m.config = &c->w;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	if (proto_encode(&m, &pk) != 0)
@@ -122,6 +128,16 @@ check_proto(const struct sv_config *c)
 			proto_bad_name(back.bad));
 		abort();
 	}
+	if (settings_load(&loaded, back.config_obj) != WSD_OK)
+		abort();
+	settings_diff(settings_worker, settings_worker_n, &c->w, &loaded, diff,
+		      sizeof(diff));
+	if (diff[0] != '\0') {
+		fprintf(stderr, "fuzz_config: the worker loads other settings "
+				"than the supervisor sent\n");
+		abort();
+	}
+	settings_free(settings_worker, settings_worker_n, &loaded);
 	msgpack_unpacked_destroy(&u);
 	msgpack_sbuffer_destroy(&sb);
 }

@@ -166,7 +166,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t piece;
 
 	fh_ipc_up = 0;
-	wk.cfg.norigins = 0;
+	wk.cfg.origins.n = 0;
 	wk.cfg.max_header_bytes = 8192;
 	wk.cfg.allow_anonymous = 1;
 	wk.cfg.demo_page = 1;
@@ -176,7 +176,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (piece < size / 64 + 1)
 		piece = size / 64 + 1;
 	fh_ipc_up = 1;
-	wk.cfg.norigins = 2;
+	wk.cfg.origins.n = 2;
 	wk.cfg.max_header_bytes = 2048;
 	wk.cfg.allow_anonymous = (h >> 3) & 1;
 	wk.cfg.demo_page = (h >> 4) & 1;

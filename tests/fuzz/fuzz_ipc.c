@@ -47,33 +47,26 @@ str_eq(struct proto_str a, struct proto_str b)
 	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
+/* Both CONFIG blocks load, and into the same settings, row by row. */
 static void
 check_config(const struct proto_msg *a, const struct proto_msg *b)
 {
-	const struct proto_config *x = &a->config, *y = &b->config;
-	uint32_t i;
+	struct settings x, y;
+	char diff[256] = "";
 
-	if (x->max_message_bytes != y->max_message_bytes ||
-	    x->max_header_bytes != y->max_header_bytes ||
-	    x->max_queue_bytes != y->max_queue_bytes ||
-	    x->max_queue_msgs != y->max_queue_msgs ||
-	    x->max_rooms_per_conn != y->max_rooms_per_conn ||
-	    x->slow_policy != y->slow_policy ||
-	    x->heartbeat_interval_ms != y->heartbeat_interval_ms ||
-	    x->heartbeat_timeout_ms != y->heartbeat_timeout_ms ||
-	    x->handshake_timeout_ms != y->handshake_timeout_ms ||
-	    x->allow_anonymous != y->allow_anonymous ||
-	    x->demo_page != y->demo_page)
-		fail("config numbers", a);
-	if (!str_eq(x->ws_path, y->ws_path) ||
-	    !str_eq(x->echo_path, y->echo_path) ||
-	    !str_eq(x->jwt_secret, y->jwt_secret))
-		fail("config strings", a);
-	if (x->norigins != y->norigins || x->norigins > PROTO_MAX_ORIGINS)
-		fail("config origin count", a);
-	for (i = 0; i < x->norigins; i++)
-		if (!str_eq(x->origins[i], y->origins[i]))
-			fail("config origins", a);
+	if ((a->config_obj == NULL) != (b->config_obj == NULL))
+		fail("config present", a);
+	if (a->config_obj == NULL)
+		return;
+	if (settings_load(&x, a->config_obj) != WSD_OK ||
+	    settings_load(&y, b->config_obj) != WSD_OK)
+		fail("config load", a);
+	settings_diff(settings_worker, settings_worker_n, &x, &y, diff,
+		      sizeof(diff));
+	if (diff[0] != '\0' || x.origins.n > 32)
+		fail("config values", a);
+	settings_free(settings_worker, settings_worker_n, &x);
+	settings_free(settings_worker, settings_worker_n, &y);
 }
 
 static void
@@ -107,18 +100,25 @@ check_equal(const struct proto_msg *a, const struct proto_msg *b)
 
 /*
  * Encode m (a decoded message) into sb. A decoded STATS message holds its
- * records as msgpack objects; the encoder wants structs, so they are
- * copied into *recs, which the caller frees.
+ * records as msgpack objects and a decoded CONFIG its block; the encoder
+ * wants structs, so they are loaded into *recs and *cfg, which the caller
+ * frees (release_encoded).
  */
 static void
 encode(const struct proto_msg *m, msgpack_sbuffer *sb,
-       struct proto_stats_rec **recs)
+       struct proto_stats_rec **recs, struct settings *cfg)
 {
 	struct proto_msg e = *m;
 	msgpack_packer pk;
 	uint32_t i;
 
 	*recs = NULL;
+	memset(cfg, 0, sizeof(*cfg));
+	if (m->type == PROTO_CONFIG) {
+		if (settings_load(cfg, m->config_obj) != WSD_OK)
+			fail("config load", m);
+		e.config = cfg;
+	}
 	if (m->type == PROTO_STATS && m->nrecs > 0) {
 		*recs = calloc(m->nrecs, sizeof(**recs));
 		if (*recs == NULL)
@@ -139,6 +139,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	msgpack_sbuffer sb1, sb2;
 	struct proto_msg m1, m2;
 	struct proto_stats_rec *r1, *r2;
+	struct settings c1, c2;
 	nng_msg *nm;
 	int rc;
 
@@ -153,7 +154,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	msgpack_sbuffer_init(&sb1);
-	encode(&m1, &sb1, &r1);
+	encode(&m1, &sb1, &r1, &c1);
 
 	msgpack_unpacked_init(&u2);
 	rc = proto_decode(&m2, &u2, sb1.data, sb1.size);
@@ -166,12 +167,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* The encoding is canonical: a second round gives the same bytes. */
 	msgpack_sbuffer_init(&sb2);
-	encode(&m2, &sb2, &r2);
+	encode(&m2, &sb2, &r2, &c2);
 	if (sb1.size != sb2.size || memcmp(sb1.data, sb2.data, sb1.size) != 0)
 		fail("bytes of the second encoding", &m1);
 
 	/* proto_encode_nng (what both processes send) gives them too. */
 	m2.recs = r2;
+	if (m2.type == PROTO_CONFIG)
+		m2.config = &c2;
 	if (proto_encode_nng(&m2, &nm) != 0)
 		fail("proto_encode_nng", &m1);
 	if (nng_msg_len(nm) != sb1.size ||
@@ -180,9 +183,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nng_msg_free(nm);
 
 	free(r2);
+	settings_free(settings_worker, settings_worker_n, &c2);
 	msgpack_sbuffer_destroy(&sb2);
 	msgpack_unpacked_destroy(&u2);
 	free(r1);
+	settings_free(settings_worker, settings_worker_n, &c1);
 	msgpack_sbuffer_destroy(&sb1);
 	msgpack_unpacked_destroy(&u1);
 	return 0;

@@ -64,30 +64,29 @@ msg(enum proto_type t)
 	return m;
 }
 
-static void
-config(struct proto_config *c, int norigins)
+/* The table's defaults, with an echo path, a secret and norigins origins. */
+static const struct settings *
+config(int norigins)
 {
-	static const char *const origins[] = {"http://127.0.0.1:8080",
-					      "https://example.com"};
-	int i;
+	static char *origins[] = {"http://127.0.0.1:8080",
+				  "https://example.com"};
+	static struct settings c;
+	static int done;
 
-	c->max_message_bytes = 65536;
-	c->max_header_bytes = 8192;
-	c->max_queue_bytes = 1048576;
-	c->max_queue_msgs = 4096;
-	c->max_rooms_per_conn = 128;
-	c->slow_policy = PROTO_SLOW_DROP_OLDEST;
-	c->heartbeat_interval_ms = 25000;
-	c->heartbeat_timeout_ms = 10000;
-	c->handshake_timeout_ms = 10000;
-	c->allow_anonymous = 1;
-	c->demo_page = 1;
-	c->ws_path = proto_cstr("/ws");
-	c->echo_path = proto_cstr("/echo");
-	c->jwt_secret = proto_cstr("s3cret");
-	c->norigins = (uint32_t)norigins;
-	for (i = 0; i < norigins; i++)
-		c->origins[i] = proto_cstr(origins[i]);
+	if (!done &&
+	    (settings_init(settings_worker, settings_worker_n, &c) != WSD_OK ||
+	     setting_set_str(
+		 settings_find(settings_worker, settings_worker_n, "echo_path"),
+		 &c, "/echo", 5) != WSD_OK ||
+	     setting_set_str(settings_find(settings_worker, settings_worker_n,
+					   "jwt_secret"),
+			     &c, "s3cret", 6) != WSD_OK))
+		exit(1);
+	done = 1;
+	c.slow_policy = PROTO_SLOW_DROP_OLDEST;
+	c.origins.n = (uint32_t)norigins;
+	c.origins.v = origins;
+	return &c;
 }
 
 int
@@ -112,10 +111,10 @@ main(int argc, char **argv)
 	emit("hello", &m);
 
 	m = msg(PROTO_CONFIG);
-	config(&m.config, 0);
+	m.config = config(0);
 	emit("config", &m);
 	m = msg(PROTO_CONFIG);
-	config(&m.config, 2);
+	m.config = config(2);
 	emit("config-origins", &m);
 
 	m = msg(PROTO_READY);

@@ -34,27 +34,26 @@ fh_worker_init(void)
 	TAILQ_INIT(&wk.dirty);
 	TAILQ_INIT(&wk.stats);
 
-	wk.cfg.gen = 1;
-	wk.cfg.max_message_bytes = 65536;
-	wk.cfg.max_header_bytes = 8192;
-	wk.cfg.max_queue_bytes = 1048576;
-	wk.cfg.max_queue_msgs = 4096;
-	wk.cfg.max_rooms_per_conn = 128;
-	wk.cfg.slow_policy = PROTO_SLOW_DISCONNECT;
-	wk.cfg.heartbeat_interval = 25.0;
-	wk.cfg.heartbeat_timeout = 10.0;
-	wk.cfg.handshake_timeout = 10.0;
-	wk.cfg.allow_anonymous = 1;
-	wk.cfg.demo_page = 1;
-	wk.cfg.ws_path = strdup("/ws");
+	wk.cfg_gen = 1;
+	/* The defaults of the settings table, plus an echo path, a secret
+	 * and two origins, which the fuzzers switch on and off by setting
+	 * origins.n to 2 or 0. */
+	if (wk.loop == NULL || settings_init(settings_worker, settings_worker_n,
+					     &wk.cfg) != WSD_OK)
+		abort();
+	free(wk.cfg.echo_path);
+	free(wk.cfg.jwt_secret);
 	wk.cfg.echo_path = strdup("/echo");
 	wk.cfg.jwt_secret = strdup("s3cret");
-	wk.cfg.origins[0] = strdup("http://127.0.0.1:8080");
-	wk.cfg.origins[1] = strdup("https://example.com");
-	wk.cfg.norigins = 0; /* the fuzzers switch the list on and off */
-	if (wk.loop == NULL || !wk.cfg.ws_path || !wk.cfg.echo_path ||
-	    !wk.cfg.jwt_secret || !wk.cfg.origins[0] || !wk.cfg.origins[1])
+	if (!wk.cfg.echo_path || !wk.cfg.jwt_secret ||
+	    setting_set_str(
+		settings_find(settings_worker, settings_worker_n, "origins"),
+		&wk.cfg, "http://127.0.0.1:8080", 21) != WSD_OK ||
+	    setting_set_str(
+		settings_find(settings_worker, settings_worker_n, "origins"),
+		&wk.cfg, "https://example.com", 19) != WSD_OK)
 		abort();
+	wk.cfg.origins.n = 0;
 }
 
 void
@@ -110,7 +109,7 @@ __wrap_wk_ipc_send(struct proto_msg *m)
 		return -1;
 	/* What wk_ipc_send itself fills in. */
 	m->worker = (uint32_t)wk.id;
-	m->gen = wk.cfg.gen;
+	m->gen = wk.cfg_gen;
 	k = &fh_ipc_msgs[fh_ipc_count];
 	msgpack_sbuffer_init(&k->sb);
 	msgpack_packer_init(&pk, &k->sb, msgpack_sbuffer_write);

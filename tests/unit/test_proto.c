@@ -11,7 +11,8 @@
  * fewer than four elements, a header slot of the wrong type or range), the
  * wrong version, an unknown type, the wrong field count, and a field of the
  * wrong type or size (string for int and back, negative ints, over-long
- * strings, too many origins, STATS records of the wrong shape). Last, every
+ * strings, STATS records of the wrong shape; CONFIG's block is checked
+ * row by row in test_settings.c). Last, every
  * byte of valid messages is flipped to several values and the decoder must
  * return one of its codes without crashing (run under the sanitizers).
  */
@@ -109,10 +110,32 @@ static const struct proto_stats_rec recs[] = {
 
 #define NRECS (sizeof(recs) / sizeof(recs[0]))
 
-static const char *const origins[] = {
+static char *origins[] = {
     "https://a.example",
     "https://b.example:8443",
     "http://localhost",
+};
+
+/*
+ * Settings with every member away from its default and inside its row's
+ * range (the decoder checks ranges). Strings borrow static storage.
+ */
+static struct settings cfg_all = {
+    .max_message_bytes = 1u << 20,
+    .max_header_bytes = 8193,
+    .max_queue_bytes = 1ull << 32,
+    .max_queue_msgs = 1000,
+    .slow_policy = PROTO_SLOW_DROP_OLDEST,
+    .max_rooms_per_conn = 64,
+    .heartbeat_interval_ms = 25001,
+    .heartbeat_timeout_ms = 60000,
+    .handshake_timeout_ms = 5000,
+    .allow_anonymous = 0,
+    .demo_page = 1,
+    .ws_path = "/ws",
+    .echo_path = "/echo",
+    .jwt_secret = "s3cret-\x01\x02",
+    .origins = {sizeof(origins) / sizeof(origins[0]), origins},
 };
 
 static uint64_t *
@@ -165,8 +188,6 @@ static void
 fill_all(struct proto_msg *m, uint32_t type)
 {
 	static const char data[] = "{\"text\":\"h\xc3\xa9llo\",\"n\":1}";
-	struct proto_config *c = &m->config;
-	size_t i;
 
 	memset(m, 0, sizeof(*m));
 	m->type = type;
@@ -189,23 +210,7 @@ fill_all(struct proto_msg *m, uint32_t type)
 	m->reason = proto_cstr("room not allowed");
 	m->session = proto_cstr("0123456789abcdef0123456789abcdef");
 	m->token = proto_cstr("tok.en.value");
-	c->max_message_bytes = 1u << 20;
-	c->max_header_bytes = 8192;
-	c->max_queue_bytes = UINT64_MAX;
-	c->max_queue_msgs = 1000;
-	c->max_rooms_per_conn = 64;
-	c->slow_policy = PROTO_SLOW_DROP_OLDEST;
-	c->heartbeat_interval_ms = 25000;
-	c->heartbeat_timeout_ms = 60000;
-	c->handshake_timeout_ms = 5000;
-	c->allow_anonymous = 1;
-	c->demo_page = 2;
-	c->ws_path = proto_cstr("/ws");
-	c->echo_path = proto_cstr("/echo");
-	c->jwt_secret = proto_cstr("s3cret-\x01\x02");
-	c->norigins = sizeof(origins) / sizeof(origins[0]);
-	for (i = 0; i < c->norigins; i++)
-		c->origins[i] = proto_cstr(origins[i]);
+	m->config = &cfg_all;
 	m->recs = recs;
 	m->nrecs = NRECS;
 }
@@ -269,12 +274,15 @@ has_field(const struct layout *l, enum tf f)
 	return 0;
 }
 
+/* Load a decoded CONFIG block and compare it with want, member by member. */
 static void
-assert_config_eq(const struct proto_config *got,
-		 const struct proto_config *want)
+assert_config_eq(const msgpack_object *obj, const struct settings *want)
 {
+	struct settings loaded, *got = &loaded;
 	uint32_t i;
 
+	assert_non_null(obj);
+	assert_int_equal(settings_load(got, obj), WSD_OK);
 	assert_int_equal(got->max_message_bytes, want->max_message_bytes);
 	assert_int_equal(got->max_header_bytes, want->max_header_bytes);
 	assert_int_equal(got->max_queue_bytes, want->max_queue_bytes);
@@ -287,20 +295,13 @@ assert_config_eq(const struct proto_config *got,
 	assert_int_equal(got->handshake_timeout_ms, want->handshake_timeout_ms);
 	assert_int_equal(got->allow_anonymous, want->allow_anonymous);
 	assert_int_equal(got->demo_page, want->demo_page);
-	assert_str_eq(got->ws_path, want->ws_path);
-	assert_str_eq(got->echo_path, want->echo_path);
-	assert_str_eq(got->jwt_secret, want->jwt_secret);
-	assert_int_equal(got->norigins, want->norigins);
-	for (i = 0; i < want->norigins; i++)
-		assert_str_eq(got->origins[i], want->origins[i]);
-}
-
-static void
-assert_config_zero(const struct proto_config *c)
-{
-	static const struct proto_config zero;
-
-	assert_memory_equal(c, &zero, sizeof(zero));
+	assert_string_equal(got->ws_path, want->ws_path);
+	assert_string_equal(got->echo_path, want->echo_path);
+	assert_string_equal(got->jwt_secret, want->jwt_secret);
+	assert_int_equal(got->origins.n, want->origins.n);
+	for (i = 0; i < want->origins.n; i++)
+		assert_string_equal(got->origins.v[i], want->origins.v[i]);
+	settings_free(settings_worker, settings_worker_n, got);
 }
 
 static void
@@ -342,10 +343,11 @@ assert_decoded(const struct layout *l, struct proto_msg *got,
 		else
 			assert_str_empty(*str_of(got, f));
 	}
+	assert_null(got->config);
 	if (has_field(l, TF_CONFIG))
-		assert_config_eq(&got->config, &want->config);
+		assert_config_eq(got->config_obj, want->config);
 	else
-		assert_config_zero(&got->config);
+		assert_null(got->config_obj);
 	assert_null(got->recs);
 	if (has_field(l, TF_RECORDS)) {
 		assert_int_equal(got->nrecs, want->nrecs);
@@ -406,17 +408,21 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 
 		if (l->f[i] == TF_CONFIG) {
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
+			/* The block's slots: test_settings.c pins the
+			 * order of every row. */
 			assert_int_equal(o->via.array.size, 15);
 			assert_obj_uint(&o->via.array.ptr[0],
-					want->config.max_message_bytes);
+					want->config->max_message_bytes);
 			assert_obj_uint(&o->via.array.ptr[10],
-					want->config.demo_page);
+					(uint64_t)want->config->demo_page);
 			assert_obj_str(&o->via.array.ptr[11],
-				       want->config.ws_path);
+				       proto_cstr(want->config->ws_path));
 			assert_obj_str(&o->via.array.ptr[13],
-				       want->config.jwt_secret);
+				       proto_cstr(want->config->jwt_secret));
 			assert_int_equal(o->via.array.ptr[14].type,
 					 MSGPACK_OBJECT_ARRAY);
+			assert_int_equal(o->via.array.ptr[14].via.array.size,
+					 want->config->origins.n);
 		} else if (l->f[i] == TF_RECORDS) {
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			assert_int_equal(o->via.array.size, want->nrecs);
@@ -463,38 +469,65 @@ test_roundtrip_every_type(void **state)
 	}
 }
 
-/* Empty strings, zero numbers, no origins, no records. */
+/*
+ * Empty strings, zero numbers, no records; CONFIG with the lowest value
+ * of every row (empty strings where a row allows them, no origins).
+ */
 static void
 test_roundtrip_empty_values(void **state)
 {
+	static char slash[] = "/";
+	struct settings low;
 	struct proto_msg m;
 	size_t i;
 
 	(void)state;
+	memset(&low, 0, sizeof(low));
+	low.max_message_bytes = 16;
+	low.max_header_bytes = 512;
+	low.max_queue_bytes = 1024;
+	low.max_queue_msgs = 1;
+	low.max_rooms_per_conn = 1;
+	low.heartbeat_interval_ms = 100;
+	low.heartbeat_timeout_ms = 100;
+	low.handshake_timeout_ms = 100;
+	low.ws_path = slash;
+	low.echo_path = "";
+	low.jwt_secret = "";
 	for (i = 0; i < NLAYOUTS; i++) {
 		memset(&m, 0, sizeof(m));
 		m.type = layouts[i].type;
 		m.room = bytes("", 0);
+		m.config = &low;
 		roundtrip(&layouts[i], &m);
 	}
 }
 
-/* CONFIG at its limits: PROTO_MAX_ORIGINS origins, names of the max. */
+/* CONFIG at its limits: 32 origins up to 256 bytes, the longest strings. */
 static void
 test_roundtrip_config_limits(void **state)
 {
-	static char name[PROTO_MAX_NAME];
+	static char names[32][257], path[257], secret[513];
+	static char *list[32];
+	struct settings big = cfg_all;
 	struct proto_msg m;
 	int i;
 
 	(void)state;
-	memset(name, 'o', sizeof(name));
+	for (i = 0; i < 32; i++) {
+		memset(names[i], 'o', (size_t)i + 1);
+		list[i] = names[i];
+	}
+	memset(names[31], 'o', 256);
+	memset(path, 'p', 256);
+	path[0] = '/';
+	memset(secret, 's', 512);
+	big.origins.n = 32;
+	big.origins.v = list;
+	big.ws_path = path;
+	big.jwt_secret = secret;
 	fill_all(&m, PROTO_CONFIG);
-	m.config.norigins = PROTO_MAX_ORIGINS;
-	for (i = 0; i < PROTO_MAX_ORIGINS; i++)
-		m.config.origins[i] = bytes(name, (size_t)i + 1);
-	m.config.origins[PROTO_MAX_ORIGINS - 1] = bytes(name, sizeof(name));
-	m.config.jwt_secret = bytes(name, sizeof(name));
+	m.config = &big;
 	roundtrip(&layouts[PROTO_CONFIG - 1], &m);
 }
 
@@ -1061,93 +1094,6 @@ test_string_limits(void **state)
 	free(big);
 }
 
-/*
- * Pack a CONFIG whose block has nnums numbers, nstrs strings and then
- * norig origins (or, with bad_origin, an int in place of the last one).
- */
-static void
-pack_config_raw(msgpack_sbuffer *sb, int nnums, int nstrs, int norig,
-		int bad_origin)
-{
-	msgpack_packer pk;
-	int i;
-
-	raw_begin(sb, &pk, 5);
-	raw_header(&pk, PROTO_VERSION, PROTO_CONFIG);
-	msgpack_pack_array(&pk, (size_t)(nnums + nstrs + 1));
-	for (i = 0; i < nnums; i++)
-		msgpack_pack_uint32(&pk, (uint32_t)i);
-	for (i = 0; i < nstrs; i++) {
-		msgpack_pack_str(&pk, 3);
-		msgpack_pack_str_body(&pk, "/ws", 3);
-	}
-	msgpack_pack_array(&pk, (size_t)norig);
-	for (i = 0; i < norig; i++) {
-		if (bad_origin && i == norig - 1) {
-			msgpack_pack_uint32(&pk, 80);
-		} else {
-			msgpack_pack_str(&pk, 9);
-			msgpack_pack_str_body(&pk, "http://o/", 9);
-		}
-	}
-}
-
-static void
-test_config_malformed(void **state)
-{
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	int i;
-
-	(void)state;
-	pack_config_raw(&sb, 11, 3, PROTO_MAX_ORIGINS, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
-	pack_config_raw(&sb, 11, 3, PROTO_MAX_ORIGINS + 1, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
-	pack_config_raw(&sb, 11, 3, 1000, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
-	pack_config_raw(&sb, 11, 3, 2, 1);
-	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
-	/* One number short (the block has one element fewer). */
-	pack_config_raw(&sb, 10, 3, 0, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
-	/* One number more. */
-	pack_config_raw(&sb, 12, 3, 0, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
-	/* A string in a number's place (12 numbers' worth of slots, right
-	 * size, types shifted). */
-	pack_config_raw(&sb, 10, 4, 0, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
-	/* A number in a string's place. */
-	pack_config_raw(&sb, 12, 2, 0, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
-
-	/* The origins slot not an array. */
-	raw_begin(&sb, &pk, 5);
-	raw_header(&pk, PROTO_VERSION, PROTO_CONFIG);
-	msgpack_pack_array(&pk, 15);
-	for (i = 0; i < 11; i++)
-		msgpack_pack_uint32(&pk, 1);
-	for (i = 0; i < 4; i++) {
-		msgpack_pack_str(&pk, 1);
-		msgpack_pack_str_body(&pk, "o", 1);
-	}
-	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
-
-	/* A negative number in the block. */
-	raw_begin(&sb, &pk, 5);
-	raw_header(&pk, PROTO_VERSION, PROTO_CONFIG);
-	msgpack_pack_array(&pk, 15);
-	for (i = 0; i < 11; i++)
-		msgpack_pack_int32(&pk, i == 5 ? -1 : 1);
-	for (i = 0; i < 3; i++) {
-		msgpack_pack_str(&pk, 1);
-		msgpack_pack_str_body(&pk, "o", 1);
-	}
-	msgpack_pack_array(&pk, 0);
-	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
-}
-
 /* A STATS message whose records have these field counts. */
 static void
 pack_stats_raw(msgpack_sbuffer *sb, const uint32_t *nfields, uint32_t nrec)
@@ -1267,9 +1213,14 @@ touch(const struct proto_msg *m)
 		for (j = 0; j < s->len; j++)
 			sum += (unsigned char)s->p[j];
 	}
-	for (i = 0; i < m->config.norigins; i++)
-		for (j = 0; j < m->config.origins[i].len; j++)
-			sum += (unsigned char)m->config.origins[i].p[j];
+	if (m->config_obj != NULL) {
+		struct settings cfg;
+
+		assert_int_equal(settings_load(&cfg, m->config_obj), WSD_OK);
+		for (i = 0; i < cfg.origins.n; i++)
+			sum += (unsigned char)cfg.origins.v[i][0];
+		settings_free(settings_worker, settings_worker_n, &cfg);
+	}
 	for (i = 0; i < m->nrecs; i++) {
 		struct proto_stats_rec r;
 
@@ -1443,7 +1394,6 @@ main(void)
 	    cmocka_unit_test(test_field_wrong_types),
 	    cmocka_unit_test(test_field_named_cases),
 	    cmocka_unit_test(test_string_limits),
-	    cmocka_unit_test(test_config_malformed),
 	    cmocka_unit_test(test_stats_malformed),
 	    cmocka_unit_test(test_stats_too_many),
 	    cmocka_unit_test(test_byte_flips),

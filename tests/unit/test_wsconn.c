@@ -29,15 +29,23 @@ setup(void **state)
 	memset(&wk, 0, sizeof(wk));
 	wk.loop = ev_default_loop(0);
 	wk.epoch = 1;
-	wk.cfg.max_message_bytes = 65536;
-	wk.cfg.max_header_bytes = 8192;
+	assert_int_equal(
+	    settings_init(settings_worker, settings_worker_n, &wk.cfg), WSD_OK);
 	wk.cfg.max_queue_bytes = 1 << 20;
 	wk.cfg.max_queue_msgs = 1000;
-	wk.cfg.heartbeat_interval = 60;
-	wk.cfg.heartbeat_timeout = 60;
-	wk.cfg.handshake_timeout = 60;
+	wk.cfg.heartbeat_interval_ms = 60000;
+	wk.cfg.heartbeat_timeout_ms = 60000;
+	wk.cfg.handshake_timeout_ms = 60000;
 	TAILQ_INIT(&wk.dirty);
 	TAILQ_INIT(&wk.stats);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	settings_free(settings_worker, settings_worker_n, &wk.cfg);
 	return 0;
 }
 
@@ -187,8 +195,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup(test_close_reason_any_cut, setup),
-	    cmocka_unit_test_setup(test_ping_then_close_cut, setup),
+	    cmocka_unit_test_setup_teardown(test_close_reason_any_cut, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_ping_then_close_cut, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,248 @@
+/*
+ * test_config.c: the supervisor's config loader (supervisor/sv_config.c)
+ * reading the worker settings through proto/settings.h's table.
+ *
+ * For every row of settings_worker, a file that sets the key to a value
+ * other than its default must load with that value in the generation's
+ * settings; a file that sets it just outside its range (or to a value of
+ * the wrong type) must be refused with "FILE:LINE: ..." naming the line
+ * and the key. The reload summary names each changed key, and the keys a
+ * reload cannot change yet keep their running values.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../proto/err.h"
+#include "../../proto/proto.h"
+#include "../../supervisor/sv_config.h"
+
+static char path[] = "/tmp/wsd-test-config-XXXXXX";
+
+static int
+setup(void **state)
+{
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	return 0;
+}
+
+/*
+ * Write a file whose line 3 sets key (dotted: "group.name" becomes a
+ * group) to the libconfig text value, and load it.
+ */
+static struct sv_config *
+load_with(const char *key, const char *value, char *err, size_t errlen)
+{
+	const char *dot = strchr(key, '.');
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fprintf(f, "# test\nworkers = 1;\n");
+	if (dot != NULL)
+		fprintf(f, "%.*s = {\n  %s = %s;\n};\n", (int)(dot - key), key,
+			dot + 1, value);
+	else
+		fprintf(f, "%s = %s;\n", key, value);
+	assert_int_equal(fclose(f), 0);
+	err[0] = '\0';
+	return sv_config_load(path, NULL, err, errlen);
+}
+
+/* A value other than the default, valid with every other default. */
+static void
+other_value(const struct setting_row *r, char *buf, size_t len)
+{
+	if (r->kind == SETTING_BOOL)
+		snprintf(buf, len, "%s", r->def ? "false" : "true");
+	else if (r->kind == SETTING_ENUM)
+		snprintf(buf, len, "\"%s\"",
+			 r->names[(r->def + 1) % (r->max + 1)]);
+	else if (r->kind == SETTING_STR)
+		snprintf(buf, len, "\"/other-%s\"", r->key);
+	else if (r->kind == SETTING_LIST)
+		snprintf(buf, len, "[\"http://a\", \"http://b\"]");
+	else
+		snprintf(buf, len, "%llu",
+			 (unsigned long long)(r->def < r->max ? r->def + 1
+							      : r->def - 1));
+}
+
+static void
+test_every_row_loads(void **state)
+{
+	char value[256], err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < settings_worker_n; i++) {
+		const struct setting_row *r = &settings_worker[i];
+		const char *p;
+		struct sv_config *c;
+
+		other_value(r, value, sizeof(value));
+		c = load_with(r->key, value, err, sizeof(err));
+		if (c == NULL)
+			fail_msg("%s = %s: %s", r->key, value, err);
+		p = (const char *)&c->w + r->off;
+		switch (r->kind) {
+		case SETTING_STR:
+			assert_string_equal(*(char *const *)p + 7, r->key);
+			break;
+		case SETTING_LIST:
+			assert_int_equal(((const struct setting_list *)p)->n,
+					 2);
+			break;
+		case SETTING_ENUM:
+			assert_int_equal(setting_get_num(r, &c->w),
+					 (r->def + 1) % (r->max + 1));
+			break;
+		case SETTING_BOOL:
+			assert_int_equal(setting_get_num(r, &c->w), !r->def);
+			break;
+		default:
+			assert_int_not_equal(setting_get_num(r, &c->w), r->def);
+			break;
+		}
+		sv_config_free(c);
+	}
+}
+
+/* err starts with "PATH:LINE: " and names the key. */
+static void
+assert_err_at(const char *err, int line, const char *key)
+{
+	char want[128];
+	const char *dot = strrchr(key, '.');
+
+	snprintf(want, sizeof(want), "%s:%d: ", path, line);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("error \"%s\" does not start with \"%s\"", err, want);
+	if (strstr(err, dot ? dot + 1 : key) == NULL)
+		fail_msg("error \"%s\" does not name %s", err, key);
+}
+
+static void
+test_every_row_refuses(void **state)
+{
+	char value[1100], err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < settings_worker_n; i++) {
+		const struct setting_row *r = &settings_worker[i];
+		int line = strchr(r->key, '.') ? 4 : 3;
+
+		if (r->kind == SETTING_UINT) {
+			snprintf(value, sizeof(value), "%llu",
+				 (unsigned long long)r->max + 1);
+			assert_null(load_with(r->key, value, err, sizeof(err)));
+			assert_err_at(err, line, r->key);
+			assert_non_null(strstr(err, "must be between"));
+			if (r->min > 0) {
+				snprintf(value, sizeof(value), "%llu",
+					 (unsigned long long)r->min - 1);
+				assert_null(
+				    load_with(r->key, value, err, sizeof(err)));
+				assert_err_at(err, line, r->key);
+			}
+			assert_null(
+			    load_with(r->key, "\"1\"", err, sizeof(err)));
+			assert_err_at(err, line, r->key);
+		} else if (r->kind == SETTING_BOOL) {
+			assert_null(load_with(r->key, "1", err, sizeof(err)));
+			assert_err_at(err, line, r->key);
+		} else if (r->kind == SETTING_ENUM) {
+			assert_null(
+			    load_with(r->key, "\"x\"", err, sizeof(err)));
+			assert_err_at(err, line, r->key);
+			assert_non_null(strstr(err, r->names[0]));
+		} else if (r->kind == SETTING_STR) {
+			value[0] = '"';
+			memset(value + 1, 'a', r->max + 1);
+			value[1] = '/';
+			snprintf(value + 2 + r->max, 3, "\"");
+			assert_null(load_with(r->key, value, err, sizeof(err)));
+			assert_err_at(err, line, r->key);
+			assert_null(load_with(r->key, "7", err, sizeof(err)));
+			assert_err_at(err, line, r->key);
+		} else {
+			size_t n = 0;
+			uint64_t k;
+
+			n += (size_t)snprintf(value, sizeof(value), "[");
+			for (k = 0; k <= r->max; k++)
+				n += (size_t)snprintf(value + n,
+						      sizeof(value) - n,
+						      "%s\"o\"", k ? "," : "");
+			snprintf(value + n, sizeof(value) - n, "]");
+			assert_null(load_with(r->key, value, err, sizeof(err)));
+			assert_err_at(err, line, r->key);
+			assert_null(load_with(r->key, "[1]", err, sizeof(err)));
+			assert_err_at(err, line, r->key);
+		}
+	}
+	/* An unknown key of a known group, and an unknown group. */
+	assert_null(load_with("limits.nope", "1", err, sizeof(err)));
+	assert_err_at(err, 4, "limits.nope");
+	assert_null(load_with("nope.x", "1", err, sizeof(err)));
+	assert_non_null(strstr(err, "unknown group nope"));
+}
+
+static void
+test_diff_and_fixed_keys(void **state)
+{
+	struct sv_config *a, *b;
+	char err[512], diff[512];
+
+	(void)state;
+	a = load_with("heartbeat.interval_ms", "1000", err, sizeof(err));
+	assert_non_null(a);
+	b = load_with("limits.slow_consumer", "\"drop_oldest\"", err,
+		      sizeof(err));
+	assert_non_null(b);
+	sv_config_diff(a, b, diff, sizeof(diff));
+	assert_string_equal(diff, "limits.slow_consumer 0 -> 2, "
+				  "heartbeat.interval_ms 1000 -> 25000");
+	sv_config_diff(a, a, diff, sizeof(diff));
+	assert_string_equal(diff, "nothing");
+	/* The listener keeps its running value across a reload. */
+	free(a->listen);
+	a->listen = strdup("127.0.0.1:9999");
+	assert_non_null(a->listen);
+	assert_int_equal(sv_config_keep_fixed(b, a), WSD_OK);
+	assert_string_equal(b->listen, "127.0.0.1:9999");
+	assert_string_equal(b->run_dir, a->run_dir);
+	sv_config_free(a);
+	sv_config_free(b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_row_loads),
+	    cmocka_unit_test(test_every_row_refuses),
+	    cmocka_unit_test(test_diff_and_fixed_keys),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
