@@ -10,6 +10,8 @@
  * can drive the daemon. One request per connection;
  * requests are parsed with http_parser, and the socket never blocks.
  */
+#include "sv_admin.h"
+
 #include "sv.h"
 
 #include <ctype.h>
@@ -24,6 +26,8 @@
 #include <unistd.h>
 
 #include "../proto/log.h"
+#include "sv_ctl.h"
+#include "sv_listen.h"
 
 #define ADMIN_MAX_REQ 65536
 
@@ -355,12 +359,12 @@ int
 sv_admin_start(struct sv *sv)
 {
 	if (sv->cfg->admin_listen[0] == '\0')
-		return 0;
+		return WSD_OK;
 	if ((admin_fd = sv_listen_open(sv->cfg->admin_listen, 64)) < 0)
-		return -1;
+		return WSD_ECLOSED;
 	ev_io_init(&admin_io, on_accept, admin_fd, EV_READ);
 	ev_io_start(sv->loop, &admin_io);
-	return 0;
+	return WSD_OK;
 }
 
 void

@@ -6,6 +6,8 @@
  * down in docs/control.md. Commands read the registry directly: it is in
  * this process, and the loop is single-threaded.
  */
+#include "sv_ctl.h"
+
 #include "sv.h"
 
 #include <nng/protocol/reqrep0/rep.h>
@@ -15,12 +17,14 @@
 #include <unistd.h>
 
 #include "../proto/log.h"
+#include "sv_route.h"
 
 #define CONNS_DEFAULT_LIMIT 1000
 
 static nng_socket ctl_sock;
 static int ctl_open;
 static ev_io ctl_io;
+static const struct sv_ctl_actions *actions;
 
 static json_t *
 fail(const char *fmt, const char *arg)
@@ -35,17 +39,6 @@ static json_t *
 ok(void)
 {
 	return json_pack("{s:b}", "ok", 1);
-}
-
-static const char *
-worker_state_name(enum sv_worker_state s)
-{
-	switch (s) {
-	case SV_W_STARTING: return "starting";
-	case SV_W_READY: return "ready";
-	case SV_W_DEAD: return "dead";
-	default: return "empty";
-	}
 }
 
 static json_t *
@@ -81,19 +74,20 @@ cmd_workers(struct sv *sv, const json_t *req)
 
 	(void)req;
 	for (i = 0; i < SV_MAX_WORKERS; i++) {
-		struct sv_worker *w = &sv->workers[i];
+		struct sv_worker *w = sv_worker_get(sv, i);
 
-		if (w->state == SV_W_EMPTY)
+		/* A stopped slot has no worker and wants none. */
+		if (w->state == SV_SLOT_STOPPED)
 			continue;
 		json_array_append_new(
-		    arr,
-		    json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:I}", "id",
-			      w->id, "pid", (int)w->pid, "generation",
-			      (int)w->gen, "state", worker_state_name(w->state),
-			      "connections", (int)sv->reg.per_worker[i],
-			      "restarts", (int)w->restarts, "uptime_s",
-			      (json_int_t)(w->pid ? (now - w->started_ms) / 1000
-						  : 0)));
+		    arr, json_pack(
+			     "{s:i, s:i, s:i, s:s, s:i, s:i, s:I}", "id", w->id,
+			     "pid", (int)w->pid, "generation", (int)w->gen,
+			     "state", sv_slot_state_name(w->state),
+			     "connections", (int)sv->reg.per_worker[i],
+			     "restarts", (int)w->restarts, "uptime_s",
+			     (json_int_t)(w->pid ? (now - w->started_ms) / 1000
+						 : 0)));
 	}
 	json_object_set_new(r, "workers", arr);
 	return r;
@@ -356,7 +350,7 @@ cmd_send(struct sv *sv, const json_t *req)
 		return fail("out of memory%s", NULL);
 	rc = sv_route_direct(sv, c, text, strlen(text));
 	free(text);
-	if (rc != 0)
+	if (rc != WSD_OK)
 		return fail("the connection's worker did not take it%s", NULL);
 	r = ok();
 	json_object_set_new(r, "conn", json_integer((json_int_t)c->id));
@@ -410,13 +404,14 @@ cmd_kick(struct sv *sv, const json_t *req)
 		    NULL)
 			return fail("no connections of user %s", user);
 		TAILQ_FOREACH_SAFE (c, &u->conns, by_user, tmp)
-			kicked += sv_route_kick(sv, c, (int)code, reason) == 0;
+			kicked +=
+			    sv_route_kick(sv, c, (int)code, reason) == WSD_OK;
 	} else {
 		if (!json_is_integer(json_object_get(req, "conn")))
 			return fail("kick needs conn or user%s", NULL);
 		if ((c = req_conn(sv, req, "conn")) == NULL)
 			return fail("no such connection%s", NULL);
-		kicked += sv_route_kick(sv, c, (int)code, reason) == 0;
+		kicked += sv_route_kick(sv, c, (int)code, reason) == WSD_OK;
 	}
 	r = ok();
 	json_object_set_new(r, "kicked", json_integer(kicked));
@@ -451,7 +446,7 @@ cmd_reload(struct sv *sv, const json_t *req)
 	json_t *r;
 
 	(void)req;
-	if (sv_reload(sv, msg, sizeof(msg)) != 0)
+	if (actions->reload(sv, msg, sizeof(msg)) != WSD_OK)
 		return fail("%s", msg);
 	r = ok();
 	json_object_set_new(r, "changed", json_string(msg));
@@ -466,7 +461,7 @@ cmd_drain(struct sv *sv, const json_t *req)
 
 	if (t != NULL && !json_is_number(t))
 		return fail("timeout must be a number of seconds%s", NULL);
-	sv_drain_begin(sv, t ? json_number_value(t) : 0);
+	actions->drain(sv, t ? json_number_value(t) : 0);
 	return ok();
 }
 
@@ -529,11 +524,12 @@ on_ctl_readable(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 int
-sv_ctl_start(struct sv *sv)
+sv_ctl_start(struct sv *sv, const struct sv_ctl_actions *act)
 {
 	char url[600];
 	int fd, rv;
 
+	actions = act;
 	snprintf(url, sizeof(url), "ipc://%s", sv->cfg->control_socket);
 	unlink(sv->cfg->control_socket);
 	if ((rv = nng_rep0_open(&ctl_sock)) != 0)
@@ -545,12 +541,12 @@ sv_ctl_start(struct sv *sv)
 	chmod(sv->cfg->control_socket, 0600);
 	ev_io_init(&ctl_io, on_ctl_readable, fd, EV_READ);
 	ev_io_start(sv->loop, &ctl_io);
-	return 0;
+	return WSD_OK;
 fail:
 	log_error("control socket %s: %s", sv->cfg->control_socket,
 		  nng_strerror(rv));
 	sv_ctl_stop(sv);
-	return -1;
+	return WSD_ECLOSED;
 }
 
 void

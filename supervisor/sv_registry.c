@@ -291,6 +291,20 @@ log_grow(struct sv_room *room)
 }
 
 uint64_t
+sv_reg_room_next_seq(const struct sv_room *room)
+{
+	return room->seq + 1;
+}
+
+uint64_t
+sv_reg_room_first_seq(const struct sv_room *room)
+{
+	if (room->log_len == 0)
+		return room->seq + 1;
+	return room->log[room->log_head].seq;
+}
+
+uint64_t
 sv_reg_room_append(struct sv_room *room, char *payload, uint32_t len,
 		   uint64_t now_ms)
 {

@@ -134,10 +134,17 @@ int sv_reg_join(struct sv_registry *r, struct sv_conn *c, struct sv_room *room);
 int sv_reg_leave(struct sv_registry *r, struct sv_conn *c,
 		 struct sv_room *room);
 
+/* The seq the room's next publish gets: the registry alone decides it. */
+uint64_t sv_reg_room_next_seq(const struct sv_room *room);
+
+/* The oldest seq the room's replay log still holds (its next seq when the
+ * log is empty). */
+uint64_t sv_reg_room_first_seq(const struct sv_room *room);
+
 /*
  * Stamp the room's next sequence number and append payload (taken over:
  * the registry frees it when it falls out of the log) to the replay log.
- * Returns the new seq.
+ * Returns the new seq (the one sv_reg_room_next_seq gave).
  */
 uint64_t sv_reg_room_append(struct sv_room *room, char *payload, uint32_t len,
 			    uint64_t now_ms);

@@ -9,8 +9,11 @@
  * replay what the log still holds, in order, before any live delivery
  * (the worker's channel is ordered, and the supervisor is one thread).
  */
+#include "sv_route.h"
+
 #include "sv.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,13 +110,14 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 		 size_t fromlen, const char *data, size_t datalen,
 		 const char *id, size_t idlen, uint64_t exclude, int *nworkers)
 {
+	uint64_t seq = sv_reg_room_next_seq(room);
 	struct proto_msg m;
 	size_t len;
 	char *payload;
 	int i, sent = 0, all = strcmp(room->name, ROOM_BROADCAST) == 0;
 
-	payload = message_json(room->name, strlen(room->name), room->seq + 1,
-			       from, fromlen, data, datalen, id, idlen, &len);
+	payload = message_json(room->name, strlen(room->name), seq, from,
+			       fromlen, data, datalen, id, idlen, &len);
 	if (payload == NULL)
 		return 0;
 	memset(&m, 0, sizeof(m));
@@ -124,7 +128,7 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 		free(payload);
 		return 0;
 	}
-	m.seq = room->seq + 1;
+	m.seq = seq;
 	m.exclude = exclude;
 	m.flags = all ? PROTO_F_BROADCAST : 0;
 	m.data.p = payload; /* handed to the replay log after the sends */
@@ -137,19 +141,20 @@ sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 			TAILQ_FOREACH (c, &u->conns, by_user) {
 				m.conn = c->id;
 				if (c->id != exclude &&
-				    sv_worker_send(sv, &sv->workers[c->worker],
-						   &m) == 0)
+				    sv_worker_send(sv,
+						   sv_worker_get(sv, c->worker),
+						   &m) == WSD_OK)
 					sent++;
 			}
 	} else {
 		for (i = 0; i < SV_MAX_WORKERS; i++) {
-			struct sv_worker *w = &sv->workers[i];
+			struct sv_worker *w = sv_worker_get(sv, i);
 
-			if (w->state != SV_W_READY && w->state != SV_W_STARTING)
+			if (!sv_worker_up(w))
 				continue;
 			if (!all && sv_reg_room_on_worker(room, i) == 0)
 				continue;
-			if (sv_worker_send(sv, w, &m) == 0)
+			if (sv_worker_send(sv, w, &m) == WSD_OK)
 				sent++;
 		}
 	}
@@ -174,13 +179,13 @@ sv_route_direct(struct sv *sv, struct sv_conn *c, const char *data,
 	payload =
 	    message_json(NULL, 0, 0, "server", 6, data, datalen, NULL, 0, &len);
 	if (payload == NULL)
-		return -1;
+		return WSD_ENOMEM;
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_DELIVER;
 	m.conn = c->id;
 	m.data.p = payload;
 	m.data.len = (uint32_t)len;
-	rc = sv_worker_send(sv, &sv->workers[c->worker], &m);
+	rc = sv_worker_send(sv, sv_worker_get(sv, c->worker), &m);
 	free(payload);
 	return rc;
 }
@@ -201,16 +206,14 @@ send_error(struct sv *sv, struct sv_worker *w, uint64_t conn, const char *code,
 }
 
 void
-sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
+sv_route_sub(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 {
-	struct sv_conn *c = sv_reg_conn_find(&sv->reg, m->conn);
+	struct sv_worker *w = sv_worker_get(sv, c->worker);
 	struct sv_room *room;
 	struct proto_msg r, d;
 	uint64_t s;
 	int recovered = 1;
 
-	if (c == NULL)
-		return; /* closed meanwhile; its CONN_CLOSE is on the way */
 	if (c->nrooms >= sv->cfg->w.max_rooms_per_conn &&
 	    (room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 0)) ==
 		NULL) {
@@ -248,8 +251,8 @@ sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	d.room = m->room;
 	/* Walk only what the log holds, however old since is. */
 	s = m->since + 1;
-	if (room->log_len > 0 && s < room->log[room->log_head].seq)
-		s = room->log[room->log_head].seq;
+	if (s < sv_reg_room_first_seq(room))
+		s = sv_reg_room_first_seq(room);
 	for (; s <= room->seq && m->since < room->seq; s++) {
 		const struct sv_logent *e = sv_reg_room_log(room, s);
 
@@ -263,31 +266,25 @@ sv_route_sub(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 }
 
 void
-sv_route_unsub(struct sv *sv, const struct proto_msg *m)
+sv_route_unsub(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 {
-	struct sv_conn *c = sv_reg_conn_find(&sv->reg, m->conn);
 	struct sv_room *room;
 
-	if (c == NULL)
-		return;
 	room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 0);
 	if (room != NULL)
 		sv_reg_leave(&sv->reg, c, room);
 }
 
 void
-sv_route_publish_msg(struct sv *sv, struct sv_worker *w,
-		     const struct proto_msg *m)
+sv_route_client_publish(struct sv *sv, struct sv_conn *c,
+			const struct proto_msg *m)
 {
-	struct sv_conn *c = sv_reg_conn_find(&sv->reg, m->conn);
+	struct sv_worker *w = sv_worker_get(sv, c->worker);
 	struct sv_room *room;
 	struct proto_msg a;
 	uint64_t seq;
-
 	size_t ulen;
 
-	if (c == NULL)
-		return;
 	ulen = strlen(c->user->name);
 	seq = m->id.len == 0 ? 0
 			     : sv_dedupe_find(&sv->dedupe, m->room.p,
@@ -330,5 +327,5 @@ sv_route_kick(struct sv *sv, struct sv_conn *c, int code, const char *reason)
 	k.conn = c->id;
 	k.status = (uint64_t)code;
 	k.reason = proto_cstr(reason);
-	return sv_worker_send(sv, &sv->workers[c->worker], &k);
+	return sv_worker_send(sv, sv_worker_get(sv, c->worker), &k);
 }

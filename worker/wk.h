@@ -135,9 +135,6 @@ struct wk {
 
 extern struct wk wk;
 
-/* wk_main.c */
-int wk_main(int argc, char **argv);
-
 /* wk_ipc.c */
 int wk_ipc_open(const char *url);
 void wk_ipc_close(void);

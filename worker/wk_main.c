@@ -8,6 +8,8 @@
  * exits once they are gone or after a short grace period; losing the
  * supervisor does the same.
  */
+#include "wk_main.h"
+
 #include "wk.h"
 
 #include <errno.h>

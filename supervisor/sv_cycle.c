@@ -1,0 +1,284 @@
+/*
+ * sv_cycle.c: the supervisor's life (sv_cycle.h). The listening socket is
+ * bound before any worker exists, so workers inherit it and a worker
+ * restart never refuses a connect. A reload is a transaction: the new
+ * generation is built whole by sv_config_load or not at all, and only
+ * then replaces the running one, reaches the workers (CONFIG) and starts
+ * or stops worker slots for a new worker count. Rooms that stay empty are
+ * swept here, once a minute.
+ */
+#include "sv_cycle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../proto/log.h"
+#include "sv.h"
+#include "sv_admin.h"
+#include "sv_ctl.h"
+#include "sv_dispatch.h"
+#include "sv_listen.h"
+
+#define LISTEN_BACKLOG 4096
+#define ROOM_RETAIN_MS (10 * 60 * 1000)
+#define SWEEP_INTERVAL 60.
+#define DEDUPE_MAX 65536
+#define DEDUPE_WINDOW_MS (120 * 1000)
+#define DRAIN_DEFAULT_S 10.
+#define DRAIN_POLL_S 0.05
+
+static const struct sv_ctl_actions ctl_actions = {
+    .reload = sv_cycle_reload,
+    .drain = sv_cycle_drain,
+};
+
+static int
+make_run_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_error("cannot create run_dir %s: %s", dir, strerror(errno));
+		return WSD_EINVAL;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		log_error("run_dir %s is not a directory", dir);
+		return WSD_EINVAL;
+	}
+	if (st.st_uid == geteuid() && chmod(dir, 0700) != 0) {
+		log_error("cannot chmod run_dir %s: %s", dir, strerror(errno));
+		return WSD_EINVAL;
+	}
+	return WSD_OK;
+}
+
+/* Write the pidfile whole or not at all: a reader never sees it empty. */
+static int
+write_pidfile(const char *path)
+{
+	char tmp[4200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		goto fail;
+	fprintf(f, "%d\n", (int)getpid());
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		goto fail;
+	}
+	return WSD_OK;
+fail:
+	log_error("cannot write pidfile %s: %s", path, strerror(errno));
+	return WSD_EINVAL;
+}
+
+/*
+ * Point stderr (every process's log) at log_file, appending; with an
+ * empty log_file a daemon logs nowhere and a foreground wsd keeps its
+ * stderr. Called at start and on reload, so rotation is: move the file,
+ * then SIGHUP. Returns WSD_OK or WSD_EINVAL (stderr unchanged; logged).
+ */
+static int
+open_log(const char *log_file, int daemon)
+{
+	const char *path = log_file[0] ? log_file : "/dev/null";
+	int fd;
+
+	if (!log_file[0] && !daemon)
+		return WSD_OK;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_error("cannot open log_file %s: %s", path, strerror(errno));
+		return WSD_EINVAL;
+	}
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	return WSD_OK;
+}
+
+/* Fork into the background; the parent exits, the child leads a session
+ * with stdin and stdout on /dev/null (stderr waits for open_log). */
+static int
+daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return WSD_EINVAL;
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (fd > 2)
+			close(fd);
+	}
+	return WSD_OK;
+}
+
+static void
+on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct sv *sv = ev_userdata(loop);
+	uint32_t n;
+
+	(void)t;
+	(void)revents;
+	n = sv_reg_room_sweep(&sv->reg, wall_ms() - ROOM_RETAIN_MS);
+	if (n > 0)
+		log_debug("freed %u idle empty rooms", n);
+}
+
+int
+sv_cycle_start(struct sv *sv, int daemon)
+{
+	int n;
+
+	sv->listen_fd = -1;
+	sv->started_ms = wall_ms();
+	sv->daemon = daemon;
+	sv_registry_init(&sv->reg, (uint32_t)sv->cfg->replay_size);
+	sv_dedupe_init(&sv->dedupe, DEDUPE_MAX, DEDUPE_WINDOW_MS);
+	ev_timer_init(&sv->sweep_timer, on_sweep, SWEEP_INTERVAL,
+		      SWEEP_INTERVAL);
+	if (make_run_dir(sv->cfg->run_dir) != WSD_OK)
+		return WSD_EINVAL;
+	sv->listen_fd = sv_listen_open(sv->cfg->listen, LISTEN_BACKLOG);
+	if (sv->listen_fd < 0)
+		return WSD_EINVAL;
+	if (daemon && daemonize() != WSD_OK)
+		return WSD_EINVAL;
+	if (open_log(sv->cfg->log_file, daemon) != WSD_OK)
+		return WSD_EINVAL;
+	if (daemon) {
+		if (write_pidfile(sv->cfg->pidfile) != WSD_OK)
+			return WSD_EINVAL;
+		sv->pidfile_written = 1;
+	}
+	n = (int)readlink("/proc/self/exe", sv->self_exe,
+			  sizeof(sv->self_exe) - 1);
+	if (n <= 0)
+		return WSD_EINVAL;
+	sv->self_exe[n] = '\0';
+	if (sv_sessions_init(&sv->sessions) != WSD_OK) {
+		log_error("cannot draw the token key from OpenSSL's RNG");
+		return WSD_EAGAIN;
+	}
+	if (sv_ctl_start(sv, &ctl_actions) != WSD_OK ||
+	    sv_admin_start(sv) != WSD_OK)
+		return WSD_ECLOSED;
+	sv_workers_init(sv, sv_dispatch_msg, sv_dispatch_exit);
+	sv_workers_want(sv, sv->cfg->workers);
+	ev_timer_start(sv->loop, &sv->sweep_timer);
+	sv->up = 1;
+	log_info("wsd %s listening on ws://%s%s with %d workers; admin %s; "
+		 "control %s",
+		 WSD_VERSION, sv->cfg->listen, sv->cfg->w.ws_path,
+		 sv->cfg->workers,
+		 sv->cfg->admin_listen[0] ? sv->cfg->admin_listen : "off",
+		 sv->cfg->control_socket);
+	return WSD_OK;
+}
+
+int
+sv_cycle_reload(struct sv *sv, char *msg, size_t len)
+{
+	struct sv_config *next;
+	char err[512];
+
+	next = sv_config_load(sv->cfg->path, NULL, err, sizeof(err));
+	if (next == NULL) {
+		snprintf(msg, len, "reload failed, keeping generation %u: %s",
+			 sv->cfg->generation, err);
+		log_error("%s", msg);
+		return WSD_EINVAL;
+	}
+	/* The listener and the paths keep their running values. */
+	if (sv_config_keep_fixed(next, sv->cfg) != WSD_OK) {
+		sv_config_free(next);
+		snprintf(msg, len, "reload failed: out of memory");
+		return WSD_ENOMEM;
+	}
+	next->generation = sv->cfg->generation + 1;
+	sv_config_diff(sv->cfg, next, msg, len);
+	sv_config_free(sv->cfg);
+	sv->cfg = next;
+	log_set_level((enum log_level)next->log_level);
+	open_log(next->log_file, sv->daemon);
+	sv->reg.log_cap = (uint32_t)next->replay_size;
+	sv_workers_configure(sv);
+	if (!sv->draining)
+		sv_workers_want(sv, next->workers);
+	log_info("reloaded: generation %u; changed: %s", next->generation, msg);
+	return WSD_OK;
+}
+
+static void
+on_drain_poll(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	if (sv_workers_running(ev_userdata(loop)) == 0)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+on_drain_deadline(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	log_warn("drain deadline reached; stopping the remaining workers");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+void
+sv_cycle_drain(struct sv *sv, double timeout_s)
+{
+	if (sv->draining) {
+		log_warn("second stop request: exiting now");
+		ev_break(sv->loop, EVBREAK_ALL);
+		return;
+	}
+	sv->draining = 1;
+	if (timeout_s <= 0)
+		timeout_s = DRAIN_DEFAULT_S;
+	log_info("draining: %u connections, deadline %.1f s", sv->reg.nconns,
+		 timeout_s);
+	sv_workers_want(sv, 0);
+	ev_timer_init(&sv->drain_timer, on_drain_deadline, timeout_s, 0.);
+	ev_timer_start(sv->loop, &sv->drain_timer);
+	ev_timer_init(&sv->drain_poll, on_drain_poll, DRAIN_POLL_S,
+		      DRAIN_POLL_S);
+	ev_timer_start(sv->loop, &sv->drain_poll);
+}
+
+void
+sv_cycle_stop(struct sv *sv)
+{
+	if (sv->up)
+		log_info("stopped: %u connections at exit, %llu opened, %llu "
+			 "closed",
+			 sv->reg.nconns,
+			 (unsigned long long)sv->stats.conns_opened,
+			 (unsigned long long)sv->stats.conns_closed);
+	ev_timer_stop(sv->loop, &sv->sweep_timer);
+	ev_timer_stop(sv->loop, &sv->drain_timer);
+	ev_timer_stop(sv->loop, &sv->drain_poll);
+	sv_workers_fini(sv);
+	sv_admin_stop(sv);
+	sv_ctl_stop(sv);
+	sv_sessions_fini(&sv->sessions);
+	sv_registry_fini(&sv->reg);
+	sv_dedupe_fini(&sv->dedupe);
+	if (sv->listen_fd >= 0)
+		close(sv->listen_fd);
+	if (sv->pidfile_written)
+		unlink(sv->cfg->pidfile);
+}

@@ -1,0 +1,143 @@
+/*
+ * sv_dispatch.c: the supervisor's answer to each message of a worker.
+ *
+ * Admission (CONN_OPEN) is decided here, because only the supervisor
+ * knows the global and per-user counts: the connection is registered and
+ * gets its session, or is refused with 503 or 429. The other messages
+ * about a connection name it by id; it is looked up once, here, and a
+ * worker may speak only of its own connections. Subscriptions and
+ * publishes go on to sv_route.c with the connection found.
+ */
+#include "sv_dispatch.h"
+
+#include <string.h>
+
+#include "../proto/log.h"
+#include "sv.h"
+#include "sv_route.h"
+
+static void
+admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
+{
+	char sid[SV_SESSION_ID_LEN + 1], token[SV_TOKEN_MAX];
+	struct proto_msg r;
+	struct sv_user *u;
+	struct sv_conn *c;
+
+	memset(&r, 0, sizeof(r));
+	r.type = PROTO_CONN_ACCEPT;
+	r.conn = m->conn;
+	u = sv_reg_user_find(&sv->reg, m->user.p, m->user.len);
+	if (sv->draining || sv->reg.nconns >= sv->cfg->max_connections)
+		r.status = 503;
+	else if (u != NULL && u->nconns >= sv->cfg->max_connections_per_user)
+		r.status = 429;
+	else if (sv_session_mint(&sv->sessions, m->user.p, m->user.len, sid,
+				 token) != WSD_OK)
+		r.status = 503;
+	if (r.status == 0) {
+		c = sv_reg_conn_add(
+		    &sv->reg, m->conn, w->id, m->user.p, m->user.len, m->addr.p,
+		    m->addr.len, m->agent.p, m->agent.len,
+		    (m->flags & PROTO_F_ANONYMOUS) != 0, wall_ms());
+		if (c == NULL) {
+			log_error("worker %d: cannot register conn %llu "
+				  "(duplicate id or out of memory)",
+				  w->id, (unsigned long long)m->conn);
+			r.status = 503;
+		} else {
+			memcpy(c->session, sid, sizeof(sid));
+			r.session = proto_cstr(sid);
+			r.token = proto_cstr(token);
+			sv->stats.conns_opened++;
+		}
+	}
+	if (r.status != 0)
+		sv->stats.conns_refused++;
+	sv_worker_send(sv, w, &r);
+}
+
+static void
+on_stats(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
+{
+	struct proto_stats_rec rec;
+	struct sv_conn *c;
+	uint32_t i;
+
+	for (i = 0; i < m->nrecs; i++) {
+		proto_stats_get(m, i, &rec);
+		c = sv_reg_conn_find(&sv->reg, rec.conn);
+		if (c == NULL || c->worker != w->id)
+			continue;
+		c->last_seen_ms = rec.last_seen_ms;
+		c->queue_bytes = rec.queue_bytes;
+		c->queue_msgs = rec.queue_msgs;
+		c->drops = rec.drops;
+		c->msgs_in = rec.msgs_in;
+		c->msgs_out = rec.msgs_out;
+	}
+}
+
+/*
+ * The connection a message of w is about, or NULL: gone already (its
+ * CONN_CLOSE crossed our message), or another worker's (a bug, logged).
+ */
+static struct sv_conn *
+sender(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
+{
+	struct sv_conn *c = sv_reg_conn_find(&sv->reg, m->conn);
+
+	if (c != NULL && c->worker != w->id) {
+		log_error("worker %d: %s for conn %llu of worker %d; ignored",
+			  w->id, proto_type_name(m->type),
+			  (unsigned long long)m->conn, c->worker);
+		return NULL;
+	}
+	return c;
+}
+
+void
+sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
+{
+	struct sv_conn *c;
+	char why[64];
+
+	switch (m->type) {
+	case PROTO_HELLO:
+		log_debug("worker %d: hello from pid %llu", w->id,
+			  (unsigned long long)m->pid);
+		return;
+	case PROTO_READY: sv_worker_ready(sv, w, m->gen); return;
+	case PROTO_STATS: on_stats(sv, w, m); return;
+	case PROTO_CONN_OPEN: admit(sv, w, m); return;
+	case PROTO_CONN_CLOSE:
+	case PROTO_SUB:
+	case PROTO_UNSUB:
+	case PROTO_PUBLISH: break;
+	default:
+		snprintf(why, sizeof(why), "unexpected %s",
+			 proto_type_name(m->type));
+		sv_worker_kill(sv, w, why);
+		return;
+	}
+	if ((c = sender(sv, w, m)) == NULL)
+		return;
+	switch (m->type) {
+	case PROTO_CONN_CLOSE:
+		sv_reg_conn_remove(&sv->reg, c);
+		sv->stats.conns_closed++;
+		break;
+	case PROTO_SUB: sv_route_sub(sv, c, m); break;
+	case PROTO_UNSUB: sv_route_unsub(sv, c, m); break;
+	default: sv_route_client_publish(sv, c, m); break;
+	}
+}
+
+uint32_t
+sv_dispatch_exit(struct sv *sv, struct sv_worker *w)
+{
+	uint32_t n = sv_reg_worker_clear(&sv->reg, w->id);
+
+	sv->stats.conns_closed += n;
+	return n;
+}

@@ -1,0 +1,114 @@
+/*
+ * sv_worker.h: the worker table: one slot per worker id, the worker
+ * process in it, and the IPC channel to that process.
+ *
+ * A slot's state changes only in sv_worker_event, by the rules of
+ * sv_slot.h, which this file carries out: it spawns (fork, then exec of
+ * our own binary in worker mode, so the child starts clean of the
+ * supervisor's nng threads), signals, reaps and restarts workers. Each
+ * worker gets a private nng pair channel in the run directory and its
+ * CONFIG as soon as it is spawned. The table is a transport: every message
+ * a worker sends is decoded, checked against the worker's id, and handed
+ * to the callback given at sv_workers_init; it knows no message handler by
+ * name. A malformed message is a bug in the worker: the worker is killed
+ * (and restarted).
+ */
+#ifndef WSD_SV_WORKER_H
+#define WSD_SV_WORKER_H
+
+#include <ev.h>
+#include <nng/nng.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../proto/proto.h"
+#include "sv_config.h"
+#include "sv_slot.h"
+
+struct sv;
+struct sv_worker;
+
+/* A message from worker w, decoded and checked; m is valid for the call. */
+typedef void sv_worker_msg_fn(struct sv *sv, struct sv_worker *w,
+			      const struct proto_msg *m);
+/* Worker w's process is gone; returns how many connections went with it
+ * (for the log line). */
+typedef uint32_t sv_worker_exit_fn(struct sv *sv, struct sv_worker *w);
+
+struct sv_worker {
+	int id;
+	enum sv_slot_state state;
+	pid_t pid;	/* 0 when no process runs */
+	uint32_t epoch; /* spawn number: the high bits of its conn ids */
+	uint32_t gen;	/* config generation it last applied */
+	uint32_t restarts;
+	uint32_t young;	 /* consecutive deaths soon after start */
+	int last_status; /* wait status of its last exit, -1: none yet */
+	uint64_t started_ms;
+	uint64_t lived_ms; /* how long its last process ran */
+	nng_socket sock;
+	int sock_open;
+	ev_io rio;
+	ev_timer timer;	    /* the restart timer */
+	uint64_t ipc_drops; /* messages to it that its queue refused */
+};
+
+struct sv_workers {
+	struct sv_worker slot[SV_MAX_WORKERS];
+	uint32_t next_epoch;
+	ev_child child;
+	sv_worker_msg_fn *on_msg;
+	sv_worker_exit_fn *on_exit;
+};
+
+/*
+ * Set up the table (every slot STOPPED) and watch for exiting children;
+ * messages go to on_msg, exits to on_exit. Start workers with
+ * sv_workers_want. Returns WSD_OK.
+ */
+int sv_workers_init(struct sv *sv, sv_worker_msg_fn *on_msg,
+		    sv_worker_exit_fn *on_exit);
+
+/*
+ * Stop every worker and reap it, here and now: SIGTERM, up to 5 s, then
+ * SIGKILL. For the end of the process, when the loop no longer runs.
+ */
+void sv_workers_fini(struct sv *sv);
+
+/* Feed an event to a slot: its next state, and the action carried out. */
+void sv_worker_event(struct sv *sv, struct sv_worker *w, enum sv_slot_event ev);
+
+/* Worker w applied config generation gen (it said READY). */
+void sv_worker_ready(struct sv *sv, struct sv_worker *w, uint32_t gen);
+
+/* Kill worker w now: it broke the protocol. It is restarted. */
+void sv_worker_kill(struct sv *sv, struct sv_worker *w, const char *why);
+
+/* Start slots 0..n-1 and stop the others (n = 0 stops all). */
+void sv_workers_want(struct sv *sv, int n);
+
+/*
+ * Encode m and queue it to worker w without blocking; m->worker and m->gen
+ * are filled in. Returns WSD_OK, WSD_ECLOSED (no worker process or channel
+ * in the slot), WSD_EFULL (its queue is full: dropped and counted in
+ * ipc_drops), WSD_ENOMEM or WSD_EINVAL (m does not encode).
+ */
+int sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m);
+
+/* Send the current config generation to every worker that has a channel. */
+void sv_workers_configure(struct sv *sv);
+
+/* Does w take messages (a process runs and its channel is open)? A
+ * stopping worker does, until its connections are closed. */
+int sv_worker_up(const struct sv_worker *w);
+
+/* Slot id, or NULL when id is out of range. */
+struct sv_worker *sv_worker_get(struct sv *sv, int id);
+
+/* How many slots are READY. */
+int sv_workers_ready(const struct sv *sv);
+
+/* How many worker processes are alive. */
+int sv_workers_running(const struct sv *sv);
+
+#endif
