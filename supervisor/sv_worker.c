@@ -6,7 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <nng/protocol/pair0/pair.h>
+#include <nng/protocol/pair1/pair.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,7 +171,10 @@ channel_close(struct sv *sv, struct sv_worker *w)
 /*
  * A fresh channel for a new worker process, so that nothing queued for a
  * dead worker reaches its successor. Returns WSD_OK or WSD_ECLOSED (nng
- * refused; logged).
+ * refused; logged). The channel is an nng pair v1 socket: nng 1.5's pair
+ * v0 leaks the two descriptors of its receive pollable on every close
+ * (fixed upstream in nng 1.6, nanomsg/nng#1640), which cost the
+ * supervisor two descriptors per worker restart.
  */
 static int
 channel_open(struct sv *sv, struct sv_worker *w)
@@ -181,7 +184,7 @@ channel_open(struct sv *sv, struct sv_worker *w)
 
 	ipc_path(sv, w->id, url, sizeof(url));
 	unlink(url + strlen("ipc://"));
-	if ((rv = nng_pair0_open(&w->sock)) != 0)
+	if ((rv = nng_pair1_open(&w->sock)) != 0)
 		goto fail;
 	w->sock_open = 1;
 	if ((rv = nng_socket_set_int(w->sock, NNG_OPT_SENDBUF, IPC_QUEUE)) !=

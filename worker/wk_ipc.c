@@ -1,5 +1,5 @@
 /*
- * wk_ipc.c: the worker's channel to its supervisor, an nng pair0 socket
+ * wk_ipc.c: the worker's channel to its supervisor, an nng pair1 socket
  * dialled to the supervisor's ipc:// listener. Incoming messages are read
  * from the loop through nng's receive descriptor, decoded with full
  * validation and dispatched; a message that fails validation means the
@@ -16,7 +16,7 @@
  */
 #include "wk.h"
 
-#include <nng/protocol/pair0/pair.h>
+#include <nng/protocol/pair1/pair.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,7 +219,7 @@ wk_ipc_open(const char *url)
 {
 	int fd, rv;
 
-	if ((rv = nng_pair0_open(&wk.sock)) != 0)
+	if ((rv = nng_pair1_open(&wk.sock)) != 0)
 		goto fail;
 	sock_open = 1;
 	if ((rv = nng_socket_set_int(wk.sock, NNG_OPT_SENDBUF, 8192)) != 0 ||
