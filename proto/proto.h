@@ -24,6 +24,10 @@
 
 #define PROTO_VERSION 1
 
+/* The exit status of a worker that must not be restarted (a fatal setup
+ * error: bad arguments, a config it cannot apply). */
+#define PROTO_EXIT_NO_RESTART 100
+
 /* Limits the decoder enforces on strings, in bytes. */
 #define PROTO_MAX_NAME 1024	   /* rooms, users, ids, addresses */
 #define PROTO_MAX_DATA (64u << 20) /* message payloads */

@@ -21,11 +21,13 @@
 
 #include <stdint.h>
 
+#include "../proto/proto.h"
+
 #define SV_SLOT_RESTART_MIN_MS 100   /* never restart faster */
 #define SV_SLOT_RESTART_MAX_MS 10000 /* the longest backoff */
 #define SV_SLOT_YOUNG_MS 5000	     /* dying before this is dying young */
 #define SV_SLOT_CRASH_LOOP 5	     /* young deaths in a row: say so */
-#define SV_SLOT_NO_RESTART 100	     /* exit status: do not restart me */
+#define SV_SLOT_NO_RESTART PROTO_EXIT_NO_RESTART /* exit: do not restart */
 
 enum sv_slot_state {
 	SV_SLOT_STOPPED = 0, /* no process, none wanted */

@@ -1,13 +1,17 @@
 /*
- * wk.h: the worker process: its state, the connection object and the
- * functions its modules call on each other.
+ * wk.h: the worker process's types: its one state struct, the connection
+ * object and what hangs off it. Each module declares its functions in a
+ * header of its own; docs/architecture.md gives the layering.
  *
- * A worker holds client sockets. wk_main.c runs the loop and accepts;
- * wk_ipc.c is the channel to the supervisor; wk_http.c takes a connection
- * through the HTTP upgrade; wk_conn.c owns the WebSocket side (wslay,
- * send queue, heartbeat, close); wk_client.c speaks wsd.v1; wk_rooms.c is
- * the local replica of room membership; wk_frame.c builds frames in
- * shared, reference-counted buffers.
+ * The modules, from the bottom up: wk_frame.c (shared frame buffers and
+ * the frame boundary tracker), wk_io.c (the I/O seam: every read, writev
+ * and shutdown of a client socket), wk_ipc.c (the channel to the
+ * supervisor), wk_rooms.c (the local replica of room membership) and
+ * wk_auth.c (tokens); wk_queue.c (a connection's send queue); wk_ws.c (the
+ * wslay glue); wk_conn.c (a connection's life); wk_http.c (the upgrade)
+ * and wk_client.c (wsd.v1 and the echo endpoint); wk_accept.c (the
+ * listening socket); wk_dispatch.c (what the supervisor says); wk_main.c
+ * (the process).
  *
  * Memory per idle connection is kept small on purpose: the handshake state
  * and the wslay context (about 9 KB with its buffers) exist only while a
@@ -21,12 +25,14 @@
 #include <jansson.h>
 #include <nng/nng.h>
 #include <stdint.h>
-#include "../proto/queue.h"
+#include <sys/types.h>
+#include <sys/uio.h>
 #include <uthash.h>
 #include <wslay/wslay.h>
 
 #include "../proto/err.h"
 #include "../proto/proto.h"
+#include "../proto/queue.h"
 
 /* A frame (or raw HTTP bytes) ready to write, shared by reference. */
 struct wk_buf {
@@ -35,20 +41,22 @@ struct wk_buf {
 	char data[];
 };
 
+/* One entry of a send queue: a reference to a buffer. */
 struct wk_qent {
 	STAILQ_ENTRY(wk_qent) link;
 	struct wk_buf *buf;
 };
 
-enum wk_conn_state {
-	WK_HANDSHAKE = 0, /* reading the upgrade request */
-	WK_ADMITTING,	  /* waiting for the supervisor's CONN_ACCEPT */
-	WK_OPEN,
-	WK_CLOSING, /* close frame queued; waiting for the peer's */
-	WK_DEAD,    /* flush what is queued, then destroy */
+/* A connection's send queue (wk_queue.c). */
+struct wk_queue {
+	STAILQ_HEAD(, wk_qent) q;
+	uint32_t off;  /* bytes of the first entry already written */
+	uint32_t msgs; /* entries */
+	uint64_t bytes;
 };
 
-/* Tracks frame boundaries of the bytes read, to know when wslay is idle. */
+/* Tracks frame boundaries of the bytes read, to know when wslay is idle
+ * (wk_frame.c). */
 struct wk_scan {
 	uint64_t left; /* payload bytes of the current frame still to come */
 	uint8_t hdr[14];
@@ -61,165 +69,101 @@ struct wk_scan {
 	uint32_t close_off; /* ...at this offset */
 };
 
-/* A close frame being collected whole (see ws_recv in wk_conn.c). */
+/* A close frame being collected whole (wk_ws.c). */
 struct wk_stash {
 	uint8_t len;
 	uint8_t buf[2 + 4 + 125];
 };
 
+struct wk_conn;
 struct wk_member;
 struct wk_hs;
 
+/*
+ * The I/O seam (wk_io.c): how a connection's socket is read, written and
+ * shut down. Plain sockets now; TLS plugs in here. read and writev return
+ * the bytes moved (read: > 0), WSD_EAGAIN when the socket would block, or
+ * WSD_ECLOSED when the peer closed or the socket failed.
+ */
+struct wk_io {
+	ssize_t (*read)(struct wk_conn *c, void *buf, size_t len);
+	ssize_t (*writev)(struct wk_conn *c, const struct iovec *iov, int n);
+	/* Stop reading (SHUT_RD) or writing (SHUT_WR). */
+	void (*shutdown)(struct wk_conn *c, int how);
+	/* Release the transport and close the descriptor. */
+	void (*close)(struct wk_conn *c);
+};
+
+/*
+ * What the layer above a connection does with it, set when the
+ * connection is created (wk_http.c's handshake) and replaced when it is
+ * upgraded (wk_client.c): wk_conn.c and wk_ws.c call up only through
+ * these. Any may be NULL.
+ */
+struct wk_handler {
+	/* The socket is readable while the connection is in WK_HANDSHAKE. */
+	void (*read)(struct wk_conn *c);
+	/* One whole data message (opcode text or binary) arrived. */
+	void (*message)(struct wk_conn *c, int opcode, const uint8_t *msg,
+			size_t len);
+	/* The connection is destroyed: free what this layer keeps on it. */
+	void (*fini)(struct wk_conn *c);
+};
+
+enum wk_conn_state {
+	WK_HANDSHAKE = 0, /* reading the upgrade request */
+	WK_ADMITTING,	  /* waiting for the supervisor's CONN_ACCEPT */
+	WK_OPEN,
+	WK_CLOSING, /* close frame queued; waiting for the peer's */
+	WK_DEAD,    /* flush what is queued, then destroy */
+};
+
+/*
+ * One client connection. The comment of each group names the module that
+ * changes it; wk_conn.c alone changes state.
+ */
 struct wk_conn {
-	ev_io io;
-	ev_timer timer; /* handshake timeout, then heartbeat */
+	/* wk_conn.c: the watchers, the life and its timers. */
+	ev_io io;	/* io.fd is the socket */
+	ev_timer timer; /* handshake timeout, heartbeat, close wait */
 	uint64_t id;
-	uint8_t state;
-	uint8_t echo;	     /* the echo endpoint, not wsd.v1 */
-	uint8_t writing;     /* EV_WRITE is armed */
-	uint8_t dirty;	     /* on the flush list */
-	uint8_t stats_dirty; /* on the stats list */
-	uint8_t registered;  /* CONN_OPEN sent: CONN_CLOSE is owed */
-	uint8_t awaiting_pong;
-	uint8_t eof;
-	uint8_t close_armed; /* the close timer runs */
-	uint16_t close_code; /* what we closed with, for the log */
-	uint32_t nrooms;
-	uint32_t pending_subs; /* SUBs sent, not answered yet */
-	ev_tstamp last_rx;
+	const struct wk_io *io_ops;
+	const struct wk_handler *h;
+	unsigned state : 3;	    /* enum wk_conn_state */
+	unsigned echo : 1;	    /* the echo endpoint, not wsd.v1 */
+	unsigned writing : 1;	    /* EV_WRITE is armed */
+	unsigned dirty : 1;	    /* on the flush list */
+	unsigned stats_dirty : 1;   /* on the stats list */
+	unsigned registered : 1;    /* CONN_OPEN sent: CONN_CLOSE is owed */
+	unsigned awaiting_pong : 1; /* a heartbeat ping is out */
+	unsigned eof : 1;	    /* the socket is gone: nothing to flush */
+	unsigned close_armed : 1;   /* the close timer runs */
+	uint16_t close_code;	    /* what we closed with, for the log */
+	ev_tstamp last_rx;	    /* the last bytes from the client */
 	ev_tstamp ping_at;
-	struct wk_hs *hs;
-	struct wk_stash *stash;
+	/* wk_ws.c: the WebSocket side, while a frame is in progress. */
 	wslay_event_context_ptr ws;
+	struct wk_stash *stash;
 	struct wk_scan scan;
+	/* wk_queue.c: what waits to be written. */
+	struct wk_queue q;
+	/* wk_http.c and wk_auth.c: the handshake, and who the client is. */
+	struct wk_hs *hs;
 	char *user;
 	json_t *allowed_rooms; /* the token's "rooms" claim, or NULL */
-	uint32_t q_off;	       /* bytes of the first entry already written */
-	uint32_t q_msgs;
-	uint64_t q_bytes;
-	uint64_t drops, msgs_in, msgs_out;
-	STAILQ_HEAD(, wk_qent) q;
+	/* wk_client.c and wk_rooms.c: rooms. */
+	uint32_t nrooms;
+	uint32_t pending_subs; /* SUBs sent, not answered yet */
 	LIST_HEAD(, wk_member) rooms;
+	/* Counters sent in STATS. */
+	uint64_t drops, msgs_in, msgs_out;
+	/* The lists and the index of struct wk. */
 	TAILQ_ENTRY(wk_conn) dirty_link;
 	TAILQ_ENTRY(wk_conn) stats_link;
 	UT_hash_handle hh;
 };
 
-/* A setting in milliseconds as libev's seconds. */
-#define WK_SECONDS(ms) ((ev_tstamp)(ms) / 1000.0)
-
-struct wk {
-	struct ev_loop *loop;
-	int id;
-	uint32_t epoch;
-	uint32_t next_conn;
-	int listen_fd;
-	int configured;
-	int stopping;
-	ev_tstamp stop_started;
-	struct settings cfg; /* loaded from the last CONFIG message */
-	uint32_t cfg_gen;    /* its generation */
-	nng_socket sock;
-	ev_io ipc_io;
-	ev_io accept_io;
-	ev_prepare flush_watcher;
-	ev_timer stats_timer;
-	ev_async ipc_gone;
-	ev_signal sig_term, sig_int;
-	struct wk_conn *conns; /* uthash by id */
-	uint32_t nconns;
-	struct wk_room *rooms; /* uthash by name */
-	TAILQ_HEAD(, wk_conn) dirty;
-	TAILQ_HEAD(, wk_conn) stats;
-};
-
-extern struct wk wk;
-
-/* wk_ipc.c */
-int wk_ipc_open(const char *url);
-void wk_ipc_close(void);
-/* Encode and send m to the supervisor without blocking; when nng's queue
- * is full it waits in order in the outbox. Returns 0, or -1 when the
- * channel is closed or m cannot be encoded. */
-int wk_ipc_send(struct proto_msg *m);
-
-/* wk_frame.c */
-/* A buffer of len bytes with one reference; NULL when out of memory. */
-struct wk_buf *wk_buf_new(uint32_t len);
-void wk_buf_unref(struct wk_buf *b);
-/* A whole server frame (FIN set, unmasked) carrying payload (copied). */
-struct wk_buf *wk_frame_new(int opcode, const void *payload, size_t len);
-/* The header length of an unmasked frame with a payload of len bytes. */
-size_t wk_frame_header_len(uint64_t len);
-/*
- * Feed bytes read from a client to the boundary tracker. Returns n, or,
- * when a frame header breaks the control-frame rules that wslay does not
- * check (a control frame fragmented, over 125 bytes, or a close with a
- * 1-byte payload), the offset where that frame starts (s->bad is set).
- */
-size_t wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n);
-/* True when the bytes so far end exactly between two whole messages. */
-int wk_scan_idle(const struct wk_scan *s);
-/* True when the bytes so far end inside a close frame (header or payload). */
-int wk_scan_in_close(const struct wk_scan *s);
-/* Forget a partly read frame: the tracker is back at a frame boundary. */
-void wk_scan_rewind(struct wk_scan *s);
-
-/* wk_http.c */
-/* Compute Sec-WebSocket-Accept for key[0..len) into out (29 bytes). */
-void wk_accept_key(const char *key, size_t len, char out[29]);
-/* Handle readable bytes of a connection in WK_HANDSHAKE. */
-void wk_http_on_read(struct wk_conn *c);
-/* The supervisor admitted (status 0) or refused the connection. */
-void wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m);
-void wk_hs_free(struct wk_hs *hs);
-
-/* wk_conn.c */
-struct wk_conn *wk_conn_create(int fd);
-/* Free everything the connection owns; c is invalid after. */
-void wk_conn_destroy(struct wk_conn *c);
-struct wk_conn *wk_conn_find(uint64_t id);
-/*
- * Queue a reference to b (the caller keeps its own reference). With force,
- * the queue limits do not apply (handshake answers, control frames).
- * Returns WSD_OK, WSD_EFULL (the policy was applied: dropped, or the
- * connection is closing with 4001), WSD_ECLOSED (closing: not queued) or
- * WSD_ENOMEM (not queued).
- */
-int wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force);
-/* Frame and queue one text message (copied). Returns as wk_conn_send. */
-int wk_conn_send_text(struct wk_conn *c, const char *text, size_t len);
-/*
- * Serialize obj compactly and queue it as one text message. Takes over
- * the reference to obj (NULL is allowed and sends nothing: a failed
- * json_pack). Returns as wk_conn_send, or WSD_ENOMEM.
- */
-int wk_conn_send_json(struct wk_conn *c, json_t *obj);
-/* Start the close handshake with code and reason. */
-void wk_conn_close(struct wk_conn *c, int code, const char *reason);
-/* Write the queue now (one writev); called by the flush watcher. */
-void wk_conn_flush(struct wk_conn *c);
-/* The connection finished its handshake: start WebSocket mode. */
-void wk_conn_open(struct wk_conn *c);
-/* Handle the end of a loop callback: destroy a dead connection. */
-void wk_conn_settle(struct wk_conn *c);
-void wk_conn_mark_stats(struct wk_conn *c);
-/* Close every connection with code (shutdown). */
-void wk_conn_close_all(int code, const char *reason);
-
-/* wk_client.c */
-/* Handle one complete text message of wsd.v1. */
-void wk_client_on_text(struct wk_conn *c, const uint8_t *msg, size_t len);
-/* Send {"type":"error",...}; ref may be NULL. */
-void wk_client_error(struct wk_conn *c, const char *code, const char *reason,
-		     const char *ref, size_t reflen);
-/* Supervisor replies and deliveries. */
-void wk_client_on_sub_reply(const struct proto_msg *m);
-void wk_client_on_deliver(const struct proto_msg *m);
-void wk_client_on_ack(const struct proto_msg *m);
-void wk_client_on_error(const struct proto_msg *m);
-
-/* wk_rooms.c */
+/* A room with local members (wk_rooms.c). */
 struct wk_room {
 	char *name;
 	TAILQ_HEAD(, wk_member) members;
@@ -234,12 +178,68 @@ struct wk_member {
 	LIST_ENTRY(wk_member) in_conn;
 };
 
-struct wk_room *wk_room_find(const char *name, size_t len);
-int wk_room_is_member(struct wk_conn *c, const char *name, size_t len);
-/* Returns WSD_OK or WSD_ENOMEM; joining twice is a no-op returning WSD_OK. */
-int wk_room_join(struct wk_conn *c, const char *name, size_t len);
-/* Returns WSD_OK, or WSD_ENOENT when c was not a member. */
-int wk_room_leave(struct wk_conn *c, const char *name, size_t len);
-void wk_room_leave_all(struct wk_conn *c);
+/* A setting in milliseconds as libev's seconds. */
+#define WK_SECONDS(ms) ((ev_tstamp)(ms) / 1000.0)
+
+/* The worker process; one per process (wk_main.c owns it). */
+struct wk {
+	struct ev_loop *loop;
+	int id;
+	uint32_t epoch;	       /* the high bits of this process's conn ids */
+	uint32_t next_conn;    /* wk_conn.c */
+	struct settings cfg;   /* wk_dispatch.c: from the last CONFIG */
+	uint32_t cfg_gen;      /* its generation */
+	int configured;	       /* a CONFIG was applied */
+	int stopping;	       /* wk_main.c */
+	struct wk_conn *conns; /* wk_conn.c: uthash by id */
+	uint32_t nconns;
+	struct wk_room *rooms;	     /* wk_rooms.c: uthash by name */
+	TAILQ_HEAD(, wk_conn) dirty; /* with output; see wk_mark_dirty */
+	TAILQ_HEAD(, wk_conn) stats; /* counters changed; wk_mark_stats */
+};
+
+extern struct wk wk;
+
+/*
+ * The two lists every layer may put a connection on: connections with
+ * output, which wk_main.c's prepare watcher flushes once per loop turn,
+ * and connections whose counters changed, which its stats timer reports
+ * once a second. A connection leaves both when it is destroyed.
+ */
+static inline void
+wk_mark_dirty(struct wk_conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = 1;
+	TAILQ_INSERT_TAIL(&wk.dirty, c, dirty_link);
+}
+
+static inline void
+wk_unmark_dirty(struct wk_conn *c)
+{
+	if (!c->dirty)
+		return;
+	TAILQ_REMOVE(&wk.dirty, c, dirty_link);
+	c->dirty = 0;
+}
+
+static inline void
+wk_mark_stats(struct wk_conn *c)
+{
+	if (c->stats_dirty || !c->registered)
+		return;
+	c->stats_dirty = 1;
+	TAILQ_INSERT_TAIL(&wk.stats, c, stats_link);
+}
+
+static inline void
+wk_unmark_stats(struct wk_conn *c)
+{
+	if (!c->stats_dirty)
+		return;
+	TAILQ_REMOVE(&wk.stats, c, stats_link);
+	c->stats_dirty = 0;
+}
 
 #endif

@@ -10,8 +10,10 @@
  * before it), publish and send (PUBLISH). Deliveries come back as one
  * DELIVER per worker: its text is framed once here and the one buffer is
  * queued to every local member.
+ *
+ * The echo endpoint's handler is here too: it sends every message back.
  */
-#include "wk.h"
+#include "wk_client.h"
 
 #include <fnmatch.h>
 #include <stdio.h>
@@ -20,6 +22,10 @@
 
 #include "../proto/log.h"
 #include "../proto/room.h"
+#include "wk_conn.h"
+#include "wk_frame.h"
+#include "wk_ipc.h"
+#include "wk_rooms.h"
 
 void
 wk_client_error(struct wk_conn *c, const char *code, const char *reason,
@@ -275,12 +281,11 @@ wk_client_on_text(struct wk_conn *c, const uint8_t *msg, size_t len)
 }
 
 void
-wk_client_on_sub_reply(const struct proto_msg *m)
+wk_client_on_sub_reply(struct wk_conn *c, const struct proto_msg *m)
 {
-	struct wk_conn *c = wk_conn_find(m->conn);
 	json_t *r;
 
-	if (c == NULL || c->state != WK_OPEN)
+	if (c->state != WK_OPEN)
 		return;
 	if (c->pending_subs > 0)
 		c->pending_subs--;
@@ -301,12 +306,11 @@ wk_client_on_sub_reply(const struct proto_msg *m)
 }
 
 void
-wk_client_on_deliver(const struct proto_msg *m)
+wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 {
 	struct wk_buf *b;
 	struct wk_room *room;
 	struct wk_member *mem, *next;
-	struct wk_conn *c;
 
 	b = wk_frame_new(WSLAY_TEXT_FRAME, m->data.p, m->data.len);
 	if (b == NULL) {
@@ -315,7 +319,7 @@ wk_client_on_deliver(const struct proto_msg *m)
 		return;
 	}
 	if (m->conn != 0) {
-		if ((c = wk_conn_find(m->conn)) != NULL && c->state == WK_OPEN)
+		if (c != NULL && c->state == WK_OPEN)
 			wk_conn_send(c, b, 0);
 	} else if (m->flags & PROTO_F_BROADCAST) {
 		struct wk_conn *tmp;
@@ -336,11 +340,9 @@ wk_client_on_deliver(const struct proto_msg *m)
 }
 
 void
-wk_client_on_ack(const struct proto_msg *m)
+wk_client_on_ack(struct wk_conn *c, const struct proto_msg *m)
 {
-	struct wk_conn *c = wk_conn_find(m->conn);
-
-	if (c == NULL || c->state != WK_OPEN)
+	if (c->state != WK_OPEN)
 		return;
 	wk_conn_send_json(c, json_pack("{s:s, s:s#, s:I}", "type", "ack", "id",
 				       m->id.p, (int)m->id.len, "seq",
@@ -348,12 +350,11 @@ wk_client_on_ack(const struct proto_msg *m)
 }
 
 void
-wk_client_on_error(const struct proto_msg *m)
+wk_client_on_error(struct wk_conn *c, const struct proto_msg *m)
 {
-	struct wk_conn *c = wk_conn_find(m->conn);
 	char code[64], reason[256];
 
-	if (c == NULL || c->state != WK_OPEN)
+	if (c->state != WK_OPEN)
 		return;
 	/* A refused subscribe is no longer in flight. */
 	if (m->code.len == 14 && memcmp(m->code.p, "too_many_rooms", 14) == 0 &&
@@ -363,4 +364,55 @@ wk_client_on_error(const struct proto_msg *m)
 	snprintf(reason, sizeof(reason), "%.*s", (int)m->reason.len,
 		 m->reason.p);
 	wk_client_error(c, code, reason, m->id.p, m->id.len);
+}
+
+/* A whole message of a wsd.v1 connection: JSON text, never binary. */
+static void
+client_message(struct wk_conn *c, int opcode, const uint8_t *msg, size_t len)
+{
+	if (opcode == WSLAY_BINARY_FRAME) {
+		wk_conn_close(c, 1003, "wsd.v1 is JSON text");
+		return;
+	}
+	wk_client_on_text(c, msg, len);
+}
+
+/* A whole message on the echo endpoint: sent back as it came. */
+static void
+echo_message(struct wk_conn *c, int opcode, const uint8_t *msg, size_t len)
+{
+	struct wk_buf *b = wk_frame_new(opcode, msg, len);
+
+	if (b != NULL && wk_conn_send(c, b, 0) == WSD_OK)
+		c->msgs_out--; /* echoes are not deliveries */
+	wk_buf_unref(b);
+}
+
+static const struct wk_handler client_handler = {.message = client_message};
+static const struct wk_handler echo_handler = {.message = echo_message};
+
+static void
+send_welcome(struct wk_conn *c, const struct proto_msg *m)
+{
+	json_t *w;
+
+	w = json_pack(
+	    "{s:s, s:I, s:s#, s:s, s:s#, s:I, s:I}", "type", "welcome", "conn",
+	    (json_int_t)c->id, "session", m->session.p, (int)m->session.len,
+	    "user", c->user, "resume_token", m->token.p, (int)m->token.len,
+	    "heartbeat_ms", (json_int_t)wk.cfg.heartbeat_interval_ms,
+	    "max_message_bytes", (json_int_t)wk.cfg.max_message_bytes);
+	if (wk_conn_send_json(c, w) != WSD_OK)
+		wk_conn_close(c, 1011, "internal error");
+}
+
+void
+wk_client_open(struct wk_conn *c, const struct proto_msg *accept)
+{
+	if (c->echo) {
+		wk_conn_set_handler(c, &echo_handler);
+		return;
+	}
+	wk_conn_set_handler(c, &client_handler);
+	send_welcome(c, accept);
 }

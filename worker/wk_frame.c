@@ -15,7 +15,7 @@
  * the connection's wslay context holds no state worth keeping and is freed
  * until the next frame arrives.
  */
-#include "wk.h"
+#include "wk_frame.h"
 
 #include <stdlib.h>
 #include <string.h>

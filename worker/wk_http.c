@@ -5,32 +5,31 @@
  * parsed by http_parser as it arrives; header values are spans of that
  * buffer, so nothing is copied. When the head is complete the request is
  * checked in the order of docs/protocol.md (path, method, upgrade headers
- * and version, key, origin, token) and either answered with its HTTP
- * status or handed to the supervisor, which alone knows the global and
- * per-user counts (CONN_OPEN). Its CONN_ACCEPT completes the handshake
- * (101 and the welcome message) or refuses it (429 or 503). The handshake
- * state is freed as soon as the connection is upgraded or refused.
+ * and version, key, origin, token: wk_auth.c) and either answered with its
+ * HTTP status or handed to the supervisor, which alone knows the global
+ * and per-user counts (CONN_OPEN). Its CONN_ACCEPT completes the
+ * handshake (the 101; wk_client.c then takes the connection over) or
+ * refuses it (429 or 503). The handshake state is freed as soon as the
+ * connection is upgraded or refused.
  */
-#include "wk.h"
+#include "wk_http.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <http_parser.h>
-#include <jwt.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "../proto/log.h"
-#include "../proto/room.h"
+#include "wk_auth.h"
+#include "wk_conn.h"
 #include "wk_demo.h"
+#include "wk_frame.h"
+#include "wk_ipc.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -166,8 +165,8 @@ static const http_parser_settings settings = {
     .on_headers_complete = on_headers_complete,
 };
 
-void
-wk_hs_free(struct wk_hs *hs)
+static void
+hs_free(struct wk_hs *hs)
 {
 	if (hs == NULL)
 		return;
@@ -205,12 +204,12 @@ send_raw(struct wk_conn *c, const char *s, size_t len)
 	struct wk_buf *b = wk_buf_new((uint32_t)len);
 
 	if (b == NULL) {
-		c->eof = 1;
-		c->state = WK_DEAD;
+		wk_conn_abort(c);
 		return;
 	}
 	memcpy(b->data, s, len);
-	wk_conn_send(c, b, 1);
+	if (wk_conn_send(c, b, 1) != WSD_OK)
+		wk_conn_abort(c);
 	wk_buf_unref(b);
 }
 
@@ -252,10 +251,10 @@ reject(struct wk_conn *c, int status, const char *why)
 		     status, status_text(status), strlen(why) + 1, extra, why);
 	log_debug("conn %llu: %d %s", (unsigned long long)c->id, status, why);
 	send_raw(c, head, (size_t)n);
-	wk_hs_free(c->hs);
+	hs_free(c->hs);
 	c->hs = NULL;
-	c->state = WK_DEAD;
-	shutdown(c->io.fd, SHUT_RD);
+	wk_conn_end(c);
+	c->io_ops->shutdown(c, SHUT_RD);
 }
 
 static void
@@ -271,9 +270,9 @@ serve_demo(struct wk_conn *c)
 		     wk_demo_html_len);
 	send_raw(c, head, (size_t)n);
 	send_raw(c, wk_demo_html, wk_demo_html_len);
-	wk_hs_free(c->hs);
+	hs_free(c->hs);
 	c->hs = NULL;
-	c->state = WK_DEAD;
+	wk_conn_end(c);
 }
 
 static int
@@ -322,134 +321,31 @@ valid_key(const struct wk_hs *hs)
 			       24) == 18;
 }
 
-/* Find "name=value" in the query string; returns the value span. */
-static int
-query_param(const struct wk_hs *hs, const char *q, size_t qlen,
-	    const char *name, struct span *out)
-{
-	size_t nl = strlen(name);
-	const char *p = q, *end = q + qlen;
-
-	while (p < end) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *e = amp ? amp : end;
-
-		if ((size_t)(e - p) > nl && strncmp(p, name, nl) == 0 &&
-		    p[nl] == '=') {
-			out->off = (uint32_t)(p + nl + 1 - hs->buf);
-			out->len = (uint32_t)(e - p - nl - 1);
-			return 1;
-		}
-		p = e + 1;
-	}
-	return 0;
-}
-
-static int
-cookie_param(const struct wk_hs *hs, const char *name, struct span *out)
-{
-	struct span s = hs->h[H_COOKIE];
-	const char *p = hs->buf + s.off, *end = p + s.len;
-	size_t nl = strlen(name);
-
-	while (p < end) {
-		const char *semi, *e;
-
-		while (p < end && (*p == ' ' || *p == ';'))
-			p++;
-		semi = memchr(p, ';', (size_t)(end - p));
-		e = semi ? semi : end;
-		if ((size_t)(e - p) > nl && strncmp(p, name, nl) == 0 &&
-		    p[nl] == '=') {
-			out->off = (uint32_t)(p + nl + 1 - hs->buf);
-			out->len = (uint32_t)(e - p - nl - 1);
-			return 1;
-		}
-		p = e;
-	}
-	return 0;
-}
-
 /*
- * Verify an HS256 JWT. Returns 0 and sets c->user (and allowed_rooms),
- * or -1 with *why set.
+ * Who the client is: the user of its token, or, without one, a generated
+ * anonymous id when allowed. Returns WSD_OK (c->user set; *anonymous
+ * says which), WSD_EINVAL with *why (answer 401), or WSD_ENOMEM.
  */
 static int
-verify_token(struct wk_conn *c, const char *tok, size_t len, const char **why)
-{
-	jwt_t *jwt = NULL;
-	char *t = strndup(tok, len);
-	const char *sub;
-	char *rooms;
-	long exp;
-	int rc = -1;
-
-	*why = "bad token";
-	if (t == NULL || wk.cfg.jwt_secret[0] == '\0')
-		goto done;
-	if (jwt_decode(&jwt, t, (const unsigned char *)wk.cfg.jwt_secret,
-		       (int)strlen(wk.cfg.jwt_secret)) != 0 ||
-	    jwt_get_alg(jwt) != JWT_ALG_HS256)
-		goto done;
-	exp = jwt_get_grant_int(jwt, "exp");
-	if (exp <= 0 || exp < (long)time(NULL)) {
-		*why = "token expired or without exp";
-		goto done;
-	}
-	sub = jwt_get_grant(jwt, "sub");
-	if (sub == NULL || !room_name_valid(sub, strlen(sub))) {
-		*why = "token without a valid sub";
-		goto done;
-	}
-	if ((c->user = strdup(sub)) == NULL)
-		goto done;
-	if ((rooms = jwt_get_grants_json(jwt, "rooms")) != NULL) {
-		c->allowed_rooms = json_loads(rooms, 0, NULL);
-		free(rooms);
-		if (!json_is_array(c->allowed_rooms)) {
-			json_decref(c->allowed_rooms);
-			c->allowed_rooms = json_array();
-		}
-	}
-	rc = 0;
-done:
-	jwt_free(jwt);
-	free(t);
-	return rc;
-}
-
-static int
-authenticate(struct wk_conn *c, const char *q, size_t qlen, const char **why)
+authenticate(struct wk_conn *c, const char *q, size_t qlen, int *anonymous,
+	     const char **why)
 {
 	struct wk_hs *hs = c->hs;
-	struct span tok = {0, 0};
-	unsigned char rnd[8];
-	char anon[32];
-	int found = 0, i;
+	const char *tok;
+	size_t len;
 
-	if (q != NULL)
-		found = query_param(hs, q, qlen, "token", &tok);
-	if (!found && hs->h[H_AUTH].len > 7 &&
-	    strncasecmp(hs->buf + hs->h[H_AUTH].off, "Bearer ", 7) == 0) {
-		tok.off = hs->h[H_AUTH].off + 7;
-		tok.len = hs->h[H_AUTH].len - 7;
-		found = 1;
-	}
-	if (!found && hs->h[H_COOKIE].len > 0)
-		found = cookie_param(hs, "wsd_token", &tok);
-	if (found)
-		return verify_token(c, hs->buf + tok.off, tok.len, why);
+	*anonymous = 0;
+	if (wk_auth_find(q, qlen, hs->buf + hs->h[H_AUTH].off,
+			 hs->h[H_AUTH].len, hs->buf + hs->h[H_COOKIE].off,
+			 hs->h[H_COOKIE].len, &tok, &len))
+		return wk_auth_verify(tok, len, wk.cfg.jwt_secret, &c->user,
+				      &c->allowed_rooms, why);
 	if (!wk.cfg.allow_anonymous) {
 		*why = "a token is required";
-		return -1;
+		return WSD_EINVAL;
 	}
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		return -1;
-	strcpy(anon, "anon-");
-	for (i = 0; i < 8; i++)
-		sprintf(anon + 5 + 2 * i, "%02x", rnd[i]);
-	c->user = strdup(anon);
-	return c->user ? 0 : -1;
+	*anonymous = 1;
+	return (c->user = wk_auth_anonymous()) != NULL ? WSD_OK : WSD_ENOMEM;
 }
 
 static int
@@ -468,7 +364,7 @@ origin_allowed(const struct wk_hs *hs)
 static void peer_addr(struct wk_conn *c, char *buf, size_t len);
 
 static void
-admit(struct wk_conn *c)
+admit(struct wk_conn *c, int anonymous)
 {
 	struct wk_hs *hs = c->hs, *keep;
 	struct proto_msg m;
@@ -498,18 +394,15 @@ admit(struct wk_conn *c)
 		if ((unsigned char)agent[i] < 0x20 || agent[i] == 0x7f)
 			agent[i] = '?';
 	m.agent.p = agent;
-	m.flags = c->allowed_rooms == NULL && !strncmp(c->user, "anon-", 5)
-		      ? PROTO_F_ANONYMOUS
-		      : 0;
-	if (wk_ipc_send(&m) != 0) {
+	m.flags = anonymous ? PROTO_F_ANONYMOUS : 0;
+	if (wk_ipc_send(&m) != WSD_OK) {
 		free(keep);
 		reject(c, 503, "the supervisor is unavailable");
 		return;
 	}
-	wk_hs_free(hs);
+	hs_free(hs);
 	c->hs = keep;
-	c->registered = 1;
-	c->state = WK_ADMITTING;
+	wk_conn_admitting(c);
 }
 
 static void
@@ -518,7 +411,7 @@ check_request(struct wk_conn *c)
 	struct wk_hs *hs = c->hs;
 	const char *url = hs->buf + hs->url.off, *q;
 	size_t plen, qlen = 0;
-	int is_ws, is_echo;
+	int is_ws, is_echo, anonymous, rc;
 	const char *why;
 
 	q = memchr(url, '?', hs->url.len);
@@ -566,12 +459,15 @@ check_request(struct wk_conn *c)
 		reject(c, 400, "data sent before the handshake completed");
 		return;
 	}
-	c->echo = (uint8_t)is_echo;
-	if (authenticate(c, q, qlen, &why) != 0) {
-		reject(c, 401, why);
+	c->echo = is_echo;
+	if ((rc = authenticate(c, q, qlen, &anonymous, &why)) != WSD_OK) {
+		if (rc == WSD_ENOMEM)
+			reject(c, 503, "out of memory");
+		else
+			reject(c, 401, why);
 		return;
 	}
-	admit(c);
+	admit(c, anonymous);
 }
 
 static void
@@ -598,7 +494,8 @@ peer_addr(struct wk_conn *c, char *buf, size_t len)
 	snprintf(buf, len, "%s:%d", host, port);
 }
 
-/* Give a request that came in pieces a buffer of its own. */
+/* Give a request that came in pieces a buffer of its own. Returns
+ * WSD_OK or WSD_ENOMEM. */
 static int
 hs_keep(struct wk_conn *c)
 {
@@ -608,7 +505,7 @@ hs_keep(struct wk_conn *c)
 	if (own == NULL || b == NULL) {
 		free(own);
 		free(b);
-		return -1;
+		return WSD_ENOMEM;
 	}
 	*own = scratch;
 	memcpy(b, scratch.buf, scratch.len);
@@ -616,7 +513,7 @@ hs_keep(struct wk_conn *c)
 	own->owned_buf = 1;
 	own->parser.data = own;
 	c->hs = own;
-	return 0;
+	return WSD_OK;
 }
 
 void
@@ -631,8 +528,7 @@ wk_http_on_read(struct wk_conn *c)
 			char *b = realloc(shared_buf, wk.cfg.max_header_bytes);
 
 			if (b == NULL) {
-				c->eof = 1;
-				c->state = WK_DEAD;
+				wk_conn_abort(c);
 				return;
 			}
 			shared_buf = b;
@@ -647,12 +543,11 @@ wk_http_on_read(struct wk_conn *c)
 		hs->cap = (uint32_t)wk.cfg.max_header_bytes;
 		c->hs = hs;
 	}
-	n = read(c->io.fd, hs->buf + hs->len, hs->cap - hs->len);
-	if (n <= 0) {
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			goto keep;
-		c->eof = 1;
-		c->state = WK_DEAD;
+	n = c->io_ops->read(c, hs->buf + hs->len, hs->cap - hs->len);
+	if (n == WSD_EAGAIN)
+		goto keep;
+	if (n < 0) {
+		wk_conn_abort(c);
 		goto done;
 	}
 	used = http_parser_execute(&hs->parser, &settings, hs->buf + hs->len,
@@ -669,33 +564,16 @@ wk_http_on_read(struct wk_conn *c)
 		goto keep;
 	goto done;
 keep:
-	if (hs == &scratch && hs_keep(c) != 0) {
-		c->eof = 1;
-		c->state = WK_DEAD;
-	}
+	if (hs == &scratch && hs_keep(c) != WSD_OK)
+		wk_conn_abort(c);
 done:
 	/* The shared buffer never outlives this call. */
 	if (c->hs == &scratch)
 		c->hs = NULL;
 	if (c->state == WK_DEAD && c->hs != NULL) {
-		wk_hs_free(c->hs);
+		hs_free(c->hs);
 		c->hs = NULL;
 	}
-}
-
-static void
-send_welcome(struct wk_conn *c, const struct proto_msg *m)
-{
-	json_t *w;
-
-	w = json_pack(
-	    "{s:s, s:I, s:s#, s:s, s:s#, s:I, s:I}", "type", "welcome", "conn",
-	    (json_int_t)c->id, "session", m->session.p, (int)m->session.len,
-	    "user", c->user, "resume_token", m->token.p, (int)m->token.len,
-	    "heartbeat_ms", (json_int_t)wk.cfg.heartbeat_interval_ms,
-	    "max_message_bytes", (json_int_t)wk.cfg.max_message_bytes);
-	if (wk_conn_send_json(c, w) != WSD_OK)
-		wk_conn_close(c, 1011, "internal error");
 }
 
 void
@@ -708,7 +586,7 @@ wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 	if (c->state != WK_ADMITTING || hs == NULL)
 		return;
 	if (m->status != 0) {
-		c->registered = 0; /* the supervisor did not register it */
+		wk_conn_refused(c);
 		reject(c, (int)m->status,
 		       m->status == 429 ? "too many connections for this user"
 					: "overloaded or draining");
@@ -720,10 +598,21 @@ wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n%s\r\n",
 	    hs->accept, hs->proto ? "Sec-WebSocket-Protocol: wsd.v1\r\n" : "");
 	send_raw(c, head, (size_t)n);
-	wk_hs_free(hs);
+	hs_free(hs);
 	c->hs = NULL;
 	wk_conn_open(c);
-	if (!c->echo)
-		send_welcome(c, m);
-	wk_conn_mark_stats(c);
+	wk_mark_stats(c);
 }
+
+/* The connection is destroyed during its handshake. */
+static void
+hs_fini(struct wk_conn *c)
+{
+	hs_free(c->hs);
+	c->hs = NULL;
+}
+
+const struct wk_handler wk_http_handler = {
+    .read = wk_http_on_read,
+    .fini = hs_fini,
+};

@@ -1,12 +1,12 @@
 /*
- * wk_ipc.c: the worker's channel to its supervisor, an nng pair1 socket
- * dialled to the supervisor's ipc:// listener. Incoming messages are read
- * from the loop through nng's receive descriptor, decoded with full
- * validation and dispatched; a message that fails validation means the
- * supervisor and this worker disagree on the protocol, so the worker
- * exits and lets the supervisor start a fresh one. When the pipe to the
- * supervisor goes away, nng tells us on its own thread and an ev_async
- * brings the news to the loop, which stops the worker (no orphans).
+ * wk_ipc.c: the worker's channel to its supervisor (wk_ipc.h), an nng
+ * pair1 socket dialled to the supervisor's ipc:// listener. Incoming
+ * messages are read from the loop through nng's receive descriptor,
+ * decoded with full validation and handed to the callback given at open;
+ * a message that fails validation means the supervisor and this worker
+ * disagree on the protocol, so the worker exits and lets the supervisor
+ * start a fresh one. When the pipe to the supervisor goes away, nng tells
+ * us on its own thread and an ev_async brings the news to the loop.
  *
  * Nothing a worker says is dropped: a message nng's queue refuses waits,
  * in order, in an outbox retried every few milliseconds (a lost
@@ -14,23 +14,32 @@
  * a supervisor that stops taking messages for that long gets a worker
  * that exits, and the supervisor's restart cleans up after it.
  */
-#include "wk.h"
+#include "wk_ipc.h"
 
 #include <nng/protocol/pair1/pair.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../proto/log.h"
+#include "wk.h"
 
+#define IPC_QUEUE 8192 /* messages nng holds each way */
 #define OUTBOX_MAX 1000000
 #define OUTBOX_RETRY 0.005
+#define RECV_BUDGET 1024 /* messages read per wakeup */
 
 struct outmsg {
 	STAILQ_ENTRY(outmsg) link;
 	nng_msg *msg;
 };
 
+static nng_socket sock;
 static int sock_open;
+static ev_io recv_io;
+static ev_async gone;
+static wk_ipc_msg_fn *msg_cb;
+static wk_ipc_gone_fn *gone_cb;
+static uint64_t sent;
 static STAILQ_HEAD(, outmsg) outbox = STAILQ_HEAD_INITIALIZER(outbox);
 static uint32_t outbox_len;
 static ev_timer outbox_timer;
@@ -42,7 +51,7 @@ outbox_flush(void)
 	struct outmsg *o;
 
 	while ((o = STAILQ_FIRST(&outbox)) != NULL) {
-		if (nng_sendmsg(wk.sock, o->msg, NNG_FLAG_NONBLOCK) != 0)
+		if (nng_sendmsg(sock, o->msg, NNG_FLAG_NONBLOCK) != 0)
 			return;
 		STAILQ_REMOVE_HEAD(&outbox, link);
 		outbox_len--;
@@ -64,22 +73,22 @@ int
 wk_ipc_send(struct proto_msg *m)
 {
 	static uint64_t refused;
+	struct outmsg *o;
 	nng_msg *msg;
 	int rc;
 
 	if (!sock_open)
-		return -1;
+		return WSD_ECLOSED;
 	m->worker = (uint32_t)wk.id;
 	m->gen = wk.cfg_gen;
-	if (proto_encode_nng(m, &msg) != 0)
-		return -1;
+	if ((rc = proto_encode_nng(m, &msg)) != WSD_OK)
+		return rc;
+	sent++;
 	if (STAILQ_EMPTY(&outbox) &&
-	    (rc = nng_sendmsg(wk.sock, msg, NNG_FLAG_NONBLOCK)) == 0)
-		return 0;
+	    nng_sendmsg(sock, msg, NNG_FLAG_NONBLOCK) == 0)
+		return WSD_OK;
 	/* Keep it, behind whatever already waits. */
-	struct outmsg *o = malloc(sizeof(*o));
-
-	if (o == NULL || outbox_len >= OUTBOX_MAX) {
+	if ((o = malloc(sizeof(*o))) == NULL || outbox_len >= OUTBOX_MAX) {
 		log_error("the supervisor has not taken %u messages; exiting",
 			  outbox_len);
 		exit(1);
@@ -93,87 +102,13 @@ wk_ipc_send(struct proto_msg *m)
 	outbox_len++;
 	if (!ev_is_active(&outbox_timer))
 		ev_timer_start(wk.loop, &outbox_timer);
-	return 0;
-}
-
-/*
- * Load a CONFIG message (every value was range-checked by the decoder)
- * and make it the worker's settings. Handshakes in flight keep the
- * buffer size they started with. Returns WSD_OK or WSD_ENOMEM (the old
- * settings stay).
- */
-static int
-apply_config(const struct proto_msg *m)
-{
-	struct settings s;
-
-	if (settings_load(&s, m->config_obj) != WSD_OK) {
-		settings_free(settings_worker, settings_worker_n, &s);
-		return WSD_ENOMEM;
-	}
-	settings_free(settings_worker, settings_worker_n, &wk.cfg);
-	wk.cfg = s;
-	wk.cfg_gen = m->gen;
 	return WSD_OK;
 }
 
-static void on_kick(const struct proto_msg *m);
-
-static void
-dispatch(const struct proto_msg *m)
+uint64_t
+wk_ipc_sent(void)
 {
-	struct proto_msg r;
-	struct wk_conn *c;
-
-	switch (m->type) {
-	case PROTO_CONFIG:
-		if (apply_config(m) != 0) {
-			log_error("cannot apply CONFIG generation %u (out of "
-				  "memory); exiting",
-				  m->gen);
-			exit(100);
-		}
-		memset(&r, 0, sizeof(r));
-		r.type = PROTO_READY;
-		wk_ipc_send(&r);
-		if (!wk.configured) {
-			wk.configured = 1;
-			ev_io_start(wk.loop, &wk.accept_io);
-		}
-		log_debug("applied config generation %u", m->gen);
-		break;
-	case PROTO_CONN_ACCEPT:
-		if ((c = wk_conn_find(m->conn)) != NULL) {
-			wk_http_on_accept(c, m);
-			wk_conn_settle(c);
-		}
-		break;
-	case PROTO_SUB_REPLY: wk_client_on_sub_reply(m); break;
-	case PROTO_DELIVER: wk_client_on_deliver(m); break;
-	case PROTO_ACK: wk_client_on_ack(m); break;
-	case PROTO_ERROR: wk_client_on_error(m); break;
-	case PROTO_KICK: on_kick(m); break;
-	default:
-		log_error("unexpected %s from the supervisor; exiting",
-			  proto_type_name(m->type));
-		exit(1);
-	}
-}
-
-static void
-on_kick(const struct proto_msg *m)
-{
-	struct wk_conn *c = wk_conn_find(m->conn);
-	char reason[124];
-
-	if (c == NULL)
-		return;
-	snprintf(reason, sizeof(reason), "%.*s", (int)m->reason.len,
-		 m->reason.p);
-	log_info("conn %llu kicked with %d", (unsigned long long)c->id,
-		 (int)m->status);
-	wk_conn_close(c, (int)m->status, reason);
-	wk_conn_settle(c);
+	return sent;
 }
 
 static void
@@ -182,26 +117,37 @@ on_readable(struct ev_loop *loop, ev_io *io, int revents)
 	msgpack_unpacked u;
 	struct proto_msg m;
 	nng_msg *msg;
-	int rc, budget = 1024;
+	int budget = RECV_BUDGET;
 
 	(void)revents;
-	while (budget-- > 0 &&
-	       nng_recvmsg(wk.sock, &msg, NNG_FLAG_NONBLOCK) == 0) {
+	while (budget-- > 0 && sock_open &&
+	       nng_recvmsg(sock, &msg, NNG_FLAG_NONBLOCK) == 0) {
 		msgpack_unpacked_init(&u);
-		rc = proto_decode(&m, &u, nng_msg_body(msg), nng_msg_len(msg));
-		if (rc != WSD_OK || m.worker != (uint32_t)wk.id) {
+		if (proto_decode(&m, &u, nng_msg_body(msg), nng_msg_len(msg)) !=
+			WSD_OK ||
+		    m.worker != (uint32_t)wk.id) {
 			log_error("malformed IPC message from the supervisor "
 				  "(%s); exiting",
-				  rc != WSD_OK ? proto_bad_name(m.bad)
-					       : "wrong worker id");
+				  m.bad != PROTO_BAD_NONE
+				      ? proto_bad_name(m.bad)
+				      : "wrong worker id");
 			exit(1);
 		}
-		dispatch(&m);
+		msg_cb(&m);
 		msgpack_unpacked_destroy(&u);
 		nng_msg_free(msg);
 	}
 	if (budget < 0)
 		ev_feed_event(loop, io, EV_READ);
+}
+
+static void
+on_gone(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	gone_cb();
 }
 
 static void
@@ -211,48 +157,53 @@ on_pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)ev;
 	(void)arg;
 	/* nng's thread: only the async signal is safe here. */
-	ev_async_send(wk.loop, &wk.ipc_gone);
+	ev_async_send(wk.loop, &gone);
 }
 
 int
-wk_ipc_open(const char *url)
+wk_ipc_open(const char *url, wk_ipc_msg_fn *on_msg, wk_ipc_gone_fn *gone_fn)
 {
 	int fd, rv;
 
-	if ((rv = nng_pair1_open(&wk.sock)) != 0)
+	msg_cb = on_msg;
+	gone_cb = gone_fn;
+	ev_async_init(&gone, on_gone);
+	ev_async_start(wk.loop, &gone);
+	ev_timer_init(&outbox_timer, on_outbox_timer, OUTBOX_RETRY,
+		      OUTBOX_RETRY);
+	if ((rv = nng_pair1_open(&sock)) != 0)
 		goto fail;
 	sock_open = 1;
-	if ((rv = nng_socket_set_int(wk.sock, NNG_OPT_SENDBUF, 8192)) != 0 ||
-	    (rv = nng_socket_set_int(wk.sock, NNG_OPT_RECVBUF, 8192)) != 0 ||
-	    (rv = nng_socket_set_size(wk.sock, NNG_OPT_RECVMAXSZ,
+	if ((rv = nng_socket_set_int(sock, NNG_OPT_SENDBUF, IPC_QUEUE)) != 0 ||
+	    (rv = nng_socket_set_int(sock, NNG_OPT_RECVBUF, IPC_QUEUE)) != 0 ||
+	    (rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ,
 				      PROTO_MAX_DATA + 65536)) != 0 ||
-	    (rv = nng_pipe_notify(wk.sock, NNG_PIPE_EV_REM_POST, on_pipe_gone,
+	    (rv = nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, on_pipe_gone,
 				  NULL)) != 0 ||
-	    (rv = nng_socket_set_ms(wk.sock, NNG_OPT_RECONNMINT, 10)) != 0 ||
-	    (rv = nng_socket_set_ms(wk.sock, NNG_OPT_RECONNMAXT, 200)) != 0 ||
+	    (rv = nng_socket_set_ms(sock, NNG_OPT_RECONNMINT, 10)) != 0 ||
+	    (rv = nng_socket_set_ms(sock, NNG_OPT_RECONNMAXT, 200)) != 0 ||
 	    /* Non-blocking: nng keeps retrying in the background (a busy
 	     * machine may refuse the first attempt); wk_main gives up if no
 	     * CONFIG arrives in time. */
-	    (rv = nng_dial(wk.sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0 ||
-	    (rv = nng_socket_get_int(wk.sock, NNG_OPT_RECVFD, &fd)) != 0)
+	    (rv = nng_dial(sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0 ||
+	    (rv = nng_socket_get_int(sock, NNG_OPT_RECVFD, &fd)) != 0)
 		goto fail;
-	ev_io_init(&wk.ipc_io, on_readable, fd, EV_READ);
-	ev_io_start(wk.loop, &wk.ipc_io);
-	ev_timer_init(&outbox_timer, on_outbox_timer, OUTBOX_RETRY,
-		      OUTBOX_RETRY);
-	return 0;
+	ev_io_init(&recv_io, on_readable, fd, EV_READ);
+	ev_io_start(wk.loop, &recv_io);
+	return WSD_OK;
 fail:
 	log_error("cannot open the IPC channel %s: %s", url, nng_strerror(rv));
 	wk_ipc_close();
-	return -1;
+	return WSD_ECLOSED;
 }
 
 void
 wk_ipc_close(void)
 {
+	ev_async_stop(wk.loop, &gone);
 	if (!sock_open)
 		return;
-	ev_io_stop(wk.loop, &wk.ipc_io);
+	ev_io_stop(wk.loop, &recv_io);
 	ev_timer_stop(wk.loop, &outbox_timer);
 	while (!STAILQ_EMPTY(&outbox)) {
 		struct outmsg *o = STAILQ_FIRST(&outbox);
@@ -262,7 +213,8 @@ wk_ipc_close(void)
 		free(o);
 	}
 	outbox_len = 0;
-	nng_close(wk.sock);
+	/* Its pipe's end is ours, not a lost supervisor. */
+	nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
+	nng_close(sock);
 	sock_open = 0;
-	settings_free(settings_worker, settings_worker_n, &wk.cfg);
 }

@@ -1,42 +1,44 @@
 /*
  * wk_main.c: the worker process. The supervisor execs `wsd --worker ID
  * --epoch E --ipc URL --listen-fd FD --log-level L`; the worker dials the
- * IPC channel, says HELLO, waits for CONFIG, and only then accepts on the
- * inherited listening socket. Every worker accepts on the same socket, so
- * the kernel spreads connections among them. SIGTERM (from the
+ * IPC channel, says HELLO, waits for CONFIG (wk_dispatch.c starts
+ * accepting once it has one), and runs the loop: a prepare watcher writes
+ * every connection with output once per iteration, a timer reports the
+ * connections whose counters changed once a second. SIGTERM (from the
  * supervisor's drain or shutdown) closes every connection with 1001 and
  * exits once they are gone or after a short grace period; losing the
  * supervisor does the same.
  */
 #include "wk_main.h"
 
-#include "wk.h"
-
-#include <errno.h>
 #include <malloc.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "../proto/clock.h"
 #include "../proto/log.h"
+#include "wk.h"
+#include "wk_accept.h"
+#include "wk_conn.h"
+#include "wk_dispatch.h"
+#include "wk_ipc.h"
 
 #define STATS_INTERVAL 1.0
 #define STATS_BATCH 4096
 #define TRIM_INTERVAL 10.0
-#define ACCEPT_PAUSE 0.1
 #define STOP_GRACE 2.0
+#define STOP_POLL 0.02
 #define CONFIG_DEADLINE 15.0
 
 struct wk wk;
-static ev_timer stop_timer;
-static ev_timer config_timer;
+
+static ev_prepare flush_watcher;
+static ev_timer stats_timer, stop_timer, config_timer;
+static ev_signal sig_term, sig_int;
+static ev_tstamp stop_started;
 
 static void
 on_config_deadline(struct ev_loop *loop, ev_timer *t, int revents)
@@ -51,46 +53,6 @@ on_config_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 	exit(1);
 }
 
-static ev_timer accept_pause;
-
-static void
-on_accept_resume(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)t;
-	(void)revents;
-	if (!wk.stopping)
-		ev_io_start(loop, &wk.accept_io);
-}
-
-static void
-on_accept(struct ev_loop *loop, ev_io *io, int revents)
-{
-	int fd, one = 1, budget = 64;
-
-	(void)revents;
-	while (budget-- > 0) {
-		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			/* Out of descriptors: the pending connect stays
-			 * pending (another worker may take it); stop trying
-			 * for a moment instead of spinning. */
-			if (errno == EMFILE || errno == ENFILE) {
-				log_warn("accept: %s with %u connections; "
-					 "pausing accepts for %.0f ms",
-					 strerror(errno), wk.nconns,
-					 ACCEPT_PAUSE * 1000);
-				ev_io_stop(loop, io);
-				ev_timer_set(&accept_pause, ACCEPT_PAUSE, 0.);
-				ev_timer_start(loop, &accept_pause);
-			}
-			return;
-		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (wk_conn_create(fd) == NULL)
-			close(fd);
-	}
-}
-
 static void
 on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
@@ -100,8 +62,7 @@ on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)w;
 	(void)revents;
 	while ((c = TAILQ_FIRST(&wk.dirty)) != NULL) {
-		TAILQ_REMOVE(&wk.dirty, c, dirty_link);
-		c->dirty = 0;
+		wk_unmark_dirty(c);
 		wk_conn_flush(c);
 		wk_conn_settle(c);
 	}
@@ -139,13 +100,12 @@ on_stats(struct ev_loop *loop, ev_timer *t, int revents)
 	m.type = PROTO_STATS;
 	m.recs = recs;
 	while ((c = TAILQ_FIRST(&wk.stats)) != NULL) {
-		TAILQ_REMOVE(&wk.stats, c, stats_link);
-		c->stats_dirty = 0;
+		wk_unmark_stats(c);
 		recs[n].conn = c->id;
 		recs[n].last_seen_ms =
 		    now - (mono_now - (uint64_t)(c->last_rx * 1000));
-		recs[n].queue_bytes = c->q_bytes;
-		recs[n].queue_msgs = c->q_msgs;
+		recs[n].queue_bytes = c->q.bytes;
+		recs[n].queue_msgs = c->q.msgs;
 		recs[n].drops = c->drops;
 		recs[n].msgs_in = c->msgs_in;
 		recs[n].msgs_out = c->msgs_out;
@@ -167,7 +127,7 @@ on_stop_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	(void)t;
 	(void)revents;
-	if (wk.nconns == 0 || ev_now(loop) - wk.stop_started >= STOP_GRACE)
+	if (wk.nconns == 0 || ev_now(loop) - stop_started >= STOP_GRACE)
 		ev_break(loop, EVBREAK_ALL);
 }
 
@@ -178,11 +138,10 @@ stop(const char *why)
 		return;
 	wk.stopping = 1;
 	log_info("stopping (%s): closing %u connections", why, wk.nconns);
-	ev_io_stop(wk.loop, &wk.accept_io);
-	ev_timer_stop(wk.loop, &accept_pause);
+	wk_accept_stop();
 	wk_conn_close_all(1001, "going away");
-	wk.stop_started = ev_now(wk.loop);
-	ev_timer_init(&stop_timer, on_stop_timer, 0.02, 0.02);
+	stop_started = ev_now(wk.loop);
+	ev_timer_init(&stop_timer, on_stop_timer, STOP_POLL, STOP_POLL);
 	ev_timer_start(wk.loop, &stop_timer);
 }
 
@@ -196,16 +155,13 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 static void
-on_ipc_gone(struct ev_loop *loop, ev_async *w, int revents)
+on_supervisor_gone(void)
 {
-	(void)loop;
-	(void)w;
-	(void)revents;
 	stop("the supervisor is gone");
 }
 
 static int
-parse_args(int argc, char **argv, const char **url, int *level)
+parse_args(int argc, char **argv, const char **url, int *level, int *fd)
 {
 	int i;
 
@@ -215,14 +171,14 @@ parse_args(int argc, char **argv, const char **url, int *level)
 		else if (strcmp(argv[i], "--ipc") == 0)
 			*url = argv[i + 1];
 		else if (strcmp(argv[i], "--listen-fd") == 0)
-			wk.listen_fd = atoi(argv[i + 1]);
+			*fd = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--log-level") == 0)
 			*level = atoi(argv[i + 1]);
 		else
-			return -1;
+			return WSD_EINVAL;
 	}
 	wk.id = atoi(argv[1]);
-	return *url != NULL && wk.listen_fd > 2 && wk.epoch > 0 ? 0 : -1;
+	return *url != NULL && *fd > 2 && wk.epoch > 0 ? WSD_OK : WSD_EINVAL;
 }
 
 int
@@ -231,13 +187,14 @@ wk_main(int argc, char **argv)
 	struct proto_msg hello;
 	const char *url = NULL;
 	char role[32];
-	int level = LOG_LEVEL_INFO;
+	int level = LOG_LEVEL_INFO, listen_fd = -1;
 	struct wk_conn *c, *tmp;
 
-	if (argc < 3 || parse_args(argc - 1, argv + 1, &url, &level) != 0) {
+	if (argc < 3 || parse_args(argc - 1, argv + 1, &url, &level,
+				   &listen_fd) != WSD_OK) {
 		fprintf(stderr, "wsd: bad worker arguments (workers are "
 				"started by the supervisor)\n");
-		return 100;
+		return PROTO_EXIT_NO_RESTART;
 	}
 	snprintf(role, sizeof(role), "worker %d", wk.id);
 	log_init(role, (enum log_level)level);
@@ -245,21 +202,17 @@ wk_main(int argc, char **argv)
 	wk.loop = ev_default_loop(EVFLAG_AUTO);
 	TAILQ_INIT(&wk.dirty);
 	TAILQ_INIT(&wk.stats);
-	ev_io_init(&wk.accept_io, on_accept, wk.listen_fd, EV_READ);
-	ev_timer_init(&accept_pause, on_accept_resume, ACCEPT_PAUSE, 0.);
-	ev_prepare_init(&wk.flush_watcher, on_flush);
-	ev_prepare_start(wk.loop, &wk.flush_watcher);
-	ev_timer_init(&wk.stats_timer, on_stats, STATS_INTERVAL,
-		      STATS_INTERVAL);
-	ev_timer_start(wk.loop, &wk.stats_timer);
-	ev_async_init(&wk.ipc_gone, on_ipc_gone);
-	ev_async_start(wk.loop, &wk.ipc_gone);
-	ev_signal_init(&wk.sig_term, on_signal, SIGTERM);
-	ev_signal_start(wk.loop, &wk.sig_term);
-	ev_signal_init(&wk.sig_int, on_signal, SIGINT);
-	ev_signal_start(wk.loop, &wk.sig_int);
-	if (wk_ipc_open(url) != 0)
-		return 100;
+	wk_accept_init(listen_fd);
+	ev_prepare_init(&flush_watcher, on_flush);
+	ev_prepare_start(wk.loop, &flush_watcher);
+	ev_timer_init(&stats_timer, on_stats, STATS_INTERVAL, STATS_INTERVAL);
+	ev_timer_start(wk.loop, &stats_timer);
+	ev_signal_init(&sig_term, on_signal, SIGTERM);
+	ev_signal_start(wk.loop, &sig_term);
+	ev_signal_init(&sig_int, on_signal, SIGINT);
+	ev_signal_start(wk.loop, &sig_int);
+	if (wk_ipc_open(url, wk_dispatch_msg, on_supervisor_gone) != WSD_OK)
+		return PROTO_EXIT_NO_RESTART;
 	ev_timer_init(&config_timer, on_config_deadline, CONFIG_DEADLINE, 0.);
 	ev_timer_start(wk.loop, &config_timer);
 	memset(&hello, 0, sizeof(hello));
@@ -270,8 +223,9 @@ wk_main(int argc, char **argv)
 	HASH_ITER (hh, wk.conns, c, tmp) {
 		wk_conn_destroy(c);
 	}
-	on_stats(wk.loop, &wk.stats_timer, 0);
+	on_stats(wk.loop, &stats_timer, 0);
 	wk_ipc_close();
+	wk_dispatch_fini();
 	ev_loop_destroy(wk.loop);
 	return 0;
 }

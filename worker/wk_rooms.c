@@ -6,7 +6,7 @@
  * so leaving and disconnecting cost O(1) per room. A room with no local
  * members is freed at once.
  */
-#include "wk.h"
+#include "wk_rooms.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -76,14 +76,13 @@ $(FUZZ_OUT)/libwsd-fuzz.a: $(FUZZ_CORE_OBJ)
 
 $(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/$(FUZZ_DIR)/fuzz_%.o \
 		$(FUZZ_OUT)/libwsd-fuzz.a
-	$(FUZZ_CC) $(FUZZ_LDFLAGS) $(FUZZ_WRAP) -o $@ $(filter-out \
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $(filter-out \
 	    $(FUZZ_OUT)/libwsd-fuzz.a,$^) $(FUZZ_OUT)/libwsd-fuzz.a $(FUZZ_LIBS)
 
-# The worker fuzzers share harness.c, which stands in for the IPC channel:
-# the linker sends the worker's calls to wk_ipc_send to the harness.
+# The worker fuzzers share harness.c, which holds the supervisor's end of
+# the worker's real IPC channel (nng over inproc://).
 FUZZ_WORKER_BINS := $(FUZZ_OUT)/fuzz_http $(FUZZ_OUT)/fuzz_client
 $(FUZZ_WORKER_BINS): $(FUZZ_OUT)/obj/$(FUZZ_DIR)/harness.o
-$(FUZZ_WORKER_BINS): FUZZ_WRAP := -Wl,--wrap=wk_ipc_send
 
 # Each run goes through the script, which copies the seeds to a working
 # corpus, applies the target's libFuzzer flags and merges on request.
@@ -132,14 +131,12 @@ $(FUZZ_COV)/libwsd-cov.a: $(FUZZ_COV_CORE)
 
 $(FUZZ_COV)/fuzz_%: $(FUZZ_COV)/obj/$(FUZZ_DIR)/fuzz_%.o \
 		$(FUZZ_COV)/libwsd-cov.a
-	$(FUZZ_CC) -fprofile-instr-generate -fsanitize=fuzzer $(FUZZ_WRAP) \
+	$(FUZZ_CC) -fprofile-instr-generate -fsanitize=fuzzer \
 	    -o $@ $(filter-out $(FUZZ_COV)/libwsd-cov.a,$^) \
 	    $(FUZZ_COV)/libwsd-cov.a $(FUZZ_LIBS)
 
 $(FUZZ_COV)/fuzz_http $(FUZZ_COV)/fuzz_client: \
 	$(FUZZ_COV)/obj/$(FUZZ_DIR)/harness.o
-$(FUZZ_COV)/fuzz_http $(FUZZ_COV)/fuzz_client: \
-	FUZZ_WRAP := -Wl,--wrap=wk_ipc_send
 
 fuzz-cov: $(FUZZ_COV_BINS)
 	@rm -f $(FUZZ_COV)/*.profraw

@@ -6,14 +6,16 @@
  * The input is a sequence of client text messages, one per line (split
  * at '\n'; at most 512 lines, none longer than max_message_bytes, which
  * wslay enforces before this handler; an empty input is one empty
- * message). Two open connections of user "fuzzer" are made as
- * wk_http_on_accept leaves them (wk_conn_create on a socketpair, state
- * WK_OPEN, registered): A without a token "rooms" claim and B with one (a
- * JSON array of fnmatch patterns, odd ones included). Every line goes to
+ * message). Two open connections of user "fuzzer" are made as the
+ * worker's dispatcher leaves them after an admission (wk_conn_create on a
+ * socketpair, admitted, opened and handed to wk_client_open, which sends
+ * the welcome): A without a token "rooms" claim and B with one (a JSON
+ * array of fnmatch patterns, odd ones included). Every line goes to
  * wk_client_on_text of A, then of B. What a handler sends to the
- * supervisor reaches the harness (harness.h), which checks that the
- * supervisor's decoder accepts it; this file then answers as
- * sv_route.c would: SUB gets a SUB_REPLY (so the connection joins the
+ * supervisor goes through the worker's real channel to the harness
+ * (harness.h), which checks that the supervisor's decoder accepts it;
+ * this file then answers through the worker's dispatcher as sv_route.c
+ * would: SUB gets a SUB_REPLY (so the connection joins the
  * room in the worker's replica) and, with since, the replayed messages,
  * or now and then the ERROR too_many_rooms; PUBLISH gets a DELIVER to the
  * room (or, for a personal room, to the connection) and an ACK or an
@@ -39,6 +41,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../worker/wk_client.h"
+#include "../../worker/wk_conn.h"
+#include "../../worker/wk_io.h"
 #include "harness.h"
 
 #define MAX_LINES 512
@@ -110,18 +115,24 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static struct wk_conn *
 open_conn(int sv[2], int with_rooms)
 {
+	static const struct proto_msg accept = {
+	    .type = PROTO_CONN_ACCEPT,
+	    .session = {"s-0", 3},
+	    .token = {"r1.s-0.00", 9},
+	};
 	struct wk_conn *c;
 
 	fh_socketpair(sv, 4096);
-	if ((c = wk_conn_create(sv[1])) == NULL)
+	if ((c = wk_conn_create(sv[1], &wk_io_plain, NULL)) == NULL)
 		abort();
-	c->state = WK_OPEN;
-	c->registered = 1;
 	if ((c->user = strdup("fuzzer")) == NULL)
 		abort();
 	if (with_rooms &&
 	    (c->allowed_rooms = json_loads(patterns, 0, NULL)) == NULL)
 		abort();
+	wk_conn_admitting(c);
+	wk_conn_open(c);
+	wk_client_open(c, &accept);
 	return c;
 }
 
@@ -167,7 +178,7 @@ answer_publish(const struct proto_msg *p)
 		d.conn = p->conn;
 	else
 		d.exclude = (npublish & 1) ? p->conn : 0;
-	wk_client_on_deliver(&d);
+	fh_reply(&d);
 	free(text);
 	if (p->id.len == 0)
 		return;
@@ -178,11 +189,11 @@ answer_publish(const struct proto_msg *p)
 		d.type = PROTO_ERROR;
 		d.code = proto_cstr("duplicate");
 		d.reason = proto_cstr("id already seen in this room");
-		wk_client_on_error(&d);
+		fh_reply(&d);
 	} else {
 		d.type = PROTO_ACK;
 		d.seq = seq;
-		wk_client_on_ack(&d);
+		fh_reply(&d);
 	}
 }
 
@@ -206,14 +217,14 @@ answer_sub(const struct proto_msg *p)
 		r.code = proto_cstr("too_many_rooms");
 		r.reason = proto_cstr("room limit reached");
 		r.id = p->room;
-		wk_client_on_error(&r);
+		fh_reply(&r);
 		return;
 	}
 	r.type = PROTO_SUB_REPLY;
 	r.seq = next_seq;
 	if ((p->flags & PROTO_F_SINCE) && p->since <= next_seq)
 		r.flags = PROTO_F_RECOVERED;
-	wk_client_on_sub_reply(&r);
+	fh_reply(&r);
 	if (!(p->flags & PROTO_F_SINCE))
 		return;
 	for (s = p->since + 1; s <= next_seq && s <= p->since + 4; s++) {
@@ -223,7 +234,7 @@ answer_sub(const struct proto_msg *p)
 		r.room = p->room;
 		r.seq = s;
 		r.data = proto_cstr("{\"type\":\"message\",\"replayed\":1}");
-		wk_client_on_deliver(&r);
+		fh_reply(&r);
 	}
 }
 
@@ -233,6 +244,7 @@ answer_ipc(void)
 {
 	unsigned i;
 
+	fh_ipc_collect();
 	for (i = 0; i < fh_ipc_count; i++) {
 		const struct proto_msg *p = &fh_ipc_msgs[i].m;
 
@@ -266,7 +278,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	next_seq = 0;
 	npublish = 0;
 	nsub = 0;
-	fh_ipc_up = 1;
 	a = open_conn(sa, 0);
 	b = open_conn(sb, 1);
 
@@ -295,7 +306,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.flags = PROTO_F_BROADCAST;
 	d.exclude = (h & 8) ? a->id : 0;
 	d.data = proto_cstr(bcast);
-	wk_client_on_deliver(&d);
+	fh_reply(&d);
 
 	wk_conn_flush(a);
 	wk_conn_flush(b);
@@ -307,6 +318,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wk_conn_destroy(b);
 	close(sa[0]);
 	close(sb[0]);
+	fh_ipc_collect();
 	fh_ipc_reset();
 	fh_check_empty();
 	return 0;

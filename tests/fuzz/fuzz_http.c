@@ -4,23 +4,28 @@
  *
  * The input is what a client sends on a fresh TCP connection. For each
  * input a socketpair stands in for the socket: the input is written to
- * one end, wk_conn_create takes the other, and wk_http_on_read is called
- * as the read watcher would call it until the connection leaves
- * WK_HANDSHAKE (the end is half-closed once everything is written, so a
- * request that never completes ends in EOF). Each input runs twice:
+ * one end, wk_conn_create takes the other (a plain socket, handled by
+ * wk_http.c's handler), and wk_http_on_read is called as the read watcher
+ * would call it until the connection leaves WK_HANDSHAKE (the end is
+ * half-closed once everything is written, so a request that never
+ * completes ends in EOF). Each input runs twice:
  *
- * 1. In one write, with the supervisor unreachable (wk_ipc_send fails):
- *    no origin list, anonymous clients and the demo page allowed, 8 KB
- *    heads. An upgrade that passes every check is answered 503.
+ * 1. In one write: no origin list, anonymous clients and the demo page
+ *    allowed, 8 KB heads. For one input in eight (by its hash) the
+ *    supervisor is unreachable (the worker's channel is closed, so
+ *    wk_ipc_send fails) and an upgrade that passes every check is
+ *    answered 503; for the others the harness answers as in run 2. (The
+ *    channel is closed and opened again only then: each reopening costs
+ *    more than a run.)
  * 2. In pieces (a piece size between 1 and 61 bytes chosen from the
  *    input's hash, at most about 64 pieces), which takes the path that
  *    gives a slow request a buffer of its own, with two allowed origins,
  *    2 KB heads, and the supervisor reachable through the harness
  *    (harness.h): the CONN_OPEN the worker sends must survive the IPC
  *    codec, and the supervisor's answer (admit, or 429 or 503, chosen
- *    from the hash) goes through wk_http_on_accept, which writes the 101
- *    and the welcome. Anonymous clients and the demo page are switched by
- *    bits of the hash.
+ *    from the hash) goes through the worker's dispatcher, which writes
+ *    the 101 and the welcome. Anonymous clients and the demo page are
+ *    switched by bits of the hash.
  *
  * After each run the queued answer is written out and checked: it is an
  * HTTP/1.1 status line with one of the statuses wsd uses, the handshake
@@ -36,9 +41,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../worker/wk_conn.h"
+#include "../../worker/wk_http.h"
+#include "../../worker/wk_io.h"
 #include "harness.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+static int ipc_up; /* the worker's channel is open in this run */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -93,6 +103,7 @@ answer_conn_open(struct wk_conn *c, uint32_t h)
 	const struct proto_msg *open;
 	struct proto_msg a;
 
+	fh_ipc_collect();
 	if (fh_ipc_count != 1)
 		fail("admitting without exactly one IPC message", "", 0);
 	open = &fh_ipc_msgs[0].m;
@@ -106,7 +117,7 @@ answer_conn_open(struct wk_conn *c, uint32_t h)
 	a.status = (h & 7) == 0 ? 429 : (h & 7) == 1 ? 503 : 0;
 	a.session = proto_cstr("s-3f9a0c11");
 	a.token = proto_cstr("r1.3f9a0c11.0123456789abcdef");
-	wk_http_on_accept(c, &a);
+	fh_reply(&a);
 }
 
 static void
@@ -114,13 +125,15 @@ run(const uint8_t *data, size_t size, size_t piece, uint32_t h)
 {
 	static char out[65536];
 	struct wk_conn *c;
+	uint64_t id;
 	size_t off = 0, len;
 	ssize_t n;
-	int sv[2], shut = 0;
+	int sv[2], shut = 0, up = ipc_up;
 
 	fh_socketpair(sv, 0);
-	if ((c = wk_conn_create(sv[1])) == NULL)
+	if ((c = wk_conn_create(sv[1], &wk_io_plain, &wk_http_handler)) == NULL)
 		abort();
+	id = c->id;
 	while (c->state == WK_HANDSHAKE) {
 		if (off < size) {
 			n = write(sv[0], data + off,
@@ -137,9 +150,12 @@ run(const uint8_t *data, size_t size, size_t piece, uint32_t h)
 			wk_http_on_read(c);
 	}
 	if (c->state == WK_ADMITTING) {
-		if (!fh_ipc_up || c->hs == NULL)
+		if (!up || c->hs == NULL)
 			fail("admitting without IPC or handshake state", "", 0);
 		answer_conn_open(c, h);
+		/* The dispatcher settled it: still there, its answer queued. */
+		if ((c = wk_conn_find(id)) == NULL)
+			fail("destroyed before its answer was written", "", 0);
 	}
 	if (c->hs != NULL)
 		fail("handshake state kept after the handshake", "", 0);
@@ -155,6 +171,7 @@ run(const uint8_t *data, size_t size, size_t piece, uint32_t h)
 
 	wk_conn_destroy(c);
 	close(sv[0]);
+	fh_ipc_collect();
 	fh_ipc_reset();
 	fh_check_empty();
 }
@@ -165,7 +182,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t h = fh_hash(data, size);
 	size_t piece;
 
-	fh_ipc_up = 0;
+	ipc_up = (h & 0x700) != 0;
+	fh_ipc_set(ipc_up);
 	wk.cfg.origins.n = 0;
 	wk.cfg.max_header_bytes = 8192;
 	wk.cfg.allow_anonymous = 1;
@@ -175,7 +193,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	piece = 1 + (h >> 8) % 61;
 	if (piece < size / 64 + 1)
 		piece = size / 64 + 1;
-	fh_ipc_up = 1;
+	ipc_up = 1;
+	fh_ipc_set(1);
 	wk.cfg.origins.n = 2;
 	wk.cfg.max_header_bytes = 2048;
 	wk.cfg.allow_anonymous = (h >> 3) & 1;

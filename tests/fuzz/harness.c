@@ -3,6 +3,7 @@
  */
 #include "harness.h"
 
+#include <nng/protocol/pair1/pair.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,15 +12,54 @@
 #include <unistd.h>
 
 #include "../../proto/log.h"
+#include "../../worker/wk_dispatch.h"
+#include "../../worker/wk_ipc.h"
 
-int fh_ipc_up;
+#define RECV_TIMEOUT_MS 5000
+
 unsigned fh_ipc_count;
 struct fh_ipc_msg fh_ipc_msgs[FH_IPC_MAX];
+
+static nng_socket sv_sock; /* the supervisor's end */
+static char url[64];
+static int up;
+static uint64_t seen; /* of wk_ipc_sent(), received already */
+
+static void
+on_msg(const struct proto_msg *m)
+{
+	/* The loop never runs, so nothing reaches the worker this way. */
+	(void)m;
+	abort();
+}
+
+static void
+on_gone(void)
+{
+	fprintf(stderr, "fuzz: the worker lost its channel\n");
+	abort();
+}
+
+void
+fh_ipc_set(int want)
+{
+	if (want && !up) {
+		if (wk_ipc_open(url, on_msg, on_gone) != WSD_OK)
+			abort();
+		up = 1;
+	} else if (!want && up) {
+		fh_ipc_collect();
+		wk_ipc_close();
+		up = 0;
+	}
+	seen = wk_ipc_sent();
+}
 
 void
 fh_worker_init(void)
 {
 	const char *lv = getenv("FUZZ_LOG");
+	const struct setting_row *orig;
 
 	log_init("fuzz worker", lv && strcmp(lv, "debug") == 0
 				    ? LOG_LEVEL_DEBUG
@@ -29,31 +69,107 @@ fh_worker_init(void)
 	wk.loop = ev_default_loop(0);
 	wk.id = 1;
 	wk.epoch = 7;
-	wk.listen_fd = -1;
 	wk.configured = 1;
+	wk.cfg_gen = 1;
 	TAILQ_INIT(&wk.dirty);
 	TAILQ_INIT(&wk.stats);
-
-	wk.cfg_gen = 1;
-	/* The defaults of the settings table, plus an echo path, a secret
-	 * and two origins, which the fuzzers switch on and off by setting
-	 * origins.n to 2 or 0. */
-	if (wk.loop == NULL || settings_init(settings_worker, settings_worker_n,
-					     &wk.cfg) != WSD_OK)
+	orig = settings_find(settings_worker, settings_worker_n, "origins");
+	if (wk.loop == NULL || orig == NULL ||
+	    settings_init(settings_worker, settings_worker_n, &wk.cfg) !=
+		WSD_OK)
 		abort();
 	free(wk.cfg.echo_path);
 	free(wk.cfg.jwt_secret);
 	wk.cfg.echo_path = strdup("/echo");
 	wk.cfg.jwt_secret = strdup("s3cret");
 	if (!wk.cfg.echo_path || !wk.cfg.jwt_secret ||
-	    setting_set_str(
-		settings_find(settings_worker, settings_worker_n, "origins"),
-		&wk.cfg, "http://127.0.0.1:8080", 21) != WSD_OK ||
-	    setting_set_str(
-		settings_find(settings_worker, settings_worker_n, "origins"),
-		&wk.cfg, "https://example.com", 19) != WSD_OK)
+	    setting_set_str(orig, &wk.cfg, "http://127.0.0.1:8080", 21) !=
+		WSD_OK ||
+	    setting_set_str(orig, &wk.cfg, "https://example.com", 19) != WSD_OK)
 		abort();
 	wk.cfg.origins.n = 0;
+
+	snprintf(url, sizeof(url), "inproc://wsd-fuzz-%d", (int)getpid());
+	if (nng_pair1_open(&sv_sock) != 0 ||
+	    nng_socket_set_ms(sv_sock, NNG_OPT_RECVTIMEO, RECV_TIMEOUT_MS) !=
+		0 ||
+	    nng_listen(sv_sock, url, NULL, 0) != 0)
+		abort();
+	fh_ipc_set(1);
+}
+
+void
+fh_ipc_collect(void)
+{
+	struct fh_ipc_msg *k;
+	nng_msg *msg;
+	int rc;
+
+	while (seen < wk_ipc_sent()) {
+		if ((rc = nng_recvmsg(sv_sock, &msg, 0)) != 0) {
+			fprintf(stderr,
+				"fuzz: a message of the worker did "
+				"not arrive: %s\n",
+				nng_strerror(rc));
+			abort();
+		}
+		seen++;
+		if (fh_ipc_count == FH_IPC_MAX) {
+			nng_msg_free(msg);
+			continue;
+		}
+		k = &fh_ipc_msgs[fh_ipc_count];
+		msgpack_unpacked_init(&k->u);
+		if (proto_decode(&k->m, &k->u, nng_msg_body(msg),
+				 nng_msg_len(msg)) != WSD_OK ||
+		    k->m.worker != (uint32_t)wk.id) {
+			fprintf(stderr,
+				"fuzz: the supervisor would refuse the "
+				"worker's message (%s) and kill the worker\n",
+				proto_bad_name(k->m.bad));
+			abort();
+		}
+		k->raw = msg;
+		fh_ipc_count++;
+	}
+}
+
+void
+fh_ipc_reset(void)
+{
+	unsigned i;
+
+	for (i = 0; i < fh_ipc_count; i++) {
+		msgpack_unpacked_destroy(&fh_ipc_msgs[i].u);
+		nng_msg_free(fh_ipc_msgs[i].raw);
+	}
+	fh_ipc_count = 0;
+}
+
+void
+fh_reply(struct proto_msg *m)
+{
+	struct proto_msg back;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+
+	m->worker = (uint32_t)wk.id;
+	m->gen = wk.cfg_gen;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_unpacked_init(&u);
+	if (proto_encode(m, &pk) != WSD_OK ||
+	    proto_decode(&back, &u, sb.data, sb.size) != WSD_OK) {
+		fprintf(stderr,
+			"fuzz: the harness's %s does not survive the "
+			"codec\n",
+			proto_type_name(m->type));
+		abort();
+	}
+	wk_dispatch_msg(&back);
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
 }
 
 void
@@ -84,51 +200,6 @@ fh_drain(int fd)
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		total += (size_t)n;
 	return total;
-}
-
-void
-fh_ipc_reset(void)
-{
-	unsigned i;
-
-	for (i = 0; i < fh_ipc_count; i++) {
-		msgpack_unpacked_destroy(&fh_ipc_msgs[i].u);
-		msgpack_sbuffer_destroy(&fh_ipc_msgs[i].sb);
-	}
-	fh_ipc_count = 0;
-}
-
-int
-__wrap_wk_ipc_send(struct proto_msg *m)
-{
-	struct fh_ipc_msg *k;
-	msgpack_packer pk;
-	int rc;
-
-	if (!fh_ipc_up || fh_ipc_count == FH_IPC_MAX)
-		return -1;
-	/* What wk_ipc_send itself fills in. */
-	m->worker = (uint32_t)wk.id;
-	m->gen = wk.cfg_gen;
-	k = &fh_ipc_msgs[fh_ipc_count];
-	msgpack_sbuffer_init(&k->sb);
-	msgpack_packer_init(&pk, &k->sb, msgpack_sbuffer_write);
-	if (proto_encode(m, &pk) != 0) {
-		fprintf(stderr, "fuzz: the worker's %s does not encode\n",
-			proto_type_name(m->type));
-		abort();
-	}
-	msgpack_unpacked_init(&k->u);
-	rc = proto_decode(&k->m, &k->u, k->sb.data, k->sb.size);
-	if (rc != WSD_OK) {
-		fprintf(stderr,
-			"fuzz: the supervisor would refuse the worker's %s "
-			"(%s) and kill the worker\n",
-			proto_type_name(m->type), proto_bad_name(k->m.bad));
-		abort();
-	}
-	fh_ipc_count++;
-	return 0;
 }
 
 void

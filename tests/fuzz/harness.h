@@ -4,19 +4,21 @@
  *
  * fh_worker_init sets up the worker global `wk` as wk_main would after a
  * CONFIG: the default libev loop (never run; connections start watchers
- * on it and wk_conn_destroy stops them), a config with the defaults of
- * conf/wsd.conf plus an echo path and a JWT secret, and the flush and
- * stats lists. SIGPIPE is ignored, as in a worker.
+ * on it and wk_conn_destroy stops them), the settings table's defaults
+ * plus an echo path, a JWT secret and two origins (switched on and off
+ * with wk.cfg.origins.n), and the flush and stats lists. SIGPIPE is
+ * ignored, as in a worker.
  *
- * Both fuzzers are linked with -Wl,--wrap=wk_ipc_send, so the worker's
- * calls to wk_ipc_send land in __wrap_wk_ipc_send here instead of an nng
- * socket. While fh_ipc_up is 0 it fails like a worker whose supervisor is
- * gone. While it is 1, every message is encoded with proto_encode and
- * decoded with proto_decode as the supervisor would (a message the
- * supervisor's decoder refuses aborts: it would kill the worker), and
- * kept in fh_ipc_msgs until fh_ipc_reset, so the fuzzer can play the
- * supervisor's part. Strings of a kept message borrow from its own copy
- * of the encoded bytes.
+ * The worker's IPC channel is real: wk_ipc.c dials an nng pair socket
+ * over inproc:// whose other end the harness holds, as the supervisor
+ * would. fh_ipc_collect receives what the worker sent since the last
+ * call (wk_ipc_sent says how many), decodes each message with the
+ * supervisor's decoder (a message it refuses aborts: the supervisor would
+ * kill the worker), and keeps it in fh_ipc_msgs until fh_ipc_reset, so
+ * the fuzzer can play the supervisor's part; its answers go to the
+ * worker through fh_reply, encoded and decoded as the channel would carry
+ * them. fh_ipc_set(0) closes the worker's channel, so its sends fail as
+ * when the supervisor is gone; fh_ipc_set(1) opens it again.
  */
 #ifndef WSD_FUZZ_HARNESS_H
 #define WSD_FUZZ_HARNESS_H
@@ -26,20 +28,33 @@
 
 #include "../../worker/wk.h"
 
-#define FH_IPC_MAX 64 /* messages kept; more is "queue full" (-1) */
+#define FH_IPC_MAX 64 /* messages kept per collection; more are dropped */
 
 struct fh_ipc_msg {
 	struct proto_msg m;
 	msgpack_unpacked u;
-	msgpack_sbuffer sb;
+	nng_msg *raw;
 };
 
-extern int fh_ipc_up;
 extern unsigned fh_ipc_count;
 extern struct fh_ipc_msg fh_ipc_msgs[FH_IPC_MAX];
 
-/* Set up `wk` once per process; FUZZ_LOG=debug turns on worker logs. */
+/* Set up `wk` and the channel once per process; FUZZ_LOG=debug turns on
+ * worker logs. */
 void fh_worker_init(void);
+
+/* Open (1) or close (0) the worker's channel to the supervisor. */
+void fh_ipc_set(int up);
+
+/* Receive and keep what the worker sent since the last call. */
+void fh_ipc_collect(void);
+
+/* Forget the kept IPC messages and free their buffers. */
+void fh_ipc_reset(void);
+
+/* Hand m to the worker as the channel would: encoded, decoded, then
+ * wk_dispatch_msg. */
+void fh_reply(struct proto_msg *m);
 
 /*
  * A connected, non-blocking AF_UNIX stream pair. sndbuf, when not 0, is
@@ -51,9 +66,6 @@ void fh_socketpair(int sv[2], int sndbuf);
 /* Read and drop whatever is readable on fd. Returns the byte count. */
 size_t fh_drain(int fd);
 
-/* Forget the kept IPC messages and free their buffers. */
-void fh_ipc_reset(void);
-
 /*
  * The global state must be back to empty once every connection was
  * destroyed: no connections, rooms or list entries. Aborts otherwise.
@@ -62,7 +74,5 @@ void fh_check_empty(void);
 
 /* FNV-1a of the input, to vary a run's shape by its content. */
 uint32_t fh_hash(const uint8_t *data, size_t size);
-
-int __wrap_wk_ipc_send(struct proto_msg *m);
 
 #endif

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../worker/wk.h"
+#include "../../worker/wk_http.h"
 
 static void
 check(const char *key, size_t len, const char *want)

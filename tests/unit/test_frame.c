@@ -25,7 +25,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../worker/wk.h"
+#include "../../worker/wk_frame.h"
 
 #define OP_CONT 0x0
 #define OP_TEXT 0x1

@@ -2,7 +2,7 @@
  * test_utf8.c: UTF-8 validation of text messages and close reasons.
  *
  * The validation is wslay's; these tests pin the behaviour wsd depends on.
- * wsd (worker/wk_conn.c) has no validator of its own: it creates a wslay
+ * wsd (worker/wk_ws.c) has no validator of its own: it creates a wslay
  * server context with recv, send and on_msg_recv callbacks and relies on
  * wslay 1.1.1 to check text as it arrives, fragment by fragment, and to
  * fail the connection with close code 1007 at the first invalid byte
@@ -109,7 +109,7 @@ on_msg_cb(wslay_event_context_ptr ctx,
 		memcpy(p->msg, a->msg, p->msg_len);
 }
 
-/* As ws_ensure in worker/wk_conn.c sets up a connection's context. */
+/* As ws_ensure in worker/wk_ws.c sets up a connection's context. */
 static int
 setup(void **state)
 {

@@ -1,5 +1,5 @@
 /*
- * test_wsconn.c: the worker's WebSocket read path (worker/wk_conn.c) on a
+ * test_wsconn.c: the worker's WebSocket read path (worker/wk_ws.c) on a
  * real socket pair, driven through the libev loop as in a worker: frames
  * are written to the peer end in pieces of every size, and the close frame
  * wsd sends back is read and checked.
@@ -20,7 +20,9 @@
 
 #include <cmocka.h>
 
-#include "../../worker/wk.h"
+#include "../../worker/wk_client.h"
+#include "../../worker/wk_conn.h"
+#include "../../worker/wk_io.h"
 
 static int
 setup(void **state)
@@ -47,6 +49,20 @@ teardown(void **state)
 	(void)state;
 	settings_free(settings_worker, settings_worker_n, &wk.cfg);
 	return 0;
+}
+
+/* An echo connection on fd, upgraded as wk_dispatch.c leaves it. */
+static struct wk_conn *
+open_echo(int fd)
+{
+	static const struct proto_msg accept = {.type = PROTO_CONN_ACCEPT};
+	struct wk_conn *c = wk_conn_create(fd, &wk_io_plain, NULL);
+
+	assert_non_null(c);
+	c->echo = 1;
+	wk_conn_open(c);
+	wk_client_open(c, &accept);
+	return c;
 }
 
 /* A masked client frame (mask 0x37fa213d) into out; returns its length. */
@@ -81,11 +97,8 @@ close_code_for(const uint8_t *frame, size_t flen, size_t chunk)
 
 	assert_int_equal(
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	c = wk_conn_create(sv[0]);
-	assert_non_null(c);
+	c = open_echo(sv[0]);
 	id = c->id;
-	c->echo = 1;
-	wk_conn_open(c);
 	for (off = 0; off < flen; off += chunk) {
 		size_t k = flen - off < chunk ? flen - off : chunk;
 
@@ -156,10 +169,8 @@ test_ping_then_close_cut(void **state)
 
 		assert_int_equal(
 		    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-		c = wk_conn_create(sv[0]);
+		c = open_echo(sv[0]);
 		id = c->id;
-		c->echo = 1;
-		wk_conn_open(c);
 		for (off = 0; off < flen; off += chunk) {
 			size_t k = flen - off < chunk ? flen - off : chunk;
 

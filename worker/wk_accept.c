@@ -1,0 +1,84 @@
+/*
+ * wk_accept.c: accepting client connections (wk_accept.h). A worker that
+ * runs out of descriptors pauses accepting for a moment instead of
+ * spinning: the pending connect stays in the kernel's queue, and another
+ * worker may take it.
+ */
+#include "wk_accept.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../proto/log.h"
+#include "wk.h"
+#include "wk_conn.h"
+#include "wk_http.h"
+#include "wk_io.h"
+
+#define ACCEPT_BUDGET 64 /* connections accepted per wakeup */
+#define ACCEPT_PAUSE 0.1 /* seconds without accepting when out of fds */
+
+static ev_io accept_io;
+static ev_timer pause_timer;
+static int accepting;
+
+static void
+on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+	int fd, one = 1, budget = ACCEPT_BUDGET;
+
+	(void)revents;
+	while (budget-- > 0) {
+		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warn("accept: %s with %u connections; "
+					 "pausing accepts for %.0f ms",
+					 strerror(errno), wk.nconns,
+					 ACCEPT_PAUSE * 1000);
+				ev_io_stop(loop, io);
+				ev_timer_set(&pause_timer, ACCEPT_PAUSE, 0.);
+				ev_timer_start(loop, &pause_timer);
+			}
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (wk_conn_create(fd, &wk_io_plain, &wk_http_handler) == NULL)
+			close(fd);
+	}
+}
+
+static void
+on_pause_end(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	if (accepting)
+		ev_io_start(loop, &accept_io);
+}
+
+void
+wk_accept_init(int fd)
+{
+	ev_io_init(&accept_io, on_accept, fd, EV_READ);
+	ev_timer_init(&pause_timer, on_pause_end, ACCEPT_PAUSE, 0.);
+}
+
+void
+wk_accept_start(void)
+{
+	accepting = 1;
+	ev_io_start(wk.loop, &accept_io);
+}
+
+void
+wk_accept_stop(void)
+{
+	accepting = 0;
+	ev_io_stop(wk.loop, &accept_io);
+	ev_timer_stop(wk.loop, &pause_timer);
+}

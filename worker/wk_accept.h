@@ -1,0 +1,18 @@
+/*
+ * wk_accept.h: the listening socket every worker inherits from the
+ * supervisor. The kernel spreads connections among the workers; each new
+ * one starts its handshake with wk_http.c's handler.
+ */
+#ifndef WSD_WK_ACCEPT_H
+#define WSD_WK_ACCEPT_H
+
+/* Get ready to accept on fd (nothing is accepted before wk_accept_start). */
+void wk_accept_init(int fd);
+
+/* Accept connections (after the first CONFIG). */
+void wk_accept_start(void);
+
+/* Accept no more (stopping). */
+void wk_accept_stop(void);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * wk_auth.c: tokens and user ids (wk_auth.h), with libjwt for the JWT.
+ */
+#include "wk_auth.h"
+
+#include <jwt.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../proto/err.h"
+#include "../proto/room.h"
+
+#define ANON_PREFIX "anon-"
+
+/* Find "name=value" among sep-separated pairs of s[0..len) (in a cookie
+ * header, spaces before a pair are skipped); returns 1 with the value, or
+ * 0. */
+static int
+find_pair(const char *s, size_t len, char sep, const char *name,
+	  const char **val, size_t *vlen)
+{
+	size_t nl = strlen(name);
+	const char *p = s, *end = s + len;
+
+	while (p < end) {
+		const char *e;
+
+		while (p < end && (*p == sep || (sep == ';' && *p == ' ')))
+			p++;
+		e = memchr(p, sep, (size_t)(end - p));
+		if (e == NULL)
+			e = end;
+		if ((size_t)(e - p) > nl && strncmp(p, name, nl) == 0 &&
+		    p[nl] == '=') {
+			*val = p + nl + 1;
+			*vlen = (size_t)(e - p - nl - 1);
+			return 1;
+		}
+		p = e;
+	}
+	return 0;
+}
+
+int
+wk_auth_find(const char *q, size_t qlen, const char *authz, size_t authzlen,
+	     const char *cookie, size_t cookielen, const char **tok,
+	     size_t *len)
+{
+	if (q != NULL && find_pair(q, qlen, '&', "token", tok, len))
+		return 1;
+	if (authzlen > 7 && strncasecmp(authz, "Bearer ", 7) == 0) {
+		*tok = authz + 7;
+		*len = authzlen - 7;
+		return 1;
+	}
+	return cookielen > 0 &&
+	       find_pair(cookie, cookielen, ';', "wsd_token", tok, len);
+}
+
+int
+wk_auth_verify(const char *tok, size_t len, const char *secret, char **user,
+	       json_t **rooms, const char **why)
+{
+	jwt_t *jwt = NULL;
+	char *t = strndup(tok, len), *claim;
+	const char *sub;
+	long exp;
+	int rc = WSD_EINVAL;
+
+	*user = NULL;
+	*rooms = NULL;
+	*why = "bad token";
+	if (t == NULL) {
+		rc = WSD_ENOMEM;
+		goto done;
+	}
+	if (secret[0] == '\0')
+		goto done;
+	if (jwt_decode(&jwt, t, (const unsigned char *)secret,
+		       (int)strlen(secret)) != 0 ||
+	    jwt_get_alg(jwt) != JWT_ALG_HS256)
+		goto done;
+	exp = jwt_get_grant_int(jwt, "exp");
+	if (exp <= 0 || exp < (long)time(NULL)) {
+		*why = "token expired or without exp";
+		goto done;
+	}
+	sub = jwt_get_grant(jwt, "sub");
+	if (sub == NULL || !room_name_valid(sub, strlen(sub))) {
+		*why = "token without a valid sub";
+		goto done;
+	}
+	if ((*user = strdup(sub)) == NULL) {
+		rc = WSD_ENOMEM;
+		goto done;
+	}
+	if ((claim = jwt_get_grants_json(jwt, "rooms")) != NULL) {
+		*rooms = json_loads(claim, 0, NULL);
+		free(claim);
+		/* A claim that is not a list allows no room at all. */
+		if (!json_is_array(*rooms)) {
+			json_decref(*rooms);
+			*rooms = json_array();
+		}
+	}
+	rc = WSD_OK;
+done:
+	jwt_free(jwt);
+	free(t);
+	return rc;
+}
+
+char *
+wk_auth_anonymous(void)
+{
+	unsigned char rnd[8];
+	char id[sizeof(ANON_PREFIX) + 16];
+	size_t i;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return NULL;
+	memcpy(id, ANON_PREFIX, sizeof(ANON_PREFIX) - 1);
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(id + sizeof(ANON_PREFIX) - 1 + 2 * i, 3, "%02x",
+			 rnd[i]);
+	return strdup(id);
+}

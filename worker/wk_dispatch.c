@@ -1,0 +1,123 @@
+/*
+ * wk_dispatch.c: the worker's answer to each supervisor message
+ * (wk_dispatch.h). A message about a connection names it by id; it is
+ * looked up once, here, and a message about a connection that is gone
+ * meanwhile is dropped (its CONN_CLOSE is on its way to the supervisor).
+ * An unexpected message type means the two processes disagree on the
+ * protocol: the worker exits and the supervisor starts a fresh one.
+ */
+#include "wk_dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/log.h"
+#include "wk.h"
+#include "wk_accept.h"
+#include "wk_client.h"
+#include "wk_conn.h"
+#include "wk_http.h"
+#include "wk_ipc.h"
+
+/*
+ * Load a CONFIG message (every value was range-checked by the decoder)
+ * and make it the worker's settings. Handshakes in flight keep the
+ * buffer size they started with. Returns WSD_OK or WSD_ENOMEM (the old
+ * settings stay).
+ */
+static int
+apply_config(const struct proto_msg *m)
+{
+	struct settings s;
+
+	if (settings_load(&s, m->config_obj) != WSD_OK) {
+		settings_free(settings_worker, settings_worker_n, &s);
+		return WSD_ENOMEM;
+	}
+	settings_free(settings_worker, settings_worker_n, &wk.cfg);
+	wk.cfg = s;
+	wk.cfg_gen = m->gen;
+	return WSD_OK;
+}
+
+static void
+on_config(const struct proto_msg *m)
+{
+	struct proto_msg r;
+
+	if (apply_config(m) != WSD_OK) {
+		log_error("cannot apply CONFIG generation %u (out of memory); "
+			  "exiting",
+			  m->gen);
+		exit(PROTO_EXIT_NO_RESTART);
+	}
+	memset(&r, 0, sizeof(r));
+	r.type = PROTO_READY;
+	wk_ipc_send(&r);
+	if (!wk.configured) {
+		wk.configured = 1;
+		wk_accept_start();
+	}
+	log_debug("applied config generation %u", m->gen);
+}
+
+static void
+on_accept(struct wk_conn *c, const struct proto_msg *m)
+{
+	wk_http_on_accept(c, m);
+	if (c->state == WK_OPEN)
+		wk_client_open(c, m);
+	wk_conn_settle(c);
+}
+
+static void
+on_kick(struct wk_conn *c, const struct proto_msg *m)
+{
+	char reason[124];
+
+	snprintf(reason, sizeof(reason), "%.*s", (int)m->reason.len,
+		 m->reason.p);
+	log_info("conn %llu kicked with %d", (unsigned long long)c->id,
+		 (int)m->status);
+	wk_conn_close(c, (int)m->status, reason);
+	wk_conn_settle(c);
+}
+
+void
+wk_dispatch_msg(const struct proto_msg *m)
+{
+	struct wk_conn *c = m->conn != 0 ? wk_conn_find(m->conn) : NULL;
+
+	switch (m->type) {
+	case PROTO_CONFIG: on_config(m); return;
+	case PROTO_DELIVER: wk_client_on_deliver(c, m); return;
+	case PROTO_CONN_ACCEPT:
+	case PROTO_SUB_REPLY:
+	case PROTO_ACK:
+	case PROTO_ERROR:
+	case PROTO_KICK: break;
+	default:
+		log_error("unexpected %s from the supervisor; exiting",
+			  proto_type_name(m->type));
+		exit(1);
+	}
+	if (c == NULL)
+		return;
+	switch (m->type) {
+	case PROTO_CONN_ACCEPT:
+		if (c->state == WK_ADMITTING)
+			on_accept(c, m);
+		break;
+	case PROTO_SUB_REPLY: wk_client_on_sub_reply(c, m); break;
+	case PROTO_ACK: wk_client_on_ack(c, m); break;
+	case PROTO_ERROR: wk_client_on_error(c, m); break;
+	default: on_kick(c, m); break;
+	}
+}
+
+void
+wk_dispatch_fini(void)
+{
+	settings_free(settings_worker, settings_worker_n, &wk.cfg);
+}

@@ -1,0 +1,154 @@
+/*
+ * wk_queue.c: the send queue of wk_queue.h. A frame that is partly
+ * written stays first in the queue with q->off bytes gone, and is never
+ * dropped: the client would see half a frame.
+ */
+#include "wk_queue.h"
+
+#include <stdlib.h>
+
+#include "../proto/queue.h"
+#include "wk_frame.h"
+
+#define IOV_BATCH 128  /* entries per writev */
+#define WRITE_ROUNDS 8 /* writevs per call, at most */
+
+void
+wk_queue_init(struct wk_queue *q)
+{
+	STAILQ_INIT(&q->q);
+	q->off = 0;
+	q->msgs = 0;
+	q->bytes = 0;
+}
+
+static void
+pop(struct wk_queue *q)
+{
+	struct wk_qent *e = STAILQ_FIRST(&q->q);
+
+	STAILQ_REMOVE_HEAD(&q->q, link);
+	q->bytes -= e->buf->len;
+	q->msgs--;
+	wk_buf_unref(e->buf);
+	free(e);
+}
+
+void
+wk_queue_clear(struct wk_queue *q)
+{
+	while (!STAILQ_EMPTY(&q->q))
+		pop(q);
+	q->off = 0;
+}
+
+int
+wk_queue_push(struct wk_queue *q, struct wk_buf *b)
+{
+	struct wk_qent *e = malloc(sizeof(*e));
+
+	if (e == NULL)
+		return WSD_ENOMEM;
+	b->refs++;
+	e->buf = b;
+	STAILQ_INSERT_TAIL(&q->q, e, link);
+	q->bytes += b->len;
+	q->msgs++;
+	return WSD_OK;
+}
+
+int
+wk_queue_full(const struct wk_queue *q, uint32_t len,
+	      const struct wk_qlimit *lim)
+{
+	return q->msgs > 0 &&
+	       (q->bytes + len > lim->bytes || q->msgs + 1 > lim->msgs);
+}
+
+int
+wk_queue_over(const struct wk_queue *q, const struct wk_qlimit *lim)
+{
+	return q->bytes > lim->bytes || q->msgs > lim->msgs;
+}
+
+/* Make room for need more bytes by dropping the oldest unstarted frames.
+ * Returns WSD_OK, or WSD_EFULL when only a started frame is left. */
+static int
+drop_oldest(struct wk_queue *q, uint32_t need, const struct wk_qlimit *lim,
+	    uint64_t *drops)
+{
+	struct wk_qent *first = STAILQ_FIRST(&q->q), *e;
+
+	while (q->bytes + need > lim->bytes || q->msgs + 1 > lim->msgs) {
+		/* Never cut a frame that is partly written. */
+		e = q->off > 0 ? STAILQ_NEXT(first, link) : first;
+		if (e == NULL)
+			return WSD_EFULL;
+		if (e == first) {
+			pop(q);
+			first = STAILQ_FIRST(&q->q);
+		} else {
+			STAILQ_REMOVE_AFTER(&q->q, first, link);
+			q->bytes -= e->buf->len;
+			q->msgs--;
+			wk_buf_unref(e->buf);
+			free(e);
+		}
+		(*drops)++;
+	}
+	return WSD_OK;
+}
+
+int
+wk_queue_offer(struct wk_queue *q, struct wk_buf *b,
+	       const struct wk_qlimit *lim, uint64_t *drops)
+{
+	if (wk_queue_full(q, b->len, lim)) {
+		if (lim->policy != PROTO_SLOW_DROP_OLDEST ||
+		    drop_oldest(q, b->len, lim, drops) != WSD_OK) {
+			(*drops)++;
+			return WSD_EFULL;
+		}
+	}
+	return wk_queue_push(q, b);
+}
+
+int
+wk_queue_write(struct wk_queue *q, struct wk_conn *c)
+{
+	struct iovec iov[IOV_BATCH];
+	struct wk_qent *e;
+	ssize_t n;
+	int cnt, rounds = 0;
+
+	while (!STAILQ_EMPTY(&q->q) && rounds++ < WRITE_ROUNDS) {
+		cnt = 0;
+		STAILQ_FOREACH (e, &q->q, link) {
+			if (cnt == IOV_BATCH)
+				break;
+			iov[cnt].iov_base = e->buf->data + (cnt ? 0 : q->off);
+			iov[cnt].iov_len = e->buf->len - (cnt ? 0 : q->off);
+			cnt++;
+		}
+		n = c->io_ops->writev(c, iov, cnt);
+		if (n == WSD_EAGAIN)
+			return WSD_EAGAIN;
+		if (n < 0)
+			return WSD_ECLOSED;
+		while (n > 0) {
+			e = STAILQ_FIRST(&q->q);
+			if ((size_t)n >= e->buf->len - q->off) {
+				n -= (ssize_t)(e->buf->len - q->off);
+				q->off = 0;
+				pop(q);
+			} else {
+				q->off += (uint32_t)n;
+				n = 0;
+			}
+		}
+		if (q->off > 0)
+			return WSD_EAGAIN; /* partial write: the socket is full
+					    */
+	}
+	return STAILQ_EMPTY(&q->q) ? WSD_OK : WSD_EAGAIN;
+}

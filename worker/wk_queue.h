@@ -1,0 +1,68 @@
+/*
+ * wk_queue.h: a connection's send queue: references to shared frame
+ * buffers, bounded in bytes and in messages, the drop policies that apply
+ * when it is full, and the writev that empties it (through the
+ * connection's I/O seam). Entries are a buffer reference now; a room's
+ * policy and a message key can join them later.
+ */
+#ifndef WSD_WK_QUEUE_H
+#define WSD_WK_QUEUE_H
+
+#include <stdint.h>
+
+#include "wk.h"
+
+/* The bounds of a queue and what to do when a message does not fit. */
+struct wk_qlimit {
+	uint64_t bytes;
+	uint64_t msgs;
+	int policy; /* enum proto_slow_policy */
+};
+
+void wk_queue_init(struct wk_queue *q);
+
+/* Drop every entry (their buffers lose a reference). */
+void wk_queue_clear(struct wk_queue *q);
+
+static inline int
+wk_queue_empty(const struct wk_queue *q)
+{
+	return STAILQ_EMPTY(&q->q);
+}
+
+/*
+ * Append a reference to b (the caller keeps its own), whatever the
+ * limits: for handshake answers and control frames. Returns WSD_OK or
+ * WSD_ENOMEM (nothing queued).
+ */
+int wk_queue_push(struct wk_queue *q, struct wk_buf *b);
+
+/*
+ * Would a frame of len more bytes break lim? An empty queue takes any one
+ * frame, so a message near the size limit is never refused outright.
+ */
+int wk_queue_full(const struct wk_queue *q, uint32_t len,
+		  const struct wk_qlimit *lim);
+
+/* Is the queue over lim already (its owner stops reading the client)? */
+int wk_queue_over(const struct wk_queue *q, const struct wk_qlimit *lim);
+
+/*
+ * Append a reference to b within lim, applying lim->policy when it does
+ * not fit: drop_newest drops b, drop_oldest drops the oldest frames not
+ * yet started until b fits, disconnect takes nothing (the caller closes
+ * the connection). Every frame dropped, b included, is added to *drops.
+ * Returns WSD_OK (b queued), WSD_EFULL (b not queued) or WSD_ENOMEM.
+ */
+int wk_queue_offer(struct wk_queue *q, struct wk_buf *b,
+		   const struct wk_qlimit *lim, uint64_t *drops);
+
+/*
+ * Write the queue to c's socket (c->io_ops), one writev per batch of
+ * entries, until it is empty or the socket is full. Returns WSD_OK (empty
+ * now), WSD_EAGAIN (the socket is full; what is left waits) or
+ * WSD_ECLOSED (the write failed; the socket is dead).
+ */
+int wk_queue_write(struct wk_queue *q, struct wk_conn *c);
+
+#endif

@@ -1,0 +1,336 @@
+/*
+ * wk_ws.c: the wslay glue of wk_ws.h.
+ *
+ * A connection's wslay context exists only while a frame is in progress:
+ * it is created when bytes arrive and freed again when the bytes read end
+ * between two whole messages with nothing queued inside wslay (wk_scan in
+ * wk_frame.c tells), so an idle connection holds none of its 9 KB. What
+ * wslay wants to send (pongs, the close frame) goes to the connection's
+ * send queue through its send callback.
+ *
+ * A close frame reaches wslay whole and first in a wslay_event_recv call,
+ * for two faults of wslay 1.1.1: it checks the UTF-8 of a close reason per
+ * read, skipping two bytes of each piece as if each began with the code;
+ * and when a ping and a close come in one call it sends only the close,
+ * dropping the pong the ping is owed. So ws_recv holds a close frame back
+ * in c->stash (at most 131 bytes) unless it starts the call, and wk_ws_read
+ * calls wslay again once the replies to the earlier frames are queued.
+ */
+#include "wk_ws.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "wk_frame.h"
+#include "wk_queue.h"
+
+#define READ_BUDGET (256 * 1024) /* bytes per connection per loop turn */
+
+/*
+ * The read in progress: wslay's callbacks get only the connection, so
+ * what steers one wk_ws_read call lives here while it runs (NULL
+ * otherwise; one loop thread, one read at a time).
+ */
+struct ws_read {
+	size_t budget; /* bytes still to read in this call */
+	int seq;       /* recv callbacks in this wslay_event_recv call */
+	int drained;   /* a read came back short: the socket is empty */
+	int gone;      /* the socket reached its end or failed */
+};
+
+static struct ws_read *cur;
+
+/* The held frame's whole length once its first two bytes are in, or 0.
+ * Over sizeof(buf) means a control frame over 125 bytes. */
+static size_t
+stash_total(const struct wk_stash *st)
+{
+	if (st->len < 2)
+		return 0;
+	return 2 + ((st->buf[1] & 0x80) ? 4 : 0) + (st->buf[1] & 0x7f);
+}
+
+static int
+stash_complete(const struct wk_stash *st)
+{
+	return st->len >= 2 && st->len >= stash_total(st);
+}
+
+/* Collect the rest of the held close frame; hand it over whole. */
+static ssize_t
+stash_recv(struct wk_conn *c, wslay_event_context_ptr ctx, uint8_t *buf,
+	   size_t len)
+{
+	struct wk_stash *st = c->stash;
+	size_t total = 0, want;
+	ssize_t n;
+
+	if (cur->seq > 1) {
+		/* Not first in this call: the next call takes it. */
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	for (;;) {
+		total = stash_total(st);
+		if (total > sizeof(st->buf)) {
+			/* Over 125 bytes: the tracker flags it (1002). */
+			break;
+		}
+		if (total != 0 && st->len == total)
+			break;
+		want = total == 0 ? (size_t)(2 - st->len) : total - st->len;
+		n = c->io_ops->read(c, st->buf + st->len, want);
+		if (n == WSD_EAGAIN) {
+			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+			return -1;
+		}
+		if (n < 0) {
+			cur->gone = 1;
+			wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+			return -1;
+		}
+		st->len += (uint8_t)n;
+		c->last_rx = ev_now(wk.loop);
+	}
+	n = (ssize_t)wk_scan_feed(&c->scan, st->buf, st->len);
+	if (n > (ssize_t)len)
+		n = (ssize_t)len; /* wslay always offers more than 131 */
+	memcpy(buf, st->buf, (size_t)n);
+	free(st);
+	c->stash = NULL;
+	if (n == 0) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	return n;
+}
+
+/* Hold back the close frame that starts at offset k of the n bytes in
+ * buf (see the file comment). Returns the bytes before it, or -1. */
+static ssize_t
+stash_hold(struct wk_conn *c, const uint8_t *buf, size_t n)
+{
+	size_t k = c->scan.close_off, keep = n - k;
+
+	if ((c->stash = calloc(1, sizeof(*c->stash))) == NULL)
+		return -1;
+	/* Bytes after a whole close frame are never read. */
+	if (keep > sizeof(c->stash->buf))
+		keep = sizeof(c->stash->buf);
+	memcpy(c->stash->buf, buf + k, keep);
+	c->stash->len = (uint8_t)keep;
+	if (stash_complete(c->stash))
+		c->stash->len = (uint8_t)stash_total(c->stash);
+	/* The tracker sees the frame again when it is handed over: back to
+	 * the boundary before it. */
+	wk_scan_rewind(&c->scan);
+	return (ssize_t)k;
+}
+
+static ssize_t
+ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+	void *user)
+{
+	struct wk_conn *c = user;
+	ssize_t n;
+
+	(void)flags;
+	cur->seq++;
+	if (c->scan.bad) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	/* A held close frame is owed to wslay whatever the budget. */
+	if (c->stash != NULL)
+		return stash_recv(c, ctx, buf, len);
+	if (cur->budget == 0 || cur->drained) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	if (len > cur->budget)
+		len = cur->budget;
+	n = c->io_ops->read(c, buf, len);
+	if (n == WSD_EAGAIN) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	if (n < 0) {
+		cur->gone = 1;
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	/* Level-triggered: if more arrives, the loop calls us again. */
+	if ((size_t)n < len)
+		cur->drained = 1;
+	cur->budget -= (size_t)n;
+	c->last_rx = ev_now(wk.loop);
+	/* Hand wslay the frames before a bad one, if any. */
+	n = (ssize_t)wk_scan_feed(&c->scan, buf, (size_t)n);
+	if (!c->scan.bad && c->scan.close_seen &&
+	    (wk_scan_in_close(&c->scan) || c->scan.close_off > 0 ||
+	     cur->seq > 1) &&
+	    (n = stash_hold(c, buf, (size_t)n)) < 0) {
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	if (n == 0) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	return n;
+}
+
+static ssize_t
+ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+	void *user)
+{
+	struct wk_conn *c = user;
+	struct wk_buf *b;
+	int rc;
+
+	(void)flags;
+	if ((b = wk_buf_new((uint32_t)len)) == NULL) {
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	memcpy(b->data, data, len);
+	rc = wk_queue_push(&c->q, b);
+	wk_buf_unref(b);
+	if (rc != WSD_OK) {
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+		return -1;
+	}
+	wk_mark_dirty(c);
+	wk_mark_stats(c);
+	return (ssize_t)len;
+}
+
+static void
+ws_on_msg(wslay_event_context_ptr ctx,
+	  const struct wslay_event_on_msg_recv_arg *a, void *user)
+{
+	struct wk_conn *c = user;
+
+	(void)ctx;
+	if (a->opcode != WSLAY_TEXT_FRAME && a->opcode != WSLAY_BINARY_FRAME)
+		return; /* ping, pong and close are wslay's */
+	if (c->state != WK_OPEN)
+		return; /* we are closing: what follows is not read */
+	c->msgs_in++;
+	wk_mark_stats(c);
+	if (c->h != NULL && c->h->message != NULL)
+		c->h->message(c, a->opcode, a->msg, a->msg_length);
+}
+
+/* The context, created when a frame starts. Returns WSD_OK or
+ * WSD_ENOMEM. */
+static int
+ws_ensure(struct wk_conn *c)
+{
+	struct wslay_event_callbacks cb = {
+	    .recv_callback = ws_recv,
+	    .send_callback = ws_send,
+	    .on_msg_recv_callback = ws_on_msg,
+	};
+
+	if (c->ws != NULL)
+		return WSD_OK;
+	if (wslay_event_context_server_init(&c->ws, &cb, c) != 0) {
+		c->ws = NULL;
+		return WSD_ENOMEM;
+	}
+	wslay_event_config_set_max_recv_msg_length(c->ws,
+						   wk.cfg.max_message_bytes);
+	return WSD_OK;
+}
+
+/* After wslay has read or queued: move its output and say where the
+ * close handshake stands; free the context of an idle open connection. */
+static int
+pump(struct wk_conn *c)
+{
+	int st = WK_WS_OPEN;
+
+	if (wslay_event_send(c->ws) != 0)
+		return WK_WS_DONE;
+	if (wslay_event_get_close_sent(c->ws)) {
+		if (wslay_event_get_close_received(c->ws) ||
+		    !wslay_event_get_read_enabled(c->ws)) {
+			/* Handshake done, or the connection was failed. */
+			if (c->close_code == 0)
+				c->close_code =
+				    wslay_event_get_status_code_sent(c->ws);
+			return WK_WS_DONE;
+		}
+		st = WK_WS_CLOSING;
+	}
+	if (st == WK_WS_OPEN && c->state == WK_OPEN && wk_scan_idle(&c->scan) &&
+	    c->stash == NULL && wslay_event_get_queued_msg_count(c->ws) == 0) {
+		wslay_event_context_free(c->ws);
+		c->ws = NULL;
+	}
+	return st;
+}
+
+int
+wk_ws_read(struct wk_conn *c)
+{
+	struct ws_read r = {READ_BUDGET, 0, 0, 0};
+	int rc, st;
+
+	if (ws_ensure(c) != WSD_OK)
+		return WK_WS_GONE;
+	cur = &r;
+	for (;;) {
+		r.seq = 0;
+		rc = wslay_event_recv(c->ws);
+		if (rc != 0 || r.gone) {
+			if (c->close_code == 0)
+				c->close_code = 1006;
+			st = WK_WS_GONE;
+			break;
+		}
+		if (c->scan.bad && !wslay_event_get_close_sent(c->ws) &&
+		    wslay_event_get_read_enabled(c->ws)) {
+			wslay_event_queue_close(c->ws, 1002,
+						(const uint8_t *)"bad control "
+								 "frame",
+						17);
+			wslay_event_shutdown_read(c->ws);
+			c->close_code = 1002;
+		}
+		st = pump(c);
+		/* A held close frame goes to wslay in a call of its own. */
+		if (st == WK_WS_DONE || c->state == WK_DEAD || c->ws == NULL ||
+		    c->stash == NULL || !stash_complete(c->stash) ||
+		    !wslay_event_get_read_enabled(c->ws) || r.seq == 0)
+			break;
+	}
+	cur = NULL;
+	return st;
+}
+
+int
+wk_ws_close(struct wk_conn *c, uint16_t code, const char *reason)
+{
+	if (ws_ensure(c) != WSD_OK)
+		return WK_WS_GONE;
+	c->close_code = code;
+	wslay_event_queue_close(c->ws, code, (const uint8_t *)reason,
+				reason ? strlen(reason) : 0);
+	/* Inside a read, wslay sends it when the read pumps. */
+	if (cur != NULL)
+		return WK_WS_CLOSING;
+	return pump(c);
+}
+
+void
+wk_ws_fini(struct wk_conn *c)
+{
+	if (c->ws != NULL)
+		wslay_event_context_free(c->ws);
+	c->ws = NULL;
+	free(c->stash);
+	c->stash = NULL;
+}
