@@ -15,7 +15,8 @@
 static char log_role[32] = "wsd";
 static enum log_level log_cur = LOG_LEVEL_INFO;
 
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
+const char *const log_level_names[LOG_LEVEL_DEBUG + 1] = {"error", "warn",
+							  "info", "debug"};
 
 void
 log_init(const char *role, enum log_level level)
@@ -28,17 +29,6 @@ void
 log_set_level(enum log_level level)
 {
 	log_cur = level;
-}
-
-int
-log_level_parse(const char *s)
-{
-	int i;
-
-	for (i = 0; i <= LOG_LEVEL_DEBUG; i++)
-		if (strcmp(s, level_names[i]) == 0)
-			return i;
-	return -1;
 }
 
 void
@@ -58,7 +48,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	k = snprintf(line + n, sizeof(line) - n,
 		     ".%03ldZ %s[%d] %s: ", (long)tv.tv_usec / 1000, log_role,
-		     (int)getpid(), level_names[level]);
+		     (int)getpid(), log_level_names[level]);
 	if (k > 0)
 		n += (size_t)k;
 	va_start(ap, fmt);

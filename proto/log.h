@@ -21,8 +21,9 @@ enum log_level {
 void log_init(const char *role, enum log_level level);
 void log_set_level(enum log_level level);
 
-/* Parse "error", "warn", "info" or "debug"; returns -1 for anything else. */
-int log_level_parse(const char *s);
+/* The names of the levels, in enum order: "error", "warn", "info",
+ * "debug" (the config's log_level values and each line's level). */
+extern const char *const log_level_names[LOG_LEVEL_DEBUG + 1];
 
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

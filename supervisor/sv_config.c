@@ -23,9 +23,6 @@
 #define OFF(f) offsetof(struct sv_config, f)
 #define PATH_MAX_BYTES 4095
 
-/* In the order of enum log_level. */
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
-
 static const struct setting_row sv_keys[] = {
     {"listen", SETTING_STR, OFF(listen), 1, PATH_MAX_BYTES, 0, "127.0.0.1:8080",
      NULL, 0, 0},
@@ -40,7 +37,7 @@ static const struct setting_row sv_keys[] = {
     {"pidfile", SETTING_STR, OFF(pidfile), 0, PATH_MAX_BYTES, 0, "", NULL, 0,
      0},
     {"log_level", SETTING_ENUM, OFF(log_level), 0, LOG_LEVEL_DEBUG,
-     LOG_LEVEL_INFO, NULL, level_names, 0, 0},
+     LOG_LEVEL_INFO, NULL, log_level_names, 0, 0},
     {"log_file", SETTING_STR, OFF(log_file), 0, PATH_MAX_BYTES, 0, "", NULL, 0,
      0},
     {"limits.max_connections", SETTING_UINT, OFF(max_connections), 1, 10000000,

@@ -19,7 +19,8 @@
 
 #include "../proto/log.h"
 
-/* Append the JSON encoding of the string s[0..len) to out (jansson). */
+/* Append the JSON encoding of the string s[0..len) to out (jansson),
+ * growing it. Returns WSD_OK or WSD_ENOMEM. */
 static int
 json_str_append(json_t *tmp, const char *s, size_t len, char **out,
 		size_t *olen, size_t *ocap)
@@ -28,23 +29,24 @@ json_str_append(json_t *tmp, const char *s, size_t len, char **out,
 	char *p;
 
 	if (json_string_setn_nocheck(tmp, s, len) != 0)
-		return -1;
+		return WSD_ENOMEM;
 	need = json_dumpb(tmp, NULL, 0, JSON_ENCODE_ANY);
 	if (need == 0)
-		return -1;
+		return WSD_ENOMEM;
 	if (*olen + need + 1 > *ocap) {
 		size_t cap = (*olen + need + 1) * 2;
 
 		if ((p = realloc(*out, cap)) == NULL)
-			return -1;
+			return WSD_ENOMEM;
 		*out = p;
 		*ocap = cap;
 	}
 	json_dumpb(tmp, *out + *olen, need, JSON_ENCODE_ANY);
 	*olen += need;
-	return 0;
+	return WSD_OK;
 }
 
+/* Append s[0..len) to out, growing it. Returns WSD_OK or WSD_ENOMEM. */
 static int
 raw_append(const char *s, size_t len, char **out, size_t *olen, size_t *ocap)
 {
@@ -54,13 +56,13 @@ raw_append(const char *s, size_t len, char **out, size_t *olen, size_t *ocap)
 		size_t cap = (*olen + len + 1) * 2;
 
 		if ((p = realloc(*out, cap)) == NULL)
-			return -1;
+			return WSD_ENOMEM;
 		*out = p;
 		*ocap = cap;
 	}
 	memcpy(*out + *olen, s, len);
 	*olen += len;
-	return 0;
+	return WSD_OK;
 }
 
 /*

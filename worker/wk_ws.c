@@ -107,14 +107,15 @@ stash_recv(struct wk_conn *c, wslay_event_context_ptr ctx, uint8_t *buf,
 }
 
 /* Hold back the close frame that starts at offset k of the n bytes in
- * buf (see the file comment). Returns the bytes before it, or -1. */
+ * buf (see the file comment). Returns the bytes before it, or
+ * WSD_ENOMEM. */
 static ssize_t
 stash_hold(struct wk_conn *c, const uint8_t *buf, size_t n)
 {
 	size_t k = c->scan.close_off, keep = n - k;
 
 	if ((c->stash = calloc(1, sizeof(*c->stash))) == NULL)
-		return -1;
+		return WSD_ENOMEM;
 	/* Bytes after a whole close frame are never read. */
 	if (keep > sizeof(c->stash->buf))
 		keep = sizeof(c->stash->buf);

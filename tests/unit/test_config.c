@@ -235,6 +235,25 @@ test_diff_and_fixed_keys(void **state)
 	sv_config_free(b);
 }
 
+/* conf/wsd.conf shows the defaults: loading it changes nothing. */
+static void
+test_shipped_file_is_the_defaults(void **state)
+{
+	struct sv_config *d, *f;
+	char err[512], diff[512];
+
+	(void)state;
+	d = sv_config_load(NULL, NULL, err, sizeof(err));
+	assert_non_null(d);
+	f = sv_config_load("conf/wsd.conf", NULL, err, sizeof(err));
+	if (f == NULL)
+		fail_msg("conf/wsd.conf: %s", err);
+	sv_config_diff(d, f, diff, sizeof(diff));
+	assert_string_equal(diff, "nothing");
+	sv_config_free(d);
+	sv_config_free(f);
+}
+
 int
 main(void)
 {
@@ -242,6 +261,7 @@ main(void)
 	    cmocka_unit_test(test_every_row_loads),
 	    cmocka_unit_test(test_every_row_refuses),
 	    cmocka_unit_test(test_diff_and_fixed_keys),
+	    cmocka_unit_test(test_shipped_file_is_the_defaults),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
