@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: the cmocka unit tests in $BUILD/tests, then the
-# end-to-end tests in tests/e2e with node's test runner against $BIN/wsd.
+# end-to-end tests in tests/e2e with node's test runner against $BIN/wsd
+# (and the static checks of tests/static, which read the sources).
 # Prints each suite's output, then one closing line "N passed, N failed".
 # Exits non-zero when anything failed or a suite could not run.
 set -u
@@ -25,7 +26,7 @@ for t in "$BUILD"/tests/test_*; do
 done
 
 export WSD_BIN="$PWD/$BIN/wsd" WSCTL_BIN="$PWD/$BIN/wsctl"
-out=$(node --test --test-reporter=tap --test-concurrency=1 tests/e2e/ 2>&1); rc=$?
+out=$(node --test --test-reporter=tap --test-concurrency=1 tests/static/ tests/e2e/ 2>&1); rc=$?
 printf '%s\n' "$out"
 p=$(printf '%s\n' "$out" | sed -n 's/^# pass \([0-9]*\)$/\1/p' | tail -1)
 f=$(printf '%s\n' "$out" | sed -n 's/^# fail \([0-9]*\)$/\1/p' | tail -1)
