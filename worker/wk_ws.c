@@ -41,6 +41,36 @@ struct ws_read {
 
 static struct ws_read *cur;
 
+/* Tell wslay there is nothing to read now; returns its -1. */
+static ssize_t
+would_block(wslay_event_context_ptr ctx)
+{
+	wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+	return -1;
+}
+
+/*
+ * Read through the connection's I/O seam for wslay: the bytes read (the
+ * client was heard from), or -1 with wslay's error set: would block, or
+ * the socket is gone (the read in progress says so).
+ */
+static ssize_t
+seam_read(struct wk_conn *c, wslay_event_context_ptr ctx, uint8_t *buf,
+	  size_t len)
+{
+	ssize_t n = c->io_ops->read(c, buf, len);
+
+	if (n > 0) {
+		c->last_rx = ev_now(wk.loop);
+		return n;
+	}
+	if (n == WSD_EAGAIN)
+		return would_block(ctx);
+	cur->gone = 1;
+	wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	return -1;
+}
+
 /* The held frame's whole length once its first two bytes are in, or 0.
  * Over sizeof(buf) means a control frame over 125 bytes. */
 static size_t
@@ -66,11 +96,8 @@ stash_recv(struct wk_conn *c, wslay_event_context_ptr ctx, uint8_t *buf,
 	size_t total = 0, want;
 	ssize_t n;
 
-	if (cur->seq > 1) {
-		/* Not first in this call: the next call takes it. */
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
+	if (cur->seq > 1) /* not first in this call: the next call takes it */
+		return would_block(ctx);
 	for (;;) {
 		total = stash_total(st);
 		if (total > sizeof(st->buf)) {
@@ -80,18 +107,9 @@ stash_recv(struct wk_conn *c, wslay_event_context_ptr ctx, uint8_t *buf,
 		if (total != 0 && st->len == total)
 			break;
 		want = total == 0 ? (size_t)(2 - st->len) : total - st->len;
-		n = c->io_ops->read(c, st->buf + st->len, want);
-		if (n == WSD_EAGAIN) {
-			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		if ((n = seam_read(c, ctx, st->buf + st->len, want)) < 0)
 			return -1;
-		}
-		if (n < 0) {
-			cur->gone = 1;
-			wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-			return -1;
-		}
 		st->len += (uint8_t)n;
-		c->last_rx = ev_now(wk.loop);
 	}
 	n = (ssize_t)wk_scan_feed(&c->scan, st->buf, st->len);
 	if (n > (ssize_t)len)
@@ -99,11 +117,7 @@ stash_recv(struct wk_conn *c, wslay_event_context_ptr ctx, uint8_t *buf,
 	memcpy(buf, st->buf, (size_t)n);
 	free(st);
 	c->stash = NULL;
-	if (n == 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	return n;
+	return n > 0 ? n : would_block(ctx);
 }
 
 /* Hold back the close frame that starts at offset k of the n bytes in
@@ -138,34 +152,21 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 
 	(void)flags;
 	cur->seq++;
-	if (c->scan.bad) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
+	if (c->scan.bad)
+		return would_block(ctx);
 	/* A held close frame is owed to wslay whatever the budget. */
 	if (c->stash != NULL)
 		return stash_recv(c, ctx, buf, len);
-	if (cur->budget == 0 || cur->drained) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
+	if (cur->budget == 0 || cur->drained)
+		return would_block(ctx);
 	if (len > cur->budget)
 		len = cur->budget;
-	n = c->io_ops->read(c, buf, len);
-	if (n == WSD_EAGAIN) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+	if ((n = seam_read(c, ctx, buf, len)) < 0)
 		return -1;
-	}
-	if (n < 0) {
-		cur->gone = 1;
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return -1;
-	}
 	/* Level-triggered: if more arrives, the loop calls us again. */
 	if ((size_t)n < len)
 		cur->drained = 1;
 	cur->budget -= (size_t)n;
-	c->last_rx = ev_now(wk.loop);
 	/* Hand wslay the frames before a bad one, if any. */
 	n = (ssize_t)wk_scan_feed(&c->scan, buf, (size_t)n);
 	if (!c->scan.bad && c->scan.close_seen &&
@@ -175,11 +176,7 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 		return -1;
 	}
-	if (n == 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	return n;
+	return n > 0 ? n : would_block(ctx);
 }
 
 static ssize_t

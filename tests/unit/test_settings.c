@@ -346,6 +346,19 @@ pack_raw(msgpack_packer *pk, enum raw how, uint64_t v, uint64_t w)
 	}
 }
 
+/* Start a CONFIG message in sb: the array and its header, block to come. */
+static void
+config_header(msgpack_sbuffer *sb, msgpack_packer *pk)
+{
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_array(pk, 5);
+	msgpack_pack_uint32(pk, PROTO_VERSION);
+	msgpack_pack_uint32(pk, PROTO_CONFIG);
+	msgpack_pack_uint32(pk, 3);
+	msgpack_pack_uint32(pk, 9);
+}
+
 /*
  * Decode a CONFIG message whose block holds nvals values: the defaults,
  * but slot `slot` packed as `how` says (and, past the table, extra values
@@ -363,13 +376,7 @@ raw_config(size_t nvals, size_t slot, enum raw how, uint64_t v, uint64_t w)
 	int rc;
 
 	assert_int_equal(settings_init(settings_worker, NROWS, &s), WSD_OK);
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 5);
-	msgpack_pack_uint32(&pk, PROTO_VERSION);
-	msgpack_pack_uint32(&pk, PROTO_CONFIG);
-	msgpack_pack_uint32(&pk, 3);
-	msgpack_pack_uint32(&pk, 9);
+	config_header(&sb, &pk);
 	msgpack_pack_array(&pk, nvals);
 	for (i = 0; i < nvals; i++) {
 		if (i == slot && how != RAW_ROW)
@@ -493,13 +500,7 @@ test_missing_or_extra(void **state)
 	assert_int_equal(raw_config(0, NROWS, RAW_ROW, 0, 0), FIELD);
 	assert_int_equal(raw_config(2 * NROWS, NROWS, RAW_ROW, 0, 0), FIELD);
 	/* The block not an array at all. */
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 5);
-	msgpack_pack_uint32(&pk, PROTO_VERSION);
-	msgpack_pack_uint32(&pk, PROTO_CONFIG);
-	msgpack_pack_uint32(&pk, 3);
-	msgpack_pack_uint32(&pk, 9);
+	config_header(&sb, &pk);
 	msgpack_pack_map(&pk, 0);
 	msgpack_unpacked_init(&u);
 	assert_int_equal(proto_decode(&m, &u, sb.data, sb.size), WSD_EPROTO);
