@@ -396,9 +396,18 @@ apply_overrides(struct sv_config *c, const struct sv_overrides *ov, char *err,
 		if (strs[i].v == NULL)
 			continue;
 		if ((rc = set_cstr(c, strs[i].key, strs[i].v)) != WSD_OK) {
-			snprintf(err, errlen, "%s: %s", strs[i].key,
-				 rc == WSD_ENOMEM ? "out of memory"
-						  : "too long");
+			const struct setting_row *r =
+			    settings_find(sv_keys, NKEYS, strs[i].key);
+
+			if (rc == WSD_ENOMEM)
+				snprintf(err, errlen, "%s: out of memory",
+					 strs[i].key);
+			else
+				snprintf(err, errlen,
+					 "%s must be %llu to %llu bytes",
+					 strs[i].key,
+					 (unsigned long long)r->min,
+					 (unsigned long long)r->max);
 			return rc;
 		}
 	}

@@ -21,8 +21,8 @@ int sv_cycle_start(struct sv *sv, int daemon);
 
 /*
  * Reload the config file into a new generation. Returns WSD_OK with a
- * summary of the changes in msg, or WSD_EINVAL with the reason
- * ("FILE:LINE: problem") in msg while the old generation runs on.
+ * summary of the changes in msg, or WSD_EINVAL (the reason, "FILE:LINE:
+ * problem", in msg) or WSD_ENOMEM while the old generation runs on.
  */
 int sv_cycle_reload(struct sv *sv, char *msg, size_t len);
 

@@ -19,7 +19,8 @@ struct sv;
  * "server"), with an optional client id (NULL: none). Stamps the room's
  * next seq, logs it and sends one DELIVER per worker with members (or, for
  * a personal room, one per connection of its user). Returns the seq, or 0
- * when memory ran out; *nworkers (may be NULL) gets the workers sent to.
+ * when memory ran out or the message is over the IPC limit (nothing
+ * published); *nworkers (may be NULL) gets the workers sent to.
  */
 uint64_t sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
 			  size_t fromlen, const char *data, size_t datalen,

@@ -11,8 +11,8 @@
  * The rules, in words: a started worker is STARTING until it says READY;
  * a worker that exits is restarted after a delay that doubles while it
  * keeps dying young (BACKOFF), except when it exited with the status that
- * means "do not restart me" (FAILED, until started again by hand or by a
- * reload). A slot asked to stop gets SIGTERM and is STOPPING until it
+ * means "do not restart me" (FAILED, until a reload starts the slot
+ * again). A slot asked to stop gets SIGTERM and is STOPPING until it
  * exits; asked to start again meanwhile, it is RESTARTING and is spawned
  * as soon as the old process is gone.
  */

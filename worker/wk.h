@@ -120,7 +120,8 @@ enum wk_conn_state {
 
 /*
  * One client connection. The comment of each group names the module that
- * changes it; wk_conn.c alone changes state.
+ * owns it; a member another module writes says so. wk_conn.c alone
+ * changes state.
  */
 struct wk_conn {
 	/* wk_conn.c: the watchers, the life and its timers. */
@@ -130,7 +131,7 @@ struct wk_conn {
 	const struct wk_io *io_ops;
 	const struct wk_handler *h;
 	unsigned state : 3;	    /* enum wk_conn_state */
-	unsigned echo : 1;	    /* the echo endpoint, not wsd.v1 */
+	unsigned echo : 1;	    /* the echo endpoint (set by wk_http.c) */
 	unsigned writing : 1;	    /* EV_WRITE is armed */
 	unsigned dirty : 1;	    /* on the flush list */
 	unsigned stats_dirty : 1;   /* on the stats list */
@@ -138,8 +139,8 @@ struct wk_conn {
 	unsigned awaiting_pong : 1; /* a heartbeat ping is out */
 	unsigned eof : 1;	    /* the socket is gone: nothing to flush */
 	unsigned close_armed : 1;   /* the close timer runs */
-	uint16_t close_code;	    /* what we closed with, for the log */
-	ev_tstamp last_rx;	    /* the last bytes from the client */
+	uint16_t close_code;	    /* what we closed with (also wk_ws.c) */
+	ev_tstamp last_rx;	    /* last bytes from the client (wk_ws.c) */
 	ev_tstamp ping_at;
 	/* wk_ws.c: the WebSocket side, while a frame is in progress. */
 	wslay_event_context_ptr ws;
@@ -155,7 +156,8 @@ struct wk_conn {
 	uint32_t nrooms;
 	uint32_t pending_subs; /* SUBs sent, not answered yet */
 	LIST_HEAD(, wk_member) rooms;
-	/* Counters sent in STATS. */
+	/* Counters sent in STATS: msgs_in by wk_ws.c, msgs_out and drops by
+	 * wk_conn.c (an echo takes its message back out, in wk_client.c). */
 	uint64_t drops, msgs_in, msgs_out;
 	/* The lists and the index of struct wk. */
 	TAILQ_ENTRY(wk_conn) dirty_link;

@@ -312,6 +312,9 @@ wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 	struct wk_room *room;
 	struct wk_member *mem, *next;
 
+	/* A delivery to one connection that is gone costs nothing. */
+	if (m->conn != 0 && (c == NULL || c->state != WK_OPEN))
+		return;
 	b = wk_frame_new(WSLAY_TEXT_FRAME, m->data.p, m->data.len);
 	if (b == NULL) {
 		log_error("out of memory framing a delivery to %s",
@@ -319,8 +322,7 @@ wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 		return;
 	}
 	if (m->conn != 0) {
-		if (c != NULL && c->state == WK_OPEN)
-			wk_conn_send(c, b, 0);
+		wk_conn_send(c, b, 0);
 	} else if (m->flags & PROTO_F_BROADCAST) {
 		struct wk_conn *tmp;
 

@@ -198,6 +198,9 @@ wk_conn_refused(struct wk_conn *c)
 void
 wk_conn_open(struct wk_conn *c)
 {
+	/* Writing the 101 may have found the socket dead. */
+	if (c->state != WK_HANDSHAKE && c->state != WK_ADMITTING)
+		return;
 	c->state = WK_OPEN;
 	c->last_rx = ev_now(wk.loop);
 	arm_timer(c, WK_SECONDS(wk.cfg.heartbeat_interval_ms));

@@ -44,7 +44,8 @@ void wk_conn_admitting(struct wk_conn *c);
 /* The supervisor did not register it (refused): no CONN_CLOSE is owed. */
 void wk_conn_refused(struct wk_conn *c);
 
-/* The handshake is done: WK_OPEN, reading frames, heartbeat armed. */
+/* The handshake is done: WK_OPEN, reading frames, heartbeat armed. A
+ * connection that ended meanwhile (WK_DEAD) stays ended. */
 void wk_conn_open(struct wk_conn *c);
 
 /* Write what is queued, then destroy: nothing more is read or sent. */

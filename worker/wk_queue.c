@@ -57,20 +57,6 @@ wk_queue_push(struct wk_queue *q, struct wk_buf *b)
 	return WSD_OK;
 }
 
-int
-wk_queue_full(const struct wk_queue *q, uint32_t len,
-	      const struct wk_qlimit *lim)
-{
-	return q->msgs > 0 &&
-	       (q->bytes + len > lim->bytes || q->msgs + 1 > lim->msgs);
-}
-
-int
-wk_queue_over(const struct wk_queue *q, const struct wk_qlimit *lim)
-{
-	return q->bytes > lim->bytes || q->msgs > lim->msgs;
-}
-
 /* Make room for need more bytes by dropping the oldest unstarted frames.
  * Returns WSD_OK, or WSD_EFULL when only a started frame is left. */
 static int

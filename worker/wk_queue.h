@@ -40,12 +40,22 @@ int wk_queue_push(struct wk_queue *q, struct wk_buf *b);
 /*
  * Would a frame of len more bytes break lim? An empty queue takes any one
  * frame, so a message near the size limit is never refused outright.
+ * (Inline: every send asks.)
  */
-int wk_queue_full(const struct wk_queue *q, uint32_t len,
-		  const struct wk_qlimit *lim);
+static inline int
+wk_queue_full(const struct wk_queue *q, uint32_t len,
+	      const struct wk_qlimit *lim)
+{
+	return q->msgs > 0 &&
+	       (q->bytes + len > lim->bytes || q->msgs + 1 > lim->msgs);
+}
 
 /* Is the queue over lim already (its owner stops reading the client)? */
-int wk_queue_over(const struct wk_queue *q, const struct wk_qlimit *lim);
+static inline int
+wk_queue_over(const struct wk_queue *q, const struct wk_qlimit *lim)
+{
+	return q->bytes > lim->bytes || q->msgs > lim->msgs;
+}
 
 /*
  * Append a reference to b within lim, applying lim->policy when it does
@@ -59,8 +69,9 @@ int wk_queue_offer(struct wk_queue *q, struct wk_buf *b,
 
 /*
  * Write the queue to c's socket (c->io_ops), one writev per batch of
- * entries, until it is empty or the socket is full. Returns WSD_OK (empty
- * now), WSD_EAGAIN (the socket is full; what is left waits) or
+ * entries, until it is empty, the socket is full, or eight writevs were
+ * made (the loop's other connections get their turn). Returns WSD_OK
+ * (empty now), WSD_EAGAIN (what is left waits for the next flush) or
  * WSD_ECLOSED (the write failed; the socket is dead).
  */
 int wk_queue_write(struct wk_queue *q, struct wk_conn *c);

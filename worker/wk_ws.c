@@ -33,6 +33,7 @@
  * otherwise; one loop thread, one read at a time).
  */
 struct ws_read {
+	struct wk_conn *c;
 	size_t budget; /* bytes still to read in this call */
 	int seq;       /* recv callbacks in this wslay_event_recv call */
 	int drained;   /* a read came back short: the socket is empty */
@@ -274,7 +275,7 @@ pump(struct wk_conn *c)
 int
 wk_ws_read(struct wk_conn *c)
 {
-	struct ws_read r = {READ_BUDGET, 0, 0, 0};
+	struct ws_read r = {c, READ_BUDGET, 0, 0, 0};
 	int rc, st;
 
 	if (ws_ensure(c) != WSD_OK)
@@ -283,7 +284,9 @@ wk_ws_read(struct wk_conn *c)
 	for (;;) {
 		r.seq = 0;
 		rc = wslay_event_recv(c->ws);
-		if (rc != 0 || r.gone) {
+		/* Gone: the socket ended or failed, in a read or in a flush
+		 * a message handler's send ran. */
+		if (rc != 0 || r.gone || c->eof) {
 			if (c->close_code == 0)
 				c->close_code = 1006;
 			st = WK_WS_GONE;
@@ -317,8 +320,8 @@ wk_ws_close(struct wk_conn *c, uint16_t code, const char *reason)
 	c->close_code = code;
 	wslay_event_queue_close(c->ws, code, (const uint8_t *)reason,
 				reason ? strlen(reason) : 0);
-	/* Inside a read, wslay sends it when the read pumps. */
-	if (cur != NULL)
+	/* Inside this connection's read, wslay sends it when the read pumps. */
+	if (cur != NULL && cur->c == c)
 		return WK_WS_CLOSING;
 	return pump(c);
 }

@@ -34,7 +34,8 @@ int wk_ws_read(struct wk_conn *c);
 /*
  * Queue a close frame with code and reason (at most 123 bytes). Inside a
  * message handler, wslay sends it once the read is done. Returns an enum
- * wk_ws_state (WK_WS_CLOSING, or what sending it found).
+ * wk_ws_state: WK_WS_CLOSING, what sending it found, or WK_WS_GONE when
+ * no wslay context could be made.
  */
 int wk_ws_close(struct wk_conn *c, uint16_t code, const char *reason);
 

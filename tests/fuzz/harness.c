@@ -16,6 +16,7 @@
 #include "../../worker/wk_ipc.h"
 
 #define RECV_TIMEOUT_MS 5000
+#define PIPE_WAIT_MS 5000
 
 unsigned fh_ipc_count;
 struct fh_ipc_msg fh_ipc_msgs[FH_IPC_MAX];
@@ -24,6 +25,40 @@ static nng_socket sv_sock; /* the supervisor's end */
 static char url[64];
 static int up;
 static uint64_t seen; /* of wk_ipc_sent(), received already */
+/* Pipes the supervisor's end saw come and go (nng's threads count). */
+static unsigned pipes_added, pipes_removed;
+
+static void
+on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)arg;
+	__atomic_add_fetch(ev == NNG_PIPE_EV_ADD_POST ? &pipes_added
+						      : &pipes_removed,
+			   1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Wait until the supervisor's end holds exactly `want` pipes. A pair
+ * socket takes one peer: a worker that dials again before the old pipe
+ * is gone is refused, and what it sent meanwhile is lost.
+ */
+static void
+wait_pipes(unsigned want)
+{
+	int ms;
+
+	for (ms = 0; ms < PIPE_WAIT_MS; ms++) {
+		if (__atomic_load_n(&pipes_added, __ATOMIC_SEQ_CST) -
+			__atomic_load_n(&pipes_removed, __ATOMIC_SEQ_CST) ==
+		    want)
+			return;
+		usleep(1000);
+	}
+	fprintf(stderr, "fuzz: the worker's channel did not %s\n",
+		want ? "connect" : "close");
+	abort();
+}
 
 static void
 on_msg(const struct proto_msg *m)
@@ -47,12 +82,15 @@ fh_ipc_set(int want)
 		if (wk_ipc_open(url, on_msg, on_gone) != WSD_OK)
 			abort();
 		up = 1;
+		wait_pipes(1);
 	} else if (!want && up) {
 		fh_ipc_collect();
 		wk_ipc_close();
 		up = 0;
+		wait_pipes(0);
+		/* What was sent after the last collection died with it. */
+		seen = wk_ipc_sent();
 	}
-	seen = wk_ipc_sent();
 }
 
 void
@@ -87,11 +125,17 @@ fh_worker_init(void)
 		WSD_OK ||
 	    setting_set_str(orig, &wk.cfg, "https://example.com", 19) != WSD_OK)
 		abort();
+	/* Two origins stay owned; n switches them on and off (the fuzzers
+	 * never free wk.cfg). */
 	wk.cfg.origins.n = 0;
 
 	snprintf(url, sizeof(url), "inproc://wsd-fuzz-%d", (int)getpid());
 	if (nng_pair1_open(&sv_sock) != 0 ||
 	    nng_socket_set_ms(sv_sock, NNG_OPT_RECVTIMEO, RECV_TIMEOUT_MS) !=
+		0 ||
+	    nng_pipe_notify(sv_sock, NNG_PIPE_EV_ADD_POST, on_pipe, NULL) !=
+		0 ||
+	    nng_pipe_notify(sv_sock, NNG_PIPE_EV_REM_POST, on_pipe, NULL) !=
 		0 ||
 	    nng_listen(sv_sock, url, NULL, 0) != 0)
 		abort();

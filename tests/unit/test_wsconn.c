@@ -202,6 +202,32 @@ test_ping_then_close_cut(void **state)
 	}
 }
 
+/* A connection whose socket died while its 101 was written stays dead:
+ * opening it must not bring it back to WK_OPEN. */
+static void
+test_open_keeps_a_dead_connection(void **state)
+{
+	struct wk_conn *c;
+	uint64_t id;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	c = wk_conn_create(sv[0], &wk_io_plain, NULL);
+	assert_non_null(c);
+	id = c->id;
+	wk_conn_admitting(c);
+	wk_conn_abort(c);
+	wk_conn_open(c);
+	assert_int_equal(c->state, WK_DEAD);
+	wk_conn_refused(c); /* no CONN_CLOSE: there is no channel here */
+	wk_conn_settle(c);  /* destroys it */
+	assert_null(wk_conn_find(id));
+	assert_int_equal(wk.nconns, 0);
+	close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -210,6 +236,8 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_ping_then_close_cut, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_open_keeps_a_dead_connection,
+					    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
