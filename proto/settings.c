@@ -1,7 +1,7 @@
 /*
  * settings.c: the table of the settings that workers get, and the
- * functions that read, copy, compare, pack and check settings from any
- * table of rows (settings.h).
+ * functions that read, compare, pack and check settings from any table
+ * of rows (settings.h).
  */
 #include "settings.h"
 
@@ -197,35 +197,6 @@ settings_init(const struct setting_row *rows, size_t n, void *base)
 			rc = setting_set_str(r, base, r->sdef, strlen(r->sdef));
 		else
 			rc = WSD_OK; /* a list starts empty */
-		if (rc != WSD_OK)
-			return rc;
-	}
-	return WSD_OK;
-}
-
-int
-settings_copy(const struct setting_row *rows, size_t n, void *dst,
-	      const void *src)
-{
-	const struct setting_row *r;
-	const struct setting_list *l;
-	const char *s;
-	uint32_t i;
-	int rc;
-
-	settings_free(rows, n, dst);
-	for (r = rows; r < rows + n; r++) {
-		if (is_num(r)) {
-			rc = setting_set_num(r, dst, setting_get_num(r, src));
-		} else if (r->kind == SETTING_STR) {
-			s = *(char *const *)at_c(r, src);
-			rc = setting_set_str(r, dst, s, strlen(s));
-		} else {
-			l = at_c(r, src);
-			for (i = 0, rc = WSD_OK; i < l->n && rc == WSD_OK; i++)
-				rc = setting_set_str(r, dst, l->v[i],
-						     strlen(l->v[i]));
-		}
 		if (rc != WSD_OK)
 			return rc;
 	}

@@ -109,14 +109,6 @@ void setting_list_clear(const struct setting_row *r, void *base);
 int setting_enum_find(const struct setting_row *r, const char *name);
 
 /*
- * Copy every row of rows[0..n) from src to dst (strings duplicated),
- * after freeing what dst held. Returns WSD_OK or WSD_ENOMEM (dst then
- * holds a partial copy that settings_free releases).
- */
-int settings_copy(const struct setting_row *rows, size_t n, void *dst,
-		  const void *src);
-
-/*
  * Append to buf (a C string of len bytes) "key a -> b" for each row that
  * differs between a and b, separated by ", ". Secrets show as "*", lists
  * as their length. Truncates at len.

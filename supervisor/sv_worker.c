@@ -21,6 +21,9 @@
 #define RECV_BUDGET 256	   /* messages read per wakeup */
 #define STOP_DEADLINE 5000 /* ms sv_workers_fini waits before SIGKILL */
 
+static void sv_worker_event(struct sv *sv, struct sv_worker *w,
+			    enum sv_slot_event ev);
+
 static void
 ipc_path(const struct sv *sv, int id, char *buf, size_t len)
 {
@@ -283,7 +286,9 @@ backoff(struct sv *sv, struct sv_worker *w)
 	arm(sv, w, delay);
 }
 
-void
+/* Feed an event to a slot: its next state, and the action carried out.
+ * The one place a slot's state changes. */
+static void
 sv_worker_event(struct sv *sv, struct sv_worker *w, enum sv_slot_event ev)
 {
 	struct sv_slot_step st = sv_slot_step(w->state, ev);

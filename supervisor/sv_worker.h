@@ -2,9 +2,9 @@
  * sv_worker.h: the worker table: one slot per worker id, the worker
  * process in it, and the IPC channel to that process.
  *
- * A slot's state changes only in sv_worker_event, by the rules of
- * sv_slot.h, which this file carries out: it spawns (fork, then exec of
- * our own binary in worker mode, so the child starts clean of the
+ * A slot's state changes in one place, sv_worker.c's event function, by
+ * the rules of sv_slot.h, which the table carries out: it spawns (fork, then
+ * exec of our own binary in worker mode, so the child starts clean of the
  * supervisor's nng threads), signals, reaps and restarts workers. Each
  * worker gets a private nng pair channel in the run directory and its
  * CONFIG as soon as it is spawned. The table is a transport: every message
@@ -74,9 +74,6 @@ int sv_workers_init(struct sv *sv, sv_worker_msg_fn *on_msg,
  * SIGKILL. For the end of the process, when the loop no longer runs.
  */
 void sv_workers_fini(struct sv *sv);
-
-/* Feed an event to a slot: its next state, and the action carried out. */
-void sv_worker_event(struct sv *sv, struct sv_worker *w, enum sv_slot_event ev);
 
 /* Worker w applied config generation gen (it said READY). */
 void sv_worker_ready(struct sv *sv, struct sv_worker *w, uint32_t gen);

@@ -27,7 +27,8 @@
 #include "wk_ipc.h"
 #include "wk_rooms.h"
 
-void
+/* Send {"type":"error",...}; ref may be NULL. */
+static void
 wk_client_error(struct wk_conn *c, const char *code, const char *reason,
 		const char *ref, size_t reflen)
 {

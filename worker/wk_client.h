@@ -22,10 +22,6 @@ void wk_client_open(struct wk_conn *c, const struct proto_msg *accept);
 /* Handle one complete text message of wsd.v1. */
 void wk_client_on_text(struct wk_conn *c, const uint8_t *msg, size_t len);
 
-/* Send {"type":"error",...}; ref may be NULL. */
-void wk_client_error(struct wk_conn *c, const char *code, const char *reason,
-		     const char *ref, size_t reflen);
-
 /* The supervisor's replies about connection c. */
 void wk_client_on_sub_reply(struct wk_conn *c, const struct proto_msg *m);
 void wk_client_on_ack(struct wk_conn *c, const struct proto_msg *m);

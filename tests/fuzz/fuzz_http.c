@@ -128,7 +128,7 @@ run(const uint8_t *data, size_t size, size_t piece, uint32_t h)
 	uint64_t id;
 	size_t off = 0, len;
 	ssize_t n;
-	int sv[2], shut = 0, up = ipc_up;
+	int sv[2], shut = 0;
 
 	fh_socketpair(sv, 0);
 	if ((c = wk_conn_create(sv[1], &wk_io_plain, &wk_http_handler)) == NULL)
@@ -150,7 +150,7 @@ run(const uint8_t *data, size_t size, size_t piece, uint32_t h)
 			wk_http_on_read(c);
 	}
 	if (c->state == WK_ADMITTING) {
-		if (!up || c->hs == NULL)
+		if (!ipc_up || c->hs == NULL)
 			fail("admitting without IPC or handshake state", "", 0);
 		answer_conn_open(c, h);
 		/* The dispatcher settled it: still there, its answer queued. */

@@ -53,25 +53,31 @@ function definitions(text) {
   return names;
 }
 
-function check(dir) {
-  const layers = layersOf(dir);
-  const files = fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.c'));
-  const text = new Map(files.map((f) => [f, fs.readFileSync(path.join(root, dir, f), 'utf8')]));
+// The problems of one directory: layers (file -> layer) and text (file ->
+// source) are given, so the check itself can be tried on made-up files.
+function problemsOf(dir, layers, text) {
   const owner = new Map();
-  for (const f of files) for (const name of definitions(text.get(f))) owner.set(name, f);
+  for (const [f, src] of text) for (const name of definitions(src)) owner.set(name, f);
   const problems = [];
-  for (const f of files) if (!layers.has(f)) problems.push(`${dir}/${f} is in no table of docs/architecture.md`);
+  for (const f of text.keys()) if (!layers.has(f)) problems.push(`${dir}/${f} is in no table of docs/architecture.md`);
   for (const f of layers.keys()) if (!text.has(f)) problems.push(`docs/architecture.md names ${dir}/${f}, which does not exist`);
-  for (const f of files) {
+  for (const [f, src] of text) {
     if (!layers.has(f)) continue;
-    const body = stripped(text.get(f));
+    const body = stripped(src);
     for (const [name, g] of owner) {
       if (g === f || !layers.has(g) || layers.get(g) <= layers.get(f)) continue;
       if (new RegExp('\\b' + name + '\\b').test(body))
         problems.push(`${dir}/${f} (layer ${layers.get(f)}) names ${name} of ${g} (layer ${layers.get(g)})`);
     }
   }
-  return { layers, owner, problems };
+  return { owner, problems };
+}
+
+function check(dir) {
+  const layers = layersOf(dir);
+  const files = fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.c'));
+  const text = new Map(files.map((f) => [f, fs.readFileSync(path.join(root, dir, f), 'utf8')]));
+  return { layers, ...problemsOf(dir, layers, text) };
 }
 
 describe('the layering of docs/architecture.md', () => {
@@ -85,14 +91,29 @@ describe('the layering of docs/architecture.md', () => {
     });
   }
 
-  it('the check finds an upward call when there is one', () => {
-    // wk_conn.c calling wk_http_on_read, as it did before the handler.
-    const { owner } = check('worker');
-    assert.equal(owner.get('wk_http_on_read'), 'wk_http.c');
-    assert.equal(owner.get('wk_http_handler'), 'wk_http.c');
-    const layers = layersOf('worker');
-    assert.ok(layers.get('wk_conn.c') < layers.get('wk_http.c'));
-    assert.ok(/\bwk_http_on_read\b/.test(stripped('void f(void) { wk_http_on_read(c); }')));
-    assert.ok(!/\bwk_http_on_read\b/.test(stripped('/* wk_http_on_read */ x = "wk_http_on_read";')));
+  it('the check finds an upward call, a table named upward, and files missing from the tables', () => {
+    const layers = new Map([['wk_low.c', 1], ['wk_high.c', 2], ['wk_gone.c', 1]]);
+    const text = new Map([
+      ['wk_high.c', 'void\nwk_high_run(void)\n{\n\twk_low_do();\n}\n' +
+        'const struct wk_handler wk_high_handler = {0};\n'],
+      // Calls up by name and names a table; a comment and a string do not count.
+      ['wk_low.c', 'int\nwk_low_do(void)\n{\n\t/* wk_high_run */ f("wk_high_run");\n' +
+        '\twk_high_run();\n\treturn g(&wk_high_handler);\n}\n' +
+        'static void\nwk_low_private(void)\n{\n}\n'],
+      ['wk_new.c', 'void\nwk_new_x(void)\n{\n}\n'],
+    ]);
+    const { owner, problems } = problemsOf('worker', layers, text);
+    assert.equal(owner.get('wk_high_run'), 'wk_high.c');
+    assert.equal(owner.get('wk_high_handler'), 'wk_high.c');
+    assert.equal(owner.has('wk_low_private'), false, 'a static function is not a definition for others');
+    assert.deepEqual(problems.sort(), [
+      'docs/architecture.md names worker/wk_gone.c, which does not exist',
+      'worker/wk_low.c (layer 1) names wk_high_handler of wk_high.c (layer 2)',
+      'worker/wk_low.c (layer 1) names wk_high_run of wk_high.c (layer 2)',
+      'worker/wk_new.c is in no table of docs/architecture.md',
+    ]);
+    // The real tables put the connection below the upgrade.
+    const real = layersOf('worker');
+    assert.ok(real.get('wk_conn.c') < real.get('wk_http.c'));
   });
 });
