@@ -60,13 +60,14 @@ enum tf {
 	TF_REASON,
 	TF_SESSION,
 	TF_TOKEN,
+	TF_EPOCH,
 	TF_CONFIG,
 	TF_RECORDS,
 	TF_COUNT
 };
 
 #define NUM_FIELDS 7  /* TF_CONN .. TF_PID are integers */
-#define STR_FIELDS 10 /* TF_ROOM .. TF_TOKEN are strings */
+#define STR_FIELDS 11 /* TF_ROOM .. TF_EPOCH are strings */
 
 /*
  * The wire layout of every message type, written out from the protocol
@@ -83,20 +84,25 @@ static const struct layout layouts[] = {
     {PROTO_HELLO, 1, {TF_PID}},
     {PROTO_CONFIG, 1, {TF_CONFIG}},
     {PROTO_READY, 0, {0}},
-    {PROTO_CONN_OPEN, 5, {TF_CONN, TF_USER, TF_ADDR, TF_AGENT, TF_FLAGS}},
+    {PROTO_CONN_OPEN,
+     6,
+     {TF_CONN, TF_USER, TF_ADDR, TF_AGENT, TF_FLAGS, TF_DATA}},
     {PROTO_CONN_ACCEPT, 4, {TF_CONN, TF_STATUS, TF_SESSION, TF_TOKEN}},
     {PROTO_CONN_CLOSE, 2, {TF_CONN, TF_STATUS}},
-    {PROTO_SUB, 4, {TF_CONN, TF_ROOM, TF_SINCE, TF_FLAGS}},
-    {PROTO_SUB_REPLY, 4, {TF_CONN, TF_ROOM, TF_SEQ, TF_FLAGS}},
+    {PROTO_SUB, 5, {TF_CONN, TF_ROOM, TF_SINCE, TF_FLAGS, TF_EPOCH}},
+    {PROTO_SUB_REPLY, 5, {TF_CONN, TF_ROOM, TF_SEQ, TF_FLAGS, TF_EPOCH}},
     {PROTO_UNSUB, 2, {TF_CONN, TF_ROOM}},
     {PROTO_PUBLISH, 4, {TF_CONN, TF_ROOM, TF_DATA, TF_ID}},
     {PROTO_DELIVER,
      6,
      {TF_ROOM, TF_SEQ, TF_CONN, TF_EXCLUDE, TF_FLAGS, TF_DATA}},
     {PROTO_ACK, 3, {TF_CONN, TF_ID, TF_SEQ}},
-    {PROTO_ERROR, 4, {TF_CONN, TF_CODE, TF_REASON, TF_ID}},
+    {PROTO_ERROR, 5, {TF_CONN, TF_CODE, TF_REASON, TF_ID, TF_FLAGS}},
     {PROTO_KICK, 3, {TF_CONN, TF_STATUS, TF_REASON}},
     {PROTO_STATS, 1, {TF_RECORDS}},
+    {PROTO_RESUME, 3, {TF_CONN, TF_TOKEN, TF_DATA}},
+    {PROTO_RESUMED, 5, {TF_CONN, TF_SESSION, TF_USER, TF_TOKEN, TF_DATA}},
+    {PROTO_PRESENCE, 2, {TF_CONN, TF_ROOM}},
 };
 
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
@@ -167,6 +173,7 @@ str_of(struct proto_msg *m, enum tf f)
 	case TF_REASON: return &m->reason;
 	case TF_SESSION: return &m->session;
 	case TF_TOKEN: return &m->token;
+	case TF_EPOCH: return &m->epoch;
 	default: return NULL;
 	}
 }
@@ -198,7 +205,8 @@ fill_all(struct proto_msg *m, uint32_t type)
 	m->since = 41;
 	m->exclude = 0x8000000000000000ull;
 	m->status = 1008;
-	m->flags = PROTO_F_SINCE | PROTO_F_RECOVERED | PROTO_F_BROADCAST;
+	m->flags = PROTO_F_ANONYMOUS | PROTO_F_SINCE | PROTO_F_RECOVERED |
+		   PROTO_F_BROADCAST | PROTO_F_SUB;
 	m->pid = 31337;
 	m->room = proto_cstr("room:lobby");
 	m->user = proto_cstr("user-\xc3\xa4\xe2\x82\xac");
@@ -210,6 +218,7 @@ fill_all(struct proto_msg *m, uint32_t type)
 	m->reason = proto_cstr("room not allowed");
 	m->session = proto_cstr("0123456789abcdef0123456789abcdef");
 	m->token = proto_cstr("tok.en.value");
+	m->epoch = proto_cstr("0badf00d");
 	m->config = &cfg_all;
 	m->recs = recs;
 	m->nrecs = NRECS;
@@ -1028,8 +1037,10 @@ test_field_named_cases(void **state)
 	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 }
 
+/* A SUB of room[0..rlen) with the epoch epoch[0..elen). */
 static void
-pack_sub(msgpack_packer *pk, const char *room, size_t rlen)
+pack_sub(msgpack_packer *pk, const char *room, size_t rlen, const char *epoch,
+	 size_t elen)
 {
 	raw_header(pk, PROTO_VERSION, PROTO_SUB);
 	msgpack_pack_uint32(pk, 1);
@@ -1037,6 +1048,8 @@ pack_sub(msgpack_packer *pk, const char *room, size_t rlen)
 	msgpack_pack_str_body(pk, room, rlen);
 	msgpack_pack_uint32(pk, 0);
 	msgpack_pack_uint32(pk, 0);
+	msgpack_pack_str(pk, elen);
+	msgpack_pack_str_body(pk, epoch, elen);
 }
 
 /* Names are limited to PROTO_MAX_NAME bytes, data to PROTO_MAX_DATA. */
@@ -1050,13 +1063,32 @@ test_string_limits(void **state)
 
 	(void)state;
 	memset(name, 'n', sizeof(name));
-	raw_begin(&sb, &pk, 8);
-	pack_sub(&pk, name, PROTO_MAX_NAME);
+	raw_begin(&sb, &pk, 9);
+	pack_sub(&pk, name, PROTO_MAX_NAME, "", 0);
 	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 
-	raw_begin(&sb, &pk, 8);
-	pack_sub(&pk, name, PROTO_MAX_NAME + 1);
+	raw_begin(&sb, &pk, 9);
+	pack_sub(&pk, name, PROTO_MAX_NAME + 1, "", 0);
 	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
+
+	/* The epoch is a name too. */
+	raw_begin(&sb, &pk, 9);
+	pack_sub(&pk, "r", 1, name, PROTO_MAX_NAME);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
+
+	raw_begin(&sb, &pk, 9);
+	pack_sub(&pk, "r", 1, name, PROTO_MAX_NAME + 1);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
+
+	/* A SUB of the old shape, without its epoch. */
+	raw_begin(&sb, &pk, 8);
+	raw_header(&pk, PROTO_VERSION, PROTO_SUB);
+	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_str(&pk, 1);
+	msgpack_pack_str_body(&pk, "r", 1);
+	msgpack_pack_uint32(&pk, 0);
+	msgpack_pack_uint32(&pk, 0);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_COUNT);
 
 	/* A reason (not data) over the limit. */
 	raw_begin(&sb, &pk, 7);
@@ -1317,6 +1349,9 @@ test_names(void **state)
 	assert_string_equal(proto_type_name(PROTO_HELLO), "HELLO");
 	assert_string_equal(proto_type_name(PROTO_STATS), "STATS");
 	assert_string_equal(proto_type_name(PROTO_DELIVER), "DELIVER");
+	assert_string_equal(proto_type_name(PROTO_RESUME), "RESUME");
+	assert_string_equal(proto_type_name(PROTO_RESUMED), "RESUMED");
+	assert_string_equal(proto_type_name(PROTO_PRESENCE), "PRESENCE");
 	assert_string_equal(proto_type_name(0), "unknown");
 	assert_string_equal(proto_type_name(PROTO_TYPE_END), "unknown");
 	assert_string_equal(proto_bad_name(PROTO_BAD_NONE), "ok");
