@@ -5,17 +5,20 @@
  * Covered: adding connections for several users and workers and finding
  * them by id; the user index (counts and lists) and the worker index;
  * duplicate ids and bad worker slots rejected with the registry unchanged;
- * joining and leaving rooms with the member count and the per-worker
- * counts kept right; sv_reg_conn_remove unlinking a connection from its
- * user, its rooms and its worker (a user goes with its last connection);
- * sv_reg_worker_clear removing exactly one worker's connections; room
- * sequence numbers 1, 2, 3... and the replay log keeping the last log_cap
- * entries through growth and wrap-around; sv_reg_room_sweep freeing only
- * empty rooms last used before the cutoff; and a stress run of 10,000
- * random operations checked after each step against a shadow model. Every
- * test ends with sv_registry_fini (in teardown), so LeakSanitizer checks
- * that the registry frees all it holds, including the replay payloads it
- * took over.
+ * moving a connection to another user (sv_reg_conn_set_user), the old
+ * user freed with its last connection; joining and leaving rooms with the
+ * member count, the per-worker counts and sv_reg_is_member kept right; a
+ * room freed with its last member (by a leave, a remove or a worker
+ * clear) and by sv_reg_room_drop when it has none, with r->nrooms
+ * counting what is left; sv_reg_conn_remove unlinking a connection from
+ * its user, its rooms and its worker; sv_reg_worker_clear removing
+ * exactly one worker's connections; personal rooms (sv_reg_room_user);
+ * and a stress run of 10,000 random operations checked after each step
+ * against a shadow model. A room that may have been freed is never
+ * touched through an old pointer: the tests look it up by name again.
+ * Every test ends with sv_registry_fini (in teardown), so LeakSanitizer
+ * checks that the registry frees all it holds, the connections' info
+ * included.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,7 +43,7 @@ setup(void **state)
 
 	if (r == NULL)
 		return -1;
-	sv_registry_init(r, 4);
+	sv_registry_init(r);
 	*state = r;
 	return 0;
 }
@@ -53,14 +56,6 @@ teardown(void **state)
 	sv_registry_fini(r);
 	free(r);
 	return 0;
-}
-
-/* Start over with another replay log size. */
-static void
-reinit(struct sv_registry *r, uint32_t log_cap)
-{
-	sv_registry_fini(r);
-	sv_registry_init(r, log_cap);
 }
 
 static struct sv_conn *
@@ -162,16 +157,6 @@ conn_rooms_len(const struct sv_conn *c)
 	return n;
 }
 
-/* A malloc'd copy of s, as sv_reg_room_append takes payloads over. */
-static char *
-payload(const char *s)
-{
-	char *p = strdup(s);
-
-	assert_non_null(p);
-	return p;
-}
-
 static void
 test_add_find(void **state)
 {
@@ -187,7 +172,6 @@ test_add_find(void **state)
 	struct sv_conn *c;
 	size_t i;
 
-	reinit(r, 8);
 	for (i = 0; i < sizeof(conns) / sizeof(conns[0]); i++) {
 		c = sv_reg_conn_add(r, conns[i].id, conns[i].worker,
 				    conns[i].user, strlen(conns[i].user),
@@ -234,7 +218,6 @@ test_user_index(void **state)
 	uint64_t order[3];
 	int i = 0;
 
-	reinit(r, 0);
 	assert_non_null(add(r, 10, 0, "alice"));
 	assert_non_null(add(r, 11, 1, "bob"));
 	assert_non_null(add(r, 12, 2, "alice"));
@@ -275,7 +258,6 @@ test_add_rejects(void **state)
 	struct sv_registry *r = *state;
 	struct sv_conn *c;
 
-	reinit(r, 0);
 	c = add(r, 7, 2, "alice");
 	assert_non_null(c);
 
@@ -309,7 +291,6 @@ test_add_copies(void **state)
 	struct sv_registry *r = *state;
 	struct sv_conn *c;
 
-	reinit(r, 0);
 	strcpy(user, "dave");
 	strcpy(agent, "curl/8");
 	memset(addr, 'a', sizeof(addr));
@@ -333,26 +314,68 @@ test_room_get(void **state)
 	struct sv_registry *r = *state;
 	struct sv_room *a, *b;
 
-	reinit(r, 16);
 	assert_null(room_find(r, "lobby"));
+	assert_int_equal(r->nrooms, 0);
 	a = room_of(r, "lobby");
 	assert_non_null(a);
 	assert_string_equal(a->name, "lobby");
-	assert_int_equal(a->seq, 0);
 	assert_int_equal(a->nmembers, 0);
+	assert_true(TAILQ_EMPTY(&a->members));
+	assert_int_equal(r->nrooms, 1);
+	/* A second get, with or without create, finds the same room. */
 	assert_ptr_equal(room_of(r, "lobby"), a);
 	assert_ptr_equal(room_find(r, "lobby"), a);
+	assert_int_equal(r->nrooms, 1);
 	assert_null(room_find(r, "lob"));
 	assert_null(room_find(r, "lobby2"));
+	assert_int_equal(r->nrooms, 1);
 	b = sv_reg_room_get(r, "lobby2-and-more", 6, 1);
 	assert_non_null(b);
 	assert_true(a != b);
 	assert_string_equal(b->name, "lobby2");
 	assert_ptr_equal(room_find(r, "lobby2"), b);
+	assert_int_equal(r->nrooms, 2);
+	assert_int_equal(HASH_COUNT(r->rooms), 2);
 	assert_int_equal(sv_reg_room_on_worker(a, 0), 0);
 	assert_int_equal(sv_reg_room_on_worker(a, SV_MAX_WORKERS - 1), 0);
-	assert_null(sv_reg_room_log(a, 0));
-	assert_null(sv_reg_room_log(a, 1));
+	assert_int_equal(sv_reg_room_on_worker(a, -1), 0);
+	/* Rooms with no member are left to fini here (LeakSanitizer). */
+}
+
+/* sv_reg_room_drop frees a room with no member and keeps any other. */
+static void
+test_room_drop(void **state)
+{
+	struct sv_registry *r = *state;
+	struct sv_conn *c;
+	struct sv_room *a;
+
+	c = add(r, 1, 2, "alice");
+	a = room_of(r, "a");
+	assert_non_null(room_of(r, "b"));
+	assert_int_equal(r->nrooms, 2);
+	sv_reg_room_drop(r, a);
+	assert_null(room_find(r, "a"));
+	assert_int_equal(r->nrooms, 1);
+	assert_non_null(room_find(r, "b"));
+
+	/* A room with a member stays, unchanged. */
+	a = room_of(r, "a");
+	assert_int_equal(sv_reg_join(r, c, a), 0);
+	sv_reg_room_drop(r, a);
+	assert_ptr_equal(room_find(r, "a"), a);
+	assert_int_equal(a->nmembers, 1);
+	assert_int_equal(sv_reg_room_on_worker(a, 2), 1);
+	assert_true(sv_reg_is_member(c, a));
+	assert_int_equal(r->nrooms, 2);
+
+	/* Made again after a drop, it is a new, empty room. */
+	sv_reg_room_drop(r, room_find(r, "b"));
+	assert_null(room_find(r, "b"));
+	assert_int_equal(r->nrooms, 1);
+	assert_int_equal(room_of(r, "b")->nmembers, 0);
+	assert_int_equal(r->nrooms, 2);
+	assert_int_equal(HASH_COUNT(r->rooms), 2);
 }
 
 static void
@@ -362,7 +385,6 @@ test_join_leave(void **state)
 	struct sv_conn *c1, *c2, *c3, *c4;
 	struct sv_room *a, *b;
 
-	reinit(r, 4);
 	c1 = add(r, 1, 0, "alice");
 	c2 = add(r, 2, 3, "bob");
 	c3 = add(r, 3, 3, "carol");
@@ -410,6 +432,77 @@ test_join_leave(void **state)
 	assert_int_equal(sv_reg_join(r, c3, a), 0);
 	assert_int_equal(sv_reg_room_on_worker(a, 3), 2);
 	assert_int_equal(a->nmembers, 3);
+	assert_int_equal(r->nrooms, 2);
+
+	/* b goes with its only member; a is not touched. */
+	assert_int_equal(sv_reg_leave(r, c2, b), 0);
+	assert_null(room_find(r, "b"));
+	assert_int_equal(r->nrooms, 1);
+	assert_int_equal(c2->nrooms, 1);
+	assert_int_equal(conn_rooms_len(c2), 1);
+	assert_ptr_equal(room_find(r, "a"), a);
+	assert_int_equal(a->nmembers, 3);
+}
+
+/* sv_reg_is_member agrees with the member lists, both ways. */
+static void
+test_is_member(void **state)
+{
+	struct sv_registry *r = *state;
+	struct sv_conn *c1, *c2;
+	struct sv_room *a, *b;
+
+	c1 = add(r, 1, 0, "alice");
+	c2 = add(r, 2, 1, "alice");
+	a = room_of(r, "a");
+	b = room_of(r, "b");
+	assert_false(sv_reg_is_member(c1, a));
+	assert_int_equal(sv_reg_join(r, c1, a), 0);
+	assert_int_equal(sv_reg_join(r, c2, b), 0);
+	assert_int_equal(sv_reg_join(r, c1, b), 0);
+	assert_true(sv_reg_is_member(c1, a));
+	assert_true(sv_reg_is_member(c1, b));
+	assert_true(sv_reg_is_member(c2, b));
+	/* Another connection of the same user is not a member. */
+	assert_false(sv_reg_is_member(c2, a));
+	assert_int_equal(sv_reg_leave(r, c1, b), 0);
+	assert_false(sv_reg_is_member(c1, b));
+	assert_true(sv_reg_is_member(c1, a));
+	assert_true(sv_reg_is_member(c2, b));
+}
+
+/* Leaving the last room keeps the other rooms of a connection intact. */
+static void
+test_leave_frees_room(void **state)
+{
+	struct sv_registry *r = *state;
+	struct sv_conn *c1, *c2;
+
+	c1 = add(r, 1, 0, "alice");
+	c2 = add(r, 2, 5, "bob");
+	assert_int_equal(sv_reg_join(r, c1, room_of(r, "x")), 0);
+	assert_int_equal(sv_reg_join(r, c2, room_of(r, "x")), 0);
+	assert_int_equal(sv_reg_join(r, c1, room_of(r, "y")), 0);
+	assert_int_equal(r->nrooms, 2);
+
+	assert_int_equal(sv_reg_leave(r, c1, room_find(r, "x")), 0);
+	assert_non_null(room_find(r, "x"));
+	assert_int_equal(room_find(r, "x")->nmembers, 1);
+	assert_int_equal(sv_reg_room_on_worker(room_find(r, "x"), 0), 0);
+	assert_int_equal(sv_reg_room_on_worker(room_find(r, "x"), 5), 1);
+	assert_int_equal(sv_reg_leave(r, c2, room_find(r, "x")), 0);
+	assert_null(room_find(r, "x"));
+	assert_int_equal(r->nrooms, 1);
+	assert_int_equal(c2->nrooms, 0);
+	assert_true(LIST_EMPTY(&c2->rooms));
+	assert_int_equal(c1->nrooms, 1);
+	assert_true(sv_reg_is_member(c1, room_find(r, "y")));
+
+	/* A room of the same name made again starts with no member. */
+	assert_int_equal(room_of(r, "x")->nmembers, 0);
+	assert_int_equal(r->nrooms, 2);
+	assert_int_equal(sv_reg_join(r, c2, room_find(r, "x")), 0);
+	assert_int_equal(room_find(r, "x")->nmembers, 1);
 }
 
 static void
@@ -420,7 +513,6 @@ test_conn_remove(void **state)
 	struct sv_room *a, *b, *c;
 	struct sv_user *alice;
 
-	reinit(r, 4);
 	c1 = add(r, 1, 1, "alice");
 	c2 = add(r, 2, 1, "alice");
 	c3 = add(r, 3, 2, "bob");
@@ -433,6 +525,7 @@ test_conn_remove(void **state)
 	assert_int_equal(sv_reg_join(r, c2, a), 0);
 	assert_int_equal(sv_reg_join(r, c3, a), 0);
 	assert_int_equal(sv_reg_join(r, c3, b), 0);
+	assert_int_equal(r->nrooms, 3);
 
 	sv_reg_conn_remove(r, c1);
 	assert_null(sv_reg_conn_find(r, 1));
@@ -451,10 +544,9 @@ test_conn_remove(void **state)
 	assert_int_equal(b->nmembers, 1);
 	assert_int_equal(room_list_len(b), 1);
 	assert_int_equal(sv_reg_room_on_worker(b, 1), 0);
-	assert_int_equal(c->nmembers, 0);
-	assert_true(TAILQ_EMPTY(&c->members));
-	/* Rooms outlive their members (the sweep frees them). */
-	assert_ptr_equal(room_find(r, "c"), c);
+	/* c had c1 only: it went with it (c is not touched again). */
+	assert_null(room_find(r, "c"));
+	assert_int_equal(r->nrooms, 2);
 
 	/* alice's last connection takes the user with it. */
 	sv_reg_conn_remove(r, c2);
@@ -463,16 +555,20 @@ test_conn_remove(void **state)
 	assert_true(TAILQ_EMPTY(&r->by_worker[1]));
 	assert_int_equal(a->nmembers, 1);
 	assert_int_equal(sv_reg_room_on_worker(a, 1), 0);
+	assert_int_equal(r->nrooms, 2);
 
 	/* The user comes back fresh with a new connection. */
 	c1 = add(r, 1, 4, "alice");
 	assert_non_null(c1);
 	assert_int_equal(user_find(r, "alice")->nconns, 1);
 
+	/* bob was the last member of a and b: both go. */
 	sv_reg_conn_remove(r, c3);
 	assert_null(user_find(r, "bob"));
-	assert_int_equal(a->nmembers, 0);
-	assert_int_equal(b->nmembers, 0);
+	assert_null(room_find(r, "a"));
+	assert_null(room_find(r, "b"));
+	assert_int_equal(r->nrooms, 0);
+	assert_null(r->rooms);
 	assert_int_equal(r->nconns, 1);
 }
 
@@ -483,7 +579,6 @@ test_worker_clear(void **state)
 	struct sv_room *a;
 	uint64_t id;
 
-	reinit(r, 4);
 	a = room_of(r, "a");
 	/* 30 connections on workers 0..2 of users u0..u4. */
 	for (id = 1; id <= 30; id++) {
@@ -494,7 +589,14 @@ test_worker_clear(void **state)
 		c = add(r, id, (int)(id % 3), user);
 		assert_non_null(c);
 		assert_int_equal(sv_reg_join(r, c, a), 0);
+		/* Each connection on worker 2 alone in a room of its own. */
+		if (id % 3 == 2) {
+			snprintf(user, sizeof(user), "own%u", (unsigned)id);
+			assert_int_equal(sv_reg_join(r, c, room_of(r, user)),
+					 0);
+		}
 	}
+	assert_int_equal(r->nrooms, 11);
 	assert_int_equal(sv_reg_worker_clear(r, 1), 10);
 	assert_int_equal(r->nconns, 20);
 	assert_int_equal(r->per_worker[1], 0);
@@ -517,211 +619,148 @@ test_worker_clear(void **state)
 	assert_int_equal(sv_reg_worker_clear(r, 1), 0);
 	assert_int_equal(sv_reg_worker_clear(r, 7), 0);
 	assert_int_equal(r->nconns, 20);
-}
+	assert_int_equal(r->nrooms, 11);
 
-/* Every seq in [lo, hi] is in the log with its payload; the rest not. */
-static void
-assert_log_window(const struct sv_room *room, uint64_t lo, uint64_t hi)
-{
-	char want[32];
-	uint64_t s;
-
-	for (s = lo; s <= hi; s++) {
-		const struct sv_logent *e = sv_reg_room_log(room, s);
-
-		snprintf(want, sizeof(want), "msg-%llu", (unsigned long long)s);
-		assert_non_null(e);
-		assert_int_equal(e->seq, s);
-		assert_int_equal(e->len, strlen(want));
-		assert_memory_equal(e->payload, want, e->len);
-	}
-	if (lo > 0)
-		assert_null(sv_reg_room_log(room, lo - 1));
-	if (lo > 1)
-		assert_null(sv_reg_room_log(room, 1));
-	assert_null(sv_reg_room_log(room, 0));
-	assert_null(sv_reg_room_log(room, hi + 1));
-	assert_null(sv_reg_room_log(room, hi + 1000));
-	assert_null(sv_reg_room_log(room, UINT64_MAX));
-}
-
-static uint64_t
-append_n(struct sv_room *room, uint64_t seq)
-{
-	char text[32];
-
-	snprintf(text, sizeof(text), "msg-%llu", (unsigned long long)seq);
-	return sv_reg_room_append(room, payload(text), (uint32_t)strlen(text),
-				  seq * 10);
-}
-
-static void
-test_room_log(void **state)
-{
-	static const uint32_t caps[] = {1, 2, 3, 4, 5, 7, 8, 9, 64};
-	struct sv_registry *r = *state;
-	size_t k;
-
-	for (k = 0; k < sizeof(caps) / sizeof(caps[0]); k++) {
-		uint32_t cap = caps[k];
-		struct sv_room *room;
-		uint64_t s;
-
-		reinit(r, cap);
-		room = room_of(r, "log");
-		assert_null(sv_reg_room_log(room, 1));
-		for (s = 1; s <= 5 * cap + 3; s++) {
-			assert_int_equal(append_n(room, s), s);
-			assert_int_equal(room->seq, s);
-			assert_int_equal(room->last_used_ms, s * 10);
-			assert_log_window(room, s > cap ? s - cap + 1 : 1, s);
-		}
-	}
-}
-
-/* The brief's example: seq 1, 2, 3, then wrap-around with cap 5. */
-static void
-test_room_append_seq(void **state)
-{
-	struct sv_registry *r = *state;
-	struct sv_room *a, *b;
-	const struct sv_logent *e;
-
-	reinit(r, 5);
-	a = room_of(r, "a");
-	b = room_of(r, "b");
-	assert_int_equal(sv_reg_room_append(a, payload("one"), 3, 100), 1);
-	assert_int_equal(sv_reg_room_append(a, payload("two"), 3, 101), 2);
-	assert_int_equal(sv_reg_room_append(b, payload("b-one"), 5, 102), 1);
-	assert_int_equal(sv_reg_room_append(a, payload("three"), 5, 103), 3);
-	e = sv_reg_room_log(a, 2);
-	assert_non_null(e);
-	assert_int_equal(e->len, 3);
-	assert_memory_equal(e->payload, "two", 3);
-	e = sv_reg_room_log(b, 1);
-	assert_non_null(e);
-	assert_memory_equal(e->payload, "b-one", 5);
-	assert_null(sv_reg_room_log(b, 2));
-	assert_null(sv_reg_room_log(a, 4));
-	/* A payload may be shorter than its allocation (len is the text). */
-	assert_int_equal(sv_reg_room_append(a, payload("four-and-junk"), 4, 5),
-			 4);
-	e = sv_reg_room_log(a, 4);
-	assert_int_equal(e->len, 4);
-	assert_memory_equal(e->payload, "four", 4);
-}
-
-/* With log_cap 0 rooms keep no log, but seq still counts. */
-static void
-test_room_no_log(void **state)
-{
-	struct sv_registry *r = *state;
-	struct sv_room *a;
-	uint64_t s;
-
-	reinit(r, 0);
-	a = room_of(r, "a");
-	for (s = 1; s <= 10; s++) {
-		assert_int_equal(sv_reg_room_append(a, payload("x"), 1, s), s);
-		assert_null(sv_reg_room_log(a, s));
-	}
-	assert_null(sv_reg_room_log(a, 0));
-}
-
-static void
-test_sweep(void **state)
-{
-	struct sv_registry *r = *state;
-	struct sv_room *old_used, *new_used, *member, *never;
-	struct sv_conn *c;
-
-	reinit(r, 4);
-	old_used = room_of(r, "old");
-	new_used = room_of(r, "new");
-	member = room_of(r, "member");
-	never = room_of(r, "never");
-	(void)never;
-	sv_reg_room_append(old_used, payload("o"), 1, 100);
-	sv_reg_room_append(new_used, payload("n"), 1, 5000);
-	sv_reg_room_append(member, payload("m"), 1, 100);
-	c = add_at(r, 1, 0, "alice", 100);
-	assert_int_equal(sv_reg_join(r, c, member), 0);
-
-	/* Cutoff 1000: "old" and "never" (never used: time 0) go. */
-	assert_int_equal(sv_reg_room_sweep(r, 1000), 2);
-	assert_null(room_find(r, "old"));
-	assert_null(room_find(r, "never"));
-	assert_ptr_equal(room_find(r, "new"), new_used);
-	assert_ptr_equal(room_find(r, "member"), member);
-
-	/* Used exactly at the cutoff is not before it. */
-	assert_int_equal(sv_reg_room_sweep(r, 5000), 0);
-	assert_ptr_equal(room_find(r, "new"), new_used);
-	/* A room with members stays whatever its age. */
-	assert_int_equal(sv_reg_room_sweep(r, UINT64_MAX), 1);
-	assert_null(room_find(r, "new"));
-	assert_ptr_equal(room_find(r, "member"), member);
-
-	/* Once empty, and older than the cutoff, it goes too. */
-	sv_reg_conn_remove(r, c);
-	assert_int_equal(member->nmembers, 0);
-	assert_int_equal(sv_reg_room_sweep(r, UINT64_MAX), 1);
-	assert_null(room_find(r, "member"));
-	assert_int_equal(sv_reg_room_sweep(r, UINT64_MAX), 0);
-}
-
-/*
- * A member leaving must not make a room look older than its last use.
- * Here a room is published to at 5000, and a member whose last_seen_ms is
- * 1000 (it connected then and has sent nothing since, like a pure
- * subscriber) unsubscribes, or disconnects. A sweep with cutoff 4000 must
- * keep the room: it was used after the cutoff, and freeing it loses its
- * seq and its replay log.
- */
-static struct sv_conn *
-idle_member_of_published_room(struct sv_registry *r, struct sv_room **room)
-{
-	struct sv_conn *c = add_at(r, 1, 0, "idle", 1000);
-
-	assert_non_null(c);
-	*room = room_of(r, "a");
-	assert_int_equal(sv_reg_join(r, c, *room), 0);
-	assert_int_equal(sv_reg_room_append(*room, payload("hello"), 5, 5000),
-			 1);
-	assert_int_equal((*room)->last_used_ms, 5000);
-	/* Nothing is old enough to go before the member leaves. */
-	assert_int_equal(sv_reg_room_sweep(r, 4000), 0);
-	return c;
-}
-
-static void
-test_sweep_after_leave(void **state)
-{
-	struct sv_registry *r = *state;
-	struct sv_room *a;
-	struct sv_conn *c;
-
-	reinit(r, 4);
-	c = idle_member_of_published_room(r, &a);
-	assert_int_equal(sv_reg_leave(r, c, a), 0);
-	assert_int_equal(sv_reg_room_sweep(r, 4000), 0);
+	/* Worker 2 takes its ten own rooms with it; a stays for worker 0. */
+	assert_int_equal(sv_reg_worker_clear(r, 2), 10);
+	assert_int_equal(r->nrooms, 1);
+	assert_null(room_find(r, "own2"));
+	assert_null(room_find(r, "own29"));
 	assert_ptr_equal(room_find(r, "a"), a);
-	assert_true(a->last_used_ms >= 5000);
+	assert_int_equal(a->nmembers, 10);
+	assert_int_equal(sv_reg_worker_clear(r, 0), 10);
+	assert_int_equal(r->nrooms, 0);
+	assert_null(room_find(r, "a"));
+	assert_int_equal(r->nconns, 0);
+	assert_null(r->users);
+}
+
+/* The user's list in arrival order, as ids. */
+static uint32_t
+user_ids(const struct sv_user *u, uint64_t *out, uint32_t max)
+{
+	const struct sv_conn *c;
+	uint32_t n = 0;
+
+	TAILQ_FOREACH (c, &u->conns, by_user) {
+		assert_true(n < max);
+		out[n++] = c->id;
+	}
+	return n;
 }
 
 static void
-test_sweep_after_remove(void **state)
+test_set_user(void **state)
 {
 	struct sv_registry *r = *state;
-	struct sv_room *a;
-	struct sv_conn *c;
+	struct sv_conn *c1, *c2, *c3;
+	struct sv_user *alice;
+	uint64_t ids[4];
 
-	reinit(r, 4);
-	c = idle_member_of_published_room(r, &a);
-	sv_reg_conn_remove(r, c);
-	assert_int_equal(sv_reg_room_sweep(r, 4000), 0);
-	assert_ptr_equal(room_find(r, "a"), a);
-	assert_true(a->last_used_ms >= 5000);
+	c1 = add(r, 1, 0, "alice");
+	c2 = add(r, 2, 1, "alice");
+	c3 = add(r, 3, 1, "bob");
+	assert_int_equal(sv_reg_join(r, c1, room_of(r, "a")), 0);
+	alice = user_find(r, "alice");
+
+	/* To a new user: made; alice keeps her other connection. */
+	assert_int_equal(sv_reg_conn_set_user(r, c1, "carol", 5), WSD_OK);
+	assert_string_equal(c1->user->name, "carol");
+	assert_ptr_equal(user_find(r, "carol"), c1->user);
+	assert_int_equal(c1->user->nconns, 1);
+	assert_int_equal(user_list_len(c1->user), 1);
+	assert_ptr_equal(user_find(r, "alice"), alice);
+	assert_int_equal(alice->nconns, 1);
+	assert_int_equal(user_list_len(alice), 1);
+	assert_ptr_equal(TAILQ_FIRST(&alice->conns), c2);
+	assert_int_equal(HASH_COUNT(r->users), 3);
+
+	/* To an existing user, at the end of its list; bob had only c3 and
+	 * goes (LeakSanitizer sees it freed). */
+	assert_int_equal(sv_reg_conn_set_user(r, c3, "alice", 5), WSD_OK);
+	assert_null(user_find(r, "bob"));
+	assert_ptr_equal(c3->user, alice);
+	assert_int_equal(alice->nconns, 2);
+	assert_int_equal(user_ids(alice, ids, 4), 2);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 3);
+	assert_int_equal(HASH_COUNT(r->users), 2);
+
+	/* To its own user: nothing changes, not even the order. */
+	assert_int_equal(sv_reg_conn_set_user(r, c2, "alice", 5), WSD_OK);
+	assert_int_equal(alice->nconns, 2);
+	assert_int_equal(user_ids(alice, ids, 4), 2);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 3);
+
+	/* The name is ulen bytes, copied: "dave" of "dave-and-more". */
+	assert_int_equal(sv_reg_conn_set_user(r, c2, "dave-and-more", 4),
+			 WSD_OK);
+	assert_string_equal(c2->user->name, "dave");
+	assert_null(user_find(r, "dave-and-more"));
+	/* A prefix of the old name is another user. */
+	assert_int_equal(sv_reg_conn_set_user(r, c2, "dav", 3), WSD_OK);
+	assert_null(user_find(r, "dave"));
+	assert_int_equal(user_find(r, "dav")->nconns, 1);
+
+	/* Nothing else of the connection moved. */
+	assert_int_equal(c1->worker, 0);
+	assert_int_equal(c1->nrooms, 1);
+	assert_true(sv_reg_is_member(c1, room_find(r, "a")));
+	assert_int_equal(r->nconns, 3);
+	assert_int_equal(r->per_worker[1], 2);
+	assert_ptr_equal(sv_reg_conn_find(r, 1), c1);
+
+	/* Removing the moved connections frees their new users. */
+	sv_reg_conn_remove(r, c1);
+	assert_null(user_find(r, "carol"));
+	sv_reg_conn_remove(r, c3);
+	assert_null(user_find(r, "alice"));
+	assert_int_equal(HASH_COUNT(r->users), 1);
+}
+
+/* c->info is the registry's: freed by remove, worker clear and fini. */
+static void
+test_info_freed(void **state)
+{
+	struct sv_registry *r = *state;
+	uint64_t id;
+
+	for (id = 1; id <= 6; id++) {
+		struct sv_conn *c = add(r, id, (int)(id % 2), "alice");
+
+		assert_non_null(c);
+		assert_null(c->info);
+		c->info = strdup("{\"name\":\"Alice\",\"n\":1}");
+		assert_non_null(c->info);
+	}
+	assert_int_equal(
+	    sv_reg_conn_set_user(r, sv_reg_conn_find(r, 1), "bob", 3), WSD_OK);
+	assert_string_equal(sv_reg_conn_find(r, 1)->info,
+			    "{\"name\":\"Alice\",\"n\":1}");
+	sv_reg_conn_remove(r, sv_reg_conn_find(r, 1));
+	/* Ids 2, 4 and 6 are on worker 0; 3 and 5 are left to fini. */
+	assert_int_equal(sv_reg_worker_clear(r, 0), 3);
+	assert_int_equal(r->nconns, 2);
+}
+
+/* A personal room names the user's connections, with no entry. */
+static void
+test_room_user(void **state)
+{
+	struct sv_registry *r = *state;
+
+	assert_null(sv_reg_room_user(r, "user:alice"));
+	assert_non_null(add(r, 1, 0, "alice"));
+	assert_ptr_equal(sv_reg_room_user(r, "user:alice"),
+			 user_find(r, "alice"));
+	assert_null(sv_reg_room_user(r, "user:alic"));
+	assert_null(sv_reg_room_user(r, "alice"));
+	assert_null(sv_reg_room_user(r, "user:"));
+	assert_null(sv_reg_room_user(r, "users:alice"));
+	assert_int_equal(r->nrooms, 0);
+	sv_reg_conn_remove(r, sv_reg_conn_find(r, 1));
+	assert_null(sv_reg_room_user(r, "user:alice"));
 }
 
 /* The shadow model of the stress test. */
@@ -763,10 +802,40 @@ worker_slot(int w)
 }
 
 static void
-check_model(struct sv_registry *r, struct sv_room **rooms,
-	    const struct shadow_conn *sc)
+check_rooms(struct sv_registry *r, const uint32_t members[S_ROOMS],
+	    uint32_t room_worker[S_ROOMS][S_WORKERS])
 {
-	uint32_t nconns = 0, per_worker[S_WORKERS] = {0};
+	uint32_t nrooms = 0;
+	char name[16];
+	int i, j;
+
+	for (j = 0; j < S_ROOMS; j++) {
+		struct sv_room *room;
+
+		name_of(name, sizeof(name), 'r', j);
+		room = room_find(r, name);
+		/* A room with no member does not exist. */
+		if (members[j] == 0) {
+			assert_null(room);
+			continue;
+		}
+		nrooms++;
+		assert_non_null(room);
+		assert_int_equal(room->nmembers, members[j]);
+		assert_int_equal(room_list_len(room), members[j]);
+		for (i = 0; i < S_WORKERS; i++)
+			assert_int_equal(
+			    sv_reg_room_on_worker(room, worker_slot(i)),
+			    room_worker[j][i]);
+	}
+	assert_int_equal(r->nrooms, nrooms);
+	assert_int_equal(HASH_COUNT(r->rooms), nrooms);
+}
+
+static void
+check_model(struct sv_registry *r, const struct shadow_conn *sc)
+{
+	uint32_t nconns = 0, nusers = 0, per_worker[S_WORKERS] = {0};
 	uint32_t per_user[S_USERS] = {0};
 	uint32_t members[S_ROOMS] = {0};
 	uint32_t room_worker[S_ROOMS][S_WORKERS];
@@ -815,104 +884,151 @@ check_model(struct sv_registry *r, struct sv_room **rooms,
 			assert_null(u);
 			continue;
 		}
+		nusers++;
 		assert_non_null(u);
 		assert_int_equal(u->nconns, per_user[i]);
 		assert_int_equal(user_list_len(u), per_user[i]);
 	}
-	for (j = 0; j < S_ROOMS; j++) {
-		assert_int_equal(rooms[j]->nmembers, members[j]);
-		assert_int_equal(room_list_len(rooms[j]), members[j]);
-		for (i = 0; i < S_WORKERS; i++)
-			assert_int_equal(
-			    sv_reg_room_on_worker(rooms[j], worker_slot(i)),
-			    room_worker[j][i]);
+	assert_int_equal(HASH_COUNT(r->users), nusers);
+	check_rooms(r, members, room_worker);
+}
+
+static void
+stress_add(struct sv_registry *r, struct shadow_conn *sc, int i)
+{
+	int w = (int)rnd(S_WORKERS), u = (int)rnd(S_USERS);
+	struct sv_conn *c;
+	char name[16];
+
+	name_of(name, sizeof(name), 'u', u);
+	c = add(r, (uint64_t)i + 1, worker_slot(w), name);
+	if (sc[i].alive) {
+		assert_null(c);
+		return;
 	}
+	assert_non_null(c);
+	sc[i].alive = 1;
+	sc[i].worker = w;
+	sc[i].user = u;
+	memset(sc[i].rooms, 0, sizeof(sc[i].rooms));
+}
+
+/* Join room j, made when missing (as a SUB does). */
+static void
+stress_join(struct sv_registry *r, struct shadow_conn *sc, int i, int j)
+{
+	struct sv_conn *c = sv_reg_conn_find(r, (uint64_t)i + 1);
+	char name[16];
+
+	if (c == NULL)
+		return;
+	name_of(name, sizeof(name), 'r', j);
+	assert_int_equal(sv_reg_join(r, c, room_of(r, name)),
+			 sc[i].rooms[j] ? WSD_EEXIST : 0);
+	sc[i].rooms[j] = 1;
+}
+
+/* Leave room j; a room that does not exist has no member to leave. */
+static void
+stress_leave(struct sv_registry *r, struct shadow_conn *sc, int i, int j)
+{
+	struct sv_conn *c = sv_reg_conn_find(r, (uint64_t)i + 1);
+	struct sv_room *room;
+	char name[16];
+
+	if (c == NULL)
+		return;
+	name_of(name, sizeof(name), 'r', j);
+	if ((room = room_find(r, name)) == NULL) {
+		assert_false(sc[i].rooms[j]);
+		return;
+	}
+	assert_int_equal(sv_reg_leave(r, c, room),
+			 sc[i].rooms[j] ? 0 : WSD_ENOENT);
+	sc[i].rooms[j] = 0;
+}
+
+static void
+stress_remove(struct sv_registry *r, struct shadow_conn *sc, int i)
+{
+	struct sv_conn *c = sv_reg_conn_find(r, (uint64_t)i + 1);
+
+	if (c == NULL) {
+		assert_false(sc[i].alive);
+		return;
+	}
+	sv_reg_conn_remove(r, c);
+	sc[i].alive = 0;
+}
+
+static void
+stress_clear(struct sv_registry *r, struct shadow_conn *sc)
+{
+	int w = (int)rnd(S_WORKERS), k;
+	uint32_t want = 0;
+
+	for (k = 0; k < S_IDS; k++) {
+		if (sc[k].alive && sc[k].worker == w) {
+			sc[k].alive = 0;
+			want++;
+		}
+	}
+	assert_int_equal(sv_reg_worker_clear(r, worker_slot(w)), want);
+}
+
+static void
+stress_set_user(struct sv_registry *r, struct shadow_conn *sc, int i)
+{
+	struct sv_conn *c = sv_reg_conn_find(r, (uint64_t)i + 1);
+	int u = (int)rnd(S_USERS);
+	char name[16];
+
+	if (c == NULL)
+		return;
+	name_of(name, sizeof(name), 'u', u);
+	assert_int_equal(sv_reg_conn_set_user(r, c, name, strlen(name)),
+			 WSD_OK);
+	sc[i].user = u;
+}
+
+/* A get that makes room j, then a drop (a join that failed). */
+static void
+stress_get_drop(struct sv_registry *r, int j)
+{
+	char name[16];
+
+	name_of(name, sizeof(name), 'r', j);
+	sv_reg_room_drop(r, room_of(r, name));
 }
 
 static void
 test_stress(void **state)
 {
 	static struct shadow_conn sc[S_IDS];
-	struct sv_room *rooms[S_ROOMS];
 	struct sv_registry *r = *state;
-	char name[16];
 	int op, i, j;
 
 	memset(sc, 0, sizeof(sc));
-	reinit(r, 16);
-	for (j = 0; j < S_ROOMS; j++) {
-		name_of(name, sizeof(name), 'r', j);
-		rooms[j] = room_of(r, name);
-		assert_non_null(rooms[j]);
-	}
 	for (op = 0; op < 10000; op++) {
 		uint32_t what = rnd(100);
 
 		i = (int)rnd(S_IDS);
 		j = (int)rnd(S_ROOMS);
-		if (what < 30) {
-			int w = (int)rnd(S_WORKERS), u = (int)rnd(S_USERS);
-			struct sv_conn *c;
-
-			name_of(name, sizeof(name), 'u', u);
-			c = add(r, (uint64_t)i + 1, worker_slot(w), name);
-			if (sc[i].alive) {
-				assert_null(c);
-			} else {
-				assert_non_null(c);
-				sc[i].alive = 1;
-				sc[i].worker = w;
-				sc[i].user = u;
-				memset(sc[i].rooms, 0, sizeof(sc[i].rooms));
-			}
-		} else if (what < 65) {
-			struct sv_conn *c =
-			    sv_reg_conn_find(r, (uint64_t)i + 1);
-
-			if (c == NULL)
-				continue;
-			assert_int_equal(sv_reg_join(r, c, rooms[j]),
-					 sc[i].rooms[j] ? WSD_EEXIST : 0);
-			sc[i].rooms[j] = 1;
-		} else if (what < 80) {
-			struct sv_conn *c =
-			    sv_reg_conn_find(r, (uint64_t)i + 1);
-
-			if (c == NULL)
-				continue;
-			assert_int_equal(sv_reg_leave(r, c, rooms[j]),
-					 sc[i].rooms[j] ? 0 : WSD_ENOENT);
-			sc[i].rooms[j] = 0;
-		} else if (what < 97) {
-			struct sv_conn *c =
-			    sv_reg_conn_find(r, (uint64_t)i + 1);
-
-			if (c == NULL) {
-				assert_false(sc[i].alive);
-				continue;
-			}
-			sv_reg_conn_remove(r, c);
-			sc[i].alive = 0;
-		} else if (what < 99) {
-			uint32_t n = 0, want = 0;
-			int w = (int)rnd(S_WORKERS), k;
-
-			for (k = 0; k < S_IDS; k++) {
-				if (sc[k].alive && sc[k].worker == w) {
-					sc[k].alive = 0;
-					want++;
-				}
-			}
-			n = sv_reg_worker_clear(r, worker_slot(w));
-			assert_int_equal(n, want);
-		} else {
-			uint64_t next = rooms[j]->seq + 1;
-
-			assert_int_equal(
-			    sv_reg_room_append(rooms[j], payload("p"), 1, 1),
-			    next);
-		}
-		check_model(r, rooms, sc);
+		if (what < 30)
+			stress_add(r, sc, i);
+		else if (what < 62)
+			stress_join(r, sc, i, j);
+		else if (what < 80)
+			stress_leave(r, sc, i, j);
+		else if (what < 92)
+			stress_remove(r, sc, i);
+		else if (what < 94)
+			stress_clear(r, sc);
+		else if (what < 98)
+			stress_set_user(r, sc, i);
+		else
+			stress_get_drop(r, j);
+		check_model(r, sc);
 	}
 }
 
@@ -925,18 +1041,16 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_add_rejects, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_add_copies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_room_get, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_room_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_join_leave, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_is_member, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_leave_frees_room, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_conn_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_worker_clear, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_room_log, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_room_append_seq, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_room_no_log, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sweep_after_leave, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_sweep_after_remove, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(test_set_user, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_info_freed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_room_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
 	};
 
