@@ -1,7 +1,8 @@
 /*
  * gen_ipc_seeds.c: writes the seed corpus of fuzz_ipc, one valid message
  * of each IPC type (and a few variants: CONFIG with origins, STATS with no
- * and with several records, DELIVER to a room and to everyone), encoded
+ * and with several records, DELIVER to a room and to everyone, SUB with
+ * and without an epoch, ERROR of a refused SUB), encoded
  * with the project's own proto_encode. Run by `make fuzz-seeds`; the
  * output is deterministic, so rerunning it changes no committed file
  * unless the codec changed.
@@ -125,9 +126,11 @@ main(int argc, char **argv)
 	m.user = proto_cstr("alice");
 	m.addr = proto_cstr("127.0.0.1:50312");
 	m.agent = proto_cstr("Mozilla/5.0");
+	m.data = proto_cstr("{\"name\":\"Alice\"}");
 	emit("conn-open", &m);
 	m.user = proto_cstr("anon-0123456789abcdef");
 	m.agent = proto_cstr("");
+	m.data = proto_cstr("");
 	m.flags = PROTO_F_ANONYMOUS;
 	emit("conn-open-anon", &m);
 
@@ -152,6 +155,7 @@ main(int argc, char **argv)
 	emit("sub", &m);
 	m.since = 17;
 	m.flags = PROTO_F_SINCE;
+	m.epoch = proto_cstr("0badf00d");
 	emit("sub-since", &m);
 
 	m = msg(PROTO_SUB_REPLY);
@@ -159,6 +163,7 @@ main(int argc, char **argv)
 	m.room = proto_cstr("lobby");
 	m.seq = 42;
 	m.flags = PROTO_F_RECOVERED;
+	m.epoch = proto_cstr("0badf00d");
 	emit("sub-reply", &m);
 
 	m = msg(PROTO_UNSUB);
@@ -209,5 +214,40 @@ main(int argc, char **argv)
 	m.recs = recs;
 	m.nrecs = 3;
 	emit("stats", &m);
+
+	/* Added with the sessions: numbered after the others, so that the
+	 * names of the older seeds stay. */
+	m = msg(PROTO_ERROR);
+	m.conn = 0x100000001ull;
+	m.code = proto_cstr("room_full");
+	m.reason = proto_cstr("too many rooms");
+	m.flags = PROTO_F_SUB;
+	emit("error-sub", &m);
+
+	m = msg(PROTO_RESUME);
+	m.conn = 0x100000002ull;
+	m.token = proto_cstr(
+	    "v1.k1.000102030405060708090a0b0c0d0e0f.100000001.1700000060000."
+	    "deadbeefcafef00d.616c696365."
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	m.data = proto_cstr("{\"lobby\":{\"seq\":41,\"epoch\":\"0badf00d\"}}");
+	emit("resume", &m);
+
+	m = msg(PROTO_RESUMED);
+	m.conn = 0x100000002ull;
+	m.session = proto_cstr("000102030405060708090a0b0c0d0e0f");
+	m.user = proto_cstr("alice");
+	m.token = proto_cstr("v1.k1.000102030405060708090a0b0c0d0e0f.100000002."
+			     "1700000120000.0123456789abcdef.616c696365."
+			     "ffeeddccbbaa99887766554433221100"
+			     "ffeeddccbbaa99887766554433221100");
+	m.data = proto_cstr("{\"lobby\":{\"seq\":43,\"epoch\":\"0badf00d\","
+			    "\"recovered\":true}}");
+	emit("resumed", &m);
+
+	m = msg(PROTO_PRESENCE);
+	m.conn = 0x100000002ull;
+	m.room = proto_cstr("lobby");
+	emit("presence", &m);
 	return 0;
 }
