@@ -152,6 +152,7 @@ struct wk_conn {
 	struct wk_hs *hs;
 	char *user;
 	json_t *allowed_rooms; /* the token's "rooms" claim, or NULL */
+	char *info; /* the token's "info" claim (compact JSON), or NULL */
 	/* wk_client.c and wk_rooms.c: rooms. */
 	uint32_t nrooms;
 	uint32_t pending_subs; /* SUBs sent, not answered yet */

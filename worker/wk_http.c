@@ -338,8 +338,8 @@ authenticate(struct wk_conn *c, const char *q, size_t qlen, int *anonymous,
 	if (wk_auth_find(q, qlen, hs->buf + hs->h[H_AUTH].off,
 			 hs->h[H_AUTH].len, hs->buf + hs->h[H_COOKIE].off,
 			 hs->h[H_COOKIE].len, &tok, &len))
-		return wk_auth_verify(tok, len, wk.cfg.jwt_secret, &c->user,
-				      &c->allowed_rooms, why);
+		return wk_auth_verify(tok, len, &wk.cfg, &c->user,
+				      &c->allowed_rooms, &c->info, why);
 	if (!wk.cfg.allow_anonymous) {
 		*why = "a token is required";
 		return WSD_EINVAL;
@@ -395,6 +395,8 @@ admit(struct wk_conn *c, int anonymous)
 			agent[i] = '?';
 	m.agent.p = agent;
 	m.flags = anonymous ? PROTO_F_ANONYMOUS : 0;
+	if (c->info != NULL)
+		m.data = proto_cstr(c->info); /* for presence and wsctl */
 	if (wk_ipc_send(&m) != WSD_OK) {
 		free(keep);
 		reject(c, 503, "the supervisor is unavailable");
