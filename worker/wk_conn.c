@@ -168,7 +168,6 @@ wk_conn_destroy(struct wk_conn *c)
 	wk_room_leave_all(c);
 	free(c->user);
 	json_decref(c->allowed_rooms);
-	free(c->info);
 	free(c);
 }
 
