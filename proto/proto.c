@@ -35,6 +35,7 @@ enum field {
 	F_REASON,
 	F_SESSION,
 	F_TOKEN,
+	F_EPOCH,
 	F_CONFIG,
 	F_RECORDS,
 };
@@ -51,20 +52,24 @@ static const struct schema schemas[PROTO_TYPE_END] = {
     [PROTO_CONFIG] = {"CONFIG", {F_CONFIG}},
     [PROTO_READY] = {"READY", {F_END}},
     [PROTO_CONN_OPEN] = {"CONN_OPEN",
-			 {F_CONN, F_USER, F_ADDR, F_AGENT, F_FLAGS}},
+			 {F_CONN, F_USER, F_ADDR, F_AGENT, F_FLAGS, F_DATA}},
     [PROTO_CONN_ACCEPT] = {"CONN_ACCEPT",
 			   {F_CONN, F_STATUS, F_SESSION, F_TOKEN}},
     [PROTO_CONN_CLOSE] = {"CONN_CLOSE", {F_CONN, F_STATUS}},
-    [PROTO_SUB] = {"SUB", {F_CONN, F_ROOM, F_SINCE, F_FLAGS}},
-    [PROTO_SUB_REPLY] = {"SUB_REPLY", {F_CONN, F_ROOM, F_SEQ, F_FLAGS}},
+    [PROTO_SUB] = {"SUB", {F_CONN, F_ROOM, F_SINCE, F_FLAGS, F_EPOCH}},
+    [PROTO_SUB_REPLY] = {"SUB_REPLY",
+			 {F_CONN, F_ROOM, F_SEQ, F_FLAGS, F_EPOCH}},
     [PROTO_UNSUB] = {"UNSUB", {F_CONN, F_ROOM}},
     [PROTO_PUBLISH] = {"PUBLISH", {F_CONN, F_ROOM, F_DATA, F_ID}},
     [PROTO_DELIVER] = {"DELIVER",
 		       {F_ROOM, F_SEQ, F_CONN, F_EXCLUDE, F_FLAGS, F_DATA}},
     [PROTO_ACK] = {"ACK", {F_CONN, F_ID, F_SEQ}},
-    [PROTO_ERROR] = {"ERROR", {F_CONN, F_CODE, F_REASON, F_ID}},
+    [PROTO_ERROR] = {"ERROR", {F_CONN, F_CODE, F_REASON, F_ID, F_FLAGS}},
     [PROTO_KICK] = {"KICK", {F_CONN, F_STATUS, F_REASON}},
     [PROTO_STATS] = {"STATS", {F_RECORDS}},
+    [PROTO_RESUME] = {"RESUME", {F_CONN, F_TOKEN, F_DATA}},
+    [PROTO_RESUMED] = {"RESUMED", {F_CONN, F_SESSION, F_USER, F_TOKEN, F_DATA}},
+    [PROTO_PRESENCE] = {"PRESENCE", {F_CONN, F_ROOM}},
 };
 
 #define REC_FIELDS 7
@@ -98,6 +103,7 @@ msg_str(struct proto_msg *m, enum field f)
 	case F_REASON: return &m->reason;
 	case F_SESSION: return &m->session;
 	case F_TOKEN: return &m->token;
+	case F_EPOCH: return &m->epoch;
 	default: return NULL;
 	}
 }

@@ -35,22 +35,31 @@
 
 /* Message types. W: worker to supervisor; S: supervisor to worker. */
 enum proto_type {
-	PROTO_HELLO = 1, /* W: pid; first message of a worker */
-	PROTO_CONFIG,	 /* S: struct settings (settings.h), a generation */
-	PROTO_READY,	 /* W: config applied, accepting */
-	PROTO_CONN_OPEN, /* W: conn, user, addr, agent, flags; asks to admit */
+	PROTO_HELLO = 1,   /* W: pid; first message of a worker */
+	PROTO_CONFIG,	   /* S: struct settings (settings.h), a generation */
+	PROTO_READY,	   /* W: config applied, accepting */
+	PROTO_CONN_OPEN,   /* W: conn, user, addr, agent, flags, data (the
+			      token's info claim, JSON text, or ""); asks to
+			      admit */
 	PROTO_CONN_ACCEPT, /* S: conn, status (0 or HTTP status), session, token
 			    */
 	PROTO_CONN_CLOSE,  /* W: conn, code; the connection is gone */
-	PROTO_SUB,	   /* W: conn, room, since, flags (PROTO_F_SINCE) */
-	PROTO_SUB_REPLY,   /* S: conn, room, seq, flags (PROTO_F_RECOVERED) */
-	PROTO_UNSUB,	   /* W: conn, room */
-	PROTO_PUBLISH,	   /* W: conn, room, data (JSON text), id */
+	PROTO_SUB, /* W: conn, room, since, flags (PROTO_F_SINCE), epoch ("":
+		      none given) */
+	PROTO_SUB_REPLY, /* S: conn, room, seq, flags (PROTO_F_RECOVERED),
+			    epoch (the room's) */
+	PROTO_UNSUB,	 /* W: conn, room */
+	PROTO_PUBLISH,	 /* W: conn, room, data (JSON text), id */
 	PROTO_DELIVER, /* S: room, seq, conn (0: room members), exclude, data */
 	PROTO_ACK,     /* S: conn, id, seq */
-	PROTO_ERROR,   /* S: conn, code (text), reason, id */
+	PROTO_ERROR,   /* S: conn, code (text), reason, id, flags
+			  (PROTO_F_SUB) */
 	PROTO_KICK,    /* S: conn, status (close code), reason */
 	PROTO_STATS,   /* W: records (one per connection that changed) */
+	PROTO_RESUME,  /* W: conn, token, data (the client's rooms, JSON) */
+	PROTO_RESUMED, /* S: conn, session, user, token, data (JSON object
+			  {room: {seq, epoch, recovered}}) */
+	PROTO_PRESENCE, /* W: conn, room; answered by a DELIVER or ERROR */
 	PROTO_TYPE_END
 };
 
@@ -59,6 +68,7 @@ enum proto_type {
 #define PROTO_F_SINCE 0x2u     /* SUB: since is set */
 #define PROTO_F_RECOVERED 0x4u /* SUB_REPLY: the replay covered the gap */
 #define PROTO_F_BROADCAST 0x8u /* DELIVER: every local connection */
+#define PROTO_F_SUB 0x10u      /* ERROR: the refused request was a SUB */
 
 /*
  * A string borrowed from a decoded message: not NUL-terminated, valid only
@@ -123,6 +133,7 @@ struct proto_msg {
 	struct proto_str reason;
 	struct proto_str session;
 	struct proto_str token;
+	struct proto_str epoch;
 	/* CONFIG: to encode, point config at the settings; decoded, load
 	 * config_obj (checked row by row) with settings_load. */
 	const struct settings *config;

@@ -4,12 +4,12 @@
  * There is one struct sv per process (sv_main.c owns it); every member
  * names the module that owns it. The modules, each with its header, from
  * the bottom up (docs/architecture.md has the layering and what each may
- * call): sv_config, sv_registry, sv_dedupe, sv_session and sv_slot hold
- * data and rules; sv_worker is the worker table and its channels;
- * sv_route routes publishes and subscriptions; sv_dispatch handles what
- * workers say; sv_ctl answers wsctl and the admin API; sv_admin is the
- * admin HTTP listener; sv_cycle starts and stops it all, reloads and
- * drains; sv_main is the command line, the loop and the signals.
+ * call): sv_config, sv_registry, sv_dedupe, sv_token, sv_message,
+ * sv_mem (the memory engine) and sv_slot hold data and rules; sv_worker is the
+ * worker table and its channels; sv_route routes publishes and subscriptions;
+ * sv_dispatch handles what workers say; sv_ctl answers wsctl and the admin API;
+ * sv_admin is the admin HTTP listener; sv_cycle starts and stops it all,
+ * reloads and drains; sv_main is the command line, the loop and the signals.
  */
 #ifndef WSD_SV_H
 #define WSD_SV_H
@@ -23,25 +23,26 @@
 #include "sv_config.h"
 #include "sv_dedupe.h"
 #include "sv_registry.h"
-#include "sv_session.h"
+#include "sv_engine.h"
 #include "sv_worker.h"
 
 #define WSD_VERSION "0.1.0"
 
 /* Counters shown by `wsctl stats` and /metrics; each module counts its. */
 struct sv_counters {
-	uint64_t conns_opened, conns_closed, conns_refused; /* sv_dispatch */
-	uint64_t publishes, deliveries;			    /* sv_route */
-	uint64_t worker_restarts, ipc_drops;		    /* sv_worker */
+	uint64_t conns_opened, conns_closed, conns_refused;  /* sv_dispatch */
+	uint64_t publishes, deliveries;			     /* sv_route */
+	uint64_t worker_restarts, ipc_drops;		     /* sv_worker */
+	uint64_t resumes, resume_failures, sessions_revoked; /* sv_session */
 };
 
 struct sv {
-	struct ev_loop *loop;	     /* sv_main */
-	struct sv_config *cfg;	     /* sv_cycle: the running generation */
-	struct sv_registry reg;	     /* sv_registry, changed by sv_dispatch */
-	struct sv_dedupe dedupe;     /* sv_route */
-	struct sv_sessions sessions; /* sv_session */
-	struct sv_workers workers;   /* sv_worker */
+	struct ev_loop *loop;	   /* sv_main */
+	struct sv_config *cfg;	   /* sv_cycle: the running generation */
+	struct sv_registry reg;	   /* sv_registry, changed by sv_dispatch */
+	struct sv_dedupe dedupe;   /* sv_route */
+	struct sv_engine eng;	   /* sv_cycle opens it; sv_route, sv_session */
+	struct sv_workers workers; /* sv_worker */
 	struct sv_counters stats;
 	/* sv_cycle */
 	int listen_fd;

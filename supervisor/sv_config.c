@@ -11,7 +11,9 @@
  */
 #include "sv_config.h"
 
+#include <errno.h>
 #include <libconfig.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 
 #include "../proto/err.h"
 #include "../proto/log.h"
+#include "../proto/room.h"
 
 #define OFF(f) offsetof(struct sv_config, f)
 #define PATH_MAX_BYTES 4095
@@ -44,14 +47,35 @@ static const struct setting_row sv_keys[] = {
      100000, NULL, NULL, 0, 0},
     {"limits.max_connections_per_user", SETTING_UINT,
      OFF(max_connections_per_user), 1, 10000000, 100, NULL, NULL, 0, 0},
+    {"limits.max_rooms", SETTING_UINT, OFF(max_rooms), 1, 100000000, 100000,
+     NULL, NULL, 0, 0},
     {"replay.size", SETTING_UINT, OFF(replay_size), 0, 1000000, 256, NULL, NULL,
      0, 0},
+    {"replay.ttl_ms", SETTING_UINT, OFF(replay_ttl_ms), 1000, 604800000, 600000,
+     NULL, NULL, 0, 0},
+    {"replay.max_bytes", SETTING_UINT, OFF(replay_max_bytes), 0,
+     UINT64_C(1) << 40, UINT64_C(64) << 20, NULL, NULL, 0, 0},
+    {"sessions.ttl_ms", SETTING_UINT, OFF(session_ttl_ms), 1000, 604800000,
+     300000, NULL, NULL, 0, 0},
+    {"sessions.max", SETTING_UINT, OFF(sessions_max), 0, 100000000, 100000,
+     NULL, NULL, 0, 0},
+    {"sessions.token_ttl_ms", SETTING_UINT, OFF(token_ttl_ms), 1000,
+     UINT64_C(31536000000), 86400000, NULL, NULL, 0, 0},
+    {"sessions.keys", SETTING_LIST, OFF(session_keys), 0, SV_KEYS_MAX, 0, NULL,
+     NULL, SV_KEY_ID_MAX + 1 + SV_KEY_SECRET_MAX, SETTING_SECRET},
+    {"sessions.key_file", SETTING_STR, OFF(key_file), 0, PATH_MAX_BYTES, 0, "",
+     NULL, 0, 0},
+    {"presence.query", SETTING_LIST, OFF(presence_query), 0, 64, 0, NULL, NULL,
+     ROOM_NAME_MAX, 0},
+    {"presence.announce", SETTING_LIST, OFF(presence_announce), 0, 64, 0, NULL,
+     NULL, ROOM_NAME_MAX, 0},
 };
 
 #define NKEYS (sizeof(sv_keys) / sizeof(sv_keys[0]))
 
 /* The groups a file may have; every key in one is "group.key". */
-static const char *const groups[] = {"limits", "heartbeat", "replay"};
+static const char *const groups[] = {"limits", "heartbeat", "replay",
+				     "sessions", "presence"};
 
 /* The row of a key in either table, and the struct its value lives in. */
 static const struct setting_row *
@@ -342,6 +366,74 @@ derive_paths(struct sv_config *c)
 		if (set_cstr(c, "pidfile", buf) != WSD_OK)
 			return WSD_ENOMEM;
 	}
+	if (c->key_file[0] == '\0') {
+		snprintf(buf, sizeof(buf), "%s/session.keys", c->run_dir);
+		if (set_cstr(c, "sessions.key_file", buf) != WSD_OK)
+			return WSD_ENOMEM;
+	}
+	return WSD_OK;
+}
+
+int
+sv_config_read_key_file(struct sv_config *c, char *err, size_t errlen)
+{
+	char text[SV_KEYS_MAX * (SV_KEY_ID_MAX + SV_KEY_SECRET_MAX + 2) + 1024];
+	const char *why;
+	unsigned line;
+	size_t n;
+	FILE *f;
+
+	sv_keys_clear(&c->keys);
+	if ((f = fopen(c->key_file, "r")) == NULL) {
+		if (errno == ENOENT)
+			return WSD_ENOENT;
+		snprintf(err, errlen, "%s: cannot read the file: %s",
+			 c->key_file, strerror(errno));
+		return WSD_EINVAL;
+	}
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	if (n == sizeof(text) - 1) {
+		snprintf(err, errlen, "%s: too large for %d keys", c->key_file,
+			 SV_KEYS_MAX);
+		return WSD_EINVAL;
+	}
+	if (sv_keys_parse_file(&c->keys, text, n, &line, &why) != WSD_OK) {
+		OPENSSL_cleanse(text, sizeof(text));
+		snprintf(err, errlen, "%s:%u: %s", c->key_file, line, why);
+		return WSD_EINVAL;
+	}
+	OPENSSL_cleanse(text, sizeof(text));
+	if (c->keys.n == 0) {
+		snprintf(err, errlen, "%s: no key in the file", c->key_file);
+		return WSD_EINVAL;
+	}
+	return WSD_OK;
+}
+
+/* The resume token keys: sessions.keys, or else the key file (which
+ * sv_cycle.c creates when it is missing). */
+static int
+load_keys(struct sv_config *c, const char *file, char *err, size_t errlen)
+{
+	const char *why;
+	uint32_t i;
+	int rc;
+
+	if (c->session_keys.n == 0) {
+		rc = sv_config_read_key_file(c, err, errlen);
+		return rc == WSD_ENOENT ? WSD_OK : rc;
+	}
+	for (i = 0; i < c->session_keys.n; i++) {
+		const char *k = c->session_keys.v[i];
+
+		if (sv_keys_add(&c->keys, k, strlen(k), &why) != WSD_OK) {
+			snprintf(err, errlen,
+				 "%s: sessions.keys element %u: %s", file,
+				 i + 1, why);
+			return WSD_EINVAL;
+		}
+	}
 	return WSD_OK;
 }
 
@@ -444,6 +536,8 @@ sv_config_load(const char *path, const struct sv_overrides *ov, char *err,
 		goto fail;
 	if (derive_paths(c) != WSD_OK)
 		goto nomem;
+	if (load_keys(c, name, err, errlen) != WSD_OK)
+		goto fail;
 	return c;
 nomem:
 	snprintf(err, errlen, "%s: out of memory", name);
@@ -458,6 +552,7 @@ sv_config_free(struct sv_config *c)
 	if (c == NULL)
 		return;
 	settings_free(sv_keys, NKEYS, c);
+	sv_keys_clear(&c->keys);
 	settings_free(settings_worker, settings_worker_n, &c->w);
 	free(c->path);
 	free(c);

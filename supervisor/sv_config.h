@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../proto/settings.h"
+#include "sv_token.h"
 
 #define SV_MAX_WORKERS 64
 
@@ -33,7 +34,13 @@ struct sv_config {
 	int log_level;	/* enum log_level */
 	uint64_t max_connections;
 	uint64_t max_connections_per_user;
-	uint64_t replay_size;
+	uint64_t max_rooms;
+	uint64_t replay_size, replay_ttl_ms, replay_max_bytes;
+	uint64_t session_ttl_ms, sessions_max, token_ttl_ms;
+	struct setting_list session_keys; /* "ID:SECRET" */
+	char *key_file;			  /* used when session_keys is empty */
+	struct setting_list presence_query, presence_announce; /* patterns */
+	struct sv_keys keys; /* parsed from session_keys or key_file */
 
 	/* What the workers get (proto/settings.h's settings_worker). */
 	struct settings w;
@@ -56,6 +63,12 @@ struct sv_overrides {
 struct sv_config *sv_config_load(const char *path,
 				 const struct sv_overrides *ov, char *err,
 				 size_t errlen);
+
+/*
+ * (Re)read c's key file into c->keys. Returns WSD_OK, WSD_ENOENT (no such
+ * file: keys empty), or WSD_EINVAL with "FILE:LINE: problem" in err.
+ */
+int sv_config_read_key_file(struct sv_config *c, char *err, size_t errlen);
 
 /* Free a generation and every string it owns. NULL is allowed. */
 void sv_config_free(struct sv_config *c);

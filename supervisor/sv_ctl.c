@@ -12,12 +12,14 @@
 
 #include <nng/protocol/reqrep0/rep.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../proto/log.h"
 #include "sv_route.h"
+#include "sv_session.h"
 
 #define CONNS_DEFAULT_LIMIT 1000
 
@@ -58,8 +60,18 @@ cmd_status(struct sv *sv, const json_t *req)
 	json_object_set_new(r, "connections", json_integer(sv->reg.nconns));
 	json_object_set_new(
 	    r, "users", json_integer((json_int_t)HASH_COUNT(sv->reg.users)));
-	json_object_set_new(
-	    r, "rooms", json_integer((json_int_t)HASH_COUNT(sv->reg.rooms)));
+	{
+		struct sv_eng_stats es;
+
+		memset(&es, 0, sizeof(es));
+		sv->eng.ops->stats(&sv->eng, &es);
+		json_object_set_new(r, "rooms",
+				    json_integer((json_int_t)es.rooms));
+		json_object_set_new(r, "sessions",
+				    json_integer((json_int_t)es.sessions));
+		json_object_set_new(r, "engine",
+				    json_string(sv->eng.ops->name));
+	}
 	json_object_set_new(r, "state",
 			    json_string(sv->draining ? "draining" : "running"));
 	return r;
@@ -186,7 +198,14 @@ cmd_conn(struct sv *sv, const json_t *req)
 	json_object_set_new(o, "rooms", rooms);
 	json_object_set_new(o, "agent", json_string(c->agent));
 	json_object_set_new(o, "anonymous", json_boolean(c->anonymous));
-	json_object_set_new(o, "session", json_string(c->session));
+	{
+		char sid[SV_SESSION_ID_LEN + 1];
+
+		sv_token_sid_hex(c->sid, sid);
+		json_object_set_new(o, "session", json_string(sid));
+	}
+	if (c->info != NULL)
+		json_object_set_new(o, "info", json_loads(c->info, 0, NULL));
 	json_object_set_new(o, "connected_at",
 			    json_integer((json_int_t)(c->connected_ms / 1000)));
 	json_object_set_new(o, "last_seen",
@@ -201,35 +220,52 @@ cmd_conn(struct sv *sv, const json_t *req)
 
 /* Members of a room; a personal room's are its user's connections. */
 static uint32_t
-room_members(struct sv *sv, const struct sv_room *room)
+room_members(struct sv *sv, const char *name)
 {
 	const struct sv_user *u;
+	const struct sv_room *room;
 
-	if (!room_is_personal(room->name, strlen(room->name)))
-		return room->nmembers;
-	u = sv_reg_room_user(&sv->reg, room->name);
-	return u ? u->nconns : 0;
+	if (room_is_personal(name, strlen(name))) {
+		u = sv_reg_room_user(&sv->reg, name);
+		return u ? u->nconns : 0;
+	}
+	room = sv_reg_room_get(&sv->reg, name, strlen(name), 0);
+	return room ? room->nmembers : 0;
 }
 
-static json_t *
-room_brief(struct sv *sv, const struct sv_room *room)
+struct rooms_ctx {
+	struct sv *sv;
+	json_t *arr; /* a listing, or */
+	json_t *one; /* one room */
+};
+
+static void
+room_listed(void *arg, const struct sv_eng_room *r)
 {
-	return json_pack("{s:s, s:i, s:I, s:i}", "name", room->name, "members",
-			 (int)room_members(sv, room), "seq",
-			 (json_int_t)room->seq, "log", (int)room->log_len);
+	struct rooms_ctx *x = arg;
+	json_t *o = json_pack(
+	    "{s:s, s:i, s:I, s:s, s:i, s:I, s:i}", "name", r->name, "members",
+	    (int)room_members(x->sv, r->name), "seq", (json_int_t)r->seq,
+	    "epoch", r->epoch, "log", (int)r->log_len, "log_bytes",
+	    (json_int_t)r->log_bytes, "users", (int)r->present);
+
+	if (x->arr != NULL)
+		json_array_append_new(x->arr, o);
+	else
+		x->one = o;
 }
 
 static json_t *
 cmd_rooms(struct sv *sv, const json_t *req)
 {
-	json_t *r = ok(), *arr = json_array();
-	struct sv_room *room, *tmp;
+	json_t *r = ok(), *jl = json_object_get(req, "limit");
+	struct rooms_ctx x = {sv, json_array(), NULL};
+	uint32_t limit = jl && json_is_integer(jl) && json_integer_value(jl) > 0
+			     ? (uint32_t)json_integer_value(jl)
+			     : 100000;
 
-	(void)req;
-	HASH_ITER (hh, sv->reg.rooms, room, tmp) {
-		json_array_append_new(arr, room_brief(sv, room));
-	}
-	json_object_set_new(r, "rooms", arr);
+	sv->eng.ops->rooms(&sv->eng, NULL, limit, room_listed, &x);
+	json_object_set_new(r, "rooms", x.arr);
 	return r;
 }
 
@@ -256,31 +292,147 @@ room_member_ids(struct sv *sv, const char *name, const struct sv_room *room)
 	return members;
 }
 
+static void
+users_got(void *arg, int rc, const struct sv_presence *users, uint32_t n)
+{
+	json_t *arr = arg;
+	uint32_t i;
+
+	if (rc != WSD_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		json_t *info =
+		    users[i].info ? json_loads(users[i].info, 0, NULL) : NULL;
+
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:o, s:i}", "user", users[i].user,
+				   "info", info ? info : json_null(), "conns",
+				   (int)users[i].conns));
+	}
+}
+
 static json_t *
 cmd_room(struct sv *sv, const json_t *req)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
+	struct rooms_ctx x = {sv, NULL, NULL};
 	struct sv_room *room;
-	json_t *r, *o, *members;
+	json_t *r, *members, *users;
 
 	if (name == NULL)
 		return fail("room needs a name%s", NULL);
 	room = sv_reg_room_get(&sv->reg, name, strlen(name), 0);
 	members = room_member_ids(sv, name, room);
+	sv->eng.ops->rooms(&sv->eng, name, 1, room_listed, &x);
 	/* A connected user's personal room exists before its first message. */
-	if (room == NULL && json_array_size(members) == 0) {
+	if (x.one == NULL && json_array_size(members) == 0) {
 		json_decref(members);
 		return fail("no such room: %s", name);
 	}
-	if (room != NULL)
-		o = room_brief(sv, room);
-	else
-		o = json_pack("{s:s, s:i, s:i}", "name", name, "seq", 0, "log",
-			      0);
-	json_object_set_new(o, "members", members);
+	if (x.one == NULL)
+		x.one = json_pack("{s:s, s:i, s:i, s:s, s:i}", "name", name,
+				  "members", (int)json_array_size(members),
+				  "seq", 0, "epoch", "", "log", 0);
+	users = json_array();
+	sv->eng.ops->presence_get(&sv->eng, name, strlen(name), users_got,
+				  users);
+	json_object_set_new(x.one, "members", members);
+	json_object_set_new(x.one, "users", users);
 	r = ok();
-	json_object_set_new(r, "room", o);
+	json_object_set_new(r, "room", x.one);
 	return r;
+}
+
+struct sessions_ctx {
+	json_t *arr;
+	uint64_t now;
+};
+
+static json_t *
+session_json(const uint8_t id[SV_SESSION_ID_BYTES], const char *user,
+	     uint64_t created_ms, uint64_t now, json_t *rooms)
+{
+	char sid[SV_SESSION_ID_LEN + 1];
+
+	sv_token_sid_hex(id, sid);
+	return json_pack(
+	    "{s:s, s:s, s:o, s:I}", "session", sid, "user", user, "rooms",
+	    rooms, "age_s",
+	    (json_int_t)(now > created_ms ? (now - created_ms) / 1000 : 0));
+}
+
+static void
+session_listed(void *arg, const struct sv_sess *s)
+{
+	struct sessions_ctx *x = arg;
+	json_t *rooms = json_array(), *o;
+	uint32_t i;
+
+	for (i = 0; i < s->nrooms; i++)
+		json_array_append_new(rooms, json_string(s->rooms[i].name));
+	o = session_json(s->id, s->user, s->created_ms, x->now, rooms);
+	json_object_set_new(o, "connected", json_false());
+	json_object_set_new(
+	    o, "expires_s",
+	    json_integer((json_int_t)(s->expires_ms > x->now
+					  ? (s->expires_ms - x->now) / 1000
+					  : 0)));
+	json_array_append_new(x->arr, o);
+}
+
+static json_t *
+cmd_sessions(struct sv *sv, const json_t *req)
+{
+	const char *user = json_string_value(json_object_get(req, "user"));
+	json_t *jl = json_object_get(req, "limit"), *r;
+	struct sessions_ctx x = {json_array(), wall_ms()};
+	json_int_t limit = jl && json_is_integer(jl) ? json_integer_value(jl)
+						     : CONNS_DEFAULT_LIMIT;
+	struct sv_conn *c, *tmp;
+	json_int_t n = 0;
+
+	HASH_ITER (hh, sv->reg.conns, c, tmp) {
+		const struct sv_member *m;
+		json_t *rooms, *o;
+
+		if (n >= limit)
+			break;
+		if (user != NULL && strcmp(user, c->user->name) != 0)
+			continue;
+		rooms = json_array();
+		LIST_FOREACH (m, &c->rooms, in_conn)
+			json_array_append_new(rooms,
+					      json_string(m->room->name));
+		o = session_json(c->sid, c->user->name, c->session_ms, x.now,
+				 rooms);
+		json_object_set_new(o, "connected", json_true());
+		json_object_set_new(o, "conn", json_integer((json_int_t)c->id));
+		json_object_set_new(o, "expires_s", json_null());
+		json_array_append_new(x.arr, o);
+		n++;
+	}
+	if (n < limit)
+		sv->eng.ops->session_each(&sv->eng, user, (uint32_t)(limit - n),
+					  session_listed, &x);
+	r = ok();
+	json_object_set_new(r, "sessions", x.arr);
+	return r;
+}
+
+struct ctl_pub {
+	int done, rc, nworkers;
+	uint64_t seq;
+};
+
+static void
+ctl_published(void *arg, int rc, uint64_t seq, int nworkers)
+{
+	struct ctl_pub *p = arg;
+
+	p->done = 1;
+	p->rc = rc;
+	p->seq = seq;
+	p->nworkers = nworkers;
 }
 
 /* Publish the request's data to room; fills the reply. */
@@ -288,27 +440,33 @@ static json_t *
 publish_to(struct sv *sv, const char *room_name, const json_t *data,
 	   uint64_t exclude)
 {
-	struct sv_room *room;
+	struct ctl_pub p = {0, WSD_OK, 0, 0};
 	json_t *r;
 	char *text;
-	uint64_t seq;
-	int nworkers = 0;
 
 	if (data == NULL)
 		return fail("data is required%s", NULL);
-	room = sv_reg_room_get(&sv->reg, room_name, strlen(room_name), 1);
-	text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-	seq = (room && text)
-		  ? sv_route_publish(sv, room, "server", 6, text, strlen(text),
-				     NULL, 0, exclude, &nworkers)
-		  : 0;
+	if ((text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return fail("out of memory%s", NULL);
+	sv_route_publish(sv, room_name, strlen(room_name), "server", 6, text,
+			 strlen(text), NULL, 0, exclude, ctl_published, &p);
 	free(text);
-	if (seq == 0)
+	r = ok();
+	json_object_set_new(r, "room", json_string(room_name));
+	if (!p.done) {
+		/* An engine that completes later: accepted, seq unknown. */
+		json_object_set_new(r, "accepted", json_true());
+		return r;
+	}
+	json_decref(r);
+	if (p.rc == WSD_EFULL)
+		return fail("room limit reached (limits.max_rooms)%s", NULL);
+	if (p.rc != WSD_OK)
 		return fail("out of memory%s", NULL);
 	r = ok();
 	json_object_set_new(r, "room", json_string(room_name));
-	json_object_set_new(r, "seq", json_integer((json_int_t)seq));
-	json_object_set_new(r, "workers", json_integer(nworkers));
+	json_object_set_new(r, "seq", json_integer((json_int_t)p.seq));
+	json_object_set_new(r, "workers", json_integer(p.nworkers));
 	return r;
 }
 
@@ -385,7 +543,8 @@ cmd_kick(struct sv *sv, const json_t *req)
 	json_int_t code = 4003;
 	struct sv_user *u;
 	struct sv_conn *c, *tmp;
-	int kicked = 0;
+	int kicked = 0, revoke = json_is_true(json_object_get(req, "revoke"));
+	uint32_t revoked = 0;
 
 	if (jc != NULL) {
 		if (!json_is_integer(jc) ||
@@ -399,10 +558,23 @@ cmd_kick(struct sv *sv, const json_t *req)
 		reason = "kicked";
 	if (strlen(reason) > 120)
 		return fail("reason is limited to 120 bytes%s", NULL);
+	if (revoke && user == NULL)
+		return fail("--revoke needs --user%s", NULL);
+	if (revoke)
+		revoked = sv_session_revoke(sv, user);
 	if (user != NULL) {
 		if ((u = sv_reg_user_find(&sv->reg, user, strlen(user))) ==
-		    NULL)
+		    NULL) {
+			if (revoke) {
+				r = ok();
+				json_object_set_new(r, "kicked",
+						    json_integer(0));
+				json_object_set_new(r, "revoked",
+						    json_integer(revoked));
+				return r;
+			}
 			return fail("no connections of user %s", user);
+		}
 		TAILQ_FOREACH_SAFE (c, &u->conns, by_user, tmp)
 			kicked +=
 			    sv_route_kick(sv, c, (int)code, reason) == WSD_OK;
@@ -415,6 +587,8 @@ cmd_kick(struct sv *sv, const json_t *req)
 	}
 	r = ok();
 	json_object_set_new(r, "kicked", json_integer(kicked));
+	if (revoke)
+		json_object_set_new(r, "revoked", json_integer(revoked));
 	return r;
 }
 
@@ -436,6 +610,39 @@ cmd_stats(struct sv *sv, const json_t *req)
 		      (json_int_t)s->deliveries, "worker_restarts",
 		      (json_int_t)s->worker_restarts, "ipc_drops",
 		      (json_int_t)s->ipc_drops));
+	{
+		json_t *st = json_object_get(r, "stats");
+		struct sv_eng_stats es;
+
+		memset(&es, 0, sizeof(es));
+		sv->eng.ops->stats(&sv->eng, &es);
+		json_object_set_new(st, "rooms",
+				    json_integer((json_int_t)es.rooms));
+		json_object_set_new(
+		    st, "replay_entries",
+		    json_integer((json_int_t)es.replay_entries));
+		json_object_set_new(st, "replay_bytes",
+				    json_integer((json_int_t)es.replay_bytes));
+		json_object_set_new(
+		    st, "replay_evictions",
+		    json_integer((json_int_t)es.replay_evictions));
+		json_object_set_new(
+		    st, "room_limit_hits",
+		    json_integer((json_int_t)es.room_limit_hits));
+		json_object_set_new(st, "sessions",
+				    json_integer((json_int_t)es.sessions));
+		json_object_set_new(
+		    st, "sessions_evicted",
+		    json_integer((json_int_t)es.sessions_evicted));
+		json_object_set_new(st, "resumes",
+				    json_integer((json_int_t)s->resumes));
+		json_object_set_new(
+		    st, "resume_failures",
+		    json_integer((json_int_t)s->resume_failures));
+		json_object_set_new(
+		    st, "sessions_revoked",
+		    json_integer((json_int_t)s->sessions_revoked));
+	}
 	return r;
 }
 
@@ -477,7 +684,7 @@ static const struct command commands[] = {
     {"publish", cmd_publish},	  {"send", cmd_send},
     {"broadcast", cmd_broadcast}, {"kick", cmd_kick},
     {"stats", cmd_stats},	  {"reload", cmd_reload},
-    {"drain", cmd_drain},
+    {"drain", cmd_drain},	  {"sessions", cmd_sessions},
 };
 
 json_t *

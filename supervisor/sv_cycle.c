@@ -10,6 +10,8 @@
 #include "sv_cycle.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,8 +26,7 @@
 #include "sv_listen.h"
 
 #define LISTEN_BACKLOG 4096
-#define ROOM_RETAIN_MS (10 * 60 * 1000)
-#define SWEEP_INTERVAL 60.
+#define SWEEP_INTERVAL 10.
 #define DEDUPE_MAX 65536
 #define DEDUPE_WINDOW_MS (120 * 1000)
 #define DRAIN_DEFAULT_S 10.
@@ -123,28 +124,92 @@ daemonize(void)
 	return WSD_OK;
 }
 
+/* Is room a connected user's personal room? (Its history is kept.) */
+static int
+room_in_use(void *arg, const char *room)
+{
+	struct sv *sv = arg;
+
+	return sv_reg_room_user(&sv->reg, room) != NULL;
+}
+
 static void
 on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct sv *sv = ev_userdata(loop);
-	uint32_t n;
 
 	(void)t;
 	(void)revents;
-	n = sv_reg_room_sweep(&sv->reg, wall_ms() - ROOM_RETAIN_MS);
-	if (n > 0)
-		log_debug("freed %u idle empty rooms", n);
+	sv->eng.ops->sweep(&sv->eng, wall_ms(), sv->cfg->replay_ttl_ms,
+			   room_in_use, sv);
+}
+
+static void
+engine_limits(const struct sv_config *c, struct sv_eng_limits *l)
+{
+	l->replay_size = c->replay_size;
+	l->replay_ttl_ms = c->replay_ttl_ms;
+	l->replay_max_bytes = c->replay_max_bytes;
+	l->max_rooms = c->max_rooms;
+	l->sessions_max = c->sessions_max;
+}
+
+/*
+ * With no sessions.keys, the resume token key comes from the key file;
+ * when there is none yet, one is made with a random key (mode 0600), so
+ * that tokens outlive the process.
+ */
+static int
+ensure_key_file(struct sv_config *c)
+{
+	unsigned char rnd[32];
+	char line[128], err[512];
+	size_t i;
+	int fd, n, rc;
+
+	if (c->keys.n > 0)
+		return WSD_OK;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return WSD_EAGAIN;
+	n = snprintf(line, sizeof(line), "k1 ");
+	for (i = 0; i < sizeof(rnd); i++)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x",
+			      rnd[i]);
+	line[n++] = '\n';
+	OPENSSL_cleanse(rnd, sizeof(rnd));
+	fd = open(c->key_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		rc = write(fd, line, (size_t)n) == n ? WSD_OK : WSD_EINVAL;
+		close(fd);
+		if (rc != WSD_OK) {
+			unlink(c->key_file);
+			log_error("%s: cannot write the key file", c->key_file);
+			return rc;
+		}
+		log_info("%s: made a new resume token key", c->key_file);
+	} else if (errno != EEXIST) {
+		log_error("%s: cannot make the key file: %s", c->key_file,
+			  strerror(errno));
+		return WSD_EINVAL;
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	if (sv_config_read_key_file(c, err, sizeof(err)) != WSD_OK) {
+		log_error("%s", err);
+		return WSD_EINVAL;
+	}
+	return WSD_OK;
 }
 
 int
 sv_cycle_start(struct sv *sv, int daemon)
 {
+	struct sv_eng_limits lim;
 	int n;
 
 	sv->listen_fd = -1;
 	sv->started_ms = wall_ms();
 	sv->daemon = daemon;
-	sv_registry_init(&sv->reg, (uint32_t)sv->cfg->replay_size);
+	sv_registry_init(&sv->reg);
 	sv_dedupe_init(&sv->dedupe, DEDUPE_MAX, DEDUPE_WINDOW_MS);
 	ev_timer_init(&sv->sweep_timer, on_sweep, SWEEP_INTERVAL,
 		      SWEEP_INTERVAL);
@@ -167,10 +232,11 @@ sv_cycle_start(struct sv *sv, int daemon)
 	if (n <= 0)
 		return WSD_EINVAL;
 	sv->self_exe[n] = '\0';
-	if (sv_sessions_init(&sv->sessions) != WSD_OK) {
-		log_error("cannot draw the token key from OpenSSL's RNG");
-		return WSD_EAGAIN;
-	}
+	if (ensure_key_file(sv->cfg) != WSD_OK)
+		return WSD_EINVAL;
+	engine_limits(sv->cfg, &lim);
+	if (sv_mem_open(&sv->eng, &lim) != WSD_OK)
+		return WSD_ENOMEM;
 	if (sv_ctl_start(sv, &ctl_actions) != WSD_OK ||
 	    sv_admin_start(sv) != WSD_OK)
 		return WSD_ECLOSED;
@@ -190,6 +256,7 @@ sv_cycle_start(struct sv *sv, int daemon)
 int
 sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 {
+	struct sv_eng_limits lim;
 	struct sv_config *next;
 	char err[512];
 
@@ -206,13 +273,19 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 		snprintf(msg, len, "reload failed: out of memory");
 		return WSD_ENOMEM;
 	}
+	if (next->keys.n == 0 && ensure_key_file(next) != WSD_OK) {
+		sv_config_free(next);
+		snprintf(msg, len, "reload failed: no resume token key");
+		return WSD_EINVAL;
+	}
 	next->generation = sv->cfg->generation + 1;
 	sv_config_diff(sv->cfg, next, msg, len);
 	sv_config_free(sv->cfg);
 	sv->cfg = next;
 	log_set_level((enum log_level)next->log_level);
 	open_log(next->log_file, sv->daemon);
-	sv->reg.log_cap = (uint32_t)next->replay_size;
+	engine_limits(next, &lim);
+	sv->eng.ops->set_limits(&sv->eng, &lim);
 	sv_workers_configure(sv);
 	if (!sv->draining)
 		sv_workers_want(sv, next->workers);
@@ -274,8 +347,9 @@ sv_cycle_stop(struct sv *sv)
 	sv_workers_fini(sv);
 	sv_admin_stop(sv);
 	sv_ctl_stop(sv);
-	sv_sessions_fini(&sv->sessions);
 	sv_registry_fini(&sv->reg);
+	if (sv->eng.ops != NULL)
+		sv->eng.ops->close(&sv->eng);
 	sv_dedupe_fini(&sv->dedupe);
 	if (sv->listen_fd >= 0)
 		close(sv->listen_fd);

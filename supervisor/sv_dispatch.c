@@ -3,8 +3,9 @@
  *
  * Admission (CONN_OPEN) is decided here, because only the supervisor
  * knows the global and per-user counts: the connection is registered and
- * gets its session, or is refused with 503 or 429. The other messages
- * about a connection name it by id; it is looked up once, here, and a
+ * begins its session, or is refused with 503 or 429. A connection that
+ * goes (CONN_CLOSE, or its worker's exit) leaves its session behind. The other
+ * messages about a connection name it by id; it is looked up once, here, and a
  * worker may speak only of its own connections. Subscriptions and
  * publishes go on to sv_route.c with the connection found.
  */
@@ -15,6 +16,7 @@
 #include "../proto/log.h"
 #include "sv.h"
 #include "sv_route.h"
+#include "sv_session.h"
 
 static void
 admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
@@ -22,7 +24,7 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	char sid[SV_SESSION_ID_LEN + 1], token[SV_TOKEN_MAX];
 	struct proto_msg r;
 	struct sv_user *u;
-	struct sv_conn *c;
+	struct sv_conn *c = NULL;
 
 	memset(&r, 0, sizeof(r));
 	r.type = PROTO_CONN_ACCEPT;
@@ -32,9 +34,6 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		r.status = 503;
 	else if (u != NULL && u->nconns >= sv->cfg->max_connections_per_user)
 		r.status = 429;
-	else if (sv_session_mint(&sv->sessions, m->user.p, m->user.len, sid,
-				 token) != WSD_OK)
-		r.status = 503;
 	if (r.status == 0) {
 		c = sv_reg_conn_add(
 		    &sv->reg, m->conn, w->id, m->user.p, m->user.len, m->addr.p,
@@ -45,8 +44,17 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 				  "(duplicate id or out of memory)",
 				  w->id, (unsigned long long)m->conn);
 			r.status = 503;
+		} else if ((m->data.len > 0 &&
+			    (c->info = strndup(m->data.p, m->data.len)) ==
+				NULL) ||
+			   sv_session_begin(sv, c, token) != WSD_OK) {
+			log_error("worker %d: no session for conn %llu (out "
+				  "of memory or random bytes, or no key)",
+				  w->id, (unsigned long long)m->conn);
+			sv_reg_conn_remove(&sv->reg, c);
+			r.status = 503;
 		} else {
-			memcpy(c->session, sid, sizeof(sid));
+			sv_token_sid_hex(c->sid, sid);
 			r.session = proto_cstr(sid);
 			r.token = proto_cstr(token);
 			sv->stats.conns_opened++;
@@ -55,6 +63,16 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	if (r.status != 0)
 		sv->stats.conns_refused++;
 	sv_worker_send(sv, w, &r);
+}
+
+/* c is gone: its session is kept, it leaves its rooms, it is forgotten. */
+static void
+gone(struct sv *sv, struct sv_conn *c)
+{
+	sv_session_detach(sv, c);
+	sv_route_gone(sv, c);
+	sv_reg_conn_remove(&sv->reg, c);
+	sv->stats.conns_closed++;
 }
 
 static void
@@ -113,7 +131,9 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	case PROTO_CONN_CLOSE:
 	case PROTO_SUB:
 	case PROTO_UNSUB:
-	case PROTO_PUBLISH: break;
+	case PROTO_PUBLISH:
+	case PROTO_RESUME:
+	case PROTO_PRESENCE: break;
 	default:
 		snprintf(why, sizeof(why), "unexpected %s",
 			 proto_type_name(m->type));
@@ -123,12 +143,11 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	if ((c = sender(sv, w, m)) == NULL)
 		return;
 	switch (m->type) {
-	case PROTO_CONN_CLOSE:
-		sv_reg_conn_remove(&sv->reg, c);
-		sv->stats.conns_closed++;
-		break;
+	case PROTO_CONN_CLOSE: gone(sv, c); break;
 	case PROTO_SUB: sv_route_sub(sv, c, m); break;
 	case PROTO_UNSUB: sv_route_unsub(sv, c, m); break;
+	case PROTO_RESUME: sv_session_resume(sv, c, m); break;
+	case PROTO_PRESENCE: sv_route_presence(sv, c, m); break;
 	default: sv_route_client_publish(sv, c, m); break;
 	}
 }
@@ -136,8 +155,11 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 uint32_t
 sv_dispatch_exit(struct sv *sv, struct sv_worker *w)
 {
-	uint32_t n = sv_reg_worker_clear(&sv->reg, w->id);
+	uint32_t n = 0;
 
-	sv->stats.conns_closed += n;
+	while (!TAILQ_EMPTY(&sv->reg.by_worker[w->id])) {
+		gone(sv, TAILQ_FIRST(&sv->reg.by_worker[w->id]));
+		n++;
+	}
 	return n;
 }

@@ -6,18 +6,15 @@
  */
 #include "sv_registry.h"
 
-#include "../proto/clock.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 void
-sv_registry_init(struct sv_registry *r, uint32_t log_cap)
+sv_registry_init(struct sv_registry *r)
 {
 	int i;
 
 	memset(r, 0, sizeof(*r));
-	r->log_cap = log_cap;
 	for (i = 0; i < SV_MAX_WORKERS; i++)
 		TAILQ_INIT(&r->by_worker[i]);
 }
@@ -25,11 +22,6 @@ sv_registry_init(struct sv_registry *r, uint32_t log_cap)
 static void
 room_free(struct sv_room *room)
 {
-	uint32_t i;
-
-	for (i = 0; i < room->log_len; i++)
-		free(room->log[(room->log_head + i) % room->log_cap].payload);
-	free(room->log);
 	free(room->per_worker);
 	free(room->name);
 	free(room);
@@ -46,6 +38,7 @@ sv_registry_fini(struct sv_registry *r)
 	}
 	HASH_ITER (hh, r->rooms, room, rtmp) {
 		HASH_DEL(r->rooms, room);
+		r->nrooms--;
 		room_free(room);
 	}
 }
@@ -116,8 +109,49 @@ sv_reg_conn_find(struct sv_registry *r, uint64_t id)
 	return c;
 }
 
+void
+sv_reg_room_drop(struct sv_registry *r, struct sv_room *room)
+{
+	if (room->nmembers > 0)
+		return;
+	HASH_DEL(r->rooms, room);
+	r->nrooms--;
+	room_free(room);
+}
+
 static void
-member_unlink(struct sv_member *m, uint64_t now_ms)
+user_unlink(struct sv_registry *r, struct sv_conn *c)
+{
+	struct sv_user *u = c->user;
+
+	TAILQ_REMOVE(&u->conns, c, by_user);
+	if (--u->nconns == 0) {
+		HASH_DEL(r->users, u);
+		free(u->name);
+		free(u);
+	}
+}
+
+int
+sv_reg_conn_set_user(struct sv_registry *r, struct sv_conn *c, const char *user,
+		     size_t ulen)
+{
+	struct sv_user *u;
+
+	if (strlen(c->user->name) == ulen &&
+	    memcmp(c->user->name, user, ulen) == 0)
+		return WSD_OK;
+	if ((u = user_get(r, user, ulen)) == NULL)
+		return WSD_ENOMEM;
+	user_unlink(r, c);
+	c->user = u;
+	TAILQ_INSERT_TAIL(&u->conns, c, by_user);
+	u->nconns++;
+	return WSD_OK;
+}
+
+static void
+member_unlink(struct sv_registry *r, struct sv_member *m)
 {
 	struct sv_room *room = m->room;
 
@@ -125,31 +159,23 @@ member_unlink(struct sv_member *m, uint64_t now_ms)
 	LIST_REMOVE(m, in_conn);
 	room->nmembers--;
 	room->per_worker[m->conn->worker]--;
-	/* A room ages from its last publish or its last member leaving. */
-	if (now_ms > room->last_used_ms)
-		room->last_used_ms = now_ms;
 	m->conn->nrooms--;
 	free(m);
+	sv_reg_room_drop(r, room);
 }
 
 void
 sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c)
 {
-	struct sv_user *u = c->user;
-
 	while (!LIST_EMPTY(&c->rooms))
-		member_unlink(LIST_FIRST(&c->rooms), wall_ms());
+		member_unlink(r, LIST_FIRST(&c->rooms));
 	HASH_DEL(r->conns, c);
-	TAILQ_REMOVE(&u->conns, c, by_user);
-	if (--u->nconns == 0) {
-		HASH_DEL(r->users, u);
-		free(u->name);
-		free(u);
-	}
+	user_unlink(r, c);
 	TAILQ_REMOVE(&r->by_worker[c->worker], c, by_worker);
 	r->per_worker[c->worker]--;
 	r->nconns--;
 	free(c->agent);
+	free(c->info);
 	free(c);
 }
 
@@ -205,9 +231,9 @@ sv_reg_room_get(struct sv_registry *r, const char *name, size_t len, int create)
 		free(room);
 		return NULL;
 	}
-	room->log_max = r->log_cap;
 	TAILQ_INIT(&room->members);
 	HASH_ADD_KEYPTR(hh, r->rooms, room->name, len, room);
+	r->nrooms++;
 	return room;
 }
 
@@ -220,6 +246,12 @@ member_find(struct sv_conn *c, struct sv_room *room)
 		if (m->room == room)
 			return m;
 	return NULL;
+}
+
+int
+sv_reg_is_member(struct sv_conn *c, struct sv_room *room)
+{
+	return member_find(c, room) != NULL;
 }
 
 int
@@ -257,109 +289,8 @@ sv_reg_leave(struct sv_registry *r, struct sv_conn *c, struct sv_room *room)
 {
 	struct sv_member *m = member_find(c, room);
 
-	(void)r;
 	if (m == NULL)
 		return WSD_ENOENT;
-	member_unlink(m, wall_ms());
+	member_unlink(r, m);
 	return WSD_OK;
-}
-
-/*
- * Grow the ring (doubling, up to log_max) when it is full, so that a room
- * that is never published to costs no log at all. Returns WSD_OK,
- * WSD_EFULL when the ring is at its maximum, or WSD_ENOMEM.
- */
-static int
-log_grow(struct sv_room *room)
-{
-	uint32_t cap = room->log_cap ? room->log_cap * 2 : 4, i;
-	struct sv_logent *n;
-
-	if (room->log_cap >= room->log_max)
-		return WSD_EFULL;
-	if (cap > room->log_max)
-		cap = room->log_max;
-	if ((n = calloc(cap, sizeof(*n))) == NULL)
-		return WSD_ENOMEM;
-	for (i = 0; i < room->log_len; i++)
-		n[i] = room->log[(room->log_head + i) % room->log_cap];
-	free(room->log);
-	room->log = n;
-	room->log_cap = cap;
-	room->log_head = 0;
-	return WSD_OK;
-}
-
-uint64_t
-sv_reg_room_next_seq(const struct sv_room *room)
-{
-	return room->seq + 1;
-}
-
-uint64_t
-sv_reg_room_first_seq(const struct sv_room *room)
-{
-	if (room->log_len == 0)
-		return room->seq + 1;
-	return room->log[room->log_head].seq;
-}
-
-uint64_t
-sv_reg_room_append(struct sv_room *room, char *payload, uint32_t len,
-		   uint64_t now_ms)
-{
-	struct sv_logent *e;
-
-	room->seq++;
-	room->last_used_ms = now_ms;
-	if (room->log_len == room->log_cap)
-		log_grow(room);
-	if (room->log_cap == 0) {
-		free(payload);
-		return room->seq;
-	}
-	if (room->log_len == room->log_cap) {
-		e = &room->log[room->log_head];
-		free(e->payload);
-		room->log_head = (room->log_head + 1) % room->log_cap;
-		room->log_len--;
-	}
-	e = &room->log[(room->log_head + room->log_len) % room->log_cap];
-	e->seq = room->seq;
-	e->payload = payload;
-	e->len = len;
-	room->log_len++;
-	return room->seq;
-}
-
-const struct sv_logent *
-sv_reg_room_log(const struct sv_room *room, uint64_t seq)
-{
-	uint64_t first;
-
-	if (room->log_len == 0)
-		return NULL;
-	first = room->log[room->log_head].seq;
-	if (seq < first || seq > room->seq)
-		return NULL;
-	return &room->log[(room->log_head + (seq - first)) % room->log_cap];
-}
-
-uint32_t
-sv_reg_room_sweep(struct sv_registry *r, uint64_t cutoff_ms)
-{
-	struct sv_room *room, *tmp;
-	uint32_t n = 0;
-
-	HASH_ITER (hh, r->rooms, room, tmp) {
-		/* A connected user's personal room has members: its conns. */
-		if (sv_reg_room_user(r, room->name) != NULL)
-			continue;
-		if (room->nmembers == 0 && room->last_used_ms < cutoff_ms) {
-			HASH_DEL(r->rooms, room);
-			room_free(room);
-			n++;
-		}
-	}
-	return n;
 }

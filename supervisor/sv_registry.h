@@ -6,9 +6,15 @@
  * worker (a list per worker slot) and by room (a membership node that sits
  * in both the room's member list and the connection's room list). Removing
  * a connection unlinks it from every index in time proportional to its own
- * rooms, never to the size of the registry. Rooms carry their sequence
- * number, a per-worker member count (so a publish goes to exactly the
- * workers with members) and a bounded replay log.
+ * rooms, never to the size of the registry. A room here is its members
+ * only, with a per-worker member count (so a publish goes to exactly the
+ * workers with members); it is freed when its last member leaves. Seqs,
+ * epochs and replay logs are the engine's (sv_engine.h). A personal room
+ * `user:ID` has no entry: its members are the user's connections.
+ *
+ * A connection carries its attached session: the session id, the nonce
+ * of its one valid resume token, when the session began, and the info
+ * of the client's token.
  */
 #ifndef WSD_SV_REGISTRY_H
 #define WSD_SV_REGISTRY_H
@@ -22,6 +28,7 @@
 #include "../proto/err.h"
 #include "../proto/room.h"
 #include "sv_config.h"
+#include "sv_token.h"
 
 struct sv_conn;
 struct sv_room;
@@ -46,8 +53,12 @@ struct sv_conn {
 	struct sv_user *user;
 	char *agent;
 	char addr[64];
-	char session[40];
-	int anonymous;
+	char *info; /* the token's info claim (JSON text), or NULL */
+	uint8_t sid[SV_SESSION_ID_BYTES];
+	uint64_t nonce;
+	uint64_t session_ms; /* when the session began */
+	unsigned anonymous : 1;
+	unsigned revoked : 1; /* not kept when it goes */
 	uint64_t connected_ms;
 	uint64_t last_seen_ms;
 	uint64_t queue_bytes, queue_msgs, drops, msgs_in, msgs_out;
@@ -58,24 +69,12 @@ struct sv_conn {
 	UT_hash_handle hh;
 };
 
-/* One entry of a room's replay log: the exact text sent to clients. */
-struct sv_logent {
-	uint64_t seq;
-	char *payload;
-	uint32_t len;
-};
-
 struct sv_room {
 	char *name;
-	uint64_t seq;
-	uint64_t last_used_ms;
 	uint32_t nmembers;
 	uint32_t nper_worker; /* entries in per_worker */
 	uint32_t *per_worker; /* members on each worker slot, grown on join */
 	TAILQ_HEAD(, sv_member) members;
-	/* Ring of the last messages, grown on demand up to log_max. */
-	struct sv_logent *log;
-	uint32_t log_max, log_cap, log_len, log_head;
 	UT_hash_handle hh;
 };
 
@@ -83,13 +82,12 @@ struct sv_registry {
 	struct sv_conn *conns; /* uthash by id */
 	struct sv_user *users; /* uthash by name */
 	struct sv_room *rooms; /* uthash by name */
-	uint32_t nconns;
-	uint32_t log_cap; /* replay log size for new rooms */
+	uint32_t nconns, nrooms;
 	uint32_t per_worker[SV_MAX_WORKERS];
 	TAILQ_HEAD(, sv_conn) by_worker[SV_MAX_WORKERS];
 };
 
-void sv_registry_init(struct sv_registry *r, uint32_t log_cap);
+void sv_registry_init(struct sv_registry *r);
 
 /* Free every connection, user and room. */
 void sv_registry_fini(struct sv_registry *r);
@@ -105,6 +103,11 @@ struct sv_conn *sv_reg_conn_add(struct sv_registry *r, uint64_t id, int worker,
 
 struct sv_conn *sv_reg_conn_find(struct sv_registry *r, uint64_t id);
 
+/* Move c to user (a resumed anonymous session takes its old user id).
+ * Returns WSD_OK or WSD_ENOMEM (c unchanged). */
+int sv_reg_conn_set_user(struct sv_registry *r, struct sv_conn *c,
+			 const char *user, size_t ulen);
+
 /* Remove a connection from every index and free it; c is invalid after. */
 void sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c);
 
@@ -118,10 +121,17 @@ struct sv_user *sv_reg_user_find(struct sv_registry *r, const char *name,
  * personal room, or the user has no connection. */
 struct sv_user *sv_reg_room_user(struct sv_registry *r, const char *name);
 
-/* Find a room; with create, make it (seq 0) when missing. NULL: no memory
+/* Find a room; with create, make it when missing (a room with no member
+ * is freed again by sv_reg_leave or sv_reg_room_drop). NULL: no memory
  * or (without create) no such room. */
 struct sv_room *sv_reg_room_get(struct sv_registry *r, const char *name,
 				size_t len, int create);
+
+/* Free room if it has no member (a join that failed after the get). */
+void sv_reg_room_drop(struct sv_registry *r, struct sv_room *room);
+
+/* Is c a member of room? */
+int sv_reg_is_member(struct sv_conn *c, struct sv_room *room);
 
 /* Members of room on worker slot w. */
 uint32_t sv_reg_room_on_worker(const struct sv_room *room, int w);
@@ -130,33 +140,9 @@ uint32_t sv_reg_room_on_worker(const struct sv_room *room, int w);
  * WSD_ENOMEM (nothing changed). */
 int sv_reg_join(struct sv_registry *r, struct sv_conn *c, struct sv_room *room);
 
-/* Remove c from room. Returns WSD_OK or WSD_ENOENT (not a member). */
+/* Remove c from room; the room is freed with its last member (room is
+ * invalid then). Returns WSD_OK or WSD_ENOENT (not a member). */
 int sv_reg_leave(struct sv_registry *r, struct sv_conn *c,
 		 struct sv_room *room);
-
-/* The seq the room's next publish gets: the registry alone decides it. */
-uint64_t sv_reg_room_next_seq(const struct sv_room *room);
-
-/* The oldest seq the room's replay log still holds (its next seq when the
- * log is empty). */
-uint64_t sv_reg_room_first_seq(const struct sv_room *room);
-
-/*
- * Stamp the room's next sequence number and append payload (taken over:
- * the registry frees it when it falls out of the log) to the replay log.
- * Returns the new seq (the one sv_reg_room_next_seq gave).
- */
-uint64_t sv_reg_room_append(struct sv_room *room, char *payload, uint32_t len,
-			    uint64_t now_ms);
-
-/* The log entry holding seq, or NULL when seq is outside the log. */
-const struct sv_logent *sv_reg_room_log(const struct sv_room *room,
-					uint64_t seq);
-
-/*
- * Free rooms with no members that were last used before cutoff_ms.
- * Returns how many were freed.
- */
-uint32_t sv_reg_room_sweep(struct sv_registry *r, uint64_t cutoff_ms);
 
 #endif

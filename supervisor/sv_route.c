@@ -1,172 +1,120 @@
 /*
- * sv_route.c: room routing in the supervisor. A publish gets the room's
- * next sequence number, its client-facing JSON text is built once and
- * appended to the room's replay log, and one DELIVER goes to each worker
- * that has members in the room; each worker frames it once and fans it out
- * to its own connections. A personal room `user:ID` has no member list:
- * its members are the user's connections (the user index), and each gets
- * its own DELIVER. Subscribes join the registry and, with `since`,
- * replay what the log still holds, in order, before any live delivery
- * (the worker's channel is ordered, and the supervisor is one thread).
+ * sv_route.c: room routing in the supervisor (sv_route.h). A publish goes
+ * to the engine, which stamps the room's next seq and logs the client
+ * text, built once; in its completion one DELIVER goes to each worker
+ * that has members, and each worker frames it once and fans it out to
+ * its own connections. A personal room `user:ID` has no member list: its
+ * members are the user's connections (the user index), and each gets its
+ * own DELIVER. Subscribes join the registry and the engine's presence
+ * and, with `since`, replay what the log still holds, in order, before
+ * any live delivery (the worker's channel is ordered, and the supervisor
+ * is one thread).
  */
 #include "sv_route.h"
 
 #include "sv.h"
 
+#include <fnmatch.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../proto/clock.h"
 #include "../proto/log.h"
+#include "sv_message.h"
 
-/* Append the JSON encoding of the string s[0..len) to out (jansson),
- * growing it. Returns WSD_OK or WSD_ENOMEM. */
+struct pub_ctx {
+	struct sv *sv;
+	const char *room;
+	size_t rlen;
+	uint64_t exclude;
+	sv_route_done_fn done;
+	void *arg;
+};
+
+/* Send m (a DELIVER) to the members of room; returns the sends. */
 static int
-json_str_append(json_t *tmp, const char *s, size_t len, char **out,
-		size_t *olen, size_t *ocap)
+fan_out(struct sv *sv, const char *room, size_t rlen, struct proto_msg *m)
 {
-	size_t need;
-	char *p;
+	int i, sent = 0, all = room_is_broadcast(room, rlen);
+	struct sv_room *r = NULL;
 
-	if (json_string_setn_nocheck(tmp, s, len) != 0)
-		return WSD_ENOMEM;
-	need = json_dumpb(tmp, NULL, 0, JSON_ENCODE_ANY);
-	if (need == 0)
-		return WSD_ENOMEM;
-	if (*olen + need + 1 > *ocap) {
-		size_t cap = (*olen + need + 1) * 2;
-
-		if ((p = realloc(*out, cap)) == NULL)
-			return WSD_ENOMEM;
-		*out = p;
-		*ocap = cap;
-	}
-	json_dumpb(tmp, *out + *olen, need, JSON_ENCODE_ANY);
-	*olen += need;
-	return WSD_OK;
-}
-
-/* Append s[0..len) to out, growing it. Returns WSD_OK or WSD_ENOMEM. */
-static int
-raw_append(const char *s, size_t len, char **out, size_t *olen, size_t *ocap)
-{
-	char *p;
-
-	if (*olen + len + 1 > *ocap) {
-		size_t cap = (*olen + len + 1) * 2;
-
-		if ((p = realloc(*out, cap)) == NULL)
-			return WSD_ENOMEM;
-		*out = p;
-		*ocap = cap;
-	}
-	memcpy(*out + *olen, s, len);
-	*olen += len;
-	return WSD_OK;
-}
-
-/*
- * Build {"type":"message","room":R,"seq":N,"from":F,"data":D,"id":I}.
- * room may be NULL (a direct delivery: no room, no seq), id may be NULL.
- * data is JSON text from a trusted source (a worker that parsed it, or
- * jansson). Returns a malloc'd buffer the caller owns, or NULL.
- */
-static char *
-message_json(const char *room, size_t roomlen, uint64_t seq, const char *from,
-	     size_t fromlen, const char *data, size_t datalen, const char *id,
-	     size_t idlen, size_t *lenp)
-{
-	char *out = NULL, num[32];
-	size_t olen = 0, ocap = 0;
-	json_t *tmp = json_string("");
-	int n, bad = tmp == NULL;
-
-	bad =
-	    bad || raw_append("{\"type\":\"message\"", 17, &out, &olen, &ocap);
-	if (room != NULL) {
-		n = snprintf(num, sizeof(num), ",\"seq\":%llu",
-			     (unsigned long long)seq);
-		bad = bad || raw_append(",\"room\":", 8, &out, &olen, &ocap) ||
-		      json_str_append(tmp, room, roomlen, &out, &olen, &ocap) ||
-		      raw_append(num, (size_t)n, &out, &olen, &ocap);
-	}
-	bad = bad || raw_append(",\"from\":", 8, &out, &olen, &ocap) ||
-	      json_str_append(tmp, from, fromlen, &out, &olen, &ocap) ||
-	      raw_append(",\"data\":", 8, &out, &olen, &ocap) ||
-	      raw_append(data, datalen, &out, &olen, &ocap);
-	if (id != NULL && idlen > 0)
-		bad = bad || raw_append(",\"id\":", 6, &out, &olen, &ocap) ||
-		      json_str_append(tmp, id, idlen, &out, &olen, &ocap);
-	bad = bad || raw_append("}", 1, &out, &olen, &ocap);
-	json_decref(tmp);
-	if (bad) {
-		free(out);
-		return NULL;
-	}
-	*lenp = olen;
-	return out;
-}
-
-uint64_t
-sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
-		 size_t fromlen, const char *data, size_t datalen,
-		 const char *id, size_t idlen, uint64_t exclude, int *nworkers)
-{
-	uint64_t seq = sv_reg_room_next_seq(room);
-	struct proto_msg m;
-	size_t len;
-	char *payload;
-	int i, sent = 0, all = strcmp(room->name, ROOM_BROADCAST) == 0;
-
-	payload = message_json(room->name, strlen(room->name), seq, from,
-			       fromlen, data, datalen, id, idlen, &len);
-	if (payload == NULL)
-		return 0;
-	memset(&m, 0, sizeof(m));
-	m.type = PROTO_DELIVER;
-	m.room.p = room->name;
-	m.room.len = (uint32_t)strlen(room->name);
-	if (len > PROTO_MAX_DATA) {
-		free(payload);
-		return 0;
-	}
-	m.seq = seq;
-	m.exclude = exclude;
-	m.flags = all ? PROTO_F_BROADCAST : 0;
-	m.data.p = payload; /* handed to the replay log after the sends */
-	m.data.len = (uint32_t)len;
-	if (room_is_personal(room->name, strlen(room->name))) {
-		struct sv_user *u = sv_reg_room_user(&sv->reg, room->name);
+	if (room_is_personal(room, rlen)) {
+		const char *user;
+		struct sv_user *u;
 		struct sv_conn *c;
+		size_t ulen;
 
-		if (u != NULL)
-			TAILQ_FOREACH (c, &u->conns, by_user) {
-				m.conn = c->id;
-				if (c->id != exclude &&
-				    sv_worker_send(sv,
-						   sv_worker_get(sv, c->worker),
-						   &m) == WSD_OK)
-					sent++;
-			}
-	} else {
-		for (i = 0; i < SV_MAX_WORKERS; i++) {
-			struct sv_worker *w = sv_worker_get(sv, i);
-
-			if (!sv_worker_up(w))
-				continue;
-			if (!all && sv_reg_room_on_worker(room, i) == 0)
-				continue;
-			if (sv_worker_send(sv, w, &m) == WSD_OK)
+		user = room_personal_user(room, rlen, &ulen);
+		if ((u = sv_reg_user_find(&sv->reg, user, ulen)) == NULL)
+			return 0;
+		TAILQ_FOREACH (c, &u->conns, by_user) {
+			m->conn = c->id;
+			if (c->id != m->exclude &&
+			    sv_worker_send(sv, sv_worker_get(sv, c->worker),
+					   m) == WSD_OK)
 				sent++;
 		}
+		m->conn = 0;
+		return sent;
 	}
-	/* The log takes the payload over (and may free it at once). */
-	sv_reg_room_append(room, payload, (uint32_t)len, wall_ms());
-	sv->stats.publishes++;
-	sv->stats.deliveries += (uint64_t)sent;
-	if (nworkers != NULL)
-		*nworkers = sent;
-	return m.seq;
+	if (!all && (r = sv_reg_room_get(&sv->reg, room, rlen, 0)) == NULL)
+		return 0;
+	for (i = 0; i < SV_MAX_WORKERS; i++) {
+		struct sv_worker *w = sv_worker_get(sv, i);
+
+		if (!sv_worker_up(w))
+			continue;
+		if (!all && sv_reg_room_on_worker(r, i) == 0)
+			continue;
+		if (sv_worker_send(sv, w, m) == WSD_OK)
+			sent++;
+	}
+	return sent;
+}
+
+static void
+published(void *arg, int rc, const struct sv_eng_entry *e, const char *epoch)
+{
+	struct pub_ctx *p = arg;
+	struct proto_msg m;
+	int sent = 0;
+
+	(void)epoch;
+	if (rc == WSD_OK && e->len > PROTO_MAX_DATA)
+		rc = WSD_ENOMEM;
+	if (rc == WSD_OK) {
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_DELIVER;
+		m.room.p = p->room;
+		m.room.len = (uint32_t)p->rlen;
+		m.seq = e->seq;
+		m.exclude = p->exclude;
+		m.flags =
+		    room_is_broadcast(p->room, p->rlen) ? PROTO_F_BROADCAST : 0;
+		m.data.p = e->text;
+		m.data.len = e->len;
+		sent = fan_out(p->sv, p->room, p->rlen, &m);
+		p->sv->stats.publishes++;
+		p->sv->stats.deliveries += (uint64_t)sent;
+	}
+	if (p->done != NULL)
+		p->done(p->arg, rc, rc == WSD_OK ? e->seq : 0, sent);
+}
+
+void
+sv_route_publish(struct sv *sv, const char *room, size_t rlen, const char *from,
+		 size_t fromlen, const char *data, size_t datalen,
+		 const char *id, size_t idlen, uint64_t exclude,
+		 sv_route_done_fn done, void *arg)
+{
+	struct sv_eng_pub p = {room, rlen,    from, fromlen,
+			       data, datalen, id,   idlen};
+	/* The memory engine completes before publish returns; an engine
+	 * that completes later must copy what it needs of ctx. */
+	struct pub_ctx ctx = {sv, room, rlen, exclude, done, arg};
+
+	sv->eng.ops->publish(&sv->eng, &p, published, &ctx);
 }
 
 int
@@ -178,8 +126,8 @@ sv_route_direct(struct sv *sv, struct sv_conn *c, const char *data,
 	char *payload;
 	int rc;
 
-	payload =
-	    message_json(NULL, 0, 0, "server", 6, data, datalen, NULL, 0, &len);
+	payload = sv_message_json(NULL, 0, 0, "server", 6, data, datalen, NULL,
+				  0, &len);
 	if (payload == NULL)
 		return WSD_ENOMEM;
 	memset(&m, 0, sizeof(m));
@@ -192,78 +140,329 @@ sv_route_direct(struct sv *sv, struct sv_conn *c, const char *data,
 	return rc;
 }
 
-static void
-send_error(struct sv *sv, struct sv_worker *w, uint64_t conn, const char *code,
-	   const char *reason, struct proto_str ref)
+int
+sv_route_text(struct sv *sv, struct sv_conn *c, const char *text, size_t len)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DELIVER;
+	m.conn = c->id;
+	m.data.p = text;
+	m.data.len = (uint32_t)len;
+	return sv_worker_send(sv, sv_worker_get(sv, c->worker), &m);
+}
+
+void
+sv_route_error(struct sv *sv, struct sv_conn *c, const char *code,
+	       const char *reason, struct proto_str ref)
 {
 	struct proto_msg e;
 
 	memset(&e, 0, sizeof(e));
 	e.type = PROTO_ERROR;
-	e.conn = conn;
+	e.conn = c->id;
 	e.code = proto_cstr(code);
 	e.reason = proto_cstr(reason);
 	e.id = ref;
-	sv_worker_send(sv, w, &e);
+	sv_worker_send(sv, sv_worker_get(sv, c->worker), &e);
+}
+
+int
+sv_route_pattern(const struct setting_list *list, const char *room)
+{
+	uint32_t i;
+
+	for (i = 0; i < list->n; i++)
+		if (fnmatch(list->v[i], room, 0) == 0)
+			return 1;
+	return 0;
+}
+
+/* {"type":"join"|"leave","room":R,"user":U,"info":I} to the room's
+ * members but c, where presence.announce says so. */
+static void
+announce(struct sv *sv, struct sv_conn *c, const char *type, const char *room,
+	 size_t rlen)
+{
+	json_t *info = NULL, *o;
+	struct proto_msg m;
+	char *text;
+
+	if (!sv_route_pattern(&sv->cfg->presence_announce, room))
+		return;
+	if (c->info != NULL)
+		info = json_loads(c->info, 0, NULL);
+	o = json_pack("{s:s, s:s#, s:s, s:o}", "type", type, "room", room,
+		      (int)rlen, "user", c->user->name, "info",
+		      info ? info : json_null());
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (text == NULL)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DELIVER;
+	m.room.p = room;
+	m.room.len = (uint32_t)rlen;
+	m.exclude = c->id;
+	m.data = proto_cstr(text);
+	fan_out(sv, room, rlen, &m);
+	free(text);
+}
+
+int
+sv_route_join(struct sv *sv, struct sv_conn *c, const char *name, size_t rlen)
+{
+	struct sv_room *room;
+	int rc, n;
+
+	room = sv_reg_room_get(&sv->reg, name, rlen, 1);
+	if (room == NULL)
+		return WSD_ENOMEM;
+	if (sv_reg_is_member(c, room))
+		return WSD_EEXIST;
+	n = sv->eng.ops->presence_add(&sv->eng, name, rlen, c->user->name,
+				      c->info);
+	if (n < 0) {
+		sv_reg_room_drop(&sv->reg, room);
+		return n;
+	}
+	if ((rc = sv_reg_join(&sv->reg, c, room)) != WSD_OK) {
+		sv->eng.ops->presence_remove(&sv->eng, name, rlen,
+					     c->user->name);
+		sv_reg_room_drop(&sv->reg, room);
+		return rc;
+	}
+	if (n == 1)
+		announce(sv, c, "join", name, rlen);
+	return WSD_OK;
+}
+
+/* c leaves room in the engine (the registry is the caller's). */
+static void
+absent(struct sv *sv, struct sv_conn *c, const char *name, size_t rlen)
+{
+	if (sv->eng.ops->presence_remove(&sv->eng, name, rlen, c->user->name) ==
+	    0)
+		announce(sv, c, "leave", name, rlen);
+}
+
+void
+sv_route_gone(struct sv *sv, struct sv_conn *c)
+{
+	struct sv_member *m;
+
+	LIST_FOREACH (m, &c->rooms, in_conn)
+		absent(sv, c, m->room->name, strlen(m->room->name));
+}
+
+struct replay_ctx {
+	struct sv *sv;
+	struct sv_conn *c;	   /* sent to at once, or */
+	struct sv_replay_buf *buf; /* held back */
+	const char *room;
+	size_t rlen;
+	struct proto_msg *reply; /* sent before the entries, or NULL */
+	uint64_t *seq;
+	char *epoch;
+	int *recovered;
+	int rc;
+};
+
+static int
+hold(struct sv_replay_buf *b, const char *room, size_t rlen,
+     const struct sv_eng_entry *e)
+{
+	struct sv_replay_ent *x;
+
+	if (b->n == b->cap) {
+		uint32_t cap = b->cap ? b->cap * 2 : 16;
+
+		if ((x = realloc(b->v, cap * sizeof(*x))) == NULL)
+			return WSD_ENOMEM;
+		b->v = x;
+		b->cap = cap;
+	}
+	x = &b->v[b->n];
+	x->room = strndup(room, rlen);
+	x->text = malloc(e->len ? e->len : 1);
+	if (x->room == NULL || x->text == NULL) {
+		free(x->room);
+		free(x->text);
+		return WSD_ENOMEM;
+	}
+	memcpy(x->text, e->text, e->len);
+	x->len = e->len;
+	x->seq = e->seq;
+	b->n++;
+	return WSD_OK;
+}
+
+static void
+replayed(void *arg, const struct sv_eng_hist *h)
+{
+	struct replay_ctx *x = arg;
+	struct proto_msg d;
+	uint32_t i;
+
+	if ((x->rc = h->rc) != WSD_OK)
+		return;
+	*x->seq = h->seq;
+	snprintf(x->epoch, SV_EPOCH_LEN + 1, "%s", h->epoch);
+	*x->recovered = h->recovered;
+	if (x->reply != NULL) {
+		x->reply->seq = h->seq;
+		x->reply->epoch = proto_cstr(x->epoch);
+		if (x->reply->flags & PROTO_F_SINCE)
+			x->reply->flags |= h->recovered ? PROTO_F_RECOVERED : 0;
+		sv_worker_send(x->sv, sv_worker_get(x->sv, x->c->worker),
+			       x->reply);
+	}
+	memset(&d, 0, sizeof(d));
+	d.type = PROTO_DELIVER;
+	d.room.p = x->room;
+	d.room.len = (uint32_t)x->rlen;
+	for (i = 0; i < h->n; i++) {
+		const struct sv_eng_entry *e = h->entry(h, i);
+
+		if (x->buf != NULL) {
+			if (hold(x->buf, x->room, x->rlen, e) != WSD_OK) {
+				*x->recovered = 0; /* told: not all of it */
+				return;
+			}
+			continue;
+		}
+		d.conn = x->c->id;
+		d.seq = e->seq;
+		d.data.p = e->text;
+		d.data.len = e->len;
+		sv_worker_send(x->sv, sv_worker_get(x->sv, x->c->worker), &d);
+	}
+}
+
+static int
+replay(struct replay_ctx *x, int since_given, uint64_t since, const char *epoch)
+{
+	unsigned flags = SV_ENG_CREATE | (since_given ? SV_ENG_SINCE : 0);
+
+	x->sv->eng.ops->history(&x->sv->eng, x->room, x->rlen, since, epoch,
+				flags, replayed, x);
+	return x->rc;
+}
+
+int
+sv_route_replay(struct sv *sv, const char *room, size_t rlen, int since_given,
+		uint64_t since, const char *epoch, struct sv_replay_buf *buf,
+		uint64_t *seq, char *epoch_out, int *recovered)
+{
+	struct replay_ctx x = {sv,   NULL, buf,	      room,	 rlen,
+			       NULL, seq,  epoch_out, recovered, WSD_OK};
+
+	return replay(&x, since_given, since, epoch);
+}
+
+void
+sv_route_replay_flush(struct sv *sv, struct sv_conn *c,
+		      struct sv_replay_buf *buf)
+{
+	struct proto_msg d;
+	uint32_t i;
+
+	memset(&d, 0, sizeof(d));
+	d.type = PROTO_DELIVER;
+	for (i = 0; i < buf->n; i++) {
+		struct sv_replay_ent *x = &buf->v[i];
+
+		if (c != NULL) {
+			d.conn = c->id;
+			d.room = proto_cstr(x->room);
+			d.seq = x->seq;
+			d.data.p = x->text;
+			d.data.len = x->len;
+			sv_worker_send(sv, sv_worker_get(sv, c->worker), &d);
+		}
+		free(x->room);
+		free(x->text);
+	}
+	free(buf->v);
+	memset(buf, 0, sizeof(*buf));
+}
+
+static void
+refuse(struct sv *sv, struct sv_conn *c, int rc, struct proto_str ref,
+       unsigned flags)
+{
+	struct proto_msg e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = PROTO_ERROR;
+	e.conn = c->id;
+	e.code = proto_cstr(rc == WSD_EFULL ? "room_limit" : "internal");
+	e.reason = proto_cstr(rc == WSD_EFULL ? "too many rooms on the server"
+					      : "out of memory");
+	e.id = ref;
+	e.flags = flags;
+	sv_worker_send(sv, sv_worker_get(sv, c->worker), &e);
 }
 
 void
 sv_route_sub(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 {
-	struct sv_worker *w = sv_worker_get(sv, c->worker);
-	struct sv_room *room;
-	struct proto_msg r, d;
-	uint64_t s;
-	int recovered = 1;
+	char room[PROTO_MAX_NAME + 1], epoch[SV_EPOCH_LEN + 1] = "";
+	char want[SV_EPOCH_LEN + 1];
+	struct sv_room *r;
+	struct proto_msg reply;
+	uint64_t seq;
+	int rc, recovered, personal;
 
-	if (c->nrooms >= sv->cfg->w.max_rooms_per_conn &&
-	    (room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 0)) ==
-		NULL) {
-		send_error(sv, w, m->conn, "too_many_rooms",
-			   "room limit reached", m->room);
-		return;
-	}
-	room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 1);
-	/* A personal room's members are implicit: the user's connections. */
-	if (room == NULL || (!room_is_personal(room->name, m->room.len) &&
-			     sv_reg_join(&sv->reg, c, room) == WSD_ENOMEM)) {
-		send_error(sv, w, m->conn, "internal", "out of memory",
-			   m->room);
-		return;
-	}
-	memset(&r, 0, sizeof(r));
-	r.type = PROTO_SUB_REPLY;
-	r.conn = m->conn;
-	r.room = m->room;
-	r.seq = room->seq;
-	if (m->flags & PROTO_F_SINCE) {
-		/* Recovered when every seq after since is still in the log. */
-		recovered = m->since <= room->seq &&
-			    (m->since == room->seq ||
-			     sv_reg_room_log(room, m->since + 1) != NULL);
-		/* SINCE tells the worker to say recovered, true or false. */
-		r.flags = PROTO_F_SINCE | (recovered ? PROTO_F_RECOVERED : 0);
-	}
-	sv_worker_send(sv, w, &r);
-	if (!(m->flags & PROTO_F_SINCE))
-		return;
-	memset(&d, 0, sizeof(d));
-	d.type = PROTO_DELIVER;
-	d.conn = c->id;
-	d.room = m->room;
-	/* Walk only what the log holds, however old since is. */
-	s = m->since + 1;
-	if (s < sv_reg_room_first_seq(room))
-		s = sv_reg_room_first_seq(room);
-	for (; s <= room->seq && m->since < room->seq; s++) {
-		const struct sv_logent *e = sv_reg_room_log(room, s);
+	snprintf(room, sizeof(room), "%.*s", (int)m->room.len, m->room.p);
+	snprintf(want, sizeof(want), "%.*s", (int)m->epoch.len, m->epoch.p);
+	personal = room_is_personal(room, m->room.len);
+	r = personal ? NULL : sv_reg_room_get(&sv->reg, room, m->room.len, 0);
+	if (!personal && (r == NULL || !sv_reg_is_member(c, r)) &&
+	    c->nrooms >= sv->cfg->w.max_rooms_per_conn) {
+		struct proto_msg e;
 
-		if (e == NULL)
-			continue;
-		d.seq = e->seq;
-		d.data.p = e->payload;
-		d.data.len = e->len;
-		sv_worker_send(sv, w, &d);
+		memset(&e, 0, sizeof(e));
+		e.type = PROTO_ERROR;
+		e.conn = c->id;
+		e.code = proto_cstr("too_many_rooms");
+		e.reason = proto_cstr("room limit reached");
+		e.id = m->room;
+		e.flags = PROTO_F_SUB;
+		sv_worker_send(sv, sv_worker_get(sv, c->worker), &e);
+		return;
+	}
+	if (!personal) {
+		rc = sv_route_join(sv, c, room, m->room.len);
+		if (rc != WSD_OK && rc != WSD_EEXIST) {
+			refuse(sv, c, rc, m->room, PROTO_F_SUB);
+			return;
+		}
+	}
+	memset(&reply, 0, sizeof(reply));
+	reply.type = PROTO_SUB_REPLY;
+	reply.conn = c->id;
+	reply.room = m->room;
+	/* SINCE tells the worker to say recovered, true or false. */
+	reply.flags = m->flags & PROTO_F_SINCE;
+	{
+		struct replay_ctx x = {sv,	    NULL,   NULL, room,
+				       m->room.len, &reply, &seq, epoch,
+				       &recovered,  WSD_OK};
+
+		x.c = c;
+		rc = replay(&x, (m->flags & PROTO_F_SINCE) != 0, m->since,
+			    m->epoch.len ? want : NULL);
+	}
+	if (rc != WSD_OK) {
+		if (!personal &&
+		    (r = sv_reg_room_get(&sv->reg, room, m->room.len, 0)) !=
+			NULL) {
+			absent(sv, c, room, m->room.len);
+			sv_reg_leave(&sv->reg, c, r);
+		}
+		refuse(sv, c, rc, m->room, PROTO_F_SUB);
 	}
 }
 
@@ -271,43 +470,57 @@ void
 sv_route_unsub(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 {
 	struct sv_room *room;
+	char name[PROTO_MAX_NAME + 1];
 
 	room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 0);
-	if (room != NULL)
-		sv_reg_leave(&sv->reg, c, room);
+	if (room == NULL || !sv_reg_is_member(c, room))
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)m->room.len, m->room.p);
+	absent(sv, c, name, m->room.len);
+	sv_reg_leave(&sv->reg, c, room);
+}
+
+struct client_pub {
+	uint64_t seq;
+	int rc;
+};
+
+static void
+client_published(void *arg, int rc, uint64_t seq, int nworkers)
+{
+	struct client_pub *p = arg;
+
+	(void)nworkers;
+	p->rc = rc;
+	p->seq = seq;
 }
 
 void
 sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 			const struct proto_msg *m)
 {
-	struct sv_worker *w = sv_worker_get(sv, c->worker);
-	struct sv_room *room;
+	struct client_pub p = {0, WSD_OK};
 	struct proto_msg a;
-	uint64_t seq;
 	size_t ulen;
 
 	ulen = strlen(c->user->name);
-	seq = m->id.len == 0 ? 0
-			     : sv_dedupe_find(&sv->dedupe, m->room.p,
-					      m->room.len, c->user->name, ulen,
-					      m->id.p, m->id.len, wall_ms());
-	if (seq == 0) {
-		room = sv_reg_room_get(&sv->reg, m->room.p, m->room.len, 1);
-		seq = room == NULL
-			  ? 0
-			  : sv_route_publish(sv, room, c->user->name, ulen,
-					     m->data.p, m->data.len, m->id.p,
-					     m->id.len, 0, NULL);
-		if (seq == 0) {
-			send_error(sv, w, m->conn, "internal", "out of memory",
-				   m->id);
+	p.seq = m->id.len == 0
+		    ? 0
+		    : sv_dedupe_find(&sv->dedupe, m->room.p, m->room.len,
+				     c->user->name, ulen, m->id.p, m->id.len,
+				     wall_ms());
+	if (p.seq == 0) {
+		sv_route_publish(sv, m->room.p, m->room.len, c->user->name,
+				 ulen, m->data.p, m->data.len, m->id.p,
+				 m->id.len, 0, client_published, &p);
+		if (p.rc != WSD_OK) {
+			refuse(sv, c, p.rc, m->id, 0);
 			return;
 		}
 		if (m->id.len > 0)
 			sv_dedupe_add(&sv->dedupe, m->room.p, m->room.len,
 				      c->user->name, ulen, m->id.p, m->id.len,
-				      seq, wall_ms());
+				      p.seq, wall_ms());
 	}
 	if (m->id.len == 0)
 		return;
@@ -315,8 +528,63 @@ sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 	a.type = PROTO_ACK;
 	a.conn = m->conn;
 	a.id = m->id;
-	a.seq = seq;
-	sv_worker_send(sv, w, &a);
+	a.seq = p.seq;
+	sv_worker_send(sv, sv_worker_get(sv, c->worker), &a);
+}
+
+struct presence_ctx {
+	struct sv *sv;
+	struct sv_conn *c;
+	const char *room;
+};
+
+static void
+presence_got(void *arg, int rc, const struct sv_presence *users, uint32_t n)
+{
+	struct presence_ctx *x = arg;
+	json_t *o, *arr;
+	uint32_t i;
+	char *text;
+
+	if (rc != WSD_OK) {
+		sv_route_error(x->sv, x->c, "internal", "out of memory",
+			       proto_cstr(x->room));
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < n; i++) {
+		json_t *info =
+		    users[i].info ? json_loads(users[i].info, 0, NULL) : NULL;
+
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:o, s:i}", "user", users[i].user,
+				   "info", info ? info : json_null(), "conns",
+				   (int)users[i].conns));
+	}
+	o = json_pack("{s:s, s:s, s:o}", "type", "presence", "room", x->room,
+		      "users", arr);
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (text != NULL)
+		sv_route_text(x->sv, x->c, text, strlen(text));
+	free(text);
+}
+
+void
+sv_route_presence(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
+{
+	char room[PROTO_MAX_NAME + 1];
+	struct presence_ctx x = {sv, c, room};
+
+	snprintf(room, sizeof(room), "%.*s", (int)m->room.len, m->room.p);
+	if (!sv_route_pattern(&sv->cfg->presence_query, room)) {
+		sv_route_error(sv, c, "forbidden",
+			       "presence is not available for this room",
+			       m->room);
+		return;
+	}
+	sv->eng.ops->presence_get(&sv->eng, room, m->room.len, presence_got,
+				  &x);
 }
 
 int

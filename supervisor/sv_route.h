@@ -1,7 +1,9 @@
 /*
- * sv_route.h: room routing in the supervisor: publishes become sequence
- * numbers, replay-log entries and one DELIVER per worker with members;
- * subscriptions join the registry and replay what a client missed.
+ * sv_route.h: room routing in the supervisor: publishes go to the engine
+ * (which stamps the seq and logs the message) and then out as one DELIVER
+ * per worker with members; subscriptions join the registry, are present
+ * in the engine, and replay what a client missed; joins and leaves are
+ * announced where the config says so.
  */
 #ifndef WSD_SV_ROUTE_H
 #define WSD_SV_ROUTE_H
@@ -14,31 +16,89 @@
 
 struct sv;
 
+/* A publish completed: rc WSD_OK with its seq and the workers sent to,
+ * WSD_EFULL (room limit) or WSD_ENOMEM. */
+typedef void (*sv_route_done_fn)(void *arg, int rc, uint64_t seq, int nworkers);
+
 /*
- * Publish data (JSON text, copied) to a room as from (a user id, or
- * "server"), with an optional client id (NULL: none). Stamps the room's
- * next seq, logs it and sends one DELIVER per worker with members (or, for
- * a personal room, one per connection of its user). Returns the seq, or 0
- * when memory ran out or the message is over the IPC limit (nothing
- * published); *nworkers (may be NULL) gets the workers sent to.
+ * Publish data (JSON text, copied) to room as from (a user id, or
+ * "server"), with an optional client id (NULL: none), to every member
+ * but exclude. The engine stamps and logs it; then one DELIVER goes to
+ * each worker with members (for a personal room, one per connection of
+ * its user; for `*`, every worker). done (may be NULL) is called once.
  */
-uint64_t sv_route_publish(struct sv *sv, struct sv_room *room, const char *from,
-			  size_t fromlen, const char *data, size_t datalen,
-			  const char *id, size_t idlen, uint64_t exclude,
-			  int *nworkers);
+void sv_route_publish(struct sv *sv, const char *room, size_t rlen,
+		      const char *from, size_t fromlen, const char *data,
+		      size_t datalen, const char *id, size_t idlen,
+		      uint64_t exclude, sv_route_done_fn done, void *arg);
 
 /* Deliver data (JSON text) to one connection, outside any room. Returns
  * as sv_worker_send, or WSD_ENOMEM. */
 int sv_route_direct(struct sv *sv, struct sv_conn *c, const char *data,
 		    size_t datalen);
 
-/* Connection c's SUB, UNSUB and PUBLISH (c is the sender, found once by
- * the dispatcher). */
+/* Send text as it stands (a whole server message) to one connection. */
+int sv_route_text(struct sv *sv, struct sv_conn *c, const char *text,
+		  size_t len);
+
+/* Send an ERROR to connection conn of worker c->worker; ref may be
+ * empty. */
+void sv_route_error(struct sv *sv, struct sv_conn *c, const char *code,
+		    const char *reason, struct proto_str ref);
+
+/*
+ * Join c to room (not a personal room): the registry, the engine's
+ * presence (a join announced where configured). Returns WSD_OK, WSD_EEXIST
+ * (a member already), WSD_EFULL (limits.max_rooms) or WSD_ENOMEM; nothing
+ * changed on an error.
+ */
+int sv_route_join(struct sv *sv, struct sv_conn *c, const char *room,
+		  size_t rlen);
+
+/* Remove c from every room (presence, leaves announced); the registry
+ * unlinks the memberships when c is removed. */
+void sv_route_gone(struct sv *sv, struct sv_conn *c);
+
+/* Replayed entries held back until they may be sent (a copy of each). */
+struct sv_replay_ent {
+	char *room;
+	uint64_t seq;
+	char *text;
+	uint32_t len;
+};
+
+struct sv_replay_buf {
+	struct sv_replay_ent *v;
+	uint32_t n, cap;
+};
+
+/*
+ * Read room's history for c: its seq, epoch and, with since_given, the
+ * entries after since when epoch (NULL or "": unchecked) is the room's,
+ * appended to buf. Fills *seq, epoch_out (SV_EPOCH_LEN + 1 bytes) and
+ * *recovered. Returns WSD_OK, or as the engine's history.
+ */
+int sv_route_replay(struct sv *sv, const char *room, size_t rlen,
+		    int since_given, uint64_t since, const char *epoch,
+		    struct sv_replay_buf *buf, uint64_t *seq, char *epoch_out,
+		    int *recovered);
+
+/* Send c what buf holds, in order, as DELIVERs to c; then empty it. */
+void sv_route_replay_flush(struct sv *sv, struct sv_conn *c,
+			   struct sv_replay_buf *buf);
+
+/* Connection c's SUB, UNSUB, PUBLISH and PRESENCE (c is the sender,
+ * found once by the dispatcher). */
 void sv_route_sub(struct sv *sv, struct sv_conn *c, const struct proto_msg *m);
 void sv_route_unsub(struct sv *sv, struct sv_conn *c,
 		    const struct proto_msg *m);
 void sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 			     const struct proto_msg *m);
+void sv_route_presence(struct sv *sv, struct sv_conn *c,
+		       const struct proto_msg *m);
+
+/* Does a pattern of list match room? */
+int sv_route_pattern(const struct setting_list *list, const char *room);
 
 /* Tell a connection's worker to close it. Returns as sv_worker_send. */
 int sv_route_kick(struct sv *sv, struct sv_conn *c, int code,

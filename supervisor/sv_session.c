@@ -1,54 +1,374 @@
 /*
- * sv_session.c: session ids and resume tokens (sv_session.h).
+ * sv_session.c: sessions (sv_session.h): begin, detach, resume, revoke.
  *
- * A session id is 16 random bytes in hex. A token is "1.ID.MAC", where
- * MAC is the first 16 bytes of HMAC-SHA256(key, user), masked with the
- * id's bytes, in hex: it names the session and proves it was minted here
- * for that user.
+ * A refused resume says the same to the client whatever the cause
+ * (malformed, unknown key, bad signature, expired, spent, revoked, another
+ * user's): `error` `resume_failed`; the log line names the cause and the
+ * connection, never the token.
  */
 #include "sv_session.h"
 
-#include <openssl/crypto.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "../proto/err.h"
+#include "../proto/clock.h"
+#include "../proto/log.h"
+#include "../proto/room.h"
+#include "sv.h"
+#include "sv_route.h"
+
+static int
+mint(struct sv *sv, struct sv_conn *c, char token[SV_TOKEN_MAX])
+{
+	struct sv_token t;
+	size_t ulen = strlen(c->user->name);
+
+	memset(&t, 0, sizeof(t));
+	memcpy(t.sid, c->sid, sizeof(t.sid));
+	t.conn = c->id;
+	t.exp_ms = wall_ms() + sv->cfg->token_ttl_ms;
+	t.nonce = c->nonce;
+	if (ulen > ROOM_NAME_MAX)
+		return WSD_EINVAL;
+	memcpy(t.user, c->user->name, ulen);
+	t.ulen = ulen;
+	return sv_token_mint(&sv->cfg->keys, &t, token) > 0 ? WSD_OK
+							    : WSD_EAGAIN;
+}
 
 int
-sv_sessions_init(struct sv_sessions *s)
+sv_session_begin(struct sv *sv, struct sv_conn *c, char token[SV_TOKEN_MAX])
 {
-	if (RAND_bytes(s->key, sizeof(s->key)) != 1)
+	uint8_t sid[SV_SESSION_ID_BYTES];
+	uint64_t nonce;
+
+	if (sv_token_new_sid(sid) != WSD_OK ||
+	    sv_token_new_nonce(&nonce) != WSD_OK)
 		return WSD_EAGAIN;
+	memcpy(c->sid, sid, sizeof(sid));
+	c->nonce = nonce;
+	c->session_ms = wall_ms();
+	return mint(sv, c, token);
+}
+
+/* A room and the seq it has now (0 and no epoch: it has no history). */
+struct seq_ctx {
+	struct sv_sess_room *r;
+};
+
+static void
+got_seq(void *arg, const struct sv_eng_hist *h)
+{
+	struct seq_ctx *x = arg;
+
+	if (h->rc != WSD_OK)
+		return;
+	x->r->seq = h->seq;
+	snprintf(x->r->epoch, sizeof(x->r->epoch), "%s", h->epoch);
+}
+
+static int
+sess_room(struct sv *sv, struct sv_sess *s, const char *name)
+{
+	struct sv_sess_room *r = &s->rooms[s->nrooms];
+	struct seq_ctx x = {r};
+
+	memset(r, 0, sizeof(*r));
+	if ((r->name = strdup(name)) == NULL)
+		return WSD_ENOMEM;
+	sv->eng.ops->history(&sv->eng, name, strlen(name), 0, NULL, 0, got_seq,
+			     &x);
+	s->nrooms++;
+	return WSD_OK;
+}
+
+/* The session of c as it would be detached now; NULL when out of
+ * memory. */
+static struct sv_sess *
+sess_of(struct sv *sv, struct sv_conn *c)
+{
+	char personal[ROOM_PERSONAL_MAX + 1];
+	struct sv_sess *s = calloc(1, sizeof(*s));
+	const struct sv_member *m;
+	uint64_t now = wall_ms();
+
+	if (s == NULL)
+		return NULL;
+	memcpy(s->id, c->sid, sizeof(s->id));
+	s->nonce = c->nonce;
+	s->conn = c->id;
+	s->anonymous = c->anonymous;
+	s->created_ms = c->session_ms;
+	s->detached_ms = now;
+	s->expires_ms = now + sv->cfg->session_ttl_ms;
+	if ((s->user = strdup(c->user->name)) == NULL ||
+	    (s->rooms = calloc(c->nrooms + 1, sizeof(*s->rooms))) == NULL)
+		goto fail;
+	if (room_personal_name(personal, sizeof(personal), c->user->name,
+			       strlen(c->user->name)) >= 0 &&
+	    sess_room(sv, s, personal) != WSD_OK)
+		goto fail;
+	LIST_FOREACH (m, &c->rooms, in_conn)
+		if (sess_room(sv, s, m->room->name) != WSD_OK)
+			goto fail;
+	return s;
+fail:
+	sv_sess_free(s);
+	return NULL;
+}
+
+void
+sv_session_detach(struct sv *sv, struct sv_conn *c)
+{
+	struct sv_sess *s;
+
+	if (c->revoked || sv->cfg->sessions_max == 0)
+		return;
+	if ((s = sess_of(sv, c)) == NULL ||
+	    sv->eng.ops->session_put(&sv->eng, s) != WSD_OK)
+		log_warn("conn %llu: out of memory keeping its session; it "
+			 "cannot be resumed",
+			 (unsigned long long)c->id);
+}
+
+uint32_t
+sv_session_revoke(struct sv *sv, const char *user)
+{
+	struct sv_user *u = sv_reg_user_find(&sv->reg, user, strlen(user));
+	struct sv_conn *c;
+	uint32_t n = sv->eng.ops->session_revoke(&sv->eng, user);
+
+	if (u != NULL)
+		TAILQ_FOREACH (c, &u->conns, by_user) {
+			if (!c->revoked)
+				n++;
+			c->revoked = 1;
+		}
+	sv->stats.sessions_revoked += n;
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Resume. */
+
+struct take_ctx {
+	int rc;
+	struct sv_sess *s;
+};
+
+static void
+taken(void *arg, int rc, struct sv_sess *s)
+{
+	struct take_ctx *x = arg;
+
+	x->rc = rc;
+	x->s = s;
+}
+
+static void
+resume_failed(struct sv *sv, struct sv_conn *c, const char *why)
+{
+	log_info("conn %llu: resume refused: %s", (unsigned long long)c->id,
+		 why);
+	sv->stats.resume_failures++;
+	sv_route_error(sv, c, "resume_failed", "the session cannot be resumed",
+		       proto_cstr(""));
+}
+
+/*
+ * The session t names, taken out of where it is: the engine, or a
+ * connection still registered (its worker died and has not been reaped,
+ * or the client came back before its old socket was seen to close): that
+ * one is closed and forgotten, and its session moves to c. NULL with *why.
+ */
+static struct sv_sess *
+take(struct sv *sv, struct sv_conn *c, const struct sv_token *t,
+     const char **why)
+{
+	struct sv_conn *old = sv_reg_conn_find(&sv->reg, t->conn);
+	struct take_ctx x = {WSD_ENOENT, NULL};
+	struct sv_sess *s;
+
+	if (old != NULL && old != c &&
+	    memcmp(old->sid, t->sid, sizeof(t->sid)) == 0) {
+		if (old->nonce != t->nonce || old->revoked) {
+			*why = old->revoked ? "revoked" : "spent token";
+			return NULL;
+		}
+		if ((s = sess_of(sv, old)) == NULL) {
+			*why = "out of memory";
+			return NULL;
+		}
+		sv_route_kick(sv, old, 4003, "session resumed elsewhere");
+		sv_route_gone(sv, old);
+		sv_reg_conn_remove(&sv->reg, old);
+		sv->stats.conns_closed++;
+		return s;
+	}
+	sv->eng.ops->session_take(&sv->eng, t->sid, t->nonce, taken, &x);
+	if (x.rc != WSD_OK)
+		*why = x.rc == WSD_EINVAL
+			   ? "spent token"
+			   : "no such session (expired, revoked or "
+			     "never)";
+	return x.s;
+}
+
+/* The rooms to resume: the session's, then the client's (whose seq and
+ * epoch win), as {room: {seq, epoch}}. NULL when out of memory. */
+static json_t *
+wanted(const struct sv_sess *s, const struct proto_msg *m)
+{
+	json_t *want = json_object(), *mine, *v;
+	const char *name;
+	uint32_t i;
+
+	if (want == NULL)
+		return NULL;
+	for (i = 0; i < s->nrooms; i++)
+		json_object_set_new(want, s->rooms[i].name,
+				    json_pack("{s:I, s:s}", "seq",
+					      (json_int_t)s->rooms[i].seq,
+					      "epoch", s->rooms[i].epoch));
+	mine = json_loadb(m->data.p, m->data.len, 0, NULL);
+	if (json_is_object(mine))
+		json_object_foreach (mine, name, v) {
+			if (json_is_integer(v))
+				json_object_set_new(want, name,
+						    json_pack("{s:O, s:s}",
+							      "seq", v, "epoch",
+							      ""));
+			else if (json_is_object(v))
+				json_object_set(want, name, v);
+		}
+	json_decref(mine);
+	return want;
+}
+
+/* Rejoin one room for c; adds {seq, epoch, recovered} to out. */
+static void
+rejoin(struct sv *sv, struct sv_conn *c, const char *name, json_t *w,
+       json_t *out, struct sv_replay_buf *buf)
+{
+	char epoch[SV_EPOCH_LEN + 1] = "";
+	json_t *js = json_object_get(w, "seq");
+	const char *want = json_string_value(json_object_get(w, "epoch"));
+	size_t len = strlen(name), ulen;
+	const char *owner;
+	uint64_t seq = 0;
+	int recovered = 0, rc;
+
+	if (!room_valid(name, len) || room_is_broadcast(name, len))
+		return;
+	if ((owner = room_personal_user(name, len, &ulen)) != NULL) {
+		if (ulen != strlen(c->user->name) ||
+		    memcmp(owner, c->user->name, ulen) != 0)
+			return; /* another user's personal room */
+	} else {
+		struct sv_room *r = sv_reg_room_get(&sv->reg, name, len, 0);
+
+		if ((r == NULL || !sv_reg_is_member(c, r)) &&
+		    c->nrooms >= sv->cfg->w.max_rooms_per_conn)
+			return;
+		rc = sv_route_join(sv, c, name, len);
+		if (rc != WSD_OK && rc != WSD_EEXIST)
+			return;
+	}
+	rc = sv_route_replay(sv, name, len, json_is_integer(js),
+			     (uint64_t)json_integer_value(js),
+			     want && want[0] ? want : NULL, buf, &seq, epoch,
+			     &recovered);
+	if (rc != WSD_OK)
+		return;
+	json_object_set_new(out, name,
+			    json_pack("{s:I, s:s, s:b}", "seq", (json_int_t)seq,
+				      "epoch", epoch, "recovered", recovered));
+}
+
+/* c becomes the session s; WSD_OK or WSD_ENOMEM. */
+static int
+adopt(struct sv *sv, struct sv_conn *c, const struct sv_sess *s)
+{
+	uint64_t nonce;
+
+	if (sv_token_new_nonce(&nonce) != WSD_OK ||
+	    sv_reg_conn_set_user(&sv->reg, c, s->user, strlen(s->user)) !=
+		WSD_OK)
+		return WSD_ENOMEM;
+	memcpy(c->sid, s->id, sizeof(c->sid));
+	c->nonce = nonce;
+	c->session_ms = s->created_ms;
 	return WSD_OK;
 }
 
 void
-sv_sessions_fini(struct sv_sessions *s)
+sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 {
-	OPENSSL_cleanse(s->key, sizeof(s->key));
-}
+	char token[SV_TOKEN_MAX], sid[SV_SESSION_ID_LEN + 1], *text = NULL;
+	struct sv_replay_buf buf = {NULL, 0, 0};
+	json_t *want = NULL, *out = NULL, *w;
+	struct sv_sess *s = NULL;
+	struct proto_msg r;
+	struct sv_token t;
+	const char *why, *name;
 
-int
-sv_session_mint(struct sv_sessions *s, const char *user, size_t ulen,
-		char id[SV_SESSION_ID_LEN + 1], char token[SV_TOKEN_MAX])
-{
-	unsigned char raw[SV_SESSION_ID_LEN / 2], mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
-	size_t i;
-	int n;
-
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		return WSD_EAGAIN;
-	if (HMAC(EVP_sha256(), s->key, sizeof(s->key),
-		 (const unsigned char *)user, ulen, mac, &maclen) == NULL ||
-	    maclen < sizeof(raw))
-		return WSD_EAGAIN;
-	for (i = 0; i < sizeof(raw); i++)
-		snprintf(id + 2 * i, 3, "%02x", raw[i]);
-	n = snprintf(token, SV_TOKEN_MAX, "1.%s.", id);
-	for (i = 0; i < sizeof(raw); i++)
-		snprintf(token + n + 2 * i, 3, "%02x", mac[i] ^ raw[i]);
-	return WSD_OK;
+	if (sv_token_verify(&sv->cfg->keys, m->token.p, m->token.len, wall_ms(),
+			    &t, &why) != WSD_OK) {
+		resume_failed(sv, c, why);
+		return;
+	}
+	if (c->nrooms > 0) {
+		resume_failed(sv, c, "not the first request");
+		return;
+	}
+	/* A user from a token resumes only its own sessions; an anonymous
+	 * connection only anonymous ones. */
+	if (!c->anonymous && (t.ulen != strlen(c->user->name) ||
+			      memcmp(t.user, c->user->name, t.ulen) != 0)) {
+		resume_failed(sv, c, "another user's session");
+		return;
+	}
+	if ((s = take(sv, c, &t, &why)) == NULL) {
+		resume_failed(sv, c, why);
+		return;
+	}
+	if (strcmp(s->user, t.user) != 0 || s->anonymous != c->anonymous) {
+		resume_failed(sv, c, "another user's session");
+		sv_sess_free(s);
+		return;
+	}
+	if (adopt(sv, c, s) != WSD_OK || (want = wanted(s, m)) == NULL ||
+	    (out = json_object()) == NULL) {
+		resume_failed(sv, c, "out of memory");
+		goto done;
+	}
+	json_object_foreach (want, name, w)
+		rejoin(sv, c, name, w, out, &buf);
+	if (mint(sv, c, token) != WSD_OK ||
+	    (text = json_dumps(out, JSON_COMPACT)) == NULL) {
+		resume_failed(sv, c, "cannot mint a token");
+		goto done;
+	}
+	sv_token_sid_hex(c->sid, sid);
+	memset(&r, 0, sizeof(r));
+	r.type = PROTO_RESUMED;
+	r.conn = c->id;
+	r.session = proto_cstr(sid);
+	r.user = proto_cstr(c->user->name);
+	r.token = proto_cstr(token);
+	r.data = proto_cstr(text);
+	sv_worker_send(sv, sv_worker_get(sv, c->worker), &r);
+	sv_route_replay_flush(sv, c, &buf);
+	sv->stats.resumes++;
+	log_info("conn %llu: resumed session %s of %s (%u rooms)",
+		 (unsigned long long)c->id, sid, c->user->name,
+		 (unsigned)json_object_size(out));
+done:
+	sv_route_replay_flush(sv, NULL, &buf);
+	free(text);
+	json_decref(want);
+	json_decref(out);
+	sv_sess_free(s);
 }

@@ -1,39 +1,43 @@
 /*
- * sv_session.h: sessions and resume tokens, owned by the supervisor.
+ * sv_session.h: sessions, owned by the supervisor.
  *
- * Every admitted connection gets a session id and a resume token, which
- * its welcome message carries. The token binds the session to its user
- * with an HMAC under a key drawn when the supervisor starts. Only minting
- * lives here so far: resuming a session (the client's `resume` message),
- * session lifetimes and keys from the config are not built yet, and a
- * `resume` is answered `unsupported` (docs/architecture.md).
+ * Every admitted connection begins a session (or, with `resume`, takes an
+ * old one back). While its connection lives, a session is part of the
+ * connection's registry entry: its id, the nonce of its one valid resume
+ * token, when it began. When the connection goes, the session is detached
+ * into the engine with its user and its rooms, each with the seq the room
+ * had then, and waits `sessions.ttl_ms` to be resumed. A resume checks the
+ * token (sv_token.h), takes the session (from the engine, or from a
+ * connection still registered: a takeover), rejoins its rooms and the
+ * ones the client lists, answers RESUMED with a fresh token, then sends
+ * what the client missed in each room, before anything live.
  */
 #ifndef WSD_SV_SESSION_H
 #define WSD_SV_SESSION_H
 
-#include <stddef.h>
+#include <stdint.h>
 
-#define SV_SESSION_ID_LEN 32 /* hex digits */
-#define SV_TOKEN_MAX 72	     /* a token as a C string, with its NUL */
+#include "../proto/proto.h"
+#include "sv_registry.h"
+#include "sv_token.h"
 
-struct sv_sessions {
-	unsigned char key[32]; /* HMAC key of the resume tokens */
-};
+struct sv;
 
-/* Draw the token key. Returns WSD_OK, or WSD_EAGAIN when OpenSSL's random
- * generator could not give one. */
-int sv_sessions_init(struct sv_sessions *s);
+/* Begin a new session for c and mint its token into token. Returns
+ * WSD_OK, or WSD_EAGAIN (no random bytes, no key: c is unchanged). */
+int sv_session_begin(struct sv *sv, struct sv_conn *c,
+		     char token[SV_TOKEN_MAX]);
 
-/* Forget the key. */
-void sv_sessions_fini(struct sv_sessions *s);
+/* c is going: keep its session in the engine (unless revoked). */
+void sv_session_detach(struct sv *sv, struct sv_conn *c);
 
-/*
- * Mint a session for user[0..ulen): its id (SV_SESSION_ID_LEN hex digits)
- * into id and its resume token into token, both NUL-terminated. Returns
- * WSD_OK, or WSD_EAGAIN when OpenSSL could give no random bytes or no
- * MAC (nothing written).
- */
-int sv_session_mint(struct sv_sessions *s, const char *user, size_t ulen,
-		    char id[SV_SESSION_ID_LEN + 1], char token[SV_TOKEN_MAX]);
+/* c's RESUME. */
+void sv_session_resume(struct sv *sv, struct sv_conn *c,
+		       const struct proto_msg *m);
+
+/* Spend every session of user: detached ones are forgotten, attached ones
+ * are marked so that they are not kept when their connection goes (the
+ * caller kicks those). Returns how many were spent. */
+uint32_t sv_session_revoke(struct sv *sv, const char *user);
 
 #endif

@@ -155,6 +155,7 @@ struct wk_conn {
 	/* wk_client.c and wk_rooms.c: rooms. */
 	uint32_t nrooms;
 	uint32_t pending_subs; /* SUBs sent, not answered yet */
+	unsigned resuming : 1; /* a RESUME is out */
 	LIST_HEAD(, wk_member) rooms;
 	/* Counters sent in STATS: msgs_in by wk_ws.c, msgs_out and drops by
 	 * wk_conn.c (an echo takes its message back out, in wk_client.c). */
@@ -182,6 +183,10 @@ struct wk_member {
 
 /* A setting in milliseconds as libev's seconds. */
 #define WK_SECONDS(ms) ((ev_tstamp)(ms) / 1000.0)
+
+/* Longest room epoch and resume token a client may send. */
+#define WK_EPOCH_MAX 32
+#define WK_TOKEN_MAX 1024
 
 /* The worker process; one per process (wk_main.c owns it). */
 struct wk {

@@ -98,15 +98,19 @@ on_subscribe(struct wk_conn *c, json_t *req)
 {
 	json_t *jr = json_object_get(req, "room");
 	json_t *js = json_object_get(req, "since");
+	json_t *je = json_object_get(req, "epoch");
 	const char *room = json_string_value(jr);
 	size_t rlen = json_string_length(jr);
 	struct proto_msg m;
 
-	if (room == NULL || (js != NULL && (!json_is_integer(js) ||
-					    json_integer_value(js) < 0))) {
+	if (room == NULL ||
+	    (js != NULL &&
+	     (!json_is_integer(js) || json_integer_value(js) < 0)) ||
+	    (je != NULL &&
+	     (!json_is_string(je) || json_string_length(je) > WK_EPOCH_MAX))) {
 		wk_client_error(c, "bad_request",
-				"subscribe needs room (string) and optional "
-				"since (integer >= 0)",
+				"subscribe needs room (string), optional "
+				"since (integer >= 0) and epoch (string)",
 				NULL, 0);
 		return;
 	}
@@ -132,6 +136,10 @@ on_subscribe(struct wk_conn *c, json_t *req)
 	if (js != NULL) {
 		m.since = (uint64_t)json_integer_value(js);
 		m.flags = PROTO_F_SINCE;
+	}
+	if (je != NULL) {
+		m.epoch.p = json_string_value(je);
+		m.epoch.len = (uint32_t)json_string_length(je);
 	}
 	if (wk_ipc_send(&m) != 0)
 		wk_client_error(c, "unavailable", "try again", room, rlen);
@@ -245,6 +253,101 @@ on_send(struct wk_conn *c, json_t *req)
 	publish(c, room, (size_t)n, data, id, idlen);
 }
 
+/*
+ * {"type":"resume","token":T,"rooms":{ROOM:{"seq":N,"epoch":E} | N}}: only
+ * as the first message. The rooms are checked here (names, seq numbers,
+ * epochs) and go to the supervisor as JSON text.
+ */
+static void
+on_resume(struct wk_conn *c, json_t *req)
+{
+	json_t *jt = json_object_get(req, "token");
+	json_t *jr = json_object_get(req, "rooms"), *v, *out;
+	const char *name;
+	struct proto_msg m;
+	char *text;
+
+	if (c->msgs_in != 1 || c->resuming || c->nrooms > 0 ||
+	    c->pending_subs > 0) {
+		wk_client_error(c, "resume_failed",
+				"resume must be the first message", NULL, 0);
+		return;
+	}
+	if (!json_is_string(jt) || json_string_length(jt) == 0 ||
+	    json_string_length(jt) > WK_TOKEN_MAX ||
+	    (jr != NULL && !json_is_object(jr)) ||
+	    json_object_size(jr) > wk.cfg.max_rooms_per_conn + 1) {
+		wk_client_error(c, "resume_failed",
+				"resume needs token (string) and optional "
+				"rooms (object)",
+				NULL, 0);
+		return;
+	}
+	if ((out = json_object()) == NULL) {
+		wk_client_error(c, "internal", "out of memory", NULL, 0);
+		return;
+	}
+	json_object_foreach (jr, name, v) {
+		json_t *js = json_is_object(v) ? json_object_get(v, "seq") : v;
+		json_t *je =
+		    json_is_object(v) ? json_object_get(v, "epoch") : NULL;
+
+		if (!room_valid(name, strlen(name)) || !json_is_integer(js) ||
+		    json_integer_value(js) < 0 ||
+		    (je != NULL && (!json_is_string(je) ||
+				    json_string_length(je) > WK_EPOCH_MAX))) {
+			wk_client_error(c, "resume_failed",
+					"each room needs seq (integer >= 0) "
+					"and optional epoch (string)",
+					name, strlen(name));
+			json_decref(out);
+			return;
+		}
+		json_object_set_new(out, name,
+				    json_pack("{s:O, s:s}", "seq", js, "epoch",
+					      je ? json_string_value(je) : ""));
+	}
+	text = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_RESUME;
+	m.conn = c->id;
+	m.token.p = json_string_value(jt);
+	m.token.len = (uint32_t)json_string_length(jt);
+	m.data = proto_cstr(text ? text : "{}");
+	if (text == NULL || wk_ipc_send(&m) != 0)
+		wk_client_error(c, "unavailable", "try again", NULL, 0);
+	else
+		c->resuming = 1;
+	free(text);
+}
+
+static void
+on_presence(struct wk_conn *c, json_t *req)
+{
+	json_t *jr = json_object_get(req, "room");
+	const char *room = json_string_value(jr);
+	size_t rlen = json_string_length(jr);
+	struct proto_msg m;
+
+	if (room == NULL || !room_valid(room, rlen)) {
+		wk_client_error(c, "bad_request", "presence needs a valid room",
+				NULL, 0);
+		return;
+	}
+	if (room_is_personal(room, rlen) || !room_allowed(c, room, rlen)) {
+		wk_client_error(c, "forbidden", "room not allowed", room, rlen);
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_PRESENCE;
+	m.conn = c->id;
+	m.room.p = room;
+	m.room.len = (uint32_t)rlen;
+	if (wk_ipc_send(&m) != 0)
+		wk_client_error(c, "unavailable", "try again", room, rlen);
+}
+
 void
 wk_client_on_text(struct wk_conn *c, const uint8_t *msg, size_t len)
 {
@@ -272,9 +375,9 @@ wk_client_on_text(struct wk_conn *c, const uint8_t *msg, size_t len)
 	else if (strcmp(type, "send") == 0)
 		on_send(c, req);
 	else if (strcmp(type, "resume") == 0)
-		wk_client_error(c, "unsupported",
-				"resume is not available in this version", NULL,
-				0);
+		on_resume(c, req);
+	else if (strcmp(type, "presence") == 0)
+		on_presence(c, req);
 	else
 		wk_client_error(c, "unknown_type", "unknown message type", NULL,
 				0);
@@ -298,8 +401,9 @@ wk_client_on_sub_reply(struct wk_conn *c, const struct proto_msg *m)
 				m->room.len);
 		return;
 	}
-	r = json_pack("{s:s, s:s#, s:I}", "type", "subscribed", "room",
-		      m->room.p, (int)m->room.len, "seq", (json_int_t)m->seq);
+	r = json_pack("{s:s, s:s#, s:I, s:s#}", "type", "subscribed", "room",
+		      m->room.p, (int)m->room.len, "seq", (json_int_t)m->seq,
+		      "epoch", m->epoch.p ? m->epoch.p : "", (int)m->epoch.len);
 	if (r != NULL && (m->flags & (PROTO_F_SINCE | PROTO_F_RECOVERED)))
 		json_object_set_new(r, "recovered",
 				    json_boolean(m->flags & PROTO_F_RECOVERED));
@@ -323,7 +427,12 @@ wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 		return;
 	}
 	if (m->conn != 0) {
-		wk_conn_send(c, b, 0);
+		/* A replay of a room the connection is not in (a resumed
+		 * room the token does not allow) is not sent. */
+		if (m->room.len == 0 ||
+		    room_is_personal(m->room.p, m->room.len) ||
+		    wk_room_is_member(c, m->room.p, m->room.len))
+			wk_conn_send(c, b, 0);
 	} else if (m->flags & PROTO_F_BROADCAST) {
 		struct wk_conn *tmp;
 
@@ -352,6 +461,66 @@ wk_client_on_ack(struct wk_conn *c, const struct proto_msg *m)
 				       (json_int_t)m->seq));
 }
 
+/*
+ * RESUMED: the connection is the old session's now. Each room it rejoined
+ * becomes a local membership, unless the connection's token does not
+ * allow it (the supervisor is told to leave it again, and the client gets
+ * `forbidden`); then `resumed` goes out, before the replays that follow.
+ */
+void
+wk_client_on_resumed(struct wk_conn *c, const struct proto_msg *m)
+{
+	json_t *rooms = json_loadb(m->data.p, m->data.len, 0, NULL), *v, *r;
+	json_t *refused = json_array();
+	const char *name;
+	void *tmp;
+	char *user;
+	size_t i;
+
+	c->resuming = 0;
+	if (c->state != WK_OPEN || !json_is_object(rooms) ||
+	    (user = strndup(m->user.p, m->user.len)) == NULL) {
+		json_decref(rooms);
+		json_decref(refused);
+		if (c->state == WK_OPEN)
+			wk_conn_close(c, 1011, "internal error");
+		return;
+	}
+	free(c->user);
+	c->user = user;
+	json_object_foreach_safe(rooms, tmp, name, v)
+	{
+		size_t len = strlen(name);
+		struct proto_msg u;
+
+		if (room_is_personal(name, len))
+			continue;
+		if (room_allowed(c, name, len) &&
+		    (wk_room_is_member(c, name, len) ||
+		     c->nrooms < wk.cfg.max_rooms_per_conn) &&
+		    (wk_room_is_member(c, name, len) ||
+		     wk_room_join(c, name, len) == 0))
+			continue;
+		memset(&u, 0, sizeof(u));
+		u.type = PROTO_UNSUB;
+		u.conn = c->id;
+		u.room = proto_cstr(name);
+		wk_ipc_send(&u);
+		json_array_append_new(refused, json_string(name));
+		json_object_del(rooms, name);
+	}
+	r = json_pack("{s:s, s:s#, s:s#, s:s#, s:O}", "type", "resumed",
+		      "session", m->session.p, (int)m->session.len, "user",
+		      m->user.p, (int)m->user.len, "resume_token", m->token.p,
+		      (int)m->token.len, "rooms", rooms);
+	wk_conn_send_json(c, r);
+	json_array_foreach (refused, i, v)
+		wk_client_error(c, "forbidden", "room not allowed",
+				json_string_value(v), json_string_length(v));
+	json_decref(refused);
+	json_decref(rooms);
+}
+
 void
 wk_client_on_error(struct wk_conn *c, const struct proto_msg *m)
 {
@@ -359,10 +528,11 @@ wk_client_on_error(struct wk_conn *c, const struct proto_msg *m)
 
 	if (c->state != WK_OPEN)
 		return;
-	/* A refused subscribe is no longer in flight. */
-	if (m->code.len == 14 && memcmp(m->code.p, "too_many_rooms", 14) == 0 &&
-	    c->pending_subs > 0)
+	/* A refused subscribe is no longer in flight, nor a resume. */
+	if ((m->flags & PROTO_F_SUB) && c->pending_subs > 0)
 		c->pending_subs--;
+	if (m->code.len == 13 && memcmp(m->code.p, "resume_failed", 13) == 0)
+		c->resuming = 0;
 	snprintf(code, sizeof(code), "%.*s", (int)m->code.len, m->code.p);
 	snprintf(reason, sizeof(reason), "%.*s", (int)m->reason.len,
 		 m->reason.p);

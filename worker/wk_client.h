@@ -25,6 +25,7 @@ void wk_client_on_text(struct wk_conn *c, const uint8_t *msg, size_t len);
 /* The supervisor's replies about connection c. */
 void wk_client_on_sub_reply(struct wk_conn *c, const struct proto_msg *m);
 void wk_client_on_ack(struct wk_conn *c, const struct proto_msg *m);
+void wk_client_on_resumed(struct wk_conn *c, const struct proto_msg *m);
 void wk_client_on_error(struct wk_conn *c, const struct proto_msg *m);
 
 /*

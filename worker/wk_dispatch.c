@@ -96,6 +96,7 @@ wk_dispatch_msg(const struct proto_msg *m)
 	case PROTO_SUB_REPLY:
 	case PROTO_ACK:
 	case PROTO_ERROR:
+	case PROTO_RESUMED:
 	case PROTO_KICK: break;
 	default:
 		log_error("unexpected %s from the supervisor; exiting",
@@ -112,6 +113,7 @@ wk_dispatch_msg(const struct proto_msg *m)
 	case PROTO_SUB_REPLY: wk_client_on_sub_reply(c, m); break;
 	case PROTO_ACK: wk_client_on_ack(c, m); break;
 	case PROTO_ERROR: wk_client_on_error(c, m); break;
+	case PROTO_RESUMED: wk_client_on_resumed(c, m); break;
 	default: on_kick(c, m); break;
 	}
 }

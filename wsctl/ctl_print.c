@@ -317,6 +317,8 @@ ctl_print_status(const json_t *req, const json_t *reply)
 	    {"connections", "connections", FMT_VALUE},
 	    {"users", "users", FMT_VALUE},
 	    {"rooms", "rooms", FMT_VALUE},
+	    {"sessions", "detached_sessions", FMT_VALUE},
+	    {"engine", "engine", FMT_VALUE},
 	};
 
 	(void)req;
@@ -389,6 +391,8 @@ ctl_print_conn(const json_t *req, const json_t *reply)
 	    {"last_seen", "last_seen", FMT_TIME},
 	    {"age_s", "age", FMT_DURATION},
 	    {"idle_s", "idle", FMT_DURATION},
+	    {"session", "session", FMT_VALUE},
+	    {"info", "info", FMT_VALUE},
 	    {"rooms", "rooms", FMT_VALUE},
 	    {"queue_msgs", "queue_msgs", FMT_VALUE},
 	    {"queue_bytes", "queue_bytes", FMT_VALUE},
@@ -408,8 +412,11 @@ ctl_print_rooms(const json_t *req, const json_t *reply)
 	static const struct column cols[] = {
 	    {"NAME", "name", FMT_VALUE},
 	    {"MEMBERS", "members", FMT_VALUE},
+	    {"USERS", "users", FMT_VALUE},
 	    {"SEQ", "seq", FMT_VALUE},
+	    {"EPOCH", "epoch", FMT_VALUE},
 	    {"LOG", "log", FMT_VALUE},
+	    {"LOGBYTES", "log_bytes", FMT_VALUE},
 	};
 
 	(void)req;
@@ -423,8 +430,11 @@ ctl_print_room(const json_t *req, const json_t *reply)
 	static const struct field fields[] = {
 	    {"name", "name", FMT_VALUE},
 	    {"seq", "seq", FMT_VALUE},
+	    {"epoch", "epoch", FMT_VALUE},
 	    {"log", "log", FMT_VALUE},
+	    {"log_bytes", "log_bytes", FMT_VALUE},
 	    {"members", "members", FMT_VALUE},
+	    {"users", "users", FMT_VALUE},
 	};
 
 	(void)req;
@@ -521,7 +531,34 @@ ctl_print_kick(const json_t *req, const json_t *reply)
 		return CTL_ENOMEM;
 	printf("kicked %s\n", kicked);
 	free(kicked);
+	if (json_is_integer(json_object_get(reply, "revoked"))) {
+		char *revoked =
+		    fmt_count(json_object_get(reply, "revoked"), "session");
+
+		if (revoked == NULL)
+			return CTL_ENOMEM;
+		printf("revoked %s\n", revoked);
+		free(revoked);
+	}
 	return 0;
+}
+
+int
+ctl_print_sessions(const json_t *req, const json_t *reply)
+{
+	static const struct column cols[] = {
+	    {"SESSION", "session", FMT_VALUE},
+	    {"USER", "user", FMT_VALUE},
+	    {"CONNECTED", "connected", FMT_VALUE},
+	    {"CONN", "conn", FMT_VALUE},
+	    {"AGE", "age_s", FMT_DURATION},
+	    {"EXPIRES", "expires_s", FMT_DURATION},
+	    {"ROOMS", "rooms", FMT_VALUE},
+	};
+
+	(void)req;
+	return print_list(json_object_get(reply, "sessions"), cols, NELEM(cols),
+			  "sessions");
 }
 
 /*

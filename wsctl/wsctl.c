@@ -34,6 +34,7 @@ enum arg_type {
 	ARG_COUNT,  /* a non-negative integer */
 	ARG_DATA,   /* JSON if it parses as JSON, else a string */
 	ARG_FILE,   /* a path, used locally and not put in the request */
+	ARG_FLAG,   /* an option without a value: true */
 };
 
 /* The per-command options; each takes a value. */
@@ -47,6 +48,7 @@ enum opt {
 	OPT_CODE,
 	OPT_REASON,
 	OPT_TIMEOUT,
+	OPT_REVOKE,
 	OPT_COUNT
 };
 
@@ -69,6 +71,7 @@ static const struct {
     [OPT_CODE] = {"code", ARG_COUNT},
     [OPT_REASON] = {"reason", ARG_STRING},
     [OPT_TIMEOUT] = {"timeout", ARG_COUNT},
+    [OPT_REVOKE] = {"revoke", ARG_FLAG},
 };
 
 /* A positional argument of a command: its request key and type. */
@@ -156,11 +159,21 @@ static const struct command commands[] = {
     },
     {
 	.name = "kick",
-	.opts = OPT(OPT_CONN) | OPT(OPT_USER) | OPT(OPT_CODE) | OPT(OPT_REASON),
+	.opts = OPT(OPT_CONN) | OPT(OPT_USER) | OPT(OPT_CODE) |
+		OPT(OPT_REASON) | OPT(OPT_REVOKE),
 	.one_of = OPT(OPT_CONN) | OPT(OPT_USER),
 	.print = ctl_print_kick,
-	.synopsis = "kick (--conn ID | --user U) [--code N] [--reason TEXT]",
-	.about = "close connections (default code 4003)",
+	.synopsis = "kick (--conn ID | --user U [--revoke]) [--code N] "
+		    "[--reason TEXT]",
+	.about = "close connections (default code 4003); --revoke also "
+		 "spends the user's sessions",
+    },
+    {
+	.name = "sessions",
+	.opts = OPT(OPT_USER) | OPT(OPT_LIMIT),
+	.print = ctl_print_sessions,
+	.synopsis = "sessions [--user U] [--limit N]",
+	.about = "sessions, connected or waiting to be resumed",
     },
     {
 	.name = "reload",
@@ -323,7 +336,9 @@ read_cmdline(int argc, char **argv, struct cmdline *cl)
 			if (cl->opt_val[o] != NULL)
 				return usage_error(NULL, "--%s given twice",
 						   opts[o].name);
-			if (eq != NULL)
+			if (opts[o].type == ARG_FLAG && eq == NULL)
+				cl->opt_val[o] = "true";
+			else if (eq != NULL)
 				cl->opt_val[o] = eq + 1;
 			else if (i + 1 < argc)
 				cl->opt_val[o] = argv[++i];
@@ -380,6 +395,16 @@ arg_value(const struct command *cmd, const char *what, const char *s,
 			return NULL;
 		}
 		v = json_integer(n);
+		break;
+	case ARG_FLAG:
+		if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0) {
+			*status = usage_error(cmd,
+					      "%s takes no value, or true "
+					      "or false",
+					      what);
+			return NULL;
+		}
+		v = json_boolean(strcmp(s, "true") == 0);
 		break;
 	case ARG_COUNT:
 		if (parse_int(s, 0, LLONG_MAX, &n) != 0) {

@@ -1,0 +1,196 @@
+/*
+ * sv_engine.h: where room seqs and epochs, replay logs, detached sessions
+ * and presence live, behind one interface.
+ *
+ * The callers (sv_route.c, sv_session.c, sv_ctl.c) never touch the
+ * storage: they submit an operation and get its result in a callback. The
+ * memory engine (sv_mem.c) completes every operation before the submit
+ * returns; an engine shared by several nodes (Redis) completes later, so a
+ * caller keeps in its callback argument only what it can look up again
+ * (a connection id, never a pointer to a connection that may be gone).
+ *
+ * A room here is its history: its seq (the last one stamped), its epoch (a
+ * random string, new whenever the history is lost: the room is created,
+ * or forgotten and created again), its bounded replay log, and the users
+ * present. A seq means something only within its epoch.
+ *
+ * A session here is a detached one: its connection went away and it
+ * waits, for `sessions.ttl_ms`, to be resumed. An attached session lives
+ * with its connection in the registry (sv_registry.h).
+ */
+#ifndef WSD_SV_ENGINE_H
+#define WSD_SV_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sv_token.h"
+
+#define SV_EPOCH_LEN 8 /* hex digits */
+
+/* The budgets an engine keeps to; set at start and on every reload. */
+struct sv_eng_limits {
+	uint64_t replay_size;	   /* entries per room */
+	uint64_t replay_ttl_ms;	   /* age of an entry */
+	uint64_t replay_max_bytes; /* all logs together */
+	uint64_t max_rooms;	   /* rooms with history or presence */
+	uint64_t sessions_max;	   /* detached sessions */
+};
+
+/* One entry of a replay log: the exact text clients get. */
+struct sv_eng_entry {
+	uint64_t seq;
+	const char *text;
+	uint32_t len;
+};
+
+/* A publish to stamp. The strings are borrowed for the call. */
+struct sv_eng_pub {
+	const char *room;
+	size_t rlen;
+	const char *from;
+	size_t fromlen;
+	const char *data; /* JSON text */
+	size_t datalen;
+	const char *id; /* may be NULL */
+	size_t idlen;
+};
+
+/*
+ * A publish completed: rc WSD_OK with e (its seq and text, valid during
+ * the call) and the room's epoch; WSD_EFULL (a new room over
+ * limits.max_rooms) or WSD_ENOMEM.
+ */
+typedef void (*sv_eng_pub_fn)(void *arg, int rc, const struct sv_eng_entry *e,
+			      const char *epoch);
+
+/* What a history read found. */
+struct sv_eng_hist {
+	int rc;		   /* WSD_OK, WSD_EFULL (room limit), WSD_ENOMEM */
+	uint64_t seq;	   /* the room's last seq */
+	const char *epoch; /* the room's epoch */
+	int recovered;	   /* every entry after since is in entries */
+	uint32_t n;	   /* entries after since, oldest first */
+	const struct sv_eng_entry *(*entry)(const struct sv_eng_hist *h,
+					    uint32_t i);
+	const void *priv; /* the engine's */
+};
+
+typedef void (*sv_eng_hist_fn)(void *arg, const struct sv_eng_hist *h);
+
+/* Bits of the history flags. */
+#define SV_ENG_SINCE 0x1u  /* since is given: read the entries after it */
+#define SV_ENG_CREATE 0x2u /* make the room when it has no history */
+
+/* A room of a detached session, and the seq its client had reached. */
+struct sv_sess_room {
+	char *name;
+	uint64_t seq;
+	char epoch[SV_EPOCH_LEN + 1];
+};
+
+struct sv_sess {
+	uint8_t id[SV_SESSION_ID_BYTES];
+	uint64_t nonce; /* of the one valid token */
+	uint64_t conn;	/* the connection it was last attached to */
+	char *user;
+	int anonymous;
+	uint64_t created_ms, detached_ms, expires_ms;
+	uint32_t nrooms;
+	struct sv_sess_room *rooms;
+};
+
+/*
+ * A session take completed: WSD_OK with s (the caller's, free with
+ * sv_sess_free), WSD_ENOENT (no such session: never, expired or revoked)
+ * or WSD_EINVAL (the nonce is not the session's: a spent token).
+ */
+typedef void (*sv_eng_take_fn)(void *arg, int rc, struct sv_sess *s);
+
+/* One session in a listing (valid during the call). */
+typedef void (*sv_eng_each_fn)(void *arg, const struct sv_sess *s);
+
+/* One user present in a room (valid during the call). */
+struct sv_presence {
+	const char *user;
+	const char *info; /* JSON text, or NULL */
+	uint32_t conns;
+};
+typedef void (*sv_eng_presence_fn)(void *arg, int rc,
+				   const struct sv_presence *users, uint32_t n);
+
+/* What a listing says of one room (valid during the call). */
+struct sv_eng_room {
+	const char *name;
+	uint64_t seq;
+	const char *epoch;
+	uint32_t log_len;
+	uint64_t log_bytes;
+	uint32_t present; /* users */
+};
+typedef void (*sv_eng_room_fn)(void *arg, const struct sv_eng_room *r);
+
+struct sv_eng_stats {
+	uint64_t rooms, replay_entries, replay_bytes, sessions;
+	uint64_t room_limit_hits, replay_evictions, sessions_evicted;
+};
+
+struct sv_engine;
+
+struct sv_engine_ops {
+	const char *name;
+	void (*set_limits)(struct sv_engine *e, const struct sv_eng_limits *l);
+	/* Stamp the room's next seq, log the message, complete. */
+	void (*publish)(struct sv_engine *e, const struct sv_eng_pub *p,
+			sv_eng_pub_fn cb, void *arg);
+	/* The room's seq and epoch and, with SV_ENG_SINCE, the entries
+	 * after since (none when epoch is given and is not the room's). */
+	void (*history)(struct sv_engine *e, const char *room, size_t rlen,
+			uint64_t since, const char *epoch, unsigned flags,
+			sv_eng_hist_fn cb, void *arg);
+	/* Keep a detached session (taken over) until its expiry. */
+	int (*session_put)(struct sv_engine *e, struct sv_sess *s);
+	/* Remove and hand over the session id when its nonce is nonce. */
+	void (*session_take)(struct sv_engine *e,
+			     const uint8_t id[SV_SESSION_ID_BYTES],
+			     uint64_t nonce, sv_eng_take_fn cb, void *arg);
+	/* Forget every session of user; returns how many. */
+	uint32_t (*session_revoke)(struct sv_engine *e, const char *user);
+	/* Each session (of user, or all with NULL), at most limit. */
+	void (*session_each)(struct sv_engine *e, const char *user,
+			     uint32_t limit, sv_eng_each_fn cb, void *arg);
+	/* user (one more connection of it) is present in room; info is
+	 * JSON text or NULL. Returns the user's connections in the room
+	 * now, or WSD_EFULL (room limit) or WSD_ENOMEM. */
+	int (*presence_add)(struct sv_engine *e, const char *room, size_t rlen,
+			    const char *user, const char *info);
+	/* One connection of user less; returns how many are left, or
+	 * WSD_ENOENT (not present). */
+	int (*presence_remove)(struct sv_engine *e, const char *room,
+			       size_t rlen, const char *user);
+	void (*presence_get)(struct sv_engine *e, const char *room, size_t rlen,
+			     sv_eng_presence_fn cb, void *arg);
+	/* Each room (or only name, when not NULL), at most limit. */
+	void (*rooms)(struct sv_engine *e, const char *name, uint32_t limit,
+		      sv_eng_room_fn cb, void *arg);
+	/* Expire sessions and log entries; forget rooms with no presence,
+	 * no log and no use since idle_ms before now, unless in_use says
+	 * the room is still in use (a connected user's personal room). */
+	void (*sweep)(struct sv_engine *e, uint64_t now_ms, uint64_t idle_ms,
+		      int (*in_use)(void *arg, const char *room), void *arg);
+	void (*stats)(struct sv_engine *e, struct sv_eng_stats *out);
+	void (*close)(struct sv_engine *e);
+};
+
+struct sv_engine {
+	const struct sv_engine_ops *ops;
+	void *impl;
+};
+
+/* Open the memory engine (sv_mem.c). WSD_OK or WSD_ENOMEM. */
+int sv_mem_open(struct sv_engine *e, const struct sv_eng_limits *l);
+
+/* Free a session and all it holds. NULL is allowed. */
+void sv_sess_free(struct sv_sess *s);
+
+#endif
