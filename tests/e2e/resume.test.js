@@ -242,6 +242,55 @@ describe('resume: replay after a dropped socket', () => {
     c2.terminate();
   });
 
+  it('a bare number in resume.rooms is a seq without an epoch check', T, async () => {
+    const ROOM = 'r1c-bare';
+    const USER = 'alice-r1c';
+    const c = await connectWelcomed(userUrl(d, USER));
+    const s = await subscribe(c, ROOM);
+    assert.equal(s.type, 'subscribed', j(s));
+    publishN(d, ROOM, 4, 'before');
+    await expectSeqs(c, ROOM, range(1, 4), 'old connection');
+    await dropSocket(d, c);
+    publishN(d, ROOM, 3, 'away');
+    /* The client says it saw up to 2 (it lost 3 and 4, say): the replay starts at 3. */
+    const { c: c2, reply } = await resumeOn(userUrl(d, USER), c.welcome.resume_token, { [ROOM]: 2 });
+    assertResumed(c2, reply, 'resume with a bare seq');
+    assert.equal(reply.rooms[ROOM].seq, 7, j(reply.rooms[ROOM]));
+    assert.equal(reply.rooms[ROOM].recovered, true, j(reply.rooms[ROOM]));
+    assert.equal(reply.rooms[ROOM].epoch, s.epoch, j(reply.rooms[ROOM]));
+    await expectSeqs(c2, ROOM, range(3, 7), 'replay from the bare seq');
+    publishN(d, ROOM, 1, 'live');
+    await expectSeqs(c2, ROOM, [8], 'live');
+    c2.terminate();
+  });
+
+  it('a resume while the old connection is still registered takes the session over', T, async () => {
+    const ROOM = 'r1d-takeover';
+    const USER = 'alice-r1d';
+    const old = await connectWelcomed(userUrl(d, USER));
+    const s = await subscribe(old, ROOM);
+    assert.equal(s.type, 'subscribed', j(s));
+    publishN(d, ROOM, 3, 'before');
+    await expectSeqs(old, ROOM, [1, 2, 3], 'old connection');
+    /* The old connection stays open (as if its socket had not been seen to close yet). */
+    const { c: c2, reply } = await resumeOn(userUrl(d, USER), old.welcome.resume_token, { [ROOM]: { seq: 2, epoch: s.epoch } });
+    assertResumed(c2, reply, 'resume while the old connection is registered');
+    assert.equal(reply.session, old.welcome.session);
+    await expectSeqs(c2, ROOM, [3], 'replay after 2');
+    publishN(d, ROOM, 1, 'live');
+    await expectSeqs(c2, ROOM, [4], 'live on the new connection');
+    /*
+     * The spec only says "takes the session over"; read here as: the old
+     * connection no longer gets the session's deliveries (closed, or out of
+     * its rooms), so nothing goes to two connections of one session.
+     */
+    await sleep(200);
+    const late = old.all.filter((m) => m.type === 'message' && m.room === ROOM && m.seq > 3);
+    assert.deepEqual(late, [], 'the old connection must not get deliveries after the takeover');
+    c2.terminate();
+    old.terminate();
+  });
+
   it('anonymous client: its old user id back, and a send to user:<id> made while away is replayed', T, async () => {
     const ROOM = 'r2-anon';
     const N = 3;

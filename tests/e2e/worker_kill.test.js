@@ -137,7 +137,7 @@ describe('worker SIGKILL under load', () => {
     }
   });
 
-  it('every client resumes and ends with the complete gap-free sequence of each room', { timeout: TEST_MS }, async () => {
+  it('every client resumes and ends with the complete gap-free sequence of each room', { timeout: TEST_MS }, async (ctx) => {
     const tStart = Date.now();
     const hardDeadline = tStart + TEST_MS - 5000;
 
@@ -335,6 +335,7 @@ describe('worker SIGKILL under load', () => {
       0,
       `clients of the killed worker that never resumed: ${victimsNotResumed.slice(0, 5).map((t) => `${t.name()} ${t.failure || ''} closes ${j(t.closes)}`).join('; ')} (${summary})`,
     );
+    ctx.diagnostic(summary);
     if (problems.length) {
       assert.fail(`${summary}\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`);
     }
