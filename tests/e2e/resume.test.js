@@ -363,8 +363,13 @@ describe('resume: refusals', () => {
     await assertRefused(second.c, second.reply, 'second use of the same token');
     assert.ok(first.c.isOpen, 'the resumed connection is untouched by the refused attempt');
 
-    /* The refused attempt did not take the session: its fresh token still resumes it. */
+    /* Detached again: the spent token still does not resume it. */
     await dropSocket(d, first.c);
+    const again = await resumeOn(userUrl(d, USER), t0, {});
+    await assertRefused(again.c, again.reply, 'the spent token once the session is detached again');
+    again.c.terminate();
+
+    /* The refused attempts did not take the session: its fresh token still resumes it. */
     const third = await resumeOn(userUrl(d, USER), first.reply.resume_token, {});
     assertResumed(third.c, third.reply, 'resume with the fresh token');
     assert.equal(third.reply.session, c.welcome.session);
@@ -443,7 +448,7 @@ describe('resume: refusals', () => {
     r.c.terminate();
   });
 
-  it('a resume that is not the first frame (subscribe first) is refused', T, async () => {
+  it('a resume that is not the first frame (after a subscribe, after a ping) is refused', T, async () => {
     const c = await connectWelcomed(d.url);
     const t = c.welcome.resume_token;
     await dropSocket(d, c);
@@ -459,7 +464,16 @@ describe('resume: refusals', () => {
     assert.ok(info.rooms.includes('r3-first'), j(info));
     c2.terminate();
 
-    /* Not spelled out by the spec: the late attempt did not spend the token. */
+    /* A ping is a first frame too. */
+    const c3 = await connectWelcomed(d.url);
+    c3.send({ type: 'ping' });
+    await c3.next('pong', 3000);
+    c3.send({ type: 'resume', token: t, rooms: {} });
+    const reply3 = await c3.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed or error');
+    await assertRefused(c3, reply3, 'resume after a ping');
+    c3.terminate();
+
+    /* Not spelled out by the spec: the late attempts did not spend the token. */
     const ok = await resumeOn(d.url, t, {});
     assertResumed(ok.c, ok.reply, 'the same token as a first frame afterwards');
     ok.c.terminate();
