@@ -46,6 +46,15 @@ const struct setting_row settings_worker[] = {
     {"jwt_secret", SETTING_STR, OFF(jwt_secret), 0, 512, 0, "", NULL, 0,
      SETTING_SECRET},
     {"origins", SETTING_LIST, OFF(origins), 0, 32, 0, NULL, NULL, 256, 0},
+    /* An element holds a PEM public key once the supervisor read it. */
+    {"jwt.keys", SETTING_LIST, OFF(jwt_keys), 0, 32, 0, NULL, NULL, 16384,
+     SETTING_SECRET},
+    {"jwt.leeway_s", SETTING_UINT, OFF(jwt_leeway_s), 0, 3600, 30, NULL, NULL,
+     0, 0},
+    {"jwt.audience", SETTING_STR, OFF(jwt_audience), 0, 256, 0, "", NULL, 0, 0},
+    {"jwt.issuer", SETTING_STR, OFF(jwt_issuer), 0, 256, 0, "", NULL, 0, 0},
+    {"jwt.info_max_bytes", SETTING_UINT, OFF(jwt_info_max_bytes), 2, 65536,
+     1024, NULL, NULL, 0, 0},
 };
 
 const size_t settings_worker_n =

@@ -66,6 +66,12 @@ struct settings {
 	char *echo_path;
 	char *jwt_secret;
 	struct setting_list origins;
+	/* Tokens (proto/jwt.h): "KID:ALG:KEY" each, the files already read. */
+	struct setting_list jwt_keys;
+	uint64_t jwt_leeway_s;
+	char *jwt_audience; /* "": not checked */
+	char *jwt_issuer;   /* "": not checked */
+	uint64_t jwt_info_max_bytes;
 };
 
 extern const struct setting_row settings_worker[];

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../proto/err.h"
+#include "../proto/jwt.h"
 #include "../proto/log.h"
 #include "../proto/room.h"
 
@@ -74,8 +75,8 @@ static const struct setting_row sv_keys[] = {
 #define NKEYS (sizeof(sv_keys) / sizeof(sv_keys[0]))
 
 /* The groups a file may have; every key in one is "group.key". */
-static const char *const groups[] = {"limits", "heartbeat", "replay",
-				     "sessions", "presence"};
+static const char *const groups[] = {"limits",	 "heartbeat", "replay",
+				     "sessions", "presence",  "jwt"};
 
 /* The row of a key in either table, and the struct its value lives in. */
 static const struct setting_row *
@@ -343,6 +344,100 @@ check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 	return WSD_OK;
 }
 
+/*
+ * Read the file of a "KID:ALG:@PATH" element into a new element
+ * "KID:ALG:CONTENTS" of at most max bytes. Returns it (malloc'd), or NULL
+ * with err set.
+ */
+static char *
+read_key_file(const char *elem, const char *path, size_t max, const char *file,
+	      char *err, size_t errlen)
+{
+	size_t pre = (size_t)(path - 1 - elem), n;
+	char *out = NULL;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL || (out = malloc(max + 2)) == NULL)
+		goto cannot;
+	memcpy(out, elem, pre);
+	n = fread(out + pre, 1, max + 1 - pre, f);
+	if (ferror(f))
+		goto cannot;
+	if (pre + n > max) {
+		snprintf(err, errlen,
+			 "%s: jwt.keys: %s is too large (an element is limited "
+			 "to %zu bytes)",
+			 file, path, max);
+		goto fail;
+	}
+	out[pre + n] = '\0';
+	if (memchr(out + pre, '\0', n) != NULL || n == 0)
+		goto cannot;
+	fclose(f);
+	return out;
+cannot:
+	snprintf(err, errlen, "%s: jwt.keys: cannot read %s", file, path);
+fail:
+	if (f != NULL)
+		fclose(f);
+	free(out);
+	return NULL;
+}
+
+/*
+ * The checks of jwt.keys once the file is read: every element parses,
+ * its "@PATH" is replaced by the file's contents (so that a reload reads
+ * the files again and the workers get the keys themselves), every key is
+ * usable, and no key id is given twice.
+ */
+static int
+load_jwt_keys(struct sv_config *c, const char *file, char *err, size_t errlen)
+{
+	const struct setting_row *r =
+	    settings_find(settings_worker, settings_worker_n, "jwt.keys");
+	struct setting_list *l = &c->w.jwt_keys;
+	struct proto_jwt_key k, o;
+	const char *why;
+	char *text;
+	uint32_t i, j;
+	int rc;
+
+	for (i = 0; i < l->n; i++) {
+		if (proto_jwt_key_parse(l->v[i], &k, &why) != WSD_OK) {
+			snprintf(err, errlen, "%s: jwt.keys: element %u: %s",
+				 file, i + 1, why);
+			return WSD_EINVAL;
+		}
+		if (k.value[0] == '@') {
+			if ((text = read_key_file(l->v[i], k.value + 1,
+						  r->elem_max, file, err,
+						  errlen)) == NULL)
+				return WSD_EINVAL;
+			free(l->v[i]);
+			l->v[i] = text;
+			if (proto_jwt_key_parse(l->v[i], &k, &why) != WSD_OK)
+				return WSD_EINVAL;
+		}
+		if ((rc = proto_jwt_key_check(&k, &why)) != WSD_OK) {
+			snprintf(err, errlen, "%s: jwt.keys: key %.*s: %s",
+				 file, (int)k.kidlen, k.kid,
+				 rc == WSD_ENOMEM ? "out of memory" : why);
+			return rc;
+		}
+		for (j = 0; j < i; j++)
+			if (proto_jwt_key_parse(l->v[j], &o, &why) == WSD_OK &&
+			    o.kidlen == k.kidlen &&
+			    memcmp(o.kid, k.kid, k.kidlen) == 0) {
+				snprintf(err, errlen,
+					 "%s: jwt.keys: key id %.*s is given "
+					 "twice",
+					 file, (int)k.kidlen, k.kid);
+				return WSD_EINVAL;
+			}
+	}
+	return WSD_OK;
+}
+
 /* Set one of the supervisor's own string keys. */
 static int
 set_cstr(struct sv_config *c, const char *key, const char *v)
@@ -532,7 +627,8 @@ sv_config_load(const char *path, const struct sv_overrides *ov, char *err,
 	}
 	if (ov != NULL && apply_overrides(c, ov, err, errlen) != WSD_OK)
 		goto fail;
-	if (check_whole(c, name, err, errlen) != WSD_OK)
+	if (check_whole(c, name, err, errlen) != WSD_OK ||
+	    load_jwt_keys(c, name, err, errlen) != WSD_OK)
 		goto fail;
 	if (derive_paths(c) != WSD_OK)
 		goto nomem;

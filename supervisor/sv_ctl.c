@@ -17,11 +17,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../proto/jwt.h"
 #include "../proto/log.h"
 #include "sv_route.h"
 #include "sv_session.h"
 
 #define CONNS_DEFAULT_LIMIT 1000
+#define TOKEN_DEFAULT_TTL 3600
 
 static nng_socket ctl_sock;
 static int ctl_open;
@@ -672,19 +674,102 @@ cmd_drain(struct sv *sv, const json_t *req)
 	return ok();
 }
 
+/*
+ * Mint a client token with the running config's signing key (the first
+ * HS* key of jwt.keys, else jwt_secret). The token is in the reply only:
+ * it is never logged.
+ */
+static json_t *
+cmd_token(struct sv *sv, const json_t *req)
+{
+	const char *user = json_string_value(json_object_get(req, "user"));
+	const json_t *jttl = json_object_get(req, "ttl");
+	const json_t *rooms = json_object_get(req, "rooms");
+	const json_t *info = json_object_get(req, "info");
+	json_int_t ttl = TOKEN_DEFAULT_TTL;
+	int64_t now = (int64_t)(wall_ms() / 1000);
+	char *text = NULL, *tok = NULL;
+	const char *why = NULL;
+	json_t *r;
+	int rc;
+
+	if (user == NULL)
+		return fail("token needs a user%s", NULL);
+	if (jttl != NULL) {
+		if (!json_is_integer(jttl) || json_integer_value(jttl) <= 0)
+			return fail("ttl must be a positive number of "
+				    "seconds%s",
+				    NULL);
+		ttl = json_integer_value(jttl);
+	}
+	if (json_is_null(rooms))
+		rooms = NULL;
+	if (rooms != NULL && !json_is_array(rooms))
+		return fail("rooms must be a list of patterns%s", NULL);
+	if (info != NULL && !json_is_object(info))
+		return fail("info must be a JSON object%s", NULL);
+	if (info != NULL && (text = json_dumps(info, JSON_COMPACT)) == NULL)
+		return fail("out of memory%s", NULL);
+	rc = proto_jwt_sign(&sv->cfg->w, user, (uint64_t)ttl, rooms, text, now,
+			    &tok, &why);
+	free(text);
+	if (rc != WSD_OK)
+		return fail("cannot sign a token: %s",
+			    rc == WSD_ENOMEM ? "out of memory" : why);
+	r = ok();
+	json_object_set_new(r, "token", json_string(tok));
+	json_object_set_new(r, "user", json_string(user));
+	json_object_set_new(r, "exp", json_integer((json_int_t)(now + ttl)));
+	free(tok);
+	return r;
+}
+
+/* Would the running config accept this token at an upgrade, and why not. */
+static json_t *
+cmd_checktoken(struct sv *sv, const json_t *req)
+{
+	const char *tok = json_string_value(json_object_get(req, "token"));
+	struct proto_jwt_claims c;
+	const char *why = NULL;
+	json_t *r, *info;
+	int rc;
+
+	if (tok == NULL)
+		return fail("checktoken needs a token%s", NULL);
+	rc = proto_jwt_verify(&sv->cfg->w, tok, strlen(tok),
+			      (int64_t)(wall_ms() / 1000), &c, &why);
+	if (rc == WSD_ENOMEM)
+		return fail("out of memory%s", NULL);
+	if (rc != WSD_OK)
+		return fail("token refused: %s", why);
+	r = ok();
+	json_object_set_new(r, "user", json_string(c.user));
+	if (c.kid[0] != '\0')
+		json_object_set_new(r, "kid", json_string(c.kid));
+	json_object_set_new(r, "alg", json_string(c.alg));
+	json_object_set_new(r, "exp", json_integer((json_int_t)c.exp));
+	if (c.rooms != NULL)
+		json_object_set(r, "rooms", c.rooms);
+	if (c.info != NULL && (info = json_loads(c.info, 0, NULL)) != NULL)
+		json_object_set_new(r, "info", info);
+	proto_jwt_claims_free(&c);
+	return r;
+}
+
 struct command {
 	const char *name;
 	json_t *(*run)(struct sv *, const json_t *);
 };
 
 static const struct command commands[] = {
-    {"status", cmd_status},	  {"workers", cmd_workers},
-    {"conns", cmd_conns},	  {"conn", cmd_conn},
-    {"rooms", cmd_rooms},	  {"room", cmd_room},
-    {"publish", cmd_publish},	  {"send", cmd_send},
-    {"broadcast", cmd_broadcast}, {"kick", cmd_kick},
-    {"stats", cmd_stats},	  {"reload", cmd_reload},
-    {"drain", cmd_drain},	  {"sessions", cmd_sessions},
+    {"status", cmd_status},	    {"workers", cmd_workers},
+    {"conns", cmd_conns},	    {"conn", cmd_conn},
+    {"rooms", cmd_rooms},	    {"room", cmd_room},
+    {"publish", cmd_publish},	    {"send", cmd_send},
+    {"broadcast", cmd_broadcast},   {"kick", cmd_kick},
+    {"stats", cmd_stats},	    {"reload", cmd_reload},
+    {"drain", cmd_drain},	    {"token", cmd_token},
+    {"checktoken", cmd_checktoken}, {"sessions", cmd_sessions},
 };
 
 json_t *

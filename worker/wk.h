@@ -139,6 +139,7 @@ struct wk_conn {
 	unsigned awaiting_pong : 1; /* a heartbeat ping is out */
 	unsigned eof : 1;	    /* the socket is gone: nothing to flush */
 	unsigned close_armed : 1;   /* the close timer runs */
+	unsigned resuming : 1;	    /* a RESUME is out (wk_client.c) */
 	uint16_t close_code;	    /* what we closed with (also wk_ws.c) */
 	ev_tstamp last_rx;	    /* last bytes from the client (wk_ws.c) */
 	ev_tstamp ping_at;
@@ -155,7 +156,6 @@ struct wk_conn {
 	/* wk_client.c and wk_rooms.c: rooms. */
 	uint32_t nrooms;
 	uint32_t pending_subs; /* SUBs sent, not answered yet */
-	unsigned resuming : 1; /* a RESUME is out */
 	LIST_HEAD(, wk_member) rooms;
 	/* Counters sent in STATS: msgs_in by wk_ws.c, msgs_out and drops by
 	 * wk_conn.c (an echo takes its message back out, in wk_client.c). */

@@ -1,9 +1,9 @@
 /*
- * wk_auth.c: tokens and user ids (wk_auth.h), with libjwt for the JWT.
+ * wk_auth.c: tokens and user ids (wk_auth.h); the JWT itself is checked
+ * by proto/jwt.c, which the supervisor shares for wsctl.
  */
 #include "wk_auth.h"
 
-#include <jwt.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../proto/err.h"
+#include "../proto/jwt.h"
 #include "../proto/room.h"
 
 #define ANON_PREFIX "anon-"
@@ -62,56 +63,24 @@ wk_auth_find(const char *q, size_t qlen, const char *authz, size_t authzlen,
 }
 
 int
-wk_auth_verify(const char *tok, size_t len, const char *secret, char **user,
-	       json_t **rooms, const char **why)
+wk_auth_verify(const char *tok, size_t len, const struct settings *cfg,
+	       char **user, json_t **rooms, char **info, const char **why)
 {
-	jwt_t *jwt = NULL;
-	char *t = strndup(tok, len), *claim;
-	const char *sub;
-	long exp;
-	int rc = WSD_EINVAL;
+	struct proto_jwt_claims c;
+	int rc;
 
 	*user = NULL;
 	*rooms = NULL;
-	*why = "bad token";
-	if (t == NULL) {
-		rc = WSD_ENOMEM;
-		goto done;
-	}
-	if (secret[0] == '\0')
-		goto done;
-	if (jwt_decode(&jwt, t, (const unsigned char *)secret,
-		       (int)strlen(secret)) != 0 ||
-	    jwt_get_alg(jwt) != JWT_ALG_HS256)
-		goto done;
-	exp = jwt_get_grant_int(jwt, "exp");
-	if (exp <= 0 || exp < (long)time(NULL)) {
-		*why = "token expired or without exp";
-		goto done;
-	}
-	sub = jwt_get_grant(jwt, "sub");
-	if (sub == NULL || !room_name_valid(sub, strlen(sub))) {
-		*why = "token without a valid sub";
-		goto done;
-	}
-	if ((*user = strdup(sub)) == NULL) {
-		rc = WSD_ENOMEM;
-		goto done;
-	}
-	if ((claim = jwt_get_grants_json(jwt, "rooms")) != NULL) {
-		*rooms = json_loads(claim, 0, NULL);
-		free(claim);
-		/* A claim that is not a list allows no room at all. */
-		if (!json_is_array(*rooms)) {
-			json_decref(*rooms);
-			*rooms = json_array();
-		}
-	}
-	rc = WSD_OK;
-done:
-	jwt_free(jwt);
-	free(t);
-	return rc;
+	*info = NULL;
+	rc = proto_jwt_verify(cfg, tok, len, (int64_t)time(NULL), &c, why);
+	if (rc == WSD_ENOMEM)
+		*why = "out of memory";
+	if (rc != WSD_OK)
+		return rc;
+	*user = c.user;
+	*rooms = c.rooms;
+	*info = c.info;
+	return WSD_OK;
 }
 
 char *

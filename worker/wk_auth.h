@@ -1,15 +1,17 @@
 /*
  * wk_auth.h: who a client is: its token, found where PROTOCOL.md says to
  * look (the query's token=, an Authorization: Bearer header, the cookie
- * wsd_token, first match wins), verified as an HS256 JWT with the
- * configured secret; or, when anonymous clients are allowed, a generated
- * user id. Pure: it reads only what it is given.
+ * wsd_token, first match wins), verified as a JWT with the configured
+ * keys (proto/jwt.h); or, when anonymous clients are allowed, a generated
+ * user id. Pure: it reads only what it is given, and never logs a token.
  */
 #ifndef WSD_WK_AUTH_H
 #define WSD_WK_AUTH_H
 
 #include <jansson.h>
 #include <stddef.h>
+
+#include "../proto/settings.h"
 
 /*
  * Find the client's token in the query string q[0..qlen) (NULL: none),
@@ -22,15 +24,14 @@ int wk_auth_find(const char *q, size_t qlen, const char *authz, size_t authzlen,
 		 size_t *len);
 
 /*
- * Verify tok[0..len) as an HS256 JWT signed with secret ("" accepts
- * nothing): exp required and in the future, sub a valid user id (the name
- * rule of proto/room.h). Returns WSD_OK with *user (the sub, malloc'd)
- * and *rooms (the "rooms" claim as a JSON array, or NULL without one),
- * both the caller's; WSD_EINVAL with *why, a static reason; or
- * WSD_ENOMEM.
+ * Verify tok[0..len) with the keys and claim rules of cfg, now
+ * (proto_jwt_verify). Returns WSD_OK with *user (the sub, malloc'd),
+ * *rooms (the "rooms" claim as a JSON array, or NULL without one) and
+ * *info (the "info" claim as compact JSON text, malloc'd, or NULL), all
+ * the caller's; WSD_EINVAL with *why, a static reason; or WSD_ENOMEM.
  */
-int wk_auth_verify(const char *tok, size_t len, const char *secret, char **user,
-		   json_t **rooms, const char **why);
+int wk_auth_verify(const char *tok, size_t len, const struct settings *cfg,
+		   char **user, json_t **rooms, char **info, const char **why);
 
 /*
  * A generated user id for an anonymous client: "anon-" and 16 hex

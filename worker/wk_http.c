@@ -328,7 +328,7 @@ valid_key(const struct wk_hs *hs)
  */
 static int
 authenticate(struct wk_conn *c, const char *q, size_t qlen, int *anonymous,
-	     const char **why)
+	     char **info, const char **why)
 {
 	struct wk_hs *hs = c->hs;
 	const char *tok;
@@ -338,8 +338,8 @@ authenticate(struct wk_conn *c, const char *q, size_t qlen, int *anonymous,
 	if (wk_auth_find(q, qlen, hs->buf + hs->h[H_AUTH].off,
 			 hs->h[H_AUTH].len, hs->buf + hs->h[H_COOKIE].off,
 			 hs->h[H_COOKIE].len, &tok, &len))
-		return wk_auth_verify(tok, len, wk.cfg.jwt_secret, &c->user,
-				      &c->allowed_rooms, why);
+		return wk_auth_verify(tok, len, &wk.cfg, &c->user,
+				      &c->allowed_rooms, info, why);
 	if (!wk.cfg.allow_anonymous) {
 		*why = "a token is required";
 		return WSD_EINVAL;
@@ -363,8 +363,10 @@ origin_allowed(const struct wk_hs *hs)
 
 static void peer_addr(struct wk_conn *c, char *buf, size_t len);
 
+/* Ask the supervisor to admit c; info (the token's info claim, or NULL)
+ * goes with it and is the supervisor's to keep. */
 static void
-admit(struct wk_conn *c, int anonymous)
+admit(struct wk_conn *c, int anonymous, const char *info)
 {
 	struct wk_hs *hs = c->hs, *keep;
 	struct proto_msg m;
@@ -395,6 +397,8 @@ admit(struct wk_conn *c, int anonymous)
 			agent[i] = '?';
 	m.agent.p = agent;
 	m.flags = anonymous ? PROTO_F_ANONYMOUS : 0;
+	if (info != NULL)
+		m.data = proto_cstr(info); /* for presence and wsctl */
 	if (wk_ipc_send(&m) != WSD_OK) {
 		free(keep);
 		reject(c, 503, "the supervisor is unavailable");
@@ -413,6 +417,7 @@ check_request(struct wk_conn *c)
 	size_t plen, qlen = 0;
 	int is_ws, is_echo, anonymous, rc;
 	const char *why;
+	char *info = NULL;
 
 	q = memchr(url, '?', hs->url.len);
 	plen = q ? (size_t)(q - url) : hs->url.len;
@@ -460,14 +465,17 @@ check_request(struct wk_conn *c)
 		return;
 	}
 	c->echo = is_echo;
-	if ((rc = authenticate(c, q, qlen, &anonymous, &why)) != WSD_OK) {
+	if ((rc = authenticate(c, q, qlen, &anonymous, &info, &why)) !=
+	    WSD_OK) {
 		if (rc == WSD_ENOMEM)
 			reject(c, 503, "out of memory");
 		else
 			reject(c, 401, why);
+		free(info);
 		return;
 	}
-	admit(c, anonymous);
+	admit(c, anonymous, info);
+	free(info);
 }
 
 static void

@@ -593,3 +593,28 @@ ctl_print_stats(const json_t *req, const json_t *reply)
 		printf("no counters\n");
 	return rv;
 }
+
+/* The token alone on its line, so that $(wsctl token ...) is the token. */
+int
+ctl_print_token(const json_t *req, const json_t *reply)
+{
+	const char *tok = json_string_value(json_object_get(reply, "token"));
+
+	(void)req;
+	printf("%s\n", tok != NULL ? tok : "-");
+	return 0;
+}
+
+int
+ctl_print_checktoken(const json_t *req, const json_t *reply)
+{
+	static const struct field fields[] = {
+	    {"user", "user", FMT_VALUE},   {"kid", "kid", FMT_VALUE},
+	    {"alg", "alg", FMT_VALUE},	   {"exp", "expires", FMT_TIME},
+	    {"rooms", "rooms", FMT_VALUE}, {"info", "info", FMT_VALUE},
+	};
+
+	(void)req;
+	printf("token accepted\n");
+	return print_fields(reply, fields, NELEM(fields), NULL);
+}

@@ -35,6 +35,8 @@ enum arg_type {
 	ARG_DATA,   /* JSON if it parses as JSON, else a string */
 	ARG_FILE,   /* a path, used locally and not put in the request */
 	ARG_FLAG,   /* an option without a value: true */
+	ARG_LIST,   /* "a,b,c": a list of strings ("" is the empty list) */
+	ARG_JSON,   /* a JSON value, which must parse */
 };
 
 /* The per-command options; each takes a value. */
@@ -49,6 +51,9 @@ enum opt {
 	OPT_REASON,
 	OPT_TIMEOUT,
 	OPT_REVOKE,
+	OPT_TTL,
+	OPT_ROOMS,
+	OPT_INFO,
 	OPT_COUNT
 };
 
@@ -72,6 +77,9 @@ static const struct {
     [OPT_REASON] = {"reason", ARG_STRING},
     [OPT_TIMEOUT] = {"timeout", ARG_COUNT},
     [OPT_REVOKE] = {"revoke", ARG_FLAG},
+    [OPT_TTL] = {"ttl", ARG_COUNT},
+    [OPT_ROOMS] = {"rooms", ARG_LIST},
+    [OPT_INFO] = {"info", ARG_JSON},
 };
 
 /* A positional argument of a command: its request key and type. */
@@ -193,6 +201,21 @@ static const struct command commands[] = {
 	.print = ctl_print_stats,
 	.synopsis = "stats",
 	.about = "counters",
+    },
+    {
+	.name = "token",
+	.opts = OPT(OPT_USER) | OPT(OPT_TTL) | OPT(OPT_ROOMS) | OPT(OPT_INFO),
+	.one_of = OPT(OPT_USER),
+	.print = ctl_print_token,
+	.synopsis = "token --user U [--ttl S] [--rooms P,...] [--info JSON]",
+	.about = "a client JWT signed by the daemon (ttl 3600 s)",
+    },
+    {
+	.name = "checktoken",
+	.pos = {{"token", ARG_STRING}},
+	.print = ctl_print_checktoken,
+	.synopsis = "checktoken TOKEN",
+	.about = "would the daemon accept this token, and why not",
     },
     {
 	.name = "checkconfig",
@@ -373,6 +396,51 @@ parse_int(const char *s, long long min, long long max, long long *out)
 }
 
 /*
+ * "a,b,c" as the JSON list ["a","b","c"]; "" is the empty list. Returns a
+ * new reference, or NULL having reported a usage error (an empty element,
+ * bad UTF-8) or a failed allocation and set *status.
+ */
+static json_t *
+list_value(const struct command *cmd, const char *what, const char *s,
+	   int *status)
+{
+	json_t *v = json_array(), *e;
+	const char *p = s, *comma;
+
+	if (v == NULL)
+		goto nomem;
+	while (*s != '\0') {
+		comma = strchr(p, ',');
+		if (comma == NULL)
+			comma = p + strlen(p);
+		if (comma == p) {
+			json_decref(v);
+			*status =
+			    usage_error(cmd, "%s has an empty element", what);
+			return NULL;
+		}
+		e = json_stringn(p, (size_t)(comma - p));
+		if (e == NULL) {
+			json_decref(v);
+			*status =
+			    usage_error(cmd, "%s is not valid UTF-8", what);
+			return NULL;
+		}
+		if (json_array_append_new(v, e) != 0)
+			goto nomem;
+		if (*comma == '\0')
+			break;
+		p = comma + 1;
+	}
+	return v;
+nomem:
+	json_decref(v);
+	fputs("wsctl: out of memory\n", stderr);
+	*status = CTL_EXIT_REFUSED;
+	return NULL;
+}
+
+/*
  * Turn one argument of cmd into the JSON value the request carries. what
  * names the argument in error messages. Returns a new reference, or NULL
  * having reported a usage error or a failed allocation and set *status.
@@ -428,6 +496,19 @@ arg_value(const struct command *cmd, const char *what, const char *s,
 		if (v == NULL) {
 			*status =
 			    usage_error(cmd, "%s is not valid UTF-8", what);
+			return NULL;
+		}
+		break;
+	case ARG_LIST:
+		v = list_value(cmd, what, s, status);
+		if (v == NULL)
+			return NULL;
+		break;
+	case ARG_JSON:
+		v = json_loads(s, JSON_DECODE_ANY, NULL);
+		if (v == NULL) {
+			*status = usage_error(cmd, "%s must be JSON, not '%s'",
+					      what, s);
 			return NULL;
 		}
 		break;

@@ -120,6 +120,8 @@ int ctl_print_sessions(const json_t *req, const json_t *reply);
 int ctl_print_reload(const json_t *req, const json_t *reply);
 int ctl_print_drain(const json_t *req, const json_t *reply);
 int ctl_print_stats(const json_t *req, const json_t *reply);
+int ctl_print_token(const json_t *req, const json_t *reply);
+int ctl_print_checktoken(const json_t *req, const json_t *reply);
 
 /*
  * Run `wsd -t -c file` and wait for it. The wsd binary is looked for next

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "../../proto/err.h"
 #include "../../proto/proto.h"
@@ -78,6 +80,8 @@ other_value(const struct setting_row *r, char *buf, size_t len)
 			 r->names[(r->def + 1) % (r->max + 1)]);
 	else if (r->kind == SETTING_STR)
 		snprintf(buf, len, "\"/other-%s\"", r->key);
+	else if (strcmp(r->key, "jwt.keys") == 0)
+		snprintf(buf, len, "[\"a:HS256:x\", \"b:HS512:y\"]");
 	else if (r->kind == SETTING_LIST)
 		snprintf(buf, len, "[\"http://a\", \"http://b\"]");
 	else
@@ -235,6 +239,86 @@ test_diff_and_fixed_keys(void **state)
 	sv_config_free(b);
 }
 
+/* Write text to a new temporary file; returns its path (static). */
+static const char *
+temp_file(const char *text)
+{
+	static char kpath[] = "/tmp/wsd-test-key-XXXXXX";
+	int fd;
+
+	strcpy(kpath, "/tmp/wsd-test-key-XXXXXX");
+	fd = mkstemp(kpath);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return kpath;
+}
+
+/*
+ * jwt.keys: "@FILE" is replaced by the file's contents when the config is
+ * loaded (a reload reads it again), and a key that cannot be used fails
+ * the load with the file and the reason.
+ */
+static void
+test_jwt_key_files(void **state)
+{
+	EVP_PKEY *ec = EVP_EC_gen("P-256");
+	struct sv_config *c;
+	char value[600], err[512], want[600], *pem;
+	const char *kp;
+	BIO *b;
+	long n;
+
+	(void)state;
+	assert_non_null(ec);
+	b = BIO_new(BIO_s_mem());
+	assert_int_equal(PEM_write_bio_PUBKEY(b, ec), 1);
+	n = BIO_get_mem_data(b, &pem);
+	pem = strndup(pem, (size_t)n);
+	BIO_free(b);
+	EVP_PKEY_free(ec);
+
+	kp = temp_file(pem);
+	snprintf(value, sizeof(value), "[\"h:HS256:s\", \"e:ES256:@%s\"]", kp);
+	c = load_with("jwt.keys", value, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->w.jwt_keys.n, 2);
+	assert_string_equal(c->w.jwt_keys.v[0], "h:HS256:s");
+	assert_int_equal(strncmp(c->w.jwt_keys.v[1], "e:ES256:-----BEGIN", 18),
+			 0);
+	assert_string_equal(c->w.jwt_keys.v[1] + 8, pem);
+	sv_config_free(c);
+
+	/* The file is gone: the load fails and names it. */
+	unlink(kp);
+	assert_null(load_with("jwt.keys", value, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s: jwt.keys: cannot read %s", path, kp);
+	assert_string_equal(err, want);
+
+	/* Not a public key of the alg's type. */
+	kp = temp_file("not a key\n");
+	snprintf(value, sizeof(value), "[\"r:RS256:@%s\"]", kp);
+	assert_null(load_with("jwt.keys", value, err, sizeof(err)));
+	assert_non_null(strstr(err, "jwt.keys: key r: an RS256 key"));
+	unlink(kp);
+	kp = temp_file(pem);
+	snprintf(value, sizeof(value), "[\"r:RS256:@%s\"]", kp);
+	assert_null(load_with("jwt.keys", value, err, sizeof(err)));
+	assert_non_null(strstr(err, "key r: an RS256 key must be an RSA"));
+	unlink(kp);
+
+	/* Syntax, and a kid given twice. */
+	assert_null(load_with("jwt.keys", "[\"h:HS999:s\"]", err, sizeof(err)));
+	assert_non_null(strstr(err, "jwt.keys: element 1: ALG must be"));
+	assert_null(load_with("jwt.keys", "[\"nocolon\"]", err, sizeof(err)));
+	assert_non_null(strstr(err, "jwt.keys: element 1:"));
+	assert_null(load_with("jwt.keys", "[\"h:HS256:a\", \"h:HS512:b\"]", err,
+			      sizeof(err)));
+	assert_non_null(strstr(err, "key id h is given twice"));
+	free(pem);
+}
+
 /* conf/wsd.conf shows the defaults: loading it changes nothing. */
 static void
 test_shipped_file_is_the_defaults(void **state)
@@ -261,6 +345,7 @@ main(void)
 	    cmocka_unit_test(test_every_row_loads),
 	    cmocka_unit_test(test_every_row_refuses),
 	    cmocka_unit_test(test_diff_and_fixed_keys),
+	    cmocka_unit_test(test_jwt_key_files),
 	    cmocka_unit_test(test_shipped_file_is_the_defaults),
 	};
 

@@ -116,6 +116,11 @@ static char *origins[] = {
     "http://localhost",
 };
 
+static char *jwt_keys[] = {
+    "a:HS256:secret",
+    "b:RS256:-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+};
+
 /*
  * Settings with every member away from its default and inside its row's
  * range (the decoder checks ranges). Strings borrow static storage.
@@ -136,6 +141,11 @@ static struct settings cfg_all = {
     .echo_path = "/echo",
     .jwt_secret = "s3cret-\x01\x02",
     .origins = {sizeof(origins) / sizeof(origins[0]), origins},
+    .jwt_keys = {sizeof(jwt_keys) / sizeof(jwt_keys[0]), jwt_keys},
+    .jwt_leeway_s = 60,
+    .jwt_audience = "wsd",
+    .jwt_issuer = "https://issuer.example",
+    .jwt_info_max_bytes = 2048,
 };
 
 static uint64_t *
@@ -301,6 +311,13 @@ assert_config_eq(const msgpack_object *obj, const struct settings *want)
 	assert_int_equal(got->origins.n, want->origins.n);
 	for (i = 0; i < want->origins.n; i++)
 		assert_string_equal(got->origins.v[i], want->origins.v[i]);
+	assert_int_equal(got->jwt_keys.n, want->jwt_keys.n);
+	for (i = 0; i < want->jwt_keys.n; i++)
+		assert_string_equal(got->jwt_keys.v[i], want->jwt_keys.v[i]);
+	assert_int_equal(got->jwt_leeway_s, want->jwt_leeway_s);
+	assert_string_equal(got->jwt_audience, want->jwt_audience);
+	assert_string_equal(got->jwt_issuer, want->jwt_issuer);
+	assert_int_equal(got->jwt_info_max_bytes, want->jwt_info_max_bytes);
 	settings_free(settings_worker, settings_worker_n, got);
 }
 
@@ -410,7 +427,7 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			/* The block's slots: test_settings.c pins the
 			 * order of every row. */
-			assert_int_equal(o->via.array.size, 15);
+			assert_int_equal(o->via.array.size, 20);
 			assert_obj_uint(&o->via.array.ptr[0],
 					want->config->max_message_bytes);
 			assert_obj_uint(&o->via.array.ptr[10],
@@ -423,6 +440,10 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 					 MSGPACK_OBJECT_ARRAY);
 			assert_int_equal(o->via.array.ptr[14].via.array.size,
 					 want->config->origins.n);
+			assert_int_equal(o->via.array.ptr[15].via.array.size,
+					 want->config->jwt_keys.n);
+			assert_obj_str(&o->via.array.ptr[17],
+				       proto_cstr(want->config->jwt_audience));
 		} else if (l->f[i] == TF_RECORDS) {
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			assert_int_equal(o->via.array.size, want->nrecs);
@@ -494,6 +515,9 @@ test_roundtrip_empty_values(void **state)
 	low.ws_path = slash;
 	low.echo_path = "";
 	low.jwt_secret = "";
+	low.jwt_audience = "";
+	low.jwt_issuer = "";
+	low.jwt_info_max_bytes = 2;
 	for (i = 0; i < NLAYOUTS; i++) {
 		memset(&m, 0, sizeof(m));
 		m.type = layouts[i].type;
@@ -503,12 +527,17 @@ test_roundtrip_empty_values(void **state)
 	}
 }
 
-/* CONFIG at its limits: 32 origins up to 256 bytes, the longest strings. */
+/*
+ * CONFIG at its limits: 32 origins up to 256 bytes, the longest strings,
+ * and 32 jwt.keys of 16384 bytes each (PEM public keys): half a megabyte,
+ * well inside the decoder's and nng's limits.
+ */
 static void
 test_roundtrip_config_limits(void **state)
 {
 	static char names[32][257], path[257], secret[513];
-	static char *list[32];
+	static char keys[32][16385], aud[257];
+	static char *list[32], *klist[32];
 	struct settings big = cfg_all;
 	struct proto_msg m;
 	int i;
@@ -526,6 +555,16 @@ test_roundtrip_config_limits(void **state)
 	big.origins.v = list;
 	big.ws_path = path;
 	big.jwt_secret = secret;
+	for (i = 0; i < 32; i++) {
+		memset(keys[i], 'k', 16384);
+		memcpy(keys[i], "kid:ES256:", 10);
+		keys[i][0] = (char)('A' + i);
+		klist[i] = keys[i];
+	}
+	big.jwt_keys.n = 32;
+	big.jwt_keys.v = klist;
+	memset(aud, 'a', 256);
+	big.jwt_audience = aud;
 	fill_all(&m, PROTO_CONFIG);
 	m.config = &big;
 	roundtrip(&layouts[PROTO_CONFIG - 1], &m);

@@ -42,6 +42,11 @@ static const char *const wire_keys[] = {
     "echo_path",
     "jwt_secret",
     "origins",
+    "jwt.keys",
+    "jwt.leeway_s",
+    "jwt.audience",
+    "jwt.issuer",
+    "jwt.info_max_bytes",
 };
 
 static int
@@ -140,7 +145,9 @@ test_defaults(void **state)
 	(void)state;
 	memset(&s, 0xa5, sizeof(s));
 	memset(&s.origins, 0, sizeof(s.origins));
+	memset(&s.jwt_keys, 0, sizeof(s.jwt_keys));
 	s.ws_path = s.echo_path = s.jwt_secret = NULL;
+	s.jwt_audience = s.jwt_issuer = NULL;
 	assert_int_equal(settings_init(settings_worker, NROWS, &s), WSD_OK);
 	assert_int_equal(s.max_message_bytes, 65536);
 	assert_int_equal(s.max_header_bytes, 8192);
@@ -157,6 +164,11 @@ test_defaults(void **state)
 	assert_string_equal(s.echo_path, "");
 	assert_string_equal(s.jwt_secret, "");
 	assert_int_equal(s.origins.n, 0);
+	assert_int_equal(s.jwt_keys.n, 0);
+	assert_int_equal(s.jwt_leeway_s, 30);
+	assert_string_equal(s.jwt_audience, "");
+	assert_string_equal(s.jwt_issuer, "");
+	assert_int_equal(s.jwt_info_max_bytes, 1024);
 	settings_free(settings_worker, NROWS, &s);
 	assert_null(s.ws_path);
 	assert_null(s.origins.v);
