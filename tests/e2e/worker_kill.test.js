@@ -27,7 +27,7 @@ const NCLIENTS = 100;
 const RATE = 200; /* messages per second, all rooms together */
 const DURATION_MS = 6000;
 const KILL_AT_MS = 2000;
-const MIN_PER_WORKER = 20;
+const MIN_PER_WORKER = 10;
 const TEST_MS = 45000;
 
 const j = (x) => JSON.stringify(x);
