@@ -341,3 +341,122 @@ describe('worker SIGKILL under load', () => {
     }
   });
 });
+
+/*
+ * The race of the spec's example, made deterministic: the old connection's
+ * worker is stopped (SIGSTOP), so the connection is still registered and
+ * its socket still open when the client comes back through the other
+ * worker (the workers share one listening socket, and a stopped worker
+ * accepts nothing). The resume takes the session over; then the stopped
+ * worker is killed, and reaping it must not undo the resumed session.
+ */
+describe('resume while the old worker is stopped, then SIGKILL', () => {
+  let d;
+  let victimPid = null;
+  const opened = [];
+
+  before(async () => {
+    d = await startWsd({ workers: 2, config: { jwt_secret: SECRET } });
+  });
+  after(async () => {
+    if (victimPid) {
+      try {
+        process.kill(victimPid, 'SIGKILL'); /* a worker this test stopped; SIGKILL ends a stopped process too */
+      } catch (_) {
+        /* already gone */
+      }
+    }
+    for (const c of opened) c.terminate();
+    if (d) {
+      try {
+        d.workers();
+      } catch (_) {
+        /* best effort */
+      }
+      await d.stop();
+    }
+  });
+
+  it('the resume takes over the registered connection; the reaping of its worker leaves the new one intact', { timeout: 30000 }, async () => {
+    const ROOM = 'wk-stop';
+    const USER = 'wk-stop-user';
+    const url = () => `${d.url}?token=${mintToken(SECRET, { sub: USER })}`;
+    const workerOfConn = (id) => d.ctl(['conn', id]).conn.worker;
+
+    /* One connection on each worker; the old one is any of them. */
+    let old = null;
+    let otherWorker = null;
+    for (let i = 0; i < 40 && otherWorker === null; i++) {
+      const c = await connectWelcomed(url());
+      opened.push(c);
+      c.worker = workerOfConn(c.welcome.conn);
+      if (!old) old = c;
+      else if (c.worker !== old.worker) otherWorker = c.worker;
+    }
+    assert.notEqual(otherWorker, null, 'connections did not spread over both workers');
+    for (const c of opened) if (c !== old) c.terminate();
+
+    old.send({ type: 'subscribe', room: ROOM });
+    const s = await old.nextMatching((m) => (m.type === 'subscribed' && m.room === ROOM) || m.type === 'error', 5000, 'subscribed');
+    assert.equal(s.type, 'subscribed', j(s));
+    for (let i = 1; i <= 3; i++) assert.equal(d.ctl(['publish', ROOM, j({ i })]).seq, i);
+    for (let i = 1; i <= 3; i++) assert.equal((await old.nextIn(ROOM, 5000)).seq, i);
+
+    const victim = d.workers().find((w) => w.id === old.worker);
+    victimPid = victim.pid;
+    process.kill(victimPid, 'SIGSTOP');
+    for (let i = 4; i <= 5; i++) assert.equal(d.ctl(['publish', ROOM, j({ i })]).seq, i);
+    assert.ok(
+      d.ctl(['conns']).conns.some((x) => x.id === old.welcome.conn),
+      'precondition: the old connection is still registered while its worker is stopped',
+    );
+
+    const c2 = await connectWelcomed(url(), { timeoutMs: 3000 });
+    opened.push(c2);
+    assert.equal(workerOfConn(c2.welcome.conn), otherWorker, 'the new connection is on the running worker');
+    c2.send({ type: 'resume', token: old.welcome.resume_token, rooms: { [ROOM]: { seq: 3, epoch: s.epoch } } });
+    const reply = await c2.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed or error');
+    assert.equal(reply.type, 'resumed', `resume while the old connection is registered: ${j(reply)}`);
+    assert.equal(reply.session, old.welcome.session);
+    assert.equal(reply.user, USER);
+    for (const want of [4, 5]) assert.equal((await c2.nextIn(ROOM, 5000)).seq, want, 'replay after 3');
+
+    process.kill(victimPid, 'SIGKILL');
+    await waitFor(
+      () => {
+        const w = d.workers().find((x) => x.id === victim.id);
+        return w && w.pid !== victimPid && w.state === 'ready';
+      },
+      { timeoutMs: 8000, what: `worker ${victim.id} restarted` },
+    );
+    victimPid = null;
+
+    assert.ok(c2.isOpen, 'the resumed connection survives the reaping of the old worker');
+    assert.equal(d.ctl(['publish', ROOM, j({ i: 6 })]).seq, 6);
+    assert.equal((await c2.nextIn(ROOM, 5000)).seq, 6, 'live after the reaping');
+    const seqs = c2.all.filter((m) => m.type === 'message' && m.room === ROOM).map((m) => m.seq);
+    assert.deepEqual(seqs, [4, 5, 6], 'every delivery on the resumed connection, once each');
+    const info = d.ctl(['conn', c2.welcome.conn]).conn;
+    assert.ok(info.rooms.includes(ROOM), `still in ${ROOM}: ${j(info.rooms)}`);
+
+    /* The reaping did not bring the old connection's session back: its token stays spent. */
+    const stale = await connectWelcomed(url());
+    opened.push(stale);
+    stale.send({ type: 'resume', token: old.welcome.resume_token, rooms: {} });
+    const rs = await stale.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed or error');
+    assert.equal(rs.type, 'error', `the taken-over token after the reaping: ${j(rs)}`);
+    assert.equal(rs.code, 'resume_failed', j(rs));
+    assert.ok(c2.isOpen, 'the resumed connection is untouched by the refused attempt');
+    stale.terminate();
+
+    /* The session is the resumed connection's: its token resumes it once more. */
+    c2.ws._socket.destroy();
+    await c2.waitClose(3000);
+    const c3 = await connectWelcomed(url());
+    opened.push(c3);
+    c3.send({ type: 'resume', token: reply.resume_token, rooms: { [ROOM]: { seq: 6, epoch: s.epoch } } });
+    const r3 = await c3.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed or error');
+    assert.equal(r3.type, 'resumed', `the token from the takeover resumes again: ${j(r3)}`);
+    assert.equal(r3.session, old.welcome.session);
+  });
+});
