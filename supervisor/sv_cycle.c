@@ -4,8 +4,9 @@
  * restart never refuses a connect. A reload is a transaction: the new
  * generation is built whole by sv_config_load or not at all, and only
  * then replaces the running one, reaches the workers (CONFIG) and starts
- * or stops worker slots for a new worker count. Rooms that stay empty are
- * swept here, once a minute.
+ * or stops worker slots for a new worker count. Every 10 s the engine is
+ * swept: expired sessions and replay entries go, and idle rooms with no
+ * history and no one present are forgotten.
  */
 #include "sv_cycle.h"
 

@@ -197,6 +197,10 @@ take(struct sv *sv, struct sv_conn *c, const struct sv_token *t,
 			*why = old->revoked ? "revoked" : "spent token";
 			return NULL;
 		}
+		if (old->anonymous != c->anonymous) {
+			*why = "another user's session";
+			return NULL;
+		}
 		if ((s = sess_of(sv, old)) == NULL) {
 			*why = "out of memory";
 			return NULL;
@@ -208,11 +212,19 @@ take(struct sv *sv, struct sv_conn *c, const struct sv_token *t,
 		return s;
 	}
 	sv->eng.ops->session_take(&sv->eng, t->sid, t->nonce, taken, &x);
-	if (x.rc != WSD_OK)
+	if (x.rc != WSD_OK) {
 		*why = x.rc == WSD_EINVAL
 			   ? "spent token"
 			   : "no such session (expired, revoked or "
 			     "never)";
+		return NULL;
+	}
+	/* Not this connection's to take: it goes back, untouched. */
+	if (strcmp(x.s->user, t->user) != 0 || x.s->anonymous != c->anonymous) {
+		*why = "another user's session";
+		sv->eng.ops->session_put(&sv->eng, x.s);
+		return NULL;
+	}
 	return x.s;
 }
 
@@ -330,13 +342,20 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 		resume_failed(sv, c, "another user's session");
 		return;
 	}
+	/* An anonymous connection becomes the session's user: within that
+	 * user's connection limit. */
+	if (c->anonymous) {
+		struct sv_user *u = sv_reg_user_find(&sv->reg, t.user, t.ulen);
+
+		if (u != NULL && u != c->user &&
+		    u->nconns >= sv->cfg->max_connections_per_user) {
+			resume_failed(sv, c,
+				      "the user has too many connections");
+			return;
+		}
+	}
 	if ((s = take(sv, c, &t, &why)) == NULL) {
 		resume_failed(sv, c, why);
-		return;
-	}
-	if (strcmp(s->user, t.user) != 0 || s->anonymous != c->anonymous) {
-		resume_failed(sv, c, "another user's session");
-		sv_sess_free(s);
 		return;
 	}
 	if (adopt(sv, c, s) != WSD_OK || (want = wanted(s, m)) == NULL ||

@@ -1,5 +1,5 @@
 /*
- * wk_auth.h: who a client is: its token, found where PROTOCOL.md says to
+ * wk_auth.h: who a client is: its token, found where docs/protocol.md says to
  * look (the query's token=, an Authorization: Bearer header, the cookie
  * wsd_token, first match wins), verified as a JWT with the configured
  * keys (proto/jwt.h); or, when anonymous clients are allowed, a generated

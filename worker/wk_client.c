@@ -1,6 +1,6 @@
 /*
- * wk_client.c: the wsd.v1 client protocol (PROTOCOL.md section 2,
- * docs/protocol.md) on the worker side.
+ * wk_client.c: the wsd.v1 client protocol (docs/protocol.md) on the
+ * worker side.
  *
  * A text message is parsed with jansson and checked field by field; a
  * request that fails a check gets an `error` and the connection stays

@@ -1,5 +1,5 @@
 /*
- * wsctl, the operator's command-line client for wsd (PROTOCOL.md section 4,
+ * wsctl, the operator's command-line client for wsd (docs/wsctl.md,
  * docs/control.md, docs/wsctl.md). This file reads the command line, checks
  * it against one table of commands, builds the JSON request, hands it to
  * ctl_client.c and prints the reply, either as the daemon sent it (--json)

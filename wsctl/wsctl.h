@@ -5,7 +5,7 @@
  * turns the reply into text for a person with the tables of ctl_table.c,
  * and ctl_checkconfig.c runs `wsd -t` for the one command that never
  * reaches the daemon. The exit statuses are part of the external contract
- * (PROTOCOL.md section 4), so they live here once.
+ * (docs/wsctl.md), so they live here once.
  */
 #ifndef WSCTL_H
 #define WSCTL_H

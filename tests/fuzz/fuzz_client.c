@@ -217,10 +217,12 @@ answer_sub(const struct proto_msg *p)
 		r.code = proto_cstr("too_many_rooms");
 		r.reason = proto_cstr("room limit reached");
 		r.id = p->room;
+		r.flags = PROTO_F_SUB;
 		fh_reply(&r);
 		return;
 	}
 	r.type = PROTO_SUB_REPLY;
+	r.epoch = proto_cstr("0fuzz0ep");
 	r.seq = next_seq;
 	if ((p->flags & PROTO_F_SINCE) && p->since <= next_seq)
 		r.flags = PROTO_F_RECOVERED;
@@ -238,6 +240,83 @@ answer_sub(const struct proto_msg *p)
 	}
 }
 
+/*
+ * As sv_session_resume: every other RESUME is refused with resume_failed;
+ * the others get a RESUMED naming every room the client listed (plus one
+ * it did not, as a session's own room would be), then one replayed
+ * DELIVER per room, to the connection.
+ */
+static void
+answer_resume(const struct proto_msg *p)
+{
+	static unsigned nresume;
+	json_t *in = json_loadb(p->data.p, p->data.len, 0, NULL), *out, *v;
+	struct proto_msg r;
+	const char *name;
+	char *text;
+
+	memset(&r, 0, sizeof(r));
+	r.conn = p->conn;
+	if (++nresume % 2 == 0 || !json_is_object(in)) {
+		r.type = PROTO_ERROR;
+		r.code = proto_cstr("resume_failed");
+		r.reason = proto_cstr("the session cannot be resumed");
+		fh_reply(&r);
+		json_decref(in);
+		return;
+	}
+	out = json_object();
+	json_object_set_new(out, "session-room",
+			    json_pack("{s:i, s:s, s:b}", "seq", 3, "epoch",
+				      "0fuzz0ep", "recovered", 1));
+	json_object_foreach (in, name, v)
+		json_object_set_new(out, name,
+				    json_pack("{s:I, s:s, s:b}", "seq",
+					      (json_int_t)next_seq, "epoch",
+					      "0fuzz0ep", "recovered", 0));
+	text = json_dumps(out, JSON_COMPACT);
+	r.type = PROTO_RESUMED;
+	r.session = proto_cstr("00112233445566778899aabbccddeeff");
+	r.user = proto_cstr("anon-fuzz");
+	r.token = proto_cstr("v1.k1.fuzz");
+	r.data = proto_cstr(text ? text : "{}");
+	fh_reply(&r);
+	json_object_foreach (out, name, v) {
+		memset(&r, 0, sizeof(r));
+		r.type = PROTO_DELIVER;
+		r.conn = p->conn;
+		r.room = proto_cstr(name);
+		r.seq = 1;
+		r.data = proto_cstr("{\"type\":\"message\",\"replayed\":1}");
+		fh_reply(&r);
+	}
+	free(text);
+	json_decref(out);
+	json_decref(in);
+}
+
+/* As sv_route_presence: a presence reply, or forbidden every third. */
+static void
+answer_presence(const struct proto_msg *p)
+{
+	static unsigned npresence;
+	struct proto_msg r;
+
+	memset(&r, 0, sizeof(r));
+	r.conn = p->conn;
+	if (++npresence % 3 == 0) {
+		r.type = PROTO_ERROR;
+		r.code = proto_cstr("forbidden");
+		r.reason = proto_cstr("presence is not available");
+		r.id = p->room;
+		fh_reply(&r);
+		return;
+	}
+	r.type = PROTO_DELIVER;
+	r.data = proto_cstr("{\"type\":\"presence\",\"users\":[]}");
+	fh_reply(&r);
+}
+
 /* Play the supervisor for what the handler just sent. */
 static void
 answer_ipc(void)
@@ -251,6 +330,8 @@ answer_ipc(void)
 		switch (p->type) {
 		case PROTO_SUB: answer_sub(p); break;
 		case PROTO_PUBLISH: answer_publish(p); break;
+		case PROTO_RESUME: answer_resume(p); break;
+		case PROTO_PRESENCE: answer_presence(p); break;
 		case PROTO_UNSUB:
 		case PROTO_CONN_CLOSE: break;
 		default:

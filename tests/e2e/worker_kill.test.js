@@ -1,0 +1,462 @@
+'use strict';
+/*
+ * A worker killed with SIGKILL under load: its clients reconnect, resume
+ * their sessions, and lose nothing.
+ *
+ * 100 clients (every other one a JWT user, the rest anonymous) spread over
+ * 2 workers, each in 1 to 3 of 3 rooms. A publisher posts to the admin API
+ * (POST /api/publish) at about 200 messages/s for about 6 s; 2 s in, one
+ * worker is killed with SIGKILL. Every client whose socket closes
+ * reconnects (short backoff, retried on refusal) and sends `resume` with its
+ * latest token and, per room, the last seq it saw and the room's epoch.
+ * When the publisher has stopped and the deliveries have settled, every
+ * client must hold exactly 1..LAST of each of its rooms, in order, once
+ * each, across all its connections (LAST: the room's seq in wsctl rooms,
+ * which must equal the highest seq the publisher was answered).
+ */
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const { startWsd, connectWelcomed, mintToken, waitFor, sleep, withTimeout } = require('./harness');
+
+const SECRET = 'e2e-worker-kill-secret-91c0d2e7a4b3';
+const ROOMS = ['wk-a', 'wk-b', 'wk-c'];
+const SUBSETS = [[0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2]];
+const NCLIENTS = 100;
+const RATE = 200; /* messages per second, all rooms together */
+const DURATION_MS = 6000;
+const KILL_AT_MS = 2000;
+const MIN_PER_WORKER = 10;
+const TEST_MS = 45000;
+
+const j = (x) => JSON.stringify(x);
+
+/* POST /api/publish; resolves with the JSON reply, rejects unless 200 and ok:true. */
+function adminPublish(port, room, data) {
+  return new Promise((resolve, reject) => {
+    const body = j({ room, data });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/api/publish',
+        agent: false,
+        timeout: 3000,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          let r;
+          try {
+            r = JSON.parse(text);
+          } catch (_) {
+            reject(new Error(`HTTP ${res.statusCode}, body not JSON: ${text.slice(0, 200)}`));
+            return;
+          }
+          if (res.statusCode === 200 && r.ok === true && Number.isSafeInteger(r.seq)) resolve(r);
+          else reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 3 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/* One simulated client, across all the connections it opens. */
+class Tracked {
+  constructor(i, d) {
+    this.i = i;
+    this.jwt = i % 2 === 0;
+    this.url = this.jwt ? `${d.url}?token=${mintToken(SECRET, { sub: `wk-user-${i}` })}` : d.url;
+    this.rooms = SUBSETS[i % SUBSETS.length].map((k) => ROOMS[k]);
+    this.seen = Object.fromEntries(this.rooms.map((r) => [r, []]));
+    this.epoch = {};
+    this.token = null;
+    this.session = null;
+    this.user = null;
+    this.c = null;
+    this.connIds = [];
+    this.closes = []; /* close codes, in order */
+    this.resumes = []; /* { at, rooms: resumed.rooms, sent } */
+    this.failure = null; /* why this client could not go on */
+    this.connectErrors = 0;
+    this.reconnecting = false;
+  }
+
+  /* Takes c as the current connection; records every room delivery it carries. */
+  attach(c) {
+    this.c = c;
+    this.connIds.push(c.welcome.conn);
+    let idx = 0;
+    const consume = () => {
+      while (idx < c.all.length) {
+        const m = c.all[idx++];
+        if (m.type === 'message' && this.seen[m.room]) this.seen[m.room].push(m.seq);
+      }
+      c.drain((m) => m.type === 'message');
+    };
+    consume();
+    c.ws.on('message', consume);
+  }
+
+  last(room) {
+    const s = this.seen[room];
+    return s.length ? s[s.length - 1] : 0;
+  }
+
+  name() {
+    return `client ${this.i} (${this.jwt ? 'jwt' : 'anon'} ${this.user}, conns ${this.connIds.join('->')})`;
+  }
+}
+
+describe('worker SIGKILL under load', () => {
+  let d;
+  let clients = [];
+  let stopping = false;
+
+  before(async () => {
+    d = await startWsd({ workers: 2, config: { jwt_secret: SECRET, replay: { size: 4096 } } });
+  });
+  after(async () => {
+    stopping = true;
+    for (const t of clients) if (t.c) t.c.terminate();
+    if (d) {
+      try {
+        d.workers(); /* remember the restarted worker's pid, for the cleanup */
+      } catch (_) {
+        /* best effort */
+      }
+      await d.stop();
+    }
+  });
+
+  it('every client resumes and ends with the complete gap-free sequence of each room', { timeout: TEST_MS }, async (ctx) => {
+    const tStart = Date.now();
+    const hardDeadline = tStart + TEST_MS - 5000;
+
+    /* ---- 100 clients over both workers ---- */
+    clients = Array.from({ length: NCLIENTS }, (_, i) => new Tracked(i, d));
+    const open = async (t) => {
+      const c = await connectWelcomed(t.url);
+      t.c = c;
+      t.token = c.welcome.resume_token;
+      t.session = c.welcome.session;
+      t.user = c.welcome.user;
+    };
+    for (let k = 0; k < clients.length; k += 10) await Promise.all(clients.slice(k, k + 10).map(open));
+    const workerOf = () => new Map(d.ctl(['conns', '--limit', '1000']).conns.map((c) => [c.id, c.worker]));
+    let where;
+    let perWorker;
+    for (let round = 0; ; round++) {
+      where = workerOf();
+      perWorker = new Map();
+      for (const t of clients) {
+        const w = where.get(t.c.welcome.conn);
+        perWorker.set(w, (perWorker.get(w) || 0) + 1);
+      }
+      const counts = [...perWorker.values()];
+      if (perWorker.size === 2 && counts.every((n) => n >= MIN_PER_WORKER)) break;
+      assert.ok(round < 10, `connections did not spread over 2 workers: ${j([...perWorker])}`);
+      /* Reconnect some clients of the busiest worker, one at a time. */
+      const busiest = [...perWorker].sort((a, b) => b[1] - a[1])[0][0];
+      const move = clients.filter((t) => where.get(t.c.welcome.conn) === busiest).slice(0, 15);
+      for (const t of move) {
+        t.c.terminate();
+        await open(t);
+      }
+    }
+    for (const t of clients) t.connIds = [];
+    for (const t of clients) t.attach(t.c);
+
+    /* ---- subscriptions, before anything is published ---- */
+    await Promise.all(
+      clients.map(async (t) => {
+        for (const r of t.rooms) t.c.send({ type: 'subscribe', room: r });
+        for (const r of t.rooms) {
+          const s = await t.c.nextMatching(
+            (m) => (m.type === 'subscribed' && m.room === r) || m.type === 'error',
+            5000,
+            `subscribed ${r}`,
+          );
+          assert.equal(s.type, 'subscribed', `${t.name()}: ${j(s)}`);
+          assert.equal(s.seq, 0, `${t.name()}: room ${r} is new: ${j(s)}`);
+          t.epoch[r] = s.epoch;
+        }
+      }),
+    );
+
+    /* ---- reconnect and resume whenever a socket closes ---- */
+    const reconnect = async (t) => {
+      for (let attempt = 1; !stopping && Date.now() < hardDeadline; attempt++) {
+        let c;
+        try {
+          c = await connectWelcomed(t.url, { timeoutMs: 3000 });
+        } catch (e) {
+          t.connectErrors++;
+          await sleep(Math.min(25 * attempt, 250));
+          continue;
+        }
+        t.attach(c);
+        const rooms = {};
+        for (const r of t.rooms) rooms[r] = { seq: t.last(r), epoch: t.epoch[r] };
+        c.send({ type: 'resume', token: t.token, rooms });
+        let reply;
+        try {
+          reply = await c.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed or error');
+        } catch (e) {
+          /* Closed or silent before the answer: the token may be spent by now; say so if it is refused next. */
+          t.closes.push(`no resume answer: ${e.message.slice(0, 120)}`);
+          c.terminate();
+          await sleep(Math.min(25 * attempt, 250));
+          continue;
+        }
+        if (reply.type !== 'resumed') {
+          t.failure = `resume refused: ${j(reply)} (sent ${j(rooms)})`;
+          return false;
+        }
+        if (reply.session !== t.session) {
+          t.failure = `resumed another session: ${reply.session}, expected ${t.session}`;
+          return false;
+        }
+        if (reply.user !== t.user) {
+          t.failure = `resumed as user ${reply.user}, expected ${t.user}`;
+          return false;
+        }
+        t.resumes.push({ at: Date.now() - tStart, rooms: reply.rooms, sent: rooms });
+        t.token = reply.resume_token;
+        for (const r of t.rooms) if (reply.rooms && reply.rooms[r] && reply.rooms[r].epoch) t.epoch[r] = reply.rooms[r].epoch;
+        return true;
+      }
+      t.failure = t.failure || `could not reconnect before the deadline (${t.connectErrors} refused connects)`;
+      return false;
+    };
+    const keepAlive = async (t) => {
+      for (;;) {
+        const info = await t.c.closed;
+        if (stopping) return;
+        t.closes.push(info.code);
+        t.reconnecting = true;
+        const ok = await reconnect(t);
+        t.reconnecting = false;
+        if (!ok) return;
+      }
+    };
+    for (const t of clients) keepAlive(t);
+
+    /* ---- publish at ~RATE for DURATION_MS; SIGKILL one worker at KILL_AT_MS ---- */
+    const workers = d.workers();
+    assert.equal(workers.length, 2, j(workers));
+    const victimId = [...perWorker].sort((a, b) => b[1] - a[1])[0][0];
+    const victim = workers.find((w) => w.id === victimId);
+    assert.ok(victim, `worker ${victimId} in ${j(workers)}`);
+    const victims = clients.filter((t) => where.get(t.c.welcome.conn) === victimId);
+
+    const acked = Object.fromEntries(ROOMS.map((r) => [r, 0]));
+    const pubErrors = [];
+    const inflight = new Set();
+    let sent = 0;
+    let killedAt = null;
+    const t0 = Date.now();
+    while (Date.now() - t0 < DURATION_MS) {
+      const due = Math.floor(((Date.now() - t0) * RATE) / 1000);
+      while (sent < due && inflight.size < 8) {
+        const room = ROOMS[sent % ROOMS.length];
+        const p = adminPublish(d.adminPort, room, { n: sent })
+          .then((r) => {
+            if (r.seq > acked[room]) acked[room] = r.seq;
+          })
+          .catch((e) => pubErrors.push(e.message))
+          .finally(() => inflight.delete(p));
+        inflight.add(p);
+        sent++;
+      }
+      if (killedAt === null && Date.now() - t0 >= KILL_AT_MS) {
+        process.kill(victim.pid, 'SIGKILL');
+        killedAt = Date.now() - t0;
+      }
+      await sleep(5);
+    }
+    await withTimeout(Promise.all([...inflight]), 5000, 'the last publishes');
+    const publishMs = Date.now() - t0;
+
+    /* ---- settle: every client caught up with every room, or the deadline ---- */
+    const last = Object.fromEntries(d.ctl(['rooms']).rooms.filter((r) => ROOMS.includes(r.name)).map((r) => [r.name, r.seq]));
+    const caughtUp = () =>
+      clients.every((t) => t.failure || (!t.reconnecting && t.c.isOpen && t.rooms.every((r) => t.last(r) >= last[r])));
+    await waitFor(caughtUp, { timeoutMs: Math.max(1000, Math.min(10000, hardDeadline - Date.now())), what: 'every client caught up' }).catch(
+      () => {},
+    );
+    await sleep(300); /* a late duplicate would land here */
+    stopping = true;
+
+    /* ---- verdict ---- */
+    const problems = [];
+    for (const t of clients) {
+      if (t.failure) problems.push(`${t.name()}: ${t.failure}`);
+      for (const r of t.rooms) {
+        const s = t.seen[r];
+        let p = 0;
+        while (p < s.length && s[p] === p + 1) p++;
+        if (p === s.length && s.length === last[r]) continue;
+        const ctx = s.slice(Math.max(0, p - 3), p + 3).join(',');
+        const what =
+          p < s.length
+            ? `at position ${p}: expected seq ${p + 1}, got ${s[p]} (around: ${ctx})${s.length > last[r] ? ` [${s.length - last[r]} extra]` : ''}`
+            : `stops at seq ${p} of ${last[r]}`;
+        problems.push(
+          `${t.name()} room ${r}: ${s.length} deliveries for 1..${last[r]}, first problem ${what}; ` +
+            `closes ${j(t.closes)}, resumes ${j(t.resumes.map((x) => ({ at: x.at, sent: x.sent, got: x.rooms })))}`,
+        );
+      }
+    }
+    const resumedCount = clients.filter((t) => t.resumes.length).length;
+    const summary =
+      `${NCLIENTS} clients, ${perWorker.get(victimId)} on the killed worker ${victimId} (pid ${victim.pid}, killed at ${killedAt} ms); ` +
+      `${sent} publishes in ${publishMs} ms, ${pubErrors.length} failed; last seqs ${j(last)}, acked ${j(acked)}; ` +
+      `${resumedCount} clients resumed, ${clients.filter((t) => t.failure).length} failed; ${problems.length} problems`;
+
+    assert.ok(killedAt !== null, 'the worker was killed');
+    assert.deepEqual(pubErrors.slice(0, 5), [], `publishes refused: ${summary}`);
+    for (const r of ROOMS) {
+      assert.equal(last[r], acked[r], `room ${r}: wsctl rooms seq is the highest seq the publisher was answered (${summary})`);
+      assert.ok(last[r] > 0, `room ${r} got messages`);
+    }
+    assert.ok(victims.length >= MIN_PER_WORKER, summary);
+    const victimsNotResumed = victims.filter((t) => !t.resumes.length);
+    assert.equal(
+      victimsNotResumed.length,
+      0,
+      `clients of the killed worker that never resumed: ${victimsNotResumed.slice(0, 5).map((t) => `${t.name()} ${t.failure || ''} closes ${j(t.closes)}`).join('; ')} (${summary})`,
+    );
+    ctx.diagnostic(summary);
+    if (problems.length) {
+      assert.fail(`${summary}\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`);
+    }
+  });
+});
+
+/*
+ * The race of the spec's example, made deterministic: the old connection's
+ * worker is stopped (SIGSTOP), so the connection is still registered and
+ * its socket still open when the client comes back through the other
+ * worker (the workers share one listening socket, and a stopped worker
+ * accepts nothing). The resume takes the session over; then the stopped
+ * worker is killed, and reaping it must not undo the resumed session.
+ */
+describe('resume while the old worker is stopped, then SIGKILL', () => {
+  let d;
+  let victimPid = null;
+  const opened = [];
+
+  before(async () => {
+    d = await startWsd({ workers: 2, config: { jwt_secret: SECRET } });
+  });
+  after(async () => {
+    if (victimPid) {
+      try {
+        process.kill(victimPid, 'SIGKILL'); /* a worker this test stopped; SIGKILL ends a stopped process too */
+      } catch (_) {
+        /* already gone */
+      }
+    }
+    for (const c of opened) c.terminate();
+    if (d) {
+      try {
+        d.workers();
+      } catch (_) {
+        /* best effort */
+      }
+      await d.stop();
+    }
+  });
+
+  it('the resume takes over the registered connection; the reaping of its worker leaves the new one intact', { timeout: 30000 }, async () => {
+    const ROOM = 'wk-stop';
+    const USER = 'wk-stop-user';
+    const url = () => `${d.url}?token=${mintToken(SECRET, { sub: USER })}`;
+    const workerOfConn = (id) => d.ctl(['conn', id]).conn.worker;
+
+    /* One connection on each worker; the old one is any of them. */
+    let old = null;
+    let otherWorker = null;
+    for (let i = 0; i < 40 && otherWorker === null; i++) {
+      const c = await connectWelcomed(url());
+      opened.push(c);
+      c.worker = workerOfConn(c.welcome.conn);
+      if (!old) old = c;
+      else if (c.worker !== old.worker) otherWorker = c.worker;
+    }
+    assert.notEqual(otherWorker, null, 'connections did not spread over both workers');
+    for (const c of opened) if (c !== old) c.terminate();
+
+    old.send({ type: 'subscribe', room: ROOM });
+    const s = await old.nextMatching((m) => (m.type === 'subscribed' && m.room === ROOM) || m.type === 'error', 5000, 'subscribed');
+    assert.equal(s.type, 'subscribed', j(s));
+    for (let i = 1; i <= 3; i++) assert.equal(d.ctl(['publish', ROOM, j({ i })]).seq, i);
+    for (let i = 1; i <= 3; i++) assert.equal((await old.nextIn(ROOM, 5000)).seq, i);
+
+    const victim = d.workers().find((w) => w.id === old.worker);
+    victimPid = victim.pid;
+    process.kill(victimPid, 'SIGSTOP');
+    for (let i = 4; i <= 5; i++) assert.equal(d.ctl(['publish', ROOM, j({ i })]).seq, i);
+    assert.ok(
+      d.ctl(['conns']).conns.some((x) => x.id === old.welcome.conn),
+      'precondition: the old connection is still registered while its worker is stopped',
+    );
+
+    const c2 = await connectWelcomed(url(), { timeoutMs: 3000 });
+    opened.push(c2);
+    assert.equal(workerOfConn(c2.welcome.conn), otherWorker, 'the new connection is on the running worker');
+    c2.send({ type: 'resume', token: old.welcome.resume_token, rooms: { [ROOM]: { seq: 3, epoch: s.epoch } } });
+    const reply = await c2.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed or error');
+    assert.equal(reply.type, 'resumed', `resume while the old connection is registered: ${j(reply)}`);
+    assert.equal(reply.session, old.welcome.session);
+    assert.equal(reply.user, USER);
+    for (const want of [4, 5]) assert.equal((await c2.nextIn(ROOM, 5000)).seq, want, 'replay after 3');
+
+    process.kill(victimPid, 'SIGKILL');
+    await waitFor(
+      () => {
+        const w = d.workers().find((x) => x.id === victim.id);
+        return w && w.pid !== victimPid && w.state === 'ready';
+      },
+      { timeoutMs: 8000, what: `worker ${victim.id} restarted` },
+    );
+    victimPid = null;
+
+    assert.ok(c2.isOpen, 'the resumed connection survives the reaping of the old worker');
+    assert.equal(d.ctl(['publish', ROOM, j({ i: 6 })]).seq, 6);
+    assert.equal((await c2.nextIn(ROOM, 5000)).seq, 6, 'live after the reaping');
+    const seqs = c2.all.filter((m) => m.type === 'message' && m.room === ROOM).map((m) => m.seq);
+    assert.deepEqual(seqs, [4, 5, 6], 'every delivery on the resumed connection, once each');
+    const info = d.ctl(['conn', c2.welcome.conn]).conn;
+    assert.ok(info.rooms.includes(ROOM), `still in ${ROOM}: ${j(info.rooms)}`);
+
+    /* The reaping did not bring the old connection's session back: its token stays spent. */
+    const stale = await connectWelcomed(url());
+    opened.push(stale);
+    stale.send({ type: 'resume', token: old.welcome.resume_token, rooms: {} });
+    const rs = await stale.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed or error');
+    assert.equal(rs.type, 'error', `the taken-over token after the reaping: ${j(rs)}`);
+    assert.equal(rs.code, 'resume_failed', j(rs));
+    assert.ok(c2.isOpen, 'the resumed connection is untouched by the refused attempt');
+    stale.terminate();
+
+    /* The session is the resumed connection's: its token resumes it once more. */
+    c2.ws._socket.destroy();
+    await c2.waitClose(3000);
+    const c3 = await connectWelcomed(url());
+    opened.push(c3);
+    c3.send({ type: 'resume', token: reply.resume_token, rooms: { [ROOM]: { seq: 6, epoch: s.epoch } } });
+    const r3 = await c3.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed or error');
+    assert.equal(r3.type, 'resumed', `the token from the takeover resumes again: ${j(r3)}`);
+    assert.equal(r3.session, old.welcome.session);
+  });
+});
