@@ -66,7 +66,8 @@ typedef void (*sv_eng_pub_fn)(void *arg, int rc, const struct sv_eng_entry *e,
 
 /* What a history read found. */
 struct sv_eng_hist {
-	int rc;		   /* WSD_OK, WSD_EFULL (room limit), WSD_ENOMEM */
+	int rc; /* WSD_OK, WSD_ENOENT (no such room, without SV_ENG_CREATE),
+		   WSD_EFULL (room limit), WSD_ENOMEM */
 	uint64_t seq;	   /* the room's last seq */
 	const char *epoch; /* the room's epoch */
 	int recovered;	   /* every entry after since is in entries */

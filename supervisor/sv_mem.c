@@ -258,6 +258,11 @@ log_make_room(struct mem *m, struct mroom *r)
 	uint32_t cap, i;
 	struct ment *n;
 
+	/* A lowered replay.size: the oldest go until one more fits. */
+	while (r->len > 0 && r->len >= m->lim.replay_size)
+		log_pop(m, r);
+	if (m->lim.replay_size == 0)
+		return WSD_ENOMEM; /* no log */
 	if (r->len < r->cap)
 		return WSD_OK;
 	if (r->cap >= m->lim.replay_size) {

@@ -2,7 +2,8 @@
  * sv_registry.c: the connection, user and room indexes declared in
  * sv_registry.h. Hashes are uthash; lists are sys/queue.h. Every entry is
  * freed by exactly one function: connections by sv_reg_conn_remove, users
- * when their last connection goes, rooms by the sweep or by fini.
+ * when their last connection goes, rooms when their last member goes (or
+ * by sv_reg_room_drop, or fini).
  */
 #include "sv_registry.h"
 

@@ -109,18 +109,29 @@ sv_keys_parse_file(struct sv_keys *keys, const char *text, size_t len,
 			e = end;
 		n = (size_t)(e - p);
 		(*line)++;
-		while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' '))
+		while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' ||
+				 p[n - 1] == '\t'))
 			n--;
 		if (n > 0 && p[0] != '#') {
-			sep = memchr(p, ' ', n);
-			if (sep == NULL)
-				sep = memchr(p, ':', n);
-			if (sep == NULL) {
+			const char *sec, *e2 = p + n;
+
+			/* The id ends at the first space, tab or colon (none
+			 * can be in an id); blanks after it are not secret. */
+			for (sep = p; sep < e2 && *sep != ' ' && *sep != '\t' &&
+				      *sep != ':';
+			     sep++)
+				;
+			if (sep >= e2) {
 				*why = "a line is \"ID SECRET\"";
 				return WSD_EINVAL;
 			}
-			if (key_add(keys, p, (size_t)(sep - p), sep + 1,
-				    n - (size_t)(sep - p) - 1, why) != WSD_OK)
+			sec = sep + 1;
+			if (*sep != ':')
+				while (sec < e2 &&
+				       (*sec == ' ' || *sec == '\t'))
+					sec++;
+			if (key_add(keys, p, (size_t)(sep - p), sec,
+				    (size_t)(e2 - sec), why) != WSD_OK)
 				return WSD_EINVAL;
 		}
 		p = e + 1;
@@ -251,19 +262,42 @@ part(const char **p, const char *end, const char **s, size_t *len)
 	return WSD_OK;
 }
 
-/* Parse an unsigned number of base 10 or 16 that fills s[0..len). */
+/*
+ * Parse the unsigned number that fills s[0..len): lower-case hex (base
+ * 16) or decimal digits, no sign, no prefix, no leading zero (but "0"),
+ * at most 64 bits. The token's text is the one it was minted as.
+ */
 static int
 number(const char *s, size_t len, int base, uint64_t *out)
 {
-	char buf[24], *e;
+	uint64_t v = 0;
+	size_t i;
 
-	if (len == 0 || len >= sizeof(buf) || s[0] == '-' || s[0] == '+' ||
-	    s[0] == ' ')
+	if (len == 0 || (len > 1 && s[0] == '0'))
 		return WSD_EINVAL;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	*out = strtoull(buf, &e, base);
-	return *e == '\0' ? WSD_OK : WSD_EINVAL;
+	for (i = 0; i < len; i++) {
+		int d = base == 16
+			    ? unhex_digit(s[i])
+			    : (s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : -1);
+
+		if (d < 0 || v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+			return WSD_EINVAL;
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	*out = v;
+	return WSD_OK;
+}
+
+/* Is s[0..len) lower-case hex? */
+static int
+is_hex(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (unhex_digit(s[i]) < 0)
+			return 0;
+	return 1;
 }
 
 int
@@ -273,7 +307,8 @@ sv_token_verify(const struct sv_keys *keys, const char *tok, size_t len,
 	const char *p = tok, *end = tok + len, *s, *mac;
 	char want[MAC_HEX + 1];
 	const struct sv_key *k;
-	size_t n;
+	uint8_t nonce[8];
+	size_t n, i;
 
 	memset(t, 0, sizeof(*t));
 	*why = "malformed";
@@ -294,8 +329,10 @@ sv_token_verify(const struct sv_keys *keys, const char *tok, size_t len,
 	    number(s, n, 10, &t->exp_ms) != WSD_OK)
 		return WSD_EINVAL;
 	if (part(&p, end, &s, &n) != WSD_OK || n != 16 ||
-	    number(s, n, 16, &t->nonce) != WSD_OK)
+	    unhex(s, n, nonce, sizeof(nonce)) != WSD_OK)
 		return WSD_EINVAL;
+	for (i = 0; i < sizeof(nonce); i++)
+		t->nonce = t->nonce << 8 | nonce[i];
 	if (part(&p, end, &s, &n) != WSD_OK || n == 0 || n % 2 != 0 ||
 	    n / 2 > ROOM_NAME_MAX ||
 	    unhex(s, n, (uint8_t *)t->user, n / 2) != WSD_OK)
@@ -303,7 +340,7 @@ sv_token_verify(const struct sv_keys *keys, const char *tok, size_t len,
 	t->ulen = n / 2;
 	t->user[t->ulen] = '\0';
 	mac = p;
-	if ((size_t)(end - mac) != MAC_HEX)
+	if ((size_t)(end - mac) != MAC_HEX || !is_hex(mac, MAC_HEX))
 		return WSD_EINVAL;
 	if (k == NULL) {
 		*why = "unknown key";

@@ -79,7 +79,10 @@ describe('limits.max_rooms', () => {
      * supervisor memory per room with one short message. */
     const grown = rssKb(d.pid) - before;
     t.diagnostic(`supervisor RSS grew ${grown} kB for ${MAX} rooms (${N} publishes)`);
-    assert.ok(grown < MAX, `supervisor grew ${grown} kB for ${MAX} rooms`);
+    /* AddressSanitizer's shadow and quarantine multiply the heap: the
+     * bound is a figure of the real build. */
+    if (!fs.readFileSync(`/proc/${d.pid}/maps`, 'utf8').includes('libasan'))
+      assert.ok(grown < MAX, `supervisor grew ${grown} kB for ${MAX} rooms`);
     c.close();
   });
 });
