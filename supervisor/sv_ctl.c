@@ -297,20 +297,10 @@ room_member_ids(struct sv *sv, const char *name, const struct sv_room *room)
 static void
 users_got(void *arg, int rc, const struct sv_presence *users, uint32_t n)
 {
-	json_t *arr = arg;
-	uint32_t i;
+	json_t **arr = arg;
 
-	if (rc != WSD_OK)
-		return;
-	for (i = 0; i < n; i++) {
-		json_t *info =
-		    users[i].info ? json_loads(users[i].info, 0, NULL) : NULL;
-
-		json_array_append_new(
-		    arr, json_pack("{s:s, s:o, s:i}", "user", users[i].user,
-				   "info", info ? info : json_null(), "conns",
-				   (int)users[i].conns));
-	}
+	if (rc == WSD_OK)
+		*arr = sv_route_users_json(users, n);
 }
 
 static json_t *
@@ -335,9 +325,11 @@ cmd_room(struct sv *sv, const json_t *req)
 		x.one = json_pack("{s:s, s:i, s:i, s:s, s:i}", "name", name,
 				  "members", (int)json_array_size(members),
 				  "seq", 0, "epoch", "", "log", 0);
-	users = json_array();
+	users = NULL;
 	sv->eng.ops->presence_get(&sv->eng, name, strlen(name), users_got,
-				  users);
+				  &users);
+	if (users == NULL)
+		users = json_array();
 	json_object_set_new(x.one, "members", members);
 	json_object_set_new(x.one, "users", users);
 	r = ok();
@@ -597,54 +589,45 @@ cmd_kick(struct sv *sv, const json_t *req)
 static json_t *
 cmd_stats(struct sv *sv, const json_t *req)
 {
-	json_t *r = ok();
 	const struct sv_counters *s = &sv->stats;
+	struct sv_eng_stats es;
+	json_t *r = ok(), *st = json_object();
+	size_t i;
 
 	(void)req;
-	json_object_set_new(
-	    r, "stats",
-	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connections",
-		      (json_int_t)sv->reg.nconns, "conns_opened",
-		      (json_int_t)s->conns_opened, "conns_closed",
-		      (json_int_t)s->conns_closed, "conns_refused",
-		      (json_int_t)s->conns_refused, "publishes",
-		      (json_int_t)s->publishes, "deliveries",
-		      (json_int_t)s->deliveries, "worker_restarts",
-		      (json_int_t)s->worker_restarts, "ipc_drops",
-		      (json_int_t)s->ipc_drops));
+	memset(&es, 0, sizeof(es));
+	sv->eng.ops->stats(&sv->eng, &es);
 	{
-		json_t *st = json_object_get(r, "stats");
-		struct sv_eng_stats es;
+		const struct {
+			const char *key;
+			uint64_t v;
+		} counters[] = {
+		    {"connections", sv->reg.nconns},
+		    {"conns_opened", s->conns_opened},
+		    {"conns_closed", s->conns_closed},
+		    {"conns_refused", s->conns_refused},
+		    {"publishes", s->publishes},
+		    {"deliveries", s->deliveries},
+		    {"worker_restarts", s->worker_restarts},
+		    {"ipc_drops", s->ipc_drops},
+		    {"rooms", es.rooms},
+		    {"replay_entries", es.replay_entries},
+		    {"replay_bytes", es.replay_bytes},
+		    {"replay_evictions", es.replay_evictions},
+		    {"room_limit_hits", es.room_limit_hits},
+		    {"sessions", es.sessions},
+		    {"sessions_evicted", es.sessions_evicted},
+		    {"resumes", s->resumes},
+		    {"resume_failures", s->resume_failures},
+		    {"sessions_revoked", s->sessions_revoked},
+		};
 
-		memset(&es, 0, sizeof(es));
-		sv->eng.ops->stats(&sv->eng, &es);
-		json_object_set_new(st, "rooms",
-				    json_integer((json_int_t)es.rooms));
-		json_object_set_new(
-		    st, "replay_entries",
-		    json_integer((json_int_t)es.replay_entries));
-		json_object_set_new(st, "replay_bytes",
-				    json_integer((json_int_t)es.replay_bytes));
-		json_object_set_new(
-		    st, "replay_evictions",
-		    json_integer((json_int_t)es.replay_evictions));
-		json_object_set_new(
-		    st, "room_limit_hits",
-		    json_integer((json_int_t)es.room_limit_hits));
-		json_object_set_new(st, "sessions",
-				    json_integer((json_int_t)es.sessions));
-		json_object_set_new(
-		    st, "sessions_evicted",
-		    json_integer((json_int_t)es.sessions_evicted));
-		json_object_set_new(st, "resumes",
-				    json_integer((json_int_t)s->resumes));
-		json_object_set_new(
-		    st, "resume_failures",
-		    json_integer((json_int_t)s->resume_failures));
-		json_object_set_new(
-		    st, "sessions_revoked",
-		    json_integer((json_int_t)s->sessions_revoked));
+		for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+			json_object_set_new(
+			    st, counters[i].key,
+			    json_integer((json_int_t)counters[i].v));
 	}
+	json_object_set_new(r, "stats", st);
 	return r;
 }
 

@@ -532,6 +532,24 @@ sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 	sv_worker_send(sv, sv_worker_get(sv, c->worker), &a);
 }
 
+json_t *
+sv_route_users_json(const struct sv_presence *users, uint32_t n)
+{
+	json_t *arr = json_array();
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		json_t *info =
+		    users[i].info ? json_loads(users[i].info, 0, NULL) : NULL;
+
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:o, s:i}", "user", users[i].user,
+				   "info", info ? info : json_null(), "conns",
+				   (int)users[i].conns));
+	}
+	return arr;
+}
+
 struct presence_ctx {
 	struct sv *sv;
 	struct sv_conn *c;
@@ -543,7 +561,6 @@ presence_got(void *arg, int rc, const struct sv_presence *users, uint32_t n)
 {
 	struct presence_ctx *x = arg;
 	json_t *o, *arr;
-	uint32_t i;
 	char *text;
 
 	if (rc != WSD_OK) {
@@ -551,16 +568,7 @@ presence_got(void *arg, int rc, const struct sv_presence *users, uint32_t n)
 			       proto_cstr(x->room));
 		return;
 	}
-	arr = json_array();
-	for (i = 0; i < n; i++) {
-		json_t *info =
-		    users[i].info ? json_loads(users[i].info, 0, NULL) : NULL;
-
-		json_array_append_new(
-		    arr, json_pack("{s:s, s:o, s:i}", "user", users[i].user,
-				   "info", info ? info : json_null(), "conns",
-				   (int)users[i].conns));
-	}
+	arr = sv_route_users_json(users, n);
 	o = json_pack("{s:s, s:s, s:o}", "type", "presence", "room", x->room,
 		      "users", arr);
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;

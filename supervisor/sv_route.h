@@ -11,7 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "../proto/proto.h"
+#include "sv_engine.h"
 #include "sv_registry.h"
 
 struct sv;
@@ -96,6 +99,9 @@ void sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 			     const struct proto_msg *m);
 void sv_route_presence(struct sv *sv, struct sv_conn *c,
 		       const struct proto_msg *m);
+
+/* [{user, info, conns}] of a presence listing (a new JSON array). */
+json_t *sv_route_users_json(const struct sv_presence *users, uint32_t n);
 
 /* Does a pattern of list match room? */
 int sv_route_pattern(const struct setting_list *list, const char *room);
