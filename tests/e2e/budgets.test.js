@@ -5,13 +5,14 @@
  * `room_limit` and counted), the replay byte budget (replay.max_bytes:
  * the bytes kept, as `wsctl stats` and /metrics show them, never exceed
  * it, and a client that asks for what was evicted is told
- * `recovered: false`), and the supervisor's memory while it holds them.
+ * `recovered: false`), the supervisor's memory while it holds them, and
+ * a new epoch for a room that was forgotten and made again.
  */
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { startWsd, connectWelcomed, httpGet, stopCleanly } = require('./harness');
+const { startWsd, connectWelcomed, httpGet, stopCleanly, waitFor } = require('./harness');
 
 const T = { timeout: 90000 };
 
@@ -133,5 +134,39 @@ describe('replay.max_bytes', () => {
     assert.equal(sub2.recovered, true);
     c.close();
     s.close();
+  });
+});
+
+describe('a room forgotten and made again', () => {
+  let d;
+
+  before(async () => {
+    d = await startWsd({ workers: 1, config: { replay: { ttl_ms: 1000 } } });
+  });
+  after(async () => {
+    if (d) await stopCleanly(d);
+  });
+
+  it('gets a new epoch, and a since of the old epoch is not recovered', { timeout: 30000 }, async () => {
+    const c = await connectWelcomed(d.url);
+    c.send({ type: 'subscribe', room: 'brief' });
+    const first = await c.next('subscribed');
+    for (let i = 1; i <= 3; i++) c.send({ type: 'publish', room: 'brief', data: i, id: `b${i}` });
+    for (let i = 1; i <= 3; i++) await c.next('ack');
+    c.send({ type: 'unsubscribe', room: 'brief' });
+    /* No member, and its log ages out after replay.ttl_ms: the sweep
+     * (every 10 s) forgets the room. */
+    const gone = () => !d.ctl(['rooms']).rooms.some((r) => r.name === 'brief');
+    await waitFor(gone, { timeoutMs: 20000, intervalMs: 250, what: 'room brief to be forgotten' });
+    c.send({ type: 'subscribe', room: 'brief', since: 3, epoch: first.epoch });
+    const again = await c.next('subscribed');
+    assert.notEqual(again.epoch, first.epoch);
+    assert.equal(again.seq, 0);
+    assert.equal(again.recovered, false);
+    /* The new epoch counts from 1 again, and says so. */
+    c.send({ type: 'publish', room: 'brief', data: 'new', id: 'n1' });
+    const m = await c.nextIn('brief');
+    assert.equal(m.seq, 1);
+    c.close();
   });
 });
