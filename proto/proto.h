@@ -59,7 +59,8 @@ enum proto_type {
 	PROTO_RESUME,  /* W: conn, token, data (the client's rooms, JSON) */
 	PROTO_RESUMED, /* S: conn, session, user, token, data (JSON object
 			  {room: {seq, epoch, recovered}}) */
-	PROTO_PRESENCE, /* W: conn, room; answered by a DELIVER or ERROR */
+	PROTO_PRESENCE,	   /* W: conn, room; answered by a DELIVER or ERROR */
+	PROTO_RESUMED_ACK, /* W: conn; `resumed` is on its way to the client */
 	PROTO_TYPE_END
 };
 

@@ -187,6 +187,7 @@ metrics(struct sv *sv, struct admin_conn *ac)
 		"wsd_room_limit_total %llu\n"
 		"# TYPE wsd_sessions_detached gauge\n"
 		"wsd_sessions_detached %llu\n"
+		"# TYPE wsd_session_bytes gauge\nwsd_session_bytes %llu\n"
 		"# TYPE wsd_sessions_evicted_total counter\n"
 		"wsd_sessions_evicted_total %llu\n"
 		"# TYPE wsd_resumes_total counter\n"
@@ -208,6 +209,7 @@ metrics(struct sv *sv, struct admin_conn *ac)
 		(unsigned long long)es.replay_evictions,
 		(unsigned long long)es.room_limit_hits,
 		(unsigned long long)es.sessions,
+		(unsigned long long)es.session_bytes,
 		(unsigned long long)es.sessions_evicted,
 		(unsigned long long)s->resumes,
 		(unsigned long long)s->resume_failures,

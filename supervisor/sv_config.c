@@ -60,6 +60,8 @@ static const struct setting_row sv_keys[] = {
      300000, NULL, NULL, 0, 0},
     {"sessions.max", SETTING_UINT, OFF(sessions_max), 0, 100000000, 100000,
      NULL, NULL, 0, 0},
+    {"sessions.max_bytes", SETTING_UINT, OFF(sessions_max_bytes), 0,
+     UINT64_C(1) << 40, UINT64_C(64) << 20, NULL, NULL, 0, 0},
     {"sessions.token_ttl_ms", SETTING_UINT, OFF(token_ttl_ms), 1000,
      UINT64_C(31536000000), 86400000, NULL, NULL, 0, 0},
     {"sessions.keys", SETTING_LIST, OFF(session_keys), 0, SV_KEYS_MAX, 0, NULL,

@@ -36,7 +36,7 @@ struct sv_config {
 	uint64_t max_connections_per_user;
 	uint64_t max_rooms;
 	uint64_t replay_size, replay_ttl_ms, replay_max_bytes;
-	uint64_t session_ttl_ms, sessions_max, token_ttl_ms;
+	uint64_t session_ttl_ms, sessions_max, sessions_max_bytes, token_ttl_ms;
 	struct setting_list session_keys; /* "ID:SECRET" */
 	char *key_file;			  /* used when session_keys is empty */
 	struct setting_list presence_query, presence_announce; /* patterns */

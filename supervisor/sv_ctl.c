@@ -616,6 +616,7 @@ cmd_stats(struct sv *sv, const json_t *req)
 		    {"replay_evictions", es.replay_evictions},
 		    {"room_limit_hits", es.room_limit_hits},
 		    {"sessions", es.sessions},
+		    {"session_bytes", es.session_bytes},
 		    {"sessions_evicted", es.sessions_evicted},
 		    {"resumes", s->resumes},
 		    {"resume_failures", s->resume_failures},

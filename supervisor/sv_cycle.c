@@ -153,6 +153,7 @@ engine_limits(const struct sv_config *c, struct sv_eng_limits *l)
 	l->replay_max_bytes = c->replay_max_bytes;
 	l->max_rooms = c->max_rooms;
 	l->sessions_max = c->sessions_max;
+	l->sessions_max_bytes = c->sessions_max_bytes;
 }
 
 /*

@@ -133,6 +133,7 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	case PROTO_UNSUB:
 	case PROTO_PUBLISH:
 	case PROTO_RESUME:
+	case PROTO_RESUMED_ACK:
 	case PROTO_PRESENCE: break;
 	default:
 		snprintf(why, sizeof(why), "unexpected %s",
@@ -144,6 +145,7 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		return;
 	switch (m->type) {
 	case PROTO_CONN_CLOSE: gone(sv, c); break;
+	case PROTO_RESUMED_ACK: sv_session_resumed(c); break;
 	case PROTO_SUB: sv_route_sub(sv, c, m); break;
 	case PROTO_UNSUB: sv_route_unsub(sv, c, m); break;
 	case PROTO_RESUME: sv_session_resume(sv, c, m); break;

@@ -30,11 +30,12 @@
 
 /* The budgets an engine keeps to; set at start and on every reload. */
 struct sv_eng_limits {
-	uint64_t replay_size;	   /* entries per room */
-	uint64_t replay_ttl_ms;	   /* age of an entry */
-	uint64_t replay_max_bytes; /* all logs together */
-	uint64_t max_rooms;	   /* rooms with history or presence */
-	uint64_t sessions_max;	   /* detached sessions */
+	uint64_t replay_size;	     /* entries per room */
+	uint64_t replay_ttl_ms;	     /* age of an entry */
+	uint64_t replay_max_bytes;   /* all logs together */
+	uint64_t max_rooms;	     /* rooms with history or presence */
+	uint64_t sessions_max;	     /* detached sessions */
+	uint64_t sessions_max_bytes; /* their memory, roughly */
 };
 
 /* One entry of a replay log: the exact text clients get. */
@@ -132,7 +133,7 @@ struct sv_eng_room {
 typedef void (*sv_eng_room_fn)(void *arg, const struct sv_eng_room *r);
 
 struct sv_eng_stats {
-	uint64_t rooms, replay_entries, replay_bytes, sessions;
+	uint64_t rooms, replay_entries, replay_bytes, sessions, session_bytes;
 	uint64_t room_limit_hits, replay_evictions, sessions_evicted;
 };
 

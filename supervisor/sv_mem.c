@@ -24,6 +24,7 @@
 #include "../proto/clock.h"
 #include "../proto/err.h"
 #include "../proto/queue.h"
+#include "../proto/room.h"
 #include "sv_message.h"
 
 struct ment {
@@ -54,6 +55,7 @@ struct mroom {
 
 struct msess {
 	struct sv_sess *s;
+	uint64_t bytes; /* what s holds, as sess_bytes counts it */
 	TAILQ_ENTRY(msess) order;
 	UT_hash_handle hh;
 };
@@ -67,7 +69,7 @@ struct mem {
 	uint64_t bytes, entries;
 	struct msess *sess;
 	TAILQ_HEAD(, msess) sess_order;
-	uint64_t nsess;
+	uint64_t nsess, sess_bytes;
 	uint64_t room_limit_hits, evictions, sessions_evicted;
 };
 
@@ -332,7 +334,9 @@ mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 	out.text = text;
 	out.len = (uint32_t)len;
 	log_trim(m, r, now);
-	if (len <= m->lim.replay_max_bytes && log_make_room(m, r) == WSD_OK) {
+	/* `*` is never replayed (no client can subscribe to it): no log. */
+	if (!room_is_broadcast(p->room, p->rlen) &&
+	    len <= m->lim.replay_max_bytes && log_make_room(m, r) == WSD_OK) {
 		struct ment *slot = log_at(r, r->len);
 
 		slot->e = out;
@@ -521,14 +525,44 @@ sv_sess_free(struct sv_sess *s)
 	free(s);
 }
 
+/* What a session costs: its structs, user and room names. */
+static uint64_t
+sess_bytes(const struct sv_sess *s)
+{
+	uint64_t n = sizeof(struct msess) + sizeof(*s) + strlen(s->user) + 1;
+	uint32_t i;
+
+	for (i = 0; i < s->nrooms; i++)
+		n += sizeof(s->rooms[i]) + strlen(s->rooms[i].name) + 1;
+	return n;
+}
+
 static void
-sess_drop(struct mem *m, struct msess *ms)
+sess_unlink(struct mem *m, struct msess *ms)
 {
 	HASH_DEL(m->sess, ms);
 	TAILQ_REMOVE(&m->sess_order, ms, order);
 	m->nsess--;
+	m->sess_bytes -= ms->bytes;
+}
+
+static void
+sess_drop(struct mem *m, struct msess *ms)
+{
+	sess_unlink(m, ms);
 	sv_sess_free(ms->s);
 	free(ms);
+}
+
+/* The oldest go while over either bound. */
+static void
+sess_bound(struct mem *m)
+{
+	while (m->nsess > 0 && (m->nsess > m->lim.sessions_max ||
+				m->sess_bytes > m->lim.sessions_max_bytes)) {
+		sess_drop(m, TAILQ_FIRST(&m->sess_order));
+		m->sessions_evicted++;
+	}
 }
 
 static int
@@ -545,13 +579,12 @@ mem_session_put(struct sv_engine *e, struct sv_sess *s)
 		return WSD_ENOMEM;
 	}
 	ms->s = s;
+	ms->bytes = sess_bytes(s);
 	HASH_ADD(hh, m->sess, s->id, sizeof(s->id), ms);
 	TAILQ_INSERT_TAIL(&m->sess_order, ms, order);
 	m->nsess++;
-	while (m->nsess > m->lim.sessions_max) {
-		sess_drop(m, TAILQ_FIRST(&m->sess_order));
-		m->sessions_evicted++;
-	}
+	m->sess_bytes += ms->bytes;
+	sess_bound(m);
 	return WSD_OK;
 }
 
@@ -574,9 +607,7 @@ mem_session_take(struct sv_engine *e, const uint8_t id[SV_SESSION_ID_BYTES],
 	}
 	s = ms->s;
 	ms->s = NULL;
-	HASH_DEL(m->sess, ms);
-	TAILQ_REMOVE(&m->sess_order, ms, order);
-	m->nsess--;
+	sess_unlink(m, ms);
 	free(ms);
 	cb(arg, WSD_OK, s);
 }
@@ -683,10 +714,7 @@ mem_set_limits(struct sv_engine *e, const struct sv_eng_limits *l)
 		log_trim(m, r, now);
 	}
 	budget(m);
-	while (m->nsess > m->lim.sessions_max) {
-		sess_drop(m, TAILQ_FIRST(&m->sess_order));
-		m->sessions_evicted++;
-	}
+	sess_bound(m);
 }
 
 static void
@@ -698,6 +726,7 @@ mem_stats(struct sv_engine *e, struct sv_eng_stats *out)
 	out->replay_entries = m->entries;
 	out->replay_bytes = m->bytes;
 	out->sessions = m->nsess;
+	out->session_bytes = m->sess_bytes;
 	out->room_limit_hits = m->room_limit_hits;
 	out->replay_evictions = m->evictions;
 	out->sessions_evicted = m->sessions_evicted;

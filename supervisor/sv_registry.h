@@ -57,8 +57,15 @@ struct sv_conn {
 	uint8_t sid[SV_SESSION_ID_BYTES];
 	uint64_t nonce;
 	uint64_t session_ms; /* when the session began */
+	/* A user from a token: its personal room's seq at admission (what
+	 * came after went to this connection live). */
+	uint64_t admit_personal_seq;
+	/* After a resume, the token nonce before it: still good until the
+	 * worker says it sent `resumed` (RESUMED_ACK). */
+	uint64_t prev_nonce;
 	unsigned anonymous : 1;
-	unsigned revoked : 1; /* not kept when it goes */
+	unsigned revoked : 1;		 /* not kept when it goes */
+	unsigned resume_unconfirmed : 1; /* resumed, not known to be sent */
 	uint64_t connected_ms;
 	uint64_t last_seen_ms;
 	uint64_t queue_bytes, queue_msgs, drops, msgs_in, msgs_out;

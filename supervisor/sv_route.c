@@ -267,7 +267,19 @@ struct replay_ctx {
 	char *epoch;
 	int *recovered;
 	int rc;
+	uint32_t *budget; /* entries that may still be sent */
+	uint64_t until;	  /* only entries up to this seq */
 };
+
+uint32_t
+sv_route_replay_budget(const struct sv *sv)
+{
+	uint64_t n = sv->cfg->w.max_queue_msgs / 2;
+
+	if (n > SV_REPLAY_BURST)
+		n = SV_REPLAY_BURST;
+	return n > 0 ? (uint32_t)n : 1;
+}
 
 static int
 hold(struct sv_replay_buf *b, const char *room, size_t rlen,
@@ -305,16 +317,30 @@ replayed(void *arg, const struct sv_eng_hist *h)
 	struct proto_msg d;
 	uint32_t i;
 
+	uint32_t n = h->n;
+
 	if ((x->rc = h->rc) != WSD_OK)
 		return;
 	*x->seq = h->seq;
 	snprintf(x->epoch, SV_EPOCH_LEN + 1, "%s", h->epoch);
 	*x->recovered = h->recovered;
+	/* Entries past until were delivered live already. */
+	while (n > 0 && h->entry(h, n - 1)->seq > x->until)
+		n--;
+	/* One replay may not flood the worker's channel or the client's
+	 * queue: the oldest go, and recovered false says there is more
+	 * (a subscribe with since fetches the next part). */
+	if (n > *x->budget) {
+		n = *x->budget;
+		*x->recovered = 0;
+	}
+	*x->budget -= n;
 	if (x->reply != NULL) {
 		x->reply->seq = h->seq;
 		x->reply->epoch = proto_cstr(x->epoch);
 		if (x->reply->flags & PROTO_F_SINCE)
-			x->reply->flags |= h->recovered ? PROTO_F_RECOVERED : 0;
+			x->reply->flags |=
+			    *x->recovered ? PROTO_F_RECOVERED : 0;
 		sv_worker_send(x->sv, sv_worker_get(x->sv, x->c->worker),
 			       x->reply);
 	}
@@ -322,7 +348,7 @@ replayed(void *arg, const struct sv_eng_hist *h)
 	d.type = PROTO_DELIVER;
 	d.room.p = x->room;
 	d.room.len = (uint32_t)x->rlen;
-	for (i = 0; i < h->n; i++) {
+	for (i = 0; i < n; i++) {
 		const struct sv_eng_entry *e = h->entry(h, i);
 
 		if (x->buf != NULL) {
@@ -352,11 +378,13 @@ replay(struct replay_ctx *x, int since_given, uint64_t since, const char *epoch)
 
 int
 sv_route_replay(struct sv *sv, const char *room, size_t rlen, int since_given,
-		uint64_t since, const char *epoch, struct sv_replay_buf *buf,
-		uint64_t *seq, char *epoch_out, int *recovered)
+		uint64_t since, const char *epoch, uint64_t until,
+		uint32_t *budget, struct sv_replay_buf *buf, uint64_t *seq,
+		char *epoch_out, int *recovered)
 {
-	struct replay_ctx x = {sv,   NULL, buf,	      room,	 rlen,
-			       NULL, seq,  epoch_out, recovered, WSD_OK};
+	struct replay_ctx x = {sv,	  NULL,	  buf,	  room,
+			       rlen,	  NULL,	  seq,	  epoch_out,
+			       recovered, WSD_OK, budget, until};
 
 	return replay(&x, since_given, since, epoch);
 }
@@ -409,7 +437,7 @@ void
 sv_route_sub(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 {
 	char room[PROTO_MAX_NAME + 1], epoch[SV_EPOCH_LEN + 1] = "";
-	char want[SV_EPOCH_LEN + 1];
+	char want[PROTO_MAX_NAME + 1]; /* the whole epoch asked for */
 	struct sv_room *r;
 	struct proto_msg reply;
 	uint64_t seq;
@@ -447,9 +475,10 @@ sv_route_sub(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 	/* SINCE tells the worker to say recovered, true or false. */
 	reply.flags = m->flags & PROTO_F_SINCE;
 	{
-		struct replay_ctx x = {sv,	    NULL,   NULL, room,
-				       m->room.len, &reply, &seq, epoch,
-				       &recovered,  WSD_OK};
+		uint32_t budget = sv_route_replay_budget(sv);
+		struct replay_ctx x = {
+		    sv,	  NULL,	 NULL,	     room,   m->room.len, &reply,
+		    &seq, epoch, &recovered, WSD_OK, &budget,	  UINT64_MAX};
 
 		x.c = c;
 		rc = replay(&x, (m->flags & PROTO_F_SINCE) != 0, m->since,

@@ -75,16 +75,25 @@ struct sv_replay_buf {
 	uint32_t n, cap;
 };
 
+/* The most entries one subscribe or resume replays at once. */
+#define SV_REPLAY_BURST 2048
+
+/* Entries one replay may send: half the client's send queue, at most
+ * SV_REPLAY_BURST. Past it, the oldest are sent and recovered is false. */
+uint32_t sv_route_replay_budget(const struct sv *sv);
+
 /*
- * Read room's history for c: its seq, epoch and, with since_given, the
- * entries after since when epoch (NULL or "": unchecked) is the room's,
- * appended to buf. Fills *seq, epoch_out (SV_EPOCH_LEN + 1 bytes) and
- * *recovered. Returns WSD_OK, or as the engine's history.
+ * Read room's history: its seq, epoch and, with since_given, the entries
+ * after since and up to until (UINT64_MAX: all) when epoch (NULL or "":
+ * unchecked) is the room's, appended to buf, at most *budget of them
+ * (which is lowered by as many). Fills *seq, epoch_out (SV_EPOCH_LEN + 1
+ * bytes) and *recovered (false when the budget cut the replay short).
+ * Returns WSD_OK, or as the engine's history.
  */
 int sv_route_replay(struct sv *sv, const char *room, size_t rlen,
 		    int since_given, uint64_t since, const char *epoch,
-		    struct sv_replay_buf *buf, uint64_t *seq, char *epoch_out,
-		    int *recovered);
+		    uint64_t until, uint32_t *budget, struct sv_replay_buf *buf,
+		    uint64_t *seq, char *epoch_out, int *recovered);
 
 /* Send c what buf holds, in order, as DELIVERs to c; then empty it. */
 void sv_route_replay_flush(struct sv *sv, struct sv_conn *c,

@@ -38,11 +38,20 @@ mint(struct sv *sv, struct sv_conn *c, char token[SV_TOKEN_MAX])
 							    : WSD_EAGAIN;
 }
 
+static void
+got_admit_seq(void *arg, const struct sv_eng_hist *h)
+{
+	if (h->rc == WSD_OK)
+		*(uint64_t *)arg = h->seq;
+}
+
 int
 sv_session_begin(struct sv *sv, struct sv_conn *c, char token[SV_TOKEN_MAX])
 {
+	char personal[ROOM_PERSONAL_MAX + 1];
 	uint8_t sid[SV_SESSION_ID_BYTES];
 	uint64_t nonce;
+	int n;
 
 	if (sv_token_new_sid(sid) != WSD_OK ||
 	    sv_token_new_nonce(&nonce) != WSD_OK)
@@ -50,6 +59,13 @@ sv_session_begin(struct sv *sv, struct sv_conn *c, char token[SV_TOKEN_MAX])
 	memcpy(c->sid, sid, sizeof(sid));
 	c->nonce = nonce;
 	c->session_ms = wall_ms();
+	/* What a user from a token gets in its personal room from now on
+	 * comes live; a resume replays only what came before. */
+	if (!c->anonymous &&
+	    (n = room_personal_name(personal, sizeof(personal), c->user->name,
+				    strlen(c->user->name))) >= 0)
+		sv->eng.ops->history(&sv->eng, personal, (size_t)n, 0, NULL, 0,
+				     got_admit_seq, &c->admit_personal_seq);
 	return mint(sv, c, token);
 }
 
@@ -97,7 +113,9 @@ sess_of(struct sv *sv, struct sv_conn *c)
 	if (s == NULL)
 		return NULL;
 	memcpy(s->id, c->sid, sizeof(s->id));
-	s->nonce = c->nonce;
+	/* A resumed connection whose `resumed` never went out: the client
+	 * still holds the token it resumed with, which stays good. */
+	s->nonce = c->resume_unconfirmed ? c->prev_nonce : c->nonce;
 	s->conn = c->id;
 	s->anonymous = c->anonymous;
 	s->created_ms = c->session_ms;
@@ -117,6 +135,12 @@ sess_of(struct sv *sv, struct sv_conn *c)
 fail:
 	sv_sess_free(s);
 	return NULL;
+}
+
+void
+sv_session_resumed(struct sv_conn *c)
+{
+	c->resume_unconfirmed = 0;
 }
 
 void
@@ -193,7 +217,10 @@ take(struct sv *sv, struct sv_conn *c, const struct sv_token *t,
 
 	if (old != NULL && old != c &&
 	    memcmp(old->sid, t->sid, sizeof(t->sid)) == 0) {
-		if (old->nonce != t->nonce || old->revoked) {
+		if ((old->nonce != t->nonce &&
+		     !(old->resume_unconfirmed &&
+		       old->prev_nonce == t->nonce)) ||
+		    old->revoked) {
 			*why = old->revoked ? "revoked" : "spent token";
 			return NULL;
 		}
@@ -262,8 +289,9 @@ wanted(const struct sv_sess *s, const struct proto_msg *m)
 /* Rejoin one room for c; adds {seq, epoch, recovered} to out. */
 static void
 rejoin(struct sv *sv, struct sv_conn *c, const char *name, json_t *w,
-       json_t *out, struct sv_replay_buf *buf)
+       json_t *out, struct sv_replay_buf *buf, uint32_t *budget)
 {
+	uint64_t until = UINT64_MAX;
 	char epoch[SV_EPOCH_LEN + 1] = "";
 	json_t *js = json_object_get(w, "seq");
 	const char *want = json_string_value(json_object_get(w, "epoch"));
@@ -278,6 +306,10 @@ rejoin(struct sv *sv, struct sv_conn *c, const char *name, json_t *w,
 		if (ulen != strlen(c->user->name) ||
 		    memcmp(owner, c->user->name, ulen) != 0)
 			return; /* another user's personal room */
+		/* A user from a token has had its personal room live since
+		 * its welcome. */
+		if (!c->anonymous)
+			until = c->admit_personal_seq;
 	} else {
 		struct sv_room *r = sv_reg_room_get(&sv->reg, name, len, 0);
 
@@ -290,8 +322,8 @@ rejoin(struct sv *sv, struct sv_conn *c, const char *name, json_t *w,
 	}
 	rc = sv_route_replay(sv, name, len, json_is_integer(js),
 			     (uint64_t)json_integer_value(js),
-			     want && want[0] ? want : NULL, buf, &seq, epoch,
-			     &recovered);
+			     want && want[0] ? want : NULL, until, budget, buf,
+			     &seq, epoch, &recovered);
 	if (rc != WSD_OK)
 		return;
 	json_object_set_new(out, name,
@@ -310,6 +342,8 @@ adopt(struct sv *sv, struct sv_conn *c, const struct sv_sess *s)
 		WSD_OK)
 		return WSD_ENOMEM;
 	memcpy(c->sid, s->id, sizeof(c->sid));
+	c->prev_nonce = s->nonce;
+	c->resume_unconfirmed = 1;
 	c->nonce = nonce;
 	c->session_ms = s->created_ms;
 	return WSD_OK;
@@ -325,6 +359,7 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 	struct proto_msg r;
 	struct sv_token t;
 	const char *why, *name;
+	uint32_t budget;
 
 	if (sv_token_verify(&sv->cfg->keys, m->token.p, m->token.len, wall_ms(),
 			    &t, &why) != WSD_OK) {
@@ -347,8 +382,13 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 	if (c->anonymous) {
 		struct sv_user *u = sv_reg_user_find(&sv->reg, t.user, t.ulen);
 
+		struct sv_conn *old = sv_reg_conn_find(&sv->reg, t.conn);
+		/* A takeover replaces one of the user's connections. */
+		uint32_t others =
+		    u == NULL ? 0 : u->nconns - (old != NULL && old->user == u);
+
 		if (u != NULL && u != c->user &&
-		    u->nconns >= sv->cfg->max_connections_per_user) {
+		    others >= sv->cfg->max_connections_per_user) {
 			resume_failed(sv, c,
 				      "the user has too many connections");
 			return;
@@ -363,8 +403,9 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 		resume_failed(sv, c, "out of memory");
 		goto done;
 	}
+	budget = sv_route_replay_budget(sv);
 	json_object_foreach (want, name, w)
-		rejoin(sv, c, name, w, out, &buf);
+		rejoin(sv, c, name, w, out, &buf, &budget);
 	if (mint(sv, c, token) != WSD_OK ||
 	    (text = json_dumps(out, JSON_COMPACT)) == NULL) {
 		resume_failed(sv, c, "cannot mint a token");

@@ -31,6 +31,10 @@ int sv_session_begin(struct sv *sv, struct sv_conn *c,
 /* c is going: keep its session in the engine (unless revoked). */
 void sv_session_detach(struct sv *sv, struct sv_conn *c);
 
+/* c's worker sent it `resumed` (RESUMED_ACK): the token it resumed with
+ * is spent from now on. */
+void sv_session_resumed(struct sv_conn *c);
+
 /* c's RESUME. */
 void sv_session_resume(struct sv *sv, struct sv_conn *c,
 		       const struct proto_msg *m);

@@ -472,6 +472,7 @@ wk_client_on_resumed(struct wk_conn *c, const struct proto_msg *m)
 {
 	json_t *rooms = json_loadb(m->data.p, m->data.len, 0, NULL), *v, *r;
 	json_t *refused = json_array();
+	struct proto_msg ack;
 	const char *name;
 	void *tmp;
 	char *user;
@@ -514,6 +515,11 @@ wk_client_on_resumed(struct wk_conn *c, const struct proto_msg *m)
 		      m->user.p, (int)m->user.len, "resume_token", m->token.p,
 		      (int)m->token.len, "rooms", rooms);
 	wk_conn_send_json(c, r);
+	/* The client may hold the fresh token now: the old one is spent. */
+	memset(&ack, 0, sizeof(ack));
+	ack.type = PROTO_RESUMED_ACK;
+	ack.conn = c->id;
+	wk_ipc_send(&ack);
 	json_array_foreach (refused, i, v)
 		wk_client_error(c, "forbidden", "room not allowed",
 				json_string_value(v), json_string_length(v));

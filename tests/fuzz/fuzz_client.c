@@ -333,6 +333,7 @@ answer_ipc(void)
 		case PROTO_RESUME: answer_resume(p); break;
 		case PROTO_PRESENCE: answer_presence(p); break;
 		case PROTO_UNSUB:
+		case PROTO_RESUMED_ACK:
 		case PROTO_CONN_CLOSE: break;
 		default:
 			fprintf(stderr, "fuzz_client: the worker sent %s\n",

@@ -249,5 +249,9 @@ main(int argc, char **argv)
 	m.conn = 0x100000002ull;
 	m.room = proto_cstr("lobby");
 	emit("presence", &m);
+
+	m = msg(PROTO_RESUMED_ACK);
+	m.conn = 0x100000002ull;
+	emit("resumed-ack", &m);
 	return 0;
 }

@@ -59,6 +59,7 @@ static const struct sv_eng_limits default_limits = {
     .replay_max_bytes = 1u << 20,
     .max_rooms = 1000,
     .sessions_max = 100,
+    .sessions_max_bytes = 1u << 30,
 };
 
 static int
@@ -1392,6 +1393,41 @@ test_sessions_max(void **state)
 	take_ok(e, 3, 3, "u");
 }
 
+/* sessions_max_bytes: the sessions' memory, counted and bounded, the
+ * oldest first; a session's rooms count. */
+static void
+test_sessions_max_bytes(void **state)
+{
+	struct sv_eng_limits l = default_limits;
+	struct sv_engine *e = *state;
+	uint64_t one, bound;
+	int tag, rc;
+
+	put(e, 1, "u", 1, T0 + 1000);
+	one = stats(e).session_bytes;
+	assert_true(one > sizeof(struct sv_sess));
+	/* More rooms, more bytes. */
+	assert_int_equal(
+	    e->ops->session_put(e, sess_new(2, "u", 2, T0 + 1000, 40)), WSD_OK);
+	assert_true(stats(e).session_bytes > 2 * one);
+	sv_sess_free(take(e, 2, 2, &rc));
+	assert_int_equal(stats(e).session_bytes, one);
+	take_ok(e, 1, 1, "u");
+	assert_int_equal(stats(e).session_bytes, 0);
+	/* Room for three of them: the fourth evicts the first. */
+	bound = 3 * one + one / 2;
+	l.sessions_max_bytes = bound;
+	reopen(e, &l);
+	for (tag = 1; tag <= 4; tag++) {
+		put(e, (uint8_t)tag, "u", (uint64_t)tag, T0 + 1000);
+		assert_true(stats(e).session_bytes <= bound);
+	}
+	assert_int_equal(stats(e).sessions, 3);
+	assert_int_equal(stats(e).sessions_evicted, 1);
+	take_fails(e, 1, 1, WSD_ENOENT);
+	take_ok(e, 2, 2, "u");
+}
+
 struct each_out {
 	int n;
 	uint8_t tags[16];
@@ -1538,6 +1574,7 @@ main(void)
 	    T(test_session_expired),
 	    T(test_session_replace),
 	    T(test_sessions_max),
+	    T(test_sessions_max_bytes),
 	    T(test_session_each_revoke),
 	    T(test_session_sweep),
 	    T(test_rooms_listing),

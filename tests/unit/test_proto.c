@@ -103,6 +103,7 @@ static const struct layout layouts[] = {
     {PROTO_RESUME, 3, {TF_CONN, TF_TOKEN, TF_DATA}},
     {PROTO_RESUMED, 5, {TF_CONN, TF_SESSION, TF_USER, TF_TOKEN, TF_DATA}},
     {PROTO_PRESENCE, 2, {TF_CONN, TF_ROOM}},
+    {PROTO_RESUMED_ACK, 1, {TF_CONN}},
 };
 
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
