@@ -216,6 +216,34 @@ log_pop(struct mem *m, struct mroom *r)
 	r->len--;
 }
 
+/*
+ * Give memory back when a log has shrunk: an empty log frees its ring,
+ * one at a quarter of its ring or less halves it (so a room that once
+ * held replay.size entries does not keep their slots for ever).
+ */
+static void
+log_shrink(struct mroom *r)
+{
+	uint32_t cap = r->cap / 2, i;
+	struct ment *n;
+
+	if (r->len == 0) {
+		free(r->log);
+		r->log = NULL;
+		r->cap = r->head = 0;
+		return;
+	}
+	if (r->cap <= 16 || r->len > r->cap / 4 ||
+	    (n = calloc(cap, sizeof(*n))) == NULL)
+		return;
+	for (i = 0; i < r->len; i++)
+		n[i] = *log_at(r, i);
+	free(r->log);
+	r->log = n;
+	r->cap = cap;
+	r->head = 0;
+}
+
 /* Drop entries older than the ttl, and over a lowered size. */
 static void
 log_trim(struct mem *m, struct mroom *r, uint64_t now)
@@ -227,8 +255,10 @@ log_trim(struct mem *m, struct mroom *r, uint64_t now)
 	while (r->len > 0 &&
 	       (log_at(r, 0)->at_ms < cutoff || r->len > m->lim.replay_size))
 		log_pop(m, r);
-	if (r->len != before)
+	if (r->len != before) {
 		heap_update(m, r);
+		log_shrink(r);
+	}
 }
 
 static void
@@ -261,8 +291,11 @@ log_make_room(struct mem *m, struct mroom *r)
 	struct ment *n;
 
 	/* A lowered replay.size: the oldest go until one more fits. */
-	while (r->len > 0 && r->len >= m->lim.replay_size)
-		log_pop(m, r);
+	if (r->len > 0 && r->len >= m->lim.replay_size) {
+		while (r->len > 0 && r->len >= m->lim.replay_size)
+			log_pop(m, r);
+		log_shrink(r);
+	}
 	if (m->lim.replay_size == 0)
 		return WSD_ENOMEM; /* no log */
 	if (r->len < r->cap)
@@ -301,6 +334,7 @@ budget(struct mem *m)
 		log_pop(m, r);
 		m->evictions++;
 		heap_update(m, r);
+		log_shrink(r);
 	}
 }
 
@@ -360,6 +394,7 @@ mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 	while (r->len > 0)
 		log_pop(m, r);
 	heap_update(m, r);
+	log_shrink(r);
 	if (text == NULL) {
 		text = sv_message_json(p->room, p->rlen, out.seq, p->from,
 				       p->fromlen, p->data, p->datalen, p->id,
