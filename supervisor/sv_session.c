@@ -205,11 +205,13 @@ resume_failed(struct sv *sv, struct sv_conn *c, const char *why)
  * The session t names, taken out of where it is: the engine, or a
  * connection still registered (its worker died and has not been reaped,
  * or the client came back before its old socket was seen to close): that
- * one is closed and forgotten, and its session moves to c. NULL with *why.
+ * one is told to close and returned in *replaced, for the caller to
+ * forget once c is in its rooms (so that no leave and join of the same
+ * user is announced). NULL with *why.
  */
 static struct sv_sess *
 take(struct sv *sv, struct sv_conn *c, const struct sv_token *t,
-     const char **why)
+     struct sv_conn **replaced, const char **why)
 {
 	struct sv_conn *old = sv_reg_conn_find(&sv->reg, t->conn);
 	struct take_ctx x = {WSD_ENOENT, NULL};
@@ -233,9 +235,7 @@ take(struct sv *sv, struct sv_conn *c, const struct sv_token *t,
 			return NULL;
 		}
 		sv_route_kick(sv, old, 4003, "session resumed elsewhere");
-		sv_route_gone(sv, old);
-		sv_reg_conn_remove(&sv->reg, old);
-		sv->stats.conns_closed++;
+		*replaced = old;
 		return s;
 	}
 	sv->eng.ops->session_take(&sv->eng, t->sid, t->nonce, taken, &x);
@@ -357,6 +357,7 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 	json_t *want = NULL, *out = NULL, *w;
 	struct sv_sess *s = NULL;
 	struct proto_msg r;
+	struct sv_conn *replaced = NULL;
 	struct sv_token t;
 	const char *why, *name;
 	uint32_t budget;
@@ -394,7 +395,7 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 			return;
 		}
 	}
-	if ((s = take(sv, c, &t, &why)) == NULL) {
+	if ((s = take(sv, c, &t, &replaced, &why)) == NULL) {
 		resume_failed(sv, c, why);
 		return;
 	}
@@ -426,6 +427,11 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 		 (unsigned long long)c->id, sid, c->user->name,
 		 (unsigned)json_object_size(out));
 done:
+	if (replaced != NULL) {
+		sv_route_gone(sv, replaced);
+		sv_reg_conn_remove(&sv->reg, replaced);
+		sv->stats.conns_closed++;
+	}
 	sv_route_replay_flush(sv, NULL, &buf);
 	free(text);
 	json_decref(want);

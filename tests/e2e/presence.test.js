@@ -63,6 +63,30 @@ describe('presence', () => {
     b.close();
   });
 
+  it('announces nothing when a resume takes a session over', T, async () => {
+    const a = await connectWelcomed(url('erin'));
+    const b1 = await connectWelcomed(url('frank'));
+    a.send({ type: 'subscribe', room: 'chat.t' });
+    await a.next('subscribed');
+    b1.send({ type: 'subscribe', room: 'chat.t' });
+    await b1.next('subscribed');
+    await a.next('join');
+    /* frank comes back on a new connection while the old one is still
+     * registered: the session moves, frank never left. */
+    const b2 = await connectWelcomed(url('frank'));
+    b2.send({ type: 'resume', token: b1.welcome.resume_token });
+    const r = await b2.next('resumed');
+    assert.ok('chat.t' in r.rooms);
+    const closed = await b1.waitClose();
+    assert.equal(closed.code, 4003);
+    await sleep(200);
+    assert.deepEqual(a.peek((m) => m.type === 'leave' || m.type === 'join'), []);
+    const room = d.ctl(['room', 'chat.t']).room;
+    assert.deepEqual(room.users.map((u) => [u.user, u.conns]).sort(), [['erin', 1], ['frank', 1]]);
+    a.close();
+    b2.close();
+  });
+
   it('refuses presence outside presence.query and announces nothing outside presence.announce', T, async () => {
     const a = await connectWelcomed(url('carol'));
     const b = await connectWelcomed(url('dave'));

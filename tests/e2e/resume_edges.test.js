@@ -89,9 +89,19 @@ describe('resume edges', () => {
     a.ws._socket.destroy();
     await sleep(200);
     const b = await connectWelcomed(url());
-    /* The socket goes with the resume: `resumed` finds no one. */
-    b.ws.send(JSON.stringify({ type: 'resume', token: a.welcome.resume_token }));
-    b.ws._socket.destroy();
+    /* The supervisor is held while the worker passes the resume on and
+     * then sees the socket go: when the supervisor takes the resume,
+     * the connection is gone from the worker, and `resumed` finds no
+     * one to go to. */
+    process.kill(d.pid, 'SIGSTOP');
+    try {
+      b.ws.send(JSON.stringify({ type: 'resume', token: a.welcome.resume_token }));
+      await sleep(100);
+      b.ws._socket.destroy();
+      await sleep(300);
+    } finally {
+      process.kill(d.pid, 'SIGCONT');
+    }
     await waitFor(() => d.ctl(['status']).connections === 0, { what: 'the cut connection to go' });
     const c = await connectWelcomed(url());
     c.send({ type: 'resume', token: a.welcome.resume_token });
