@@ -216,6 +216,25 @@ log_pop(struct mem *m, struct mroom *r)
 	r->len--;
 }
 
+/* Move r's entries, oldest first, into a new ring of cap slots (>= len).
+ * WSD_OK, or WSD_ENOMEM with r unchanged. */
+static int
+log_resize(struct mroom *r, uint32_t cap)
+{
+	struct ment *n = calloc(cap, sizeof(*n));
+	uint32_t i;
+
+	if (n == NULL)
+		return WSD_ENOMEM;
+	for (i = 0; i < r->len; i++)
+		n[i] = *log_at(r, i);
+	free(r->log);
+	r->log = n;
+	r->cap = cap;
+	r->head = 0;
+	return WSD_OK;
+}
+
 /*
  * Give memory back when a log has shrunk: an empty log frees its ring,
  * one at a quarter of its ring or less halves it (so a room that once
@@ -224,24 +243,13 @@ log_pop(struct mem *m, struct mroom *r)
 static void
 log_shrink(struct mroom *r)
 {
-	uint32_t cap = r->cap / 2, i;
-	struct ment *n;
-
 	if (r->len == 0) {
 		free(r->log);
 		r->log = NULL;
 		r->cap = r->head = 0;
-		return;
+	} else if (r->cap > 16 && r->len <= r->cap / 4) {
+		log_resize(r, r->cap / 2); /* without memory: stays as it is */
 	}
-	if (r->cap <= 16 || r->len > r->cap / 4 ||
-	    (n = calloc(cap, sizeof(*n))) == NULL)
-		return;
-	for (i = 0; i < r->len; i++)
-		n[i] = *log_at(r, i);
-	free(r->log);
-	r->log = n;
-	r->cap = cap;
-	r->head = 0;
 }
 
 /* Drop entries older than the ttl, and over a lowered size. */
@@ -287,8 +295,7 @@ room_free(struct mem *m, struct mroom *r)
 static int
 log_make_room(struct mem *m, struct mroom *r)
 {
-	uint32_t cap, i;
-	struct ment *n;
+	uint32_t cap;
 
 	/* A lowered replay.size: the oldest go until one more fits. */
 	if (r->len > 0 && r->len >= m->lim.replay_size) {
@@ -309,18 +316,11 @@ log_make_room(struct mem *m, struct mroom *r)
 	cap = r->cap ? r->cap * 2 : 4;
 	if (cap > m->lim.replay_size)
 		cap = (uint32_t)m->lim.replay_size;
-	if ((n = calloc(cap, sizeof(*n))) == NULL) {
+	if (log_resize(r, cap) != WSD_OK) {
 		if (r->len == 0)
 			return WSD_ENOMEM;
 		log_pop(m, r);
-		return WSD_OK;
 	}
-	for (i = 0; i < r->len; i++)
-		n[i] = *log_at(r, i);
-	free(r->log);
-	r->log = n;
-	r->cap = cap;
-	r->head = 0;
 	return WSD_OK;
 }
 
