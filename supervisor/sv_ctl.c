@@ -394,6 +394,9 @@ cmd_sessions(struct sv *sv, const json_t *req)
 		if (user != NULL && strcmp(user, c->user->name) != 0)
 			continue;
 		rooms = json_array();
+		json_array_append_new(
+		    rooms,
+		    json_sprintf(ROOM_PERSONAL_PREFIX "%s", c->user->name));
 		LIST_FOREACH (m, &c->rooms, in_conn)
 			json_array_append_new(rooms,
 					      json_string(m->room->name));

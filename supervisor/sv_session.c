@@ -286,8 +286,12 @@ wanted(const struct sv_sess *s, const struct proto_msg *m)
 	return want;
 }
 
-/* Rejoin one room for c; adds {seq, epoch, recovered} to out. */
-static void
+/*
+ * Rejoin one room for c; adds {seq, epoch, recovered} to out, or, when the
+ * room cannot be joined, returns the error code the client is told (the
+ * room's name and rules are the client's to fix, or a limit was hit).
+ */
+static const char *
 rejoin(struct sv *sv, struct sv_conn *c, const char *name, json_t *w,
        json_t *out, struct sv_replay_buf *buf, uint32_t *budget)
 {
@@ -300,12 +304,14 @@ rejoin(struct sv *sv, struct sv_conn *c, const char *name, json_t *w,
 	uint64_t seq = 0;
 	int recovered = 0, rc;
 
-	if (!room_valid(name, len) || room_is_broadcast(name, len))
-		return;
+	if (!room_valid(name, len))
+		return "bad_room";
+	if (room_is_broadcast(name, len))
+		return "forbidden";
 	if ((owner = room_personal_user(name, len, &ulen)) != NULL) {
 		if (ulen != strlen(c->user->name) ||
 		    memcmp(owner, c->user->name, ulen) != 0)
-			return; /* another user's personal room */
+			return "forbidden"; /* another user's personal room */
 		/* A user from a token has had its personal room live since
 		 * its welcome. */
 		if (!c->anonymous)
@@ -315,20 +321,36 @@ rejoin(struct sv *sv, struct sv_conn *c, const char *name, json_t *w,
 
 		if ((r == NULL || !sv_reg_is_member(c, r)) &&
 		    c->nrooms >= sv->cfg->w.max_rooms_per_conn)
-			return;
+			return "too_many_rooms";
 		rc = sv_route_join(sv, c, name, len);
+		if (rc == WSD_EFULL)
+			return "room_limit";
 		if (rc != WSD_OK && rc != WSD_EEXIST)
-			return;
+			return "internal";
 	}
 	rc = sv_route_replay(sv, name, len, json_is_integer(js),
 			     (uint64_t)json_integer_value(js),
 			     want && want[0] ? want : NULL, until, budget, buf,
 			     &seq, epoch, &recovered);
 	if (rc != WSD_OK)
-		return;
+		return rc == WSD_EFULL ? "room_limit" : "internal";
 	json_object_set_new(out, name,
 			    json_pack("{s:I, s:s, s:b}", "seq", (json_int_t)seq,
 				      "epoch", epoch, "recovered", recovered));
+	return NULL;
+}
+
+/* After `resumed`: an `error` for each room it could not rejoin. */
+static void
+tell_refused(struct sv *sv, struct sv_conn *c, json_t *refused)
+{
+	const char *name;
+	json_t *code;
+
+	json_object_foreach (refused, name, code)
+		sv_route_error(sv, c, json_string_value(code),
+			       "the room could not be rejoined",
+			       proto_cstr(name));
 }
 
 /* c becomes the session s; WSD_OK or WSD_ENOMEM. */
@@ -354,7 +376,7 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 {
 	char token[SV_TOKEN_MAX], sid[SV_SESSION_ID_LEN + 1], *text = NULL;
 	struct sv_replay_buf buf = {NULL, 0, 0};
-	json_t *want = NULL, *out = NULL, *w;
+	json_t *want = NULL, *out = NULL, *refused = NULL, *w;
 	struct sv_sess *s = NULL;
 	struct proto_msg r;
 	struct sv_conn *replaced = NULL;
@@ -400,13 +422,18 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 		return;
 	}
 	if (adopt(sv, c, s) != WSD_OK || (want = wanted(s, m)) == NULL ||
-	    (out = json_object()) == NULL) {
+	    (out = json_object()) == NULL ||
+	    (refused = json_object()) == NULL) {
 		resume_failed(sv, c, "out of memory");
 		goto done;
 	}
 	budget = sv_route_replay_budget(sv);
-	json_object_foreach (want, name, w)
-		rejoin(sv, c, name, w, out, &buf, &budget);
+	json_object_foreach (want, name, w) {
+		const char *code = rejoin(sv, c, name, w, out, &buf, &budget);
+
+		if (code != NULL)
+			json_object_set_new(refused, name, json_string(code));
+	}
 	if (mint(sv, c, token) != WSD_OK ||
 	    (text = json_dumps(out, JSON_COMPACT)) == NULL) {
 		resume_failed(sv, c, "cannot mint a token");
@@ -422,6 +449,7 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 	r.data = proto_cstr(text);
 	sv_worker_send(sv, sv_worker_get(sv, c->worker), &r);
 	sv_route_replay_flush(sv, c, &buf);
+	tell_refused(sv, c, refused);
 	sv->stats.resumes++;
 	log_info("conn %llu: resumed session %s of %s (%u rooms)",
 		 (unsigned long long)c->id, sid, c->user->name,
@@ -436,5 +464,6 @@ done:
 	free(text);
 	json_decref(want);
 	json_decref(out);
+	json_decref(refused);
 	sv_sess_free(s);
 }

@@ -20,7 +20,7 @@ describe('resume edges', () => {
   const url = (user) => (user ? `${d.url}?token=${mintToken(SECRET, { sub: user })}` : d.url);
 
   before(async () => {
-    d = await startWsd({ workers: 1, config: { jwt_secret: SECRET, limits: { max_queue_msgs: 1000 }, replay: { size: 2000 } } });
+    d = await startWsd({ workers: 1, config: { jwt_secret: SECRET, limits: { max_queue_msgs: 1000, max_rooms_per_conn: 2 }, replay: { size: 2000 } } });
   });
   after(async () => {
     if (d) await stopCleanly(d);
@@ -109,6 +109,30 @@ describe('resume edges', () => {
     assert.equal(r.type, 'resumed', JSON.stringify(r));
     assert.equal(r.user, a.welcome.user);
     assert.ok('cut' in r.rooms);
+    c.close();
+  });
+
+  it('tells which listed rooms it could not rejoin', T, async () => {
+    const a = await connectWelcomed(url('many'));
+    a.ws._socket.destroy();
+    await sleep(200);
+    const b = await connectWelcomed(url('many'));
+    b.send({ type: 'resume', token: a.welcome.resume_token, rooms: { r1: 0, r2: 0, r3: 0 } });
+    const r = await b.next('resumed');
+    const joined = Object.keys(r.rooms).filter((n) => !n.startsWith('user:'));
+    assert.equal(joined.length, 2, JSON.stringify(r.rooms));
+    const e = await b.next('error');
+    assert.equal(e.code, 'too_many_rooms');
+    assert.ok(['r1', 'r2', 'r3'].includes(e.ref) && !joined.includes(e.ref));
+    /* Rooms no client may be in are named too. */
+    b.ws._socket.destroy();
+    await sleep(200);
+    const c = await connectWelcomed(url('many'));
+    c.send({ type: 'resume', token: r.resume_token, rooms: { '*': 0, 'user:someone': 0 } });
+    const r2 = await c.next('resumed');
+    assert.ok(!('*' in r2.rooms) && !('user:someone' in r2.rooms));
+    const errors = [await c.next('error'), await c.next('error')];
+    assert.deepEqual(errors.map((x) => [x.ref, x.code]).sort(), [['*', 'forbidden'], ['user:someone', 'forbidden']]);
     c.close();
   });
 
