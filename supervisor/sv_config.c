@@ -40,6 +40,8 @@ static const struct setting_row sv_keys[] = {
      "127.0.0.1:8081", NULL, 0, 0},
     {"pidfile", SETTING_STR, OFF(pidfile), 0, PATH_MAX_BYTES, 0, "", NULL, 0,
      0},
+    {"state_dir", SETTING_STR, OFF(state_dir), 0, PATH_MAX_BYTES - 16, 0, "",
+     NULL, 0, 0},
     {"log_level", SETTING_ENUM, OFF(log_level), 0, LOG_LEVEL_DEBUG,
      LOG_LEVEL_INFO, NULL, log_level_names, 0, 0},
     {"log_file", SETTING_STR, OFF(log_file), 0, PATH_MAX_BYTES, 0, "", NULL, 0,
@@ -463,6 +465,9 @@ derive_paths(struct sv_config *c)
 		if (set_cstr(c, "pidfile", buf) != WSD_OK)
 			return WSD_ENOMEM;
 	}
+	if (c->state_dir[0] == '\0' &&
+	    set_cstr(c, "state_dir", c->run_dir) != WSD_OK)
+		return WSD_ENOMEM;
 	if (c->key_file[0] == '\0') {
 		snprintf(buf, sizeof(buf), "%s/session.keys", c->run_dir);
 		if (set_cstr(c, "sessions.key_file", buf) != WSD_OK)

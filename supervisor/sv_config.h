@@ -30,8 +30,9 @@ struct sv_config {
 	char *control_socket; /* a filesystem path */
 	char *admin_listen;   /* "ADDR:PORT" or "" */
 	char *pidfile;
-	char *log_file; /* "": stderr (with -d: /dev/null) */
-	int log_level;	/* enum log_level */
+	char *state_dir; /* the state file's directory ("": run_dir) */
+	char *log_file;	 /* "": stderr (with -d: /dev/null) */
+	int log_level;	 /* enum log_level */
 	uint64_t max_connections;
 	uint64_t max_connections_per_user;
 	uint64_t max_rooms;

@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "sv_ctl.h"
 #include "sv_dispatch.h"
 #include "sv_listen.h"
+#include "sv_state.h"
 
 #define LISTEN_BACKLOG 4096
 #define SWEEP_INTERVAL 10.
@@ -156,6 +158,101 @@ engine_limits(const struct sv_config *c, struct sv_eng_limits *l)
 	l->sessions_max_bytes = c->sessions_max_bytes;
 }
 
+static void
+state_path(const struct sv_config *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/wsd.state", c->state_dir);
+}
+
+/*
+ * Load the state file of the last drain into the (empty) engine, and
+ * move the file aside so that a crash later never loads it again (its
+ * seqs would be behind). A missing file is normal; a bad one is reported
+ * and the daemon starts without it, every room with a new epoch.
+ */
+static void
+state_load(struct sv *sv, const struct sv_eng_limits *lim)
+{
+	char path[4200], aside[4220], err[512];
+	msgpack_unpacked u;
+	struct sv_eng_stats st;
+	const void *payload;
+	const char *why = "not one msgpack object";
+	size_t plen, off = 0;
+	void *buf;
+	int rc;
+
+	state_path(sv->cfg, path, sizeof(path));
+	rc = sv_state_read(path, &buf, &payload, &plen, err, sizeof(err));
+	if (rc == WSD_ENOENT)
+		return;
+	if (rc != WSD_OK) {
+		log_warn("state file ignored: %s", err);
+		return;
+	}
+	msgpack_unpacked_init(&u);
+	rc = msgpack_unpack_next(&u, payload, plen, &off) ==
+			 MSGPACK_UNPACK_SUCCESS &&
+		     off == plen
+		 ? sv->eng.ops->restore(&sv->eng, &u.data, &why)
+		 : WSD_EPROTO;
+	msgpack_unpacked_destroy(&u);
+	free(buf);
+	snprintf(aside, sizeof(aside), "%s.loaded", path);
+	rename(path, aside);
+	if (rc != WSD_OK) {
+		log_warn("state file ignored: %s: %s", path, why);
+		sv->eng.ops->close(&sv->eng);
+		sv_mem_open(&sv->eng, lim);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	sv->eng.ops->stats(&sv->eng, &st);
+	log_info("loaded state from %s: %llu rooms, %llu replay entries, %llu "
+		 "sessions",
+		 path, (unsigned long long)st.rooms,
+		 (unsigned long long)st.replay_entries,
+		 (unsigned long long)st.sessions);
+}
+
+/* Keep every session that still has a connection, then write what the
+ * engine holds to the state file. */
+static void
+state_save(struct sv *sv)
+{
+	char path[4200], err[512];
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct sv_eng_stats st;
+	int i;
+
+	for (i = 0; i < SV_MAX_WORKERS; i++)
+		sv_dispatch_exit(sv, sv_worker_get(sv, i));
+	state_path(sv->cfg, path, sizeof(path));
+	if (mkdir(sv->cfg->state_dir, 0700) != 0 && errno != EEXIST) {
+		log_error("%s: cannot make the state directory: %s",
+			  sv->cfg->state_dir, strerror(errno));
+		return;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (sv->eng.ops->dump(&sv->eng, &pk) != WSD_OK) {
+		log_error("out of memory writing the state: not saved");
+	} else if (sv_state_write(path, sb.data, sb.size, err, sizeof(err)) !=
+		   WSD_OK) {
+		log_error("%s", err);
+	} else {
+		memset(&st, 0, sizeof(st));
+		sv->eng.ops->stats(&sv->eng, &st);
+		log_info("saved state to %s: %llu rooms, %llu replay entries, "
+			 "%llu sessions (%zu bytes)",
+			 path, (unsigned long long)st.rooms,
+			 (unsigned long long)st.replay_entries,
+			 (unsigned long long)st.sessions, sb.size);
+	}
+	msgpack_sbuffer_destroy(&sb);
+}
+
 /*
  * With no sessions.keys, the resume token key comes from the key file;
  * when there is none yet, one is made with a random key (mode 0600), so
@@ -239,6 +336,7 @@ sv_cycle_start(struct sv *sv, int daemon)
 	engine_limits(sv->cfg, &lim);
 	if (sv_mem_open(&sv->eng, &lim) != WSD_OK)
 		return WSD_ENOMEM;
+	state_load(sv, &lim);
 	if (sv_ctl_start(sv, &ctl_actions) != WSD_OK ||
 	    sv_admin_start(sv) != WSD_OK)
 		return WSD_ECLOSED;
@@ -347,6 +445,8 @@ sv_cycle_stop(struct sv *sv)
 	ev_timer_stop(sv->loop, &sv->drain_timer);
 	ev_timer_stop(sv->loop, &sv->drain_poll);
 	sv_workers_fini(sv);
+	if (sv->up && sv->eng.ops != NULL)
+		state_save(sv);
 	sv_admin_stop(sv);
 	sv_ctl_stop(sv);
 	sv_registry_fini(&sv->reg);

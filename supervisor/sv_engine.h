@@ -21,6 +21,7 @@
 #ifndef WSD_SV_ENGINE_H
 #define WSD_SV_ENGINE_H
 
+#include <msgpack.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -181,6 +182,15 @@ struct sv_engine_ops {
 	void (*sweep)(struct sv_engine *e, uint64_t now_ms, uint64_t idle_ms,
 		      int (*in_use)(void *arg, const char *room), void *arg);
 	void (*stats)(struct sv_engine *e, struct sv_eng_stats *out);
+	/* Pack what the engine holds across a restart (rooms with their
+	 * seq, epoch and log; detached sessions) as one msgpack object.
+	 * WSD_OK or WSD_ENOMEM. */
+	int (*dump)(struct sv_engine *e, msgpack_packer *pk);
+	/* Load a dump into an empty engine, within today's budgets.
+	 * WSD_OK, or WSD_EPROTO with *why (the engine may hold part of it:
+	 * close and open it again). */
+	int (*restore)(struct sv_engine *e, const msgpack_object *o,
+		       const char **why);
 	void (*close)(struct sv_engine *e);
 };
 

@@ -601,9 +601,8 @@ sess_bound(struct mem *m)
 }
 
 static int
-mem_session_put(struct sv_engine *e, struct sv_sess *s)
+mem_session_put_one(struct mem *m, struct sv_sess *s)
 {
-	struct mem *m = e->impl;
 	struct msess *ms;
 
 	HASH_FIND(hh, m->sess, s->id, sizeof(s->id), ms);
@@ -621,6 +620,12 @@ mem_session_put(struct sv_engine *e, struct sv_sess *s)
 	m->sess_bytes += ms->bytes;
 	sess_bound(m);
 	return WSD_OK;
+}
+
+static int
+mem_session_put(struct sv_engine *e, struct sv_sess *s)
+{
+	return mem_session_put_one(e->impl, s);
 }
 
 static void
@@ -767,6 +772,273 @@ mem_stats(struct sv_engine *e, struct sv_eng_stats *out)
 	out->sessions_evicted = m->sessions_evicted;
 }
 
+/* ------------------------------------------------------------------ */
+/* Dump and restore: [[room...], [session...]], where a room is
+ * [name, seq, epoch, last_used_ms, [[seq, at_ms, text]...]] and a session
+ * [id (bin), nonce, conn, user, anonymous, created_ms, detached_ms,
+ * expires_ms, [[name, seq, epoch]...]]. */
+
+static int
+pack_str(msgpack_packer *pk, const char *s, size_t len)
+{
+	return msgpack_pack_str(pk, len) == 0 &&
+		       msgpack_pack_str_body(pk, s, len) == 0
+		   ? WSD_OK
+		   : WSD_ENOMEM;
+}
+
+static int
+dump_room(msgpack_packer *pk, const struct mroom *r)
+{
+	uint32_t i;
+
+	if (msgpack_pack_array(pk, 5) != 0 ||
+	    pack_str(pk, r->name, strlen(r->name)) != WSD_OK ||
+	    msgpack_pack_uint64(pk, r->seq) != 0 ||
+	    pack_str(pk, r->epoch, strlen(r->epoch)) != WSD_OK ||
+	    msgpack_pack_uint64(pk, r->last_used_ms) != 0 ||
+	    msgpack_pack_array(pk, r->len) != 0)
+		return WSD_ENOMEM;
+	for (i = 0; i < r->len; i++) {
+		const struct ment *e = log_at(r, i);
+
+		if (msgpack_pack_array(pk, 3) != 0 ||
+		    msgpack_pack_uint64(pk, e->e.seq) != 0 ||
+		    msgpack_pack_uint64(pk, e->at_ms) != 0 ||
+		    pack_str(pk, e->e.text, e->e.len) != WSD_OK)
+			return WSD_ENOMEM;
+	}
+	return WSD_OK;
+}
+
+static int
+dump_session(msgpack_packer *pk, const struct sv_sess *s)
+{
+	uint32_t i;
+
+	if (msgpack_pack_array(pk, 9) != 0 ||
+	    msgpack_pack_bin(pk, sizeof(s->id)) != 0 ||
+	    msgpack_pack_bin_body(pk, s->id, sizeof(s->id)) != 0 ||
+	    msgpack_pack_uint64(pk, s->nonce) != 0 ||
+	    msgpack_pack_uint64(pk, s->conn) != 0 ||
+	    pack_str(pk, s->user, strlen(s->user)) != WSD_OK ||
+	    (s->anonymous ? msgpack_pack_true(pk) : msgpack_pack_false(pk)) !=
+		0 ||
+	    msgpack_pack_uint64(pk, s->created_ms) != 0 ||
+	    msgpack_pack_uint64(pk, s->detached_ms) != 0 ||
+	    msgpack_pack_uint64(pk, s->expires_ms) != 0 ||
+	    msgpack_pack_array(pk, s->nrooms) != 0)
+		return WSD_ENOMEM;
+	for (i = 0; i < s->nrooms; i++) {
+		const struct sv_sess_room *r = &s->rooms[i];
+
+		if (msgpack_pack_array(pk, 3) != 0 ||
+		    pack_str(pk, r->name, strlen(r->name)) != WSD_OK ||
+		    msgpack_pack_uint64(pk, r->seq) != 0 ||
+		    pack_str(pk, r->epoch, strlen(r->epoch)) != WSD_OK)
+			return WSD_ENOMEM;
+	}
+	return WSD_OK;
+}
+
+static int
+mem_dump(struct sv_engine *e, msgpack_packer *pk)
+{
+	struct mem *m = e->impl;
+	struct mroom *r, *tmp;
+	struct msess *ms;
+
+	if (msgpack_pack_array(pk, 2) != 0 ||
+	    msgpack_pack_array(pk, (uint32_t)m->nrooms) != 0)
+		return WSD_ENOMEM;
+	HASH_ITER (hh, m->rooms, r, tmp) {
+		if (dump_room(pk, r) != WSD_OK)
+			return WSD_ENOMEM;
+	}
+	if (msgpack_pack_array(pk, (uint32_t)m->nsess) != 0)
+		return WSD_ENOMEM;
+	TAILQ_FOREACH (ms, &m->sess_order, order)
+		if (dump_session(pk, ms->s) != WSD_OK)
+			return WSD_ENOMEM;
+	return WSD_OK;
+}
+
+/* o is an array of n elements. */
+static int
+is_array(const msgpack_object *o, uint32_t n)
+{
+	return o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == n;
+}
+
+static int
+is_uint(const msgpack_object *o)
+{
+	return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+}
+
+/* A string of 1 to max bytes with no NUL. */
+static int
+is_str(const msgpack_object *o, uint32_t max)
+{
+	return o->type == MSGPACK_OBJECT_STR && o->via.str.size > 0 &&
+	       o->via.str.size <= max &&
+	       memchr(o->via.str.ptr, '\0', o->via.str.size) == NULL;
+}
+
+static int
+is_epoch(const msgpack_object *o)
+{
+	return o->type == MSGPACK_OBJECT_STR &&
+	       o->via.str.size <= SV_EPOCH_LEN &&
+	       memchr(o->via.str.ptr, '\0', o->via.str.size) == NULL;
+}
+
+#define NAME_MAX_BYTES 1024
+
+static int
+restore_room(struct mem *m, const msgpack_object *o, const char **why)
+{
+	const msgpack_object *f = o->via.array.ptr, *ents;
+	struct mroom *r;
+	uint32_t i;
+	int rc;
+
+	*why = "a room is malformed";
+	if (!is_array(o, 5) || !is_str(&f[0], NAME_MAX_BYTES) ||
+	    !is_uint(&f[1]) || !is_epoch(&f[2]) || f[2].via.str.size == 0 ||
+	    !is_uint(&f[3]) || f[4].type != MSGPACK_OBJECT_ARRAY)
+		return WSD_EPROTO;
+	ents = f[4].via.array.ptr;
+	for (i = 0; i < f[4].via.array.size; i++) {
+		const msgpack_object *x = ents[i].via.array.ptr;
+
+		/* Consecutive seqs that end at the room's. */
+		if (!is_array(&ents[i], 3) || !is_uint(&x[0]) ||
+		    !is_uint(&x[1]) || x[2].type != MSGPACK_OBJECT_STR ||
+		    x[0].via.u64 !=
+			f[1].via.u64 - (f[4].via.array.size - 1 - i))
+			return WSD_EPROTO;
+	}
+	if (room_find(m, f[0].via.str.ptr, f[0].via.str.size) != NULL) {
+		*why = "a room is listed twice";
+		return WSD_EPROTO;
+	}
+	if ((r = room_get(m, f[0].via.str.ptr, f[0].via.str.size, f[3].via.u64,
+			  &rc)) == NULL) {
+		*why = rc == WSD_EFULL ? NULL : "out of memory";
+		return rc == WSD_EFULL ? WSD_OK
+				       : WSD_EPROTO; /* over the bound */
+	}
+	r->seq = f[1].via.u64;
+	memcpy(r->epoch, f[2].via.str.ptr, f[2].via.str.size);
+	r->epoch[f[2].via.str.size] = '\0';
+	for (i = 0; i < f[4].via.array.size; i++) {
+		const msgpack_object *x = ents[i].via.array.ptr;
+		struct ment *slot;
+		char *text;
+
+		if (log_make_room(m, r) != WSD_OK)
+			break;
+		if ((text = malloc(x[2].via.str.size + 1)) == NULL) {
+			*why = "out of memory";
+			return WSD_EPROTO;
+		}
+		memcpy(text, x[2].via.str.ptr, x[2].via.str.size);
+		slot = log_at(r, r->len);
+		slot->e.seq = x[0].via.u64;
+		slot->e.text = text;
+		slot->e.len = x[2].via.str.size;
+		slot->at_ms = x[1].via.u64;
+		r->len++;
+		r->bytes += slot->e.len;
+		m->bytes += slot->e.len;
+		m->entries++;
+	}
+	heap_update(m, r);
+	budget(m);
+	return WSD_OK;
+}
+
+static int
+restore_session(struct mem *m, const msgpack_object *o, const char **why)
+{
+	const msgpack_object *f = o->via.array.ptr;
+	struct sv_sess *s;
+	uint32_t i;
+
+	*why = "a session is malformed";
+	if (!is_array(o, 9) || f[0].type != MSGPACK_OBJECT_BIN ||
+	    f[0].via.bin.size != SV_SESSION_ID_BYTES || !is_uint(&f[1]) ||
+	    !is_uint(&f[2]) || !is_str(&f[3], NAME_MAX_BYTES) ||
+	    f[4].type != MSGPACK_OBJECT_BOOLEAN || !is_uint(&f[5]) ||
+	    !is_uint(&f[6]) || !is_uint(&f[7]) ||
+	    f[8].type != MSGPACK_OBJECT_ARRAY)
+		return WSD_EPROTO;
+	for (i = 0; i < f[8].via.array.size; i++) {
+		const msgpack_object *x = f[8].via.array.ptr[i].via.array.ptr;
+
+		if (!is_array(&f[8].via.array.ptr[i], 3) ||
+		    !is_str(&x[0], NAME_MAX_BYTES) || !is_uint(&x[1]) ||
+		    !is_epoch(&x[2]))
+			return WSD_EPROTO;
+	}
+	if (f[7].via.u64 < wall_ms())
+		return WSD_OK; /* expired meanwhile */
+	*why = "out of memory";
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return WSD_EPROTO;
+	memcpy(s->id, f[0].via.bin.ptr, sizeof(s->id));
+	s->nonce = f[1].via.u64;
+	s->conn = f[2].via.u64;
+	s->user = strndup(f[3].via.str.ptr, f[3].via.str.size);
+	s->anonymous = f[4].via.boolean;
+	s->created_ms = f[5].via.u64;
+	s->detached_ms = f[6].via.u64;
+	s->expires_ms = f[7].via.u64;
+	s->rooms = calloc(f[8].via.array.size + 1, sizeof(*s->rooms));
+	if (s->user == NULL || s->rooms == NULL) {
+		sv_sess_free(s);
+		return WSD_EPROTO;
+	}
+	for (i = 0; i < f[8].via.array.size; i++) {
+		const msgpack_object *x = f[8].via.array.ptr[i].via.array.ptr;
+		struct sv_sess_room *r = &s->rooms[s->nrooms];
+
+		if ((r->name = strndup(x[0].via.str.ptr, x[0].via.str.size)) ==
+		    NULL) {
+			sv_sess_free(s);
+			return WSD_EPROTO;
+		}
+		r->seq = x[1].via.u64;
+		memcpy(r->epoch, x[2].via.str.ptr, x[2].via.str.size);
+		r->epoch[x[2].via.str.size] = '\0';
+		s->nrooms++;
+	}
+	return mem_session_put_one(m, s) == WSD_OK ? WSD_OK : WSD_EPROTO;
+}
+
+static int
+mem_restore(struct sv_engine *e, const msgpack_object *o, const char **why)
+{
+	struct mem *m = e->impl;
+	uint32_t i;
+
+	*why = "not an engine dump";
+	if (!is_array(o, 2) ||
+	    o->via.array.ptr[0].type != MSGPACK_OBJECT_ARRAY ||
+	    o->via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY)
+		return WSD_EPROTO;
+	for (i = 0; i < o->via.array.ptr[0].via.array.size; i++)
+		if (restore_room(m, &o->via.array.ptr[0].via.array.ptr[i],
+				 why) != WSD_OK)
+			return WSD_EPROTO;
+	for (i = 0; i < o->via.array.ptr[1].via.array.size; i++)
+		if (restore_session(m, &o->via.array.ptr[1].via.array.ptr[i],
+				    why) != WSD_OK)
+			return WSD_EPROTO;
+	return WSD_OK;
+}
+
 static void
 mem_close(struct sv_engine *e)
 {
@@ -800,6 +1072,8 @@ static const struct sv_engine_ops mem_ops = {
     .rooms = mem_rooms,
     .sweep = mem_sweep,
     .stats = mem_stats,
+    .dump = mem_dump,
+    .restore = mem_restore,
     .close = mem_close,
 };
 

@@ -1548,6 +1548,187 @@ test_rooms_listing(void **state)
 	assert_int_equal(sum.rooms, 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* Dump and restore (the state file's payload). */
+
+/* Dump e into a fresh sbuffer (the caller destroys it). */
+static msgpack_sbuffer
+dump(struct sv_engine *e)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	assert_int_equal(e->ops->dump(e, &pk), WSD_OK);
+	return sb;
+}
+
+/* Restore buf into e; returns the rc (why is set on failure). */
+static int
+restore(struct sv_engine *e, const char *buf, size_t len, const char **why)
+{
+	msgpack_unpacked u;
+	size_t off = 0;
+	int rc;
+
+	msgpack_unpacked_init(&u);
+	assert_int_equal(msgpack_unpack_next(&u, buf, len, &off),
+			 MSGPACK_UNPACK_SUCCESS);
+	rc = e->ops->restore(e, &u.data, why);
+	msgpack_unpacked_destroy(&u);
+	return rc;
+}
+
+static void
+test_dump_restore(void **state)
+{
+	struct sv_engine *e = *state, e2;
+	struct room_out a, a2;
+	struct hist_out h;
+	msgpack_sbuffer sb;
+	const char *why = NULL;
+	uint64_t s;
+
+	for (s = 1; s <= 5; s++)
+		publish_seq(e, "a", "{\"x\":1}", s);
+	publish_seq(e, "b", "2", 1);
+	put(e, 1, "alice", 111, T0 + 1000);
+	put(e, 2, "bob", 222, T0 + 1000);
+	a = room_info(e, "a");
+	sb = dump(e);
+	assert_int_equal(sv_mem_open(&e2, &default_limits), WSD_OK);
+	assert_int_equal(restore(&e2, sb.data, sb.size, &why), WSD_OK);
+	/* The same rooms, seqs, epochs, logs and sessions. */
+	a2 = room_info(&e2, "a");
+	assert_int_equal(a2.seq, 5);
+	assert_string_equal(a2.epoch, a.epoch);
+	assert_int_equal(a2.log_len, 5);
+	assert_int_equal(a2.log_bytes, a.log_bytes);
+	h = history(&e2, "a", 2, a.epoch, SV_ENG_SINCE);
+	assert_true(h.recovered);
+	assert_entries(&h, 3, 5);
+	assert_int_equal(stats(&e2).rooms, 2);
+	assert_int_equal(stats(&e2).replay_entries, 6);
+	assert_int_equal(stats(&e2).sessions, 2);
+	assert_int_equal(stats(&e2).session_bytes, stats(e).session_bytes);
+	take_ok(&e2, 1, 111, "alice");
+	take_fails(&e2, 2, 1, WSD_EINVAL); /* the nonce came along too */
+	take_ok(&e2, 2, 222, "bob");
+	/* The next publish goes on from the saved seq. */
+	publish_seq(&e2, "a", "{}", 6);
+	e2.ops->close(&e2);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+test_restore_bounds_and_expiry(void **state)
+{
+	struct sv_eng_limits l = default_limits;
+	struct sv_engine *e = *state, e2;
+	msgpack_sbuffer sb;
+	const char *why = NULL;
+	uint64_t s;
+
+	for (s = 1; s <= 8; s++)
+		publish_seq(e, "a", "{}", s);
+	put(e, 1, "alice", 1, T0 + 1000);
+	put(e, 2, "bob", 2, T0 + 10);
+	sb = dump(e);
+	/* Today's budgets hold: 4 entries per room; an expired session is
+	 * not brought back. */
+	l.replay_size = 4;
+	now_ms = T0 + 100;
+	assert_int_equal(sv_mem_open(&e2, &l), WSD_OK);
+	assert_int_equal(restore(&e2, sb.data, sb.size, &why), WSD_OK);
+	assert_int_equal(room_info(&e2, "a").log_len, 4);
+	assert_int_equal(room_info(&e2, "a").seq, 8);
+	assert_int_equal(stats(&e2).sessions, 1);
+	take_ok(&e2, 1, 1, "alice");
+	e2.ops->close(&e2);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+test_restore_refuses(void **state)
+{
+	/* Each a valid msgpack object that is not a valid dump. */
+	static const struct {
+		const char *buf;
+		size_t len;
+	} bad[] = {
+	    {"\x90", 1}, /* [] */
+	    {"\x92"
+	     "\x90"
+	     "\xc0",
+	     3}, /* [[], nil] */
+	    {"\x92"
+	     "\x91"
+	     "\x90"
+	     "\x90",
+	     4}, /* a room that is [] */
+	    {"\x92"
+	     "\x91"
+	     "\x95"
+	     "\xa1"
+	     "a\x01"
+	     "\xa9"
+	     "abcdefghi\x00"
+	     "\x90"
+	     "\x90",
+	     19}, /* an epoch of 9 bytes */
+	    {"\x92"
+	     "\x91"
+	     "\x95"
+	     "\xa1"
+	     "a\x02"
+	     "\xa8"
+	     "abcdefgh\x00"
+	     "\x91"
+	     "\x93"
+	     "\x05"
+	     "\x00"
+	     "\xa1"
+	     "x\x90",
+	     23}, /* a log entry whose seq is not the room's */
+	    {"\x92"
+	     "\x92"
+	     "\x95"
+	     "\xa1"
+	     "a\x01"
+	     "\xa8"
+	     "abcdefgh\x00"
+	     "\x90"
+	     "\x95"
+	     "\xa1"
+	     "a\x01"
+	     "\xa8"
+	     "abcdefgh\x00"
+	     "\x90"
+	     "\x90",
+	     33}, /* a room listed twice */
+	    {"\x92"
+	     "\x90"
+	     "\x91"
+	     "\x90",
+	     4}, /* a session that is [] */
+	};
+	struct sv_engine *e = *state;
+	size_t i;
+
+	(void)e;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sv_engine e2;
+		const char *why = NULL;
+
+		assert_int_equal(sv_mem_open(&e2, &default_limits), WSD_OK);
+		assert_int_equal(restore(&e2, bad[i].buf, bad[i].len, &why),
+				 WSD_EPROTO);
+		assert_non_null(why);
+		e2.ops->close(&e2);
+	}
+}
+
 int
 main(void)
 {
@@ -1575,6 +1756,9 @@ main(void)
 	    T(test_session_replace),
 	    T(test_sessions_max),
 	    T(test_sessions_max_bytes),
+	    T(test_dump_restore),
+	    T(test_restore_bounds_and_expiry),
+	    T(test_restore_refuses),
 	    T(test_session_each_revoke),
 	    T(test_session_sweep),
 	    T(test_rooms_listing),

@@ -1,0 +1,108 @@
+'use strict';
+/*
+ * The state file: what a drain saves and the next start loads, so that a
+ * planned restart loses nothing for a client that resumes (same epochs,
+ * every message it had not seen); and a corrupt, truncated or foreign
+ * file that is reported and ignored (the daemon serves, rooms get new
+ * epochs).
+ */
+
+const { describe, it, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { startWsd, connectWelcomed, sleep, waitFor } = require('./harness');
+
+const T = { timeout: 40000 };
+const KEYS = ['k1:7d1f0c3e9a2b4c5d6e7f8091a2b3c4d5'];
+
+describe('state file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsd-e2e-state-'));
+  const config = { state_dir: dir, sessions: { keys: KEYS } };
+  const file = path.join(dir, 'wsd.state');
+  let d;
+
+  after(async () => {
+    if (d) await d.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('carries rooms, epochs, logs and sessions across a drain and a start', T, async () => {
+    d = await startWsd({ config });
+    /* away: drops before the drain; stays: is drained with 1001. */
+    const away = await connectWelcomed(d.url);
+    const stays = await connectWelcomed(d.url);
+    for (const c of [away, stays]) c.send({ type: 'subscribe', room: 'news' });
+    const epoch = (await away.next('subscribed')).epoch;
+    await stays.next('subscribed');
+    for (let i = 1; i <= 3; i++) d.ctl(['publish', 'news', JSON.stringify({ i })]);
+    for (let i = 1; i <= 3; i++) {
+      assert.equal((await away.nextIn('news')).seq, i);
+      assert.equal((await stays.nextIn('news')).seq, i);
+    }
+    away.ws._socket.destroy();
+    await waitFor(() => d.ctl(['status']).connections === 1, { what: 'away to be gone' });
+    for (let i = 4; i <= 6; i++) d.ctl(['publish', 'news', JSON.stringify({ i })]);
+    assert.equal((await stays.nextIn('news')).seq, 4);
+    const r = await d.stop({ closeClients: false });
+    assert.equal(r.code, 0);
+    assert.match(d.log(), /saved state to .*wsd\.state: 1 rooms, 6 replay entries, 2 sessions/);
+    assert.equal((await stays.waitClose()).code, 1001);
+    assert.ok(fs.existsSync(file));
+
+    d = await startWsd({ config });
+    assert.match(d.log(), /loaded state from .*: 1 rooms, 6 replay entries, 2 sessions/);
+    assert.ok(!fs.existsSync(file), 'a loaded file is moved aside');
+    const room = d.ctl(['room', 'news']).room;
+    assert.equal(room.epoch, epoch);
+    assert.equal(room.seq, 6);
+    /* away saw 3, stays saw 4 (the rest was in its queue, say). */
+    let top = 6;
+    for (const [old, last] of [
+      [away, 3],
+      [stays, 4],
+    ]) {
+      const c = await connectWelcomed(d.url);
+      c.send({ type: 'resume', token: old.welcome.resume_token, rooms: { news: { seq: last, epoch } } });
+      const res = await c.next('resumed');
+      assert.equal(res.user, old.welcome.user);
+      assert.deepEqual(res.rooms.news, { seq: top, epoch, recovered: true });
+      for (let s = last + 1; s <= top; s++) assert.equal((await c.nextIn('news')).seq, s);
+      d.ctl(['publish', 'news', '"live"']);
+      const live = await c.nextIn('news');
+      assert.deepEqual([live.seq, live.data], [++top, 'live']);
+      c.close();
+    }
+    await d.stop();
+    d = null;
+  });
+
+  for (const [what, make] of [
+    ['corrupt', (buf) => Buffer.from(buf.map((b, i) => (i === 30 ? b ^ 1 : b)))],
+    ['truncated', (buf) => buf.subarray(0, buf.length - 10)],
+    ['foreign', () => Buffer.from('{"not": "a wsd state file"}\n')],
+  ]) {
+    it(`reports a ${what} state file and starts without it`, T, async () => {
+      d = await startWsd({ config });
+      const c = await connectWelcomed(d.url);
+      c.send({ type: 'subscribe', room: 'x' });
+      const epoch = (await c.next('subscribed')).epoch;
+      d.ctl(['publish', 'x', '1']);
+      await d.stop();
+      fs.writeFileSync(file, make(fs.readFileSync(file)));
+      d = await startWsd({ config });
+      assert.match(d.log(), /warn: state file ignored: .*wsd\.state/);
+      const c2 = await connectWelcomed(d.url);
+      c2.send({ type: 'subscribe', room: 'x', since: 1, epoch });
+      const sub = await c2.next('subscribed');
+      assert.notEqual(sub.epoch, epoch);
+      assert.equal(sub.recovered, false);
+      c2.send({ type: 'resume', token: c.welcome.resume_token });
+      await sleep(100);
+      await d.stop();
+      d = null;
+      fs.rmSync(file, { force: true });
+    });
+  }
+});
