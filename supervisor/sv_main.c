@@ -11,6 +11,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,10 @@ main(int argc, char **argv)
 	log_set_level((enum log_level)sv->cfg->log_level);
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
+	/* Nothing is bound to the user signals yet: they must not kill. */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+	prctl(PR_SET_NAME, "wsd: supervisor");
 	rc = run(sv, daemon);
 	sv_config_free(sv->cfg);
 	return rc;

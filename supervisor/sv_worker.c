@@ -214,11 +214,13 @@ fail:
 static void
 exec_worker(struct sv *sv, struct sv_worker *w)
 {
-	char id[16], epoch[16], fd[16], level[16], url[256];
-	char *argv[] = {sv->self_exe, "--worker",    id,    "--epoch",
-			epoch,	      "--ipc",	     url,   "--listen-fd",
-			fd,	      "--log-level", level, NULL};
+	char id[16], epoch[16], fd[16], level[16], url[256], name[32];
+	/* argv[0] names the process in ps and keeps `pidof wsd` to the
+	 * supervisor. */
+	char *argv[] = {name, "--worker",    id, "--epoch",	epoch, "--ipc",
+			url,  "--listen-fd", fd, "--log-level", level, NULL};
 
+	snprintf(name, sizeof(name), "wsd: worker %d", w->id);
 	snprintf(id, sizeof(id), "%d", w->id);
 	snprintf(epoch, sizeof(epoch), "%u", w->epoch);
 	snprintf(level, sizeof(level), "%d", sv->cfg->log_level);

@@ -13,6 +13,7 @@
 
 #include <malloc.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,17 @@ wk_main(int argc, char **argv)
 	snprintf(role, sizeof(role), "worker %d", wk.id);
 	log_init(role, (enum log_level)level);
 	signal(SIGPIPE, SIG_IGN);
+	/* Reload and the user signals are the supervisor's: one sent here
+	 * by mistake (`kill -HUP $(pidof ...)`) must not end a worker. */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+	{
+		char name[16];
+
+		snprintf(name, sizeof(name), "wsd: worker %d", wk.id);
+		prctl(PR_SET_NAME, name);
+	}
 	wk.loop = ev_default_loop(EVFLAG_AUTO);
 	TAILQ_INIT(&wk.dirty);
 	TAILQ_INIT(&wk.stats);
