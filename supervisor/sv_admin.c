@@ -221,6 +221,34 @@ metrics(struct sv *sv, struct admin_conn *ac)
 	free(body);
 }
 
+/* 200 while accepting: not draining, ready.min_workers workers ready
+ * (and at least one). The body says why not, or what is degraded. */
+static void
+ready(struct sv *sv, struct admin_conn *ac)
+{
+	uint64_t want = sv->cfg->ready_min_workers;
+	int n = sv_workers_ready(sv);
+	char body[128];
+
+	if (want == 0)
+		want = 1;
+	if (sv->draining) {
+		respond(ac, 503, "Service Unavailable", "text/plain",
+			"draining\n");
+		return;
+	}
+	if ((uint64_t)n < want) {
+		snprintf(body, sizeof(body), "%d of %llu workers ready\n", n,
+			 (unsigned long long)want);
+		respond(ac, 503, "Service Unavailable", "text/plain", body);
+		return;
+	}
+	snprintf(body, sizeof(body), "%s: %d of %d workers ready\n",
+		 sv_workers_degraded(sv) ? "degraded" : "ready", n,
+		 sv->cfg->workers);
+	respond(ac, 200, "OK", "text/plain", body);
+}
+
 static void
 api(struct sv *sv, struct admin_conn *ac, const char *cmd)
 {
@@ -298,13 +326,9 @@ route(struct sv *sv, struct admin_conn *ac)
 	}
 	if (strcmp(ac->url, "/health") == 0)
 		respond(ac, 200, "OK", "text/plain", "ok\n");
-	else if (strcmp(ac->url, "/ready") == 0) {
-		if (!sv->draining && sv_workers_ready(sv) == sv->cfg->workers)
-			respond(ac, 200, "OK", "text/plain", "ready\n");
-		else
-			respond(ac, 503, "Service Unavailable", "text/plain",
-				sv->draining ? "draining\n" : "starting\n");
-	} else if (strcmp(ac->url, "/metrics") == 0)
+	else if (strcmp(ac->url, "/ready") == 0)
+		ready(sv, ac);
+	else if (strcmp(ac->url, "/metrics") == 0)
 		metrics(sv, ac);
 	else
 		respond(ac, 404, "Not Found", "text/plain", "not found\n");

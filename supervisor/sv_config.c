@@ -23,6 +23,7 @@
 #include "../proto/jwt.h"
 #include "../proto/log.h"
 #include "../proto/room.h"
+#include "sv_slot.h"
 
 #define OFF(f) offsetof(struct sv_config, f)
 #define PATH_MAX_BYTES 4095
@@ -50,6 +51,12 @@ static const struct setting_row sv_keys[] = {
      100000, NULL, NULL, 0, 0},
     {"limits.max_connections_per_user", SETTING_UINT,
      OFF(max_connections_per_user), 1, 10000000, 100, NULL, NULL, 0, 0},
+    {"restart.max_exits", SETTING_UINT, OFF(restart_max_exits), 0,
+     SV_SLOT_EXITS_MAX, 5, NULL, NULL, 0, 0},
+    {"restart.window_ms", SETTING_UINT, OFF(restart_window_ms), 1000, 86400000,
+     60000, NULL, NULL, 0, 0},
+    {"ready.min_workers", SETTING_UINT, OFF(ready_min_workers), 0,
+     SV_MAX_WORKERS, 1, NULL, NULL, 0, 0},
     {"limits.max_rooms", SETTING_UINT, OFF(max_rooms), 1, 100000000, 100000,
      NULL, NULL, 0, 0},
     {"replay.size", SETTING_UINT, OFF(replay_size), 0, 1000000, 256, NULL, NULL,
@@ -80,7 +87,8 @@ static const struct setting_row sv_keys[] = {
 
 /* The groups a file may have; every key in one is "group.key". */
 static const char *const groups[] = {"limits",	 "heartbeat", "replay",
-				     "sessions", "presence",  "jwt"};
+				     "sessions", "presence",  "jwt",
+				     "restart",	 "ready"};
 
 /* The row of a key in either table, and the struct its value lives in. */
 static const struct setting_row *

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../proto/jwt.h"
@@ -75,7 +76,33 @@ cmd_status(struct sv *sv, const json_t *req)
 				    json_string(sv->eng.ops->name));
 	}
 	json_object_set_new(r, "state",
-			    json_string(sv->draining ? "draining" : "running"));
+			    json_string(sv->draining		  ? "draining"
+					: sv_workers_degraded(sv) ? "degraded"
+								  : "running"));
+	return r;
+}
+
+/* `worker restart ID`: the slot restarted, also one FAILED. */
+static json_t *
+cmd_worker(struct sv *sv, const json_t *req)
+{
+	const char *action = json_string_value(json_object_get(req, "action"));
+	json_t *jid = json_object_get(req, "id"), *r;
+	struct sv_worker *w;
+
+	if (action == NULL || strcmp(action, "restart") != 0)
+		return fail("worker takes the action restart%s", NULL);
+	if (!json_is_integer(jid) || json_integer_value(jid) < 0 ||
+	    json_integer_value(jid) >= sv->cfg->workers ||
+	    (w = sv_worker_get(sv, (int)json_integer_value(jid))) == NULL)
+		return fail("no such worker slot%s", NULL);
+	if (sv->draining)
+		return fail("draining%s", NULL);
+	sv_worker_restart(sv, w);
+	r = ok();
+	json_object_set_new(r, "id", json_integer(w->id));
+	json_object_set_new(r, "state",
+			    json_string(sv_slot_state_name(w->state)));
 	return r;
 }
 
@@ -90,18 +117,27 @@ cmd_workers(struct sv *sv, const json_t *req)
 	for (i = 0; i < SV_MAX_WORKERS; i++) {
 		struct sv_worker *w = sv_worker_get(sv, i);
 
+		char last[48] = "";
+
 		/* A stopped slot has no worker and wants none. */
 		if (w->state == SV_SLOT_STOPPED)
 			continue;
+		if (w->last_status >= 0 && WIFSIGNALED(w->last_status))
+			snprintf(last, sizeof(last), "signal %d",
+				 WTERMSIG(w->last_status));
+		else if (w->last_status >= 0)
+			snprintf(last, sizeof(last), "status %d",
+				 WEXITSTATUS(w->last_status));
 		json_array_append_new(
-		    arr, json_pack(
-			     "{s:i, s:i, s:i, s:s, s:i, s:i, s:I}", "id", w->id,
-			     "pid", (int)w->pid, "generation", (int)w->gen,
-			     "state", sv_slot_state_name(w->state),
-			     "connections", (int)sv->reg.per_worker[i],
-			     "restarts", (int)w->restarts, "uptime_s",
-			     (json_int_t)(w->pid ? (now - w->started_ms) / 1000
-						 : 0)));
+		    arr,
+		    json_pack(
+			"{s:i, s:i, s:i, s:s, s:i, s:i, s:I, s:s, s:b}", "id",
+			w->id, "pid", (int)w->pid, "generation", (int)w->gen,
+			"state", sv_slot_state_name(w->state), "connections",
+			(int)sv->reg.per_worker[i], "restarts",
+			(int)w->restarts, "uptime_s",
+			(json_int_t)(w->pid ? (now - w->started_ms) / 1000 : 0),
+			"last_exit", last, "crash_loop", w->crash_loop != 0));
 	}
 	json_object_set_new(r, "workers", arr);
 	return r;
@@ -757,6 +793,7 @@ static const struct command commands[] = {
     {"stats", cmd_stats},	    {"reload", cmd_reload},
     {"drain", cmd_drain},	    {"token", cmd_token},
     {"checktoken", cmd_checktoken}, {"sessions", cmd_sessions},
+    {"worker", cmd_worker},
 };
 
 json_t *

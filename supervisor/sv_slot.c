@@ -6,6 +6,8 @@
  */
 #include "sv_slot.h"
 
+#include <string.h>
+
 /* Go to state n doing nothing, or doing action a. */
 #define GO(n)                                                                  \
 	{                                                                      \
@@ -109,6 +111,24 @@ sv_slot_backoff_ms(uint32_t *young, uint64_t lived_ms)
 	if (*young > 0)
 		delay <<= (*young > 7 ? 7 : *young);
 	return delay > SV_SLOT_RESTART_MAX_MS ? SV_SLOT_RESTART_MAX_MS : delay;
+}
+
+int
+sv_slot_crash_loop(uint64_t *ring, uint32_t *n, uint64_t now_ms, uint32_t max,
+		   uint64_t window_ms)
+{
+	uint32_t i, within = 0;
+
+	if (*n == SV_SLOT_EXITS_MAX) {
+		memmove(ring, ring + 1,
+			(SV_SLOT_EXITS_MAX - 1) * sizeof(*ring));
+		(*n)--;
+	}
+	ring[(*n)++] = now_ms;
+	for (i = 0; i < *n; i++)
+		if (ring[i] + window_ms >= now_ms)
+			within++;
+	return max > 0 && within >= max;
 }
 
 const char *

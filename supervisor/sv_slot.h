@@ -78,6 +78,17 @@ struct sv_slot_step sv_slot_step(enum sv_slot_state s, enum sv_slot_event e);
  */
 uint64_t sv_slot_backoff_ms(uint32_t *young, uint64_t lived_ms);
 
+#define SV_SLOT_EXITS_MAX 32 /* exits a slot remembers */
+
+/*
+ * Record an unexpected exit at now_ms in a slot's ring of recent exit
+ * times (ring[SV_SLOT_EXITS_MAX], *n of them used) and say whether the
+ * slot is in a crash loop: max exits (at most SV_SLOT_EXITS_MAX) within
+ * the last window_ms, this one included.
+ */
+int sv_slot_crash_loop(uint64_t *ring, uint32_t *n, uint64_t now_ms,
+		       uint32_t max, uint64_t window_ms);
+
 /* Names for logs and wsctl ("ready", "backoff", ...). */
 const char *sv_slot_state_name(enum sv_slot_state s);
 const char *sv_slot_event_name(enum sv_slot_event e);

@@ -386,10 +386,48 @@ on_child(struct ev_loop *loop, ev_child *cw, int revents)
 			 "connections dropped",
 			 w->id, WEXITSTATUS(st),
 			 (unsigned long long)w->lived_ms, dropped);
-	sv_worker_event(sv, w,
-			WIFEXITED(st) && WEXITSTATUS(st) == SV_SLOT_NO_RESTART
-			    ? SV_SLOT_EV_EXIT_FATAL
-			    : SV_SLOT_EV_EXIT);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == SV_SLOT_NO_RESTART) {
+		sv_worker_event(sv, w, SV_SLOT_EV_EXIT_FATAL);
+		return;
+	}
+	/* An exit nobody asked for counts towards a crash loop. */
+	if ((w->state == SV_SLOT_READY || w->state == SV_SLOT_STARTING) &&
+	    sv_slot_crash_loop(w->exits, &w->nexits, wall_ms(),
+			       (uint32_t)sv->cfg->restart_max_exits,
+			       sv->cfg->restart_window_ms)) {
+		log_error("worker %d: crash loop (%llu exits within %llu ms): "
+			  "not restarted until `wsctl worker restart %d` or "
+			  "a reload",
+			  w->id, (unsigned long long)sv->cfg->restart_max_exits,
+			  (unsigned long long)sv->cfg->restart_window_ms,
+			  w->id);
+		w->crash_loop = 1;
+		sv_worker_event(sv, w, SV_SLOT_EV_EXIT_FATAL);
+		return;
+	}
+	sv_worker_event(sv, w, SV_SLOT_EV_EXIT);
+}
+
+void
+sv_worker_restart(struct sv *sv, struct sv_worker *w)
+{
+	w->nexits = 0;
+	w->young = 0;
+	w->crash_loop = 0;
+	if (w->state != SV_SLOT_FAILED && w->state != SV_SLOT_STOPPED)
+		sv_worker_event(sv, w, SV_SLOT_EV_STOP);
+	sv_worker_event(sv, w, SV_SLOT_EV_START);
+}
+
+int
+sv_workers_degraded(struct sv *sv)
+{
+	int i;
+
+	for (i = 0; i < SV_MAX_WORKERS; i++)
+		if (sv->workers.slot[i].state == SV_SLOT_FAILED)
+			return 1;
+	return 0;
 }
 
 int

@@ -51,6 +51,9 @@ struct sv_worker {
 	ev_io rio;
 	ev_timer timer;	    /* the restart timer */
 	uint64_t ipc_drops; /* messages to it that its queue refused */
+	uint64_t exits[SV_SLOT_EXITS_MAX]; /* recent unexpected exits */
+	uint32_t nexits;
+	int crash_loop; /* FAILED for crashing, not for exit status 100 */
 };
 
 struct sv_workers {
@@ -91,6 +94,13 @@ void sv_workers_want(struct sv *sv, int n);
  * ipc_drops), WSD_ENOMEM or WSD_EINVAL (m does not encode).
  */
 int sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m);
+
+/* Restart slot w (also one FAILED): its crash record is forgotten, a
+ * running worker is stopped and started again. */
+void sv_worker_restart(struct sv *sv, struct sv_worker *w);
+
+/* Is any slot FAILED? */
+int sv_workers_degraded(struct sv *sv);
 
 /* Send the current config generation to every worker that has a channel. */
 void sv_workers_configure(struct sv *sv);

@@ -326,6 +326,18 @@ ctl_print_status(const json_t *req, const json_t *reply)
 }
 
 int
+ctl_print_worker(const json_t *req, const json_t *reply)
+{
+	(void)req;
+	printf("worker %" JSON_INTEGER_FORMAT " restarting (%s)\n",
+	       json_integer_value(json_object_get(reply, "id")),
+	       json_string_value(json_object_get(reply, "state"))
+		   ? json_string_value(json_object_get(reply, "state"))
+		   : "?");
+	return 0;
+}
+
+int
 ctl_print_workers(const json_t *req, const json_t *reply)
 {
 	static const struct column cols[] = {
@@ -335,6 +347,7 @@ ctl_print_workers(const json_t *req, const json_t *reply)
 	    {"STATE", "state", FMT_VALUE},
 	    {"CONNS", "connections", FMT_VALUE},
 	    {"RESTARTS", "restarts", FMT_VALUE},
+	    {"LAST EXIT", "last_exit", FMT_VALUE},
 	    {"UPTIME", "uptime_s", FMT_DURATION},
 	};
 

@@ -114,6 +114,13 @@ static const struct command commands[] = {
 	.about = "the worker processes",
     },
     {
+	.name = "worker",
+	.pos = {{"action", ARG_STRING}, {"id", ARG_ID}},
+	.print = ctl_print_worker,
+	.synopsis = "worker restart ID",
+	.about = "restart a worker slot, also one marked failed",
+    },
+    {
 	.name = "conns",
 	.opts =
 	    OPT(OPT_USER) | OPT(OPT_ROOM) | OPT(OPT_WORKER) | OPT(OPT_LIMIT),

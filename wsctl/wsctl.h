@@ -108,6 +108,7 @@ typedef int (*ctl_print_fn)(const json_t *req, const json_t *reply);
 
 int ctl_print_status(const json_t *req, const json_t *reply);
 int ctl_print_workers(const json_t *req, const json_t *reply);
+int ctl_print_worker(const json_t *req, const json_t *reply);
 int ctl_print_conns(const json_t *req, const json_t *reply);
 int ctl_print_conn(const json_t *req, const json_t *reply);
 int ctl_print_rooms(const json_t *req, const json_t *reply);

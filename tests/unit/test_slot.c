@@ -210,6 +210,39 @@ test_backoff(void **state)
 	assert_int_equal(sv_slot_backoff_ms(&young, SV_SLOT_YOUNG_MS - 1), 200);
 }
 
+/* The crash-loop rule: max exits within the window, this one included;
+ * older ones fall out of the window; the ring keeps the newest. */
+static void
+test_crash_loop(void **state)
+{
+	uint64_t ring[SV_SLOT_EXITS_MAX];
+	uint32_t n = 0, i;
+
+	(void)state;
+	assert_false(sv_slot_crash_loop(ring, &n, 1000, 3, 10000));
+	assert_false(sv_slot_crash_loop(ring, &n, 2000, 3, 10000));
+	assert_true(sv_slot_crash_loop(ring, &n, 11000, 3, 10000));
+	/* 1000 is out of the window now: two within it, plus this one. */
+	assert_true(sv_slot_crash_loop(ring, &n, 12000, 3, 10000));
+	n = 0;
+	assert_false(sv_slot_crash_loop(ring, &n, 1000, 3, 1000));
+	assert_false(sv_slot_crash_loop(ring, &n, 2500, 3, 1000));
+	assert_false(sv_slot_crash_loop(ring, &n, 4000, 3, 1000));
+	/* max 0: never a loop; the ring stays bounded. */
+	n = 0;
+	for (i = 0; i < 3 * SV_SLOT_EXITS_MAX; i++)
+		assert_false(sv_slot_crash_loop(ring, &n, i, 0, 1000000));
+	assert_int_equal(n, SV_SLOT_EXITS_MAX);
+	assert_int_equal(ring[SV_SLOT_EXITS_MAX - 1],
+			 3 * SV_SLOT_EXITS_MAX - 1);
+	/* max SV_SLOT_EXITS_MAX: reached with a full ring in the window. */
+	n = 0;
+	for (i = 0; i < SV_SLOT_EXITS_MAX - 1; i++)
+		assert_false(sv_slot_crash_loop(ring, &n, 100 + i,
+						SV_SLOT_EXITS_MAX, 1000));
+	assert_true(sv_slot_crash_loop(ring, &n, 200, SV_SLOT_EXITS_MAX, 1000));
+}
+
 int
 main(void)
 {
@@ -218,6 +251,7 @@ main(void)
 	    cmocka_unit_test(test_properties),
 	    cmocka_unit_test(test_lives),
 	    cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_crash_loop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
