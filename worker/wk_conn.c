@@ -413,6 +413,24 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 void
+wk_conn_retime_all(void)
+{
+	ev_tstamp now = ev_now(wk.loop);
+	ev_tstamp interval = WK_SECONDS(wk.cfg.heartbeat_interval_ms);
+	ev_tstamp timeout = WK_SECONDS(wk.cfg.heartbeat_timeout_ms);
+	struct wk_conn *c, *tmp;
+
+	HASH_ITER (hh, wk.conns, c, tmp) {
+		if (c->state != WK_OPEN || c->close_armed)
+			continue;
+		if (c->awaiting_pong)
+			arm_timer(c, timeout - (now - c->ping_at));
+		else
+			arm_timer(c, interval - (now - c->last_rx));
+	}
+}
+
+void
 wk_conn_close_all(int code, const char *reason)
 {
 	struct wk_conn *c, *tmp;

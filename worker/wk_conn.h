@@ -88,4 +88,9 @@ void wk_conn_settle(struct wk_conn *c);
 /* Close every connection with code (shutdown). */
 void wk_conn_close_all(int code, const char *reason);
 
+/* The heartbeat settings changed: every open connection's timer is set
+ * again from its last input (or its ping), so the new interval and
+ * timeout apply at once, not after the old timer fires. */
+void wk_conn_retime_all(void);
+
 #endif

@@ -30,14 +30,19 @@ static int
 apply_config(const struct proto_msg *m)
 {
 	struct settings s;
+	int retime;
 
 	if (settings_load(&s, m->config_obj) != WSD_OK) {
 		settings_free(settings_worker, settings_worker_n, &s);
 		return WSD_ENOMEM;
 	}
+	retime = s.heartbeat_interval_ms != wk.cfg.heartbeat_interval_ms ||
+		 s.heartbeat_timeout_ms != wk.cfg.heartbeat_timeout_ms;
 	settings_free(settings_worker, settings_worker_n, &wk.cfg);
 	wk.cfg = s;
 	wk.cfg_gen = m->gen;
+	if (retime)
+		wk_conn_retime_all();
 	return WSD_OK;
 }
 
