@@ -52,7 +52,11 @@ struct sv {
 	int daemon;	     /* started with -d */
 	int pidfile_written; /* ours to remove at exit */
 	int up;		     /* sv_cycle_start completed */
-	ev_timer sweep_timer, drain_timer, drain_poll;
+	ev_timer sweep_timer, drain_timer, drain_poll, drain_notify;
+	/* A drain: the connections to tell, in batches. */
+	uint64_t *drain_ids;
+	uint32_t drain_n, drain_next, drain_notified;
+	int drain_stopping; /* every client told: the workers are stopped */
 };
 
 #endif

@@ -55,6 +55,8 @@ static const struct setting_row sv_keys[] = {
      SV_SLOT_EXITS_MAX, 5, NULL, NULL, 0, 0},
     {"restart.window_ms", SETTING_UINT, OFF(restart_window_ms), 1000, 86400000,
      60000, NULL, NULL, 0, 0},
+    {"drain.spread_ms", SETTING_UINT, OFF(drain_spread_ms), 0, 600000, 10000,
+     NULL, NULL, 0, 0},
     {"ready.min_workers", SETTING_UINT, OFF(ready_min_workers), 0,
      SV_MAX_WORKERS, 1, NULL, NULL, 0, 0},
     {"limits.max_rooms", SETTING_UINT, OFF(max_rooms), 1, 100000000, 100000,
@@ -88,7 +90,7 @@ static const struct setting_row sv_keys[] = {
 /* The groups a file may have; every key in one is "group.key". */
 static const char *const groups[] = {"limits",	 "heartbeat", "replay",
 				     "sessions", "presence",  "jwt",
-				     "restart",	 "ready"};
+				     "restart",	 "ready",     "drain"};
 
 /* The row of a key in either table, and the struct its value lives in. */
 static const struct setting_row *

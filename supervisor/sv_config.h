@@ -38,6 +38,7 @@ struct sv_config {
 	uint64_t max_rooms;
 	uint64_t restart_max_exits, restart_window_ms; /* crash loops */
 	uint64_t ready_min_workers; /* /ready wants this many READY */
+	uint64_t drain_spread_ms;   /* reconnect delays spread over it */
 	uint64_t replay_size, replay_ttl_ms, replay_max_bytes;
 	uint64_t session_ttl_ms, sessions_max, sessions_max_bytes, token_ttl_ms;
 	struct setting_list session_keys; /* "ID:SECRET" */

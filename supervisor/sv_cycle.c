@@ -26,6 +26,7 @@
 #include "sv_ctl.h"
 #include "sv_dispatch.h"
 #include "sv_listen.h"
+#include "sv_session.h"
 #include "sv_state.h"
 
 #define LISTEN_BACKLOG 4096
@@ -34,6 +35,8 @@
 #define DEDUPE_WINDOW_MS (120 * 1000)
 #define DRAIN_DEFAULT_S 10.
 #define DRAIN_POLL_S 0.05
+#define DRAIN_TICK_S 0.01 /* a batch of clients told per tick */
+#define DRAIN_BATCH 100
 
 static const struct sv_ctl_actions ctl_actions = {
     .reload = sv_cycle_reload,
@@ -393,12 +396,55 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 	return WSD_OK;
 }
 
+/* Every client told (or gone): the workers are stopped, once. */
+static void
+drain_stop_workers(struct sv *sv)
+{
+	if (sv->drain_stopping)
+		return;
+	sv->drain_stopping = 1;
+	ev_timer_stop(sv->loop, &sv->drain_notify);
+	log_info("drain: %u clients told to reconnect; stopping the workers",
+		 sv->drain_notified);
+	sv_workers_want(sv, 0);
+}
+
+/* The next batch of clients gets `shutdown` and close 1001. */
+static void
+on_drain_notify(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct sv *sv = ev_userdata(loop);
+	uint32_t n = 0;
+
+	(void)t;
+	(void)revents;
+	while (sv->drain_next < sv->drain_n && n < DRAIN_BATCH) {
+		struct sv_conn *c =
+		    sv_reg_conn_find(&sv->reg, sv->drain_ids[sv->drain_next++]);
+
+		if (c == NULL)
+			continue;
+		sv_session_shutdown(sv, c, sv->cfg->drain_spread_ms);
+		sv->drain_notified++;
+		n++;
+	}
+	if (sv->drain_next == sv->drain_n)
+		ev_timer_stop(sv->loop, &sv->drain_notify);
+}
+
+/* When every client is told and gone, the workers go; when they are
+ * gone, the loop ends. */
 static void
 on_drain_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
+	struct sv *sv = ev_userdata(loop);
+
 	(void)t;
 	(void)revents;
-	if (sv_workers_running(ev_userdata(loop)) == 0)
+	if (!sv->drain_stopping && sv->drain_next == sv->drain_n &&
+	    sv->reg.nconns == 0)
+		drain_stop_workers(sv);
+	if (sv->drain_stopping && sv_workers_running(sv) == 0)
 		ev_break(loop, EVBREAK_ALL);
 }
 
@@ -411,9 +457,20 @@ on_drain_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/*
+ * A drain: new upgrades are refused (503 with Retry-After, as the
+ * workers still answer), every client gets `shutdown` with a fresh resume
+ * token and a reconnect delay drawn over drain.spread_ms, DRAIN_BATCH
+ * every DRAIN_TICK_S, then close 1001; when all have closed the workers
+ * are stopped, and when they are gone the loop ends (the state file is
+ * written at the stop).
+ */
 void
 sv_cycle_drain(struct sv *sv, double timeout_s)
 {
+	struct sv_conn *c, *tmp;
+	uint32_t n = 0;
+
 	if (sv->draining) {
 		log_warn("second stop request: exiting now");
 		ev_break(sv->loop, EVBREAK_ALL);
@@ -424,12 +481,22 @@ sv_cycle_drain(struct sv *sv, double timeout_s)
 		timeout_s = DRAIN_DEFAULT_S;
 	log_info("draining: %u connections, deadline %.1f s", sv->reg.nconns,
 		 timeout_s);
-	sv_workers_want(sv, 0);
+	sv->drain_ids = calloc(sv->reg.nconns + 1, sizeof(*sv->drain_ids));
+	if (sv->drain_ids != NULL)
+		HASH_ITER (hh, sv->reg.conns, c, tmp) {
+			sv->drain_ids[n++] = c->id;
+		}
+	sv->drain_n = n;
 	ev_timer_init(&sv->drain_timer, on_drain_deadline, timeout_s, 0.);
 	ev_timer_start(sv->loop, &sv->drain_timer);
+	ev_timer_init(&sv->drain_notify, on_drain_notify, 0., DRAIN_TICK_S);
+	ev_timer_start(sv->loop, &sv->drain_notify);
 	ev_timer_init(&sv->drain_poll, on_drain_poll, DRAIN_POLL_S,
 		      DRAIN_POLL_S);
 	ev_timer_start(sv->loop, &sv->drain_poll);
+	/* Without memory for the list, the clients get 1001 alone. */
+	if (sv->drain_ids == NULL)
+		drain_stop_workers(sv);
 }
 
 void
@@ -444,6 +511,9 @@ sv_cycle_stop(struct sv *sv)
 	ev_timer_stop(sv->loop, &sv->sweep_timer);
 	ev_timer_stop(sv->loop, &sv->drain_timer);
 	ev_timer_stop(sv->loop, &sv->drain_poll);
+	ev_timer_stop(sv->loop, &sv->drain_notify);
+	free(sv->drain_ids);
+	sv->drain_ids = NULL;
 	sv_workers_fini(sv);
 	if (sv->up && sv->eng.ops != NULL)
 		state_save(sv);

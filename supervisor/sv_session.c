@@ -9,6 +9,7 @@
 #include "sv_session.h"
 
 #include <jansson.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,28 @@ sv_session_begin(struct sv *sv, struct sv_conn *c, char token[SV_TOKEN_MAX])
 		sv->eng.ops->history(&sv->eng, personal, (size_t)n, 0, NULL, 0,
 				     got_admit_seq, &c->admit_personal_seq);
 	return mint(sv, c, token);
+}
+
+int
+sv_session_shutdown(struct sv *sv, struct sv_conn *c, uint64_t spread_ms)
+{
+	char token[SV_TOKEN_MAX], text[SV_TOKEN_MAX + 96];
+	uint32_t rnd = 0;
+	int n, rc;
+
+	if (mint(sv, c, token) != WSD_OK)
+		return sv_route_kick(sv, c, 1001, "server draining");
+	if (spread_ms > 0 &&
+	    RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+		rnd = (uint32_t)c->id;
+	n = snprintf(text, sizeof(text),
+		     "{\"type\":\"shutdown\",\"reconnect_after_ms\":%llu,"
+		     "\"resume_token\":\"%s\"}",
+		     (unsigned long long)(spread_ms ? rnd % spread_ms : 0),
+		     token);
+	rc = sv_route_text(sv, c, text, (size_t)n);
+	sv_route_kick(sv, c, 1001, "server draining");
+	return rc;
 }
 
 /* A room and the seq it has now (0 and no epoch: it has no history). */

@@ -35,6 +35,13 @@ void sv_session_detach(struct sv *sv, struct sv_conn *c);
  * is spent from now on. */
 void sv_session_resumed(struct sv_conn *c);
 
+/*
+ * Tell c the server is going: {"type":"shutdown","reconnect_after_ms":J,
+ * "resume_token":T} with J drawn evenly from [0, spread_ms), then close
+ * it with 1001. Returns WSD_OK or as sv_worker_send.
+ */
+int sv_session_shutdown(struct sv *sv, struct sv_conn *c, uint64_t spread_ms);
+
 /* c's RESUME. */
 void sv_session_resume(struct sv *sv, struct sv_conn *c,
 		       const struct proto_msg *m);
