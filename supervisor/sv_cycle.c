@@ -33,7 +33,7 @@
 #define SWEEP_INTERVAL 10.
 #define DEDUPE_MAX 65536
 #define DEDUPE_WINDOW_MS (120 * 1000)
-#define DRAIN_DEFAULT_S 10.
+#define DRAIN_DEFAULT_S 30.
 #define DRAIN_POLL_S 0.05
 #define DRAIN_TICK_S 0.01 /* a batch of clients told per tick */
 #define DRAIN_BATCH 100
@@ -502,6 +502,14 @@ sv_cycle_drain(struct sv *sv, double timeout_s)
 void
 sv_cycle_stop(struct sv *sv)
 {
+	uint32_t forced = sv->reg.nconns;
+
+	if (sv->up && sv->draining)
+		log_info("drained: %u clients told to reconnect, %u closed "
+			 "cleanly, %u forced",
+			 sv->drain_notified,
+			 sv->drain_n > forced ? sv->drain_n - forced : 0,
+			 forced);
 	if (sv->up)
 		log_info("stopped: %u connections at exit, %llu opened, %llu "
 			 "closed",
