@@ -213,7 +213,7 @@ function mintToken(secret, claims) {
  *   args      extra command-line arguments for wsd
  *   readyTimeoutMs
  * Returns { port, adminPort, url, echoUrl, pid, dir, confPath, controlSocket,
- *           ctl, ctlResult, ctlAsync, workers, log, stop }.
+ *           base, ctl, ctlResult, ctlAsync, workers, log, stop }.
  */
 async function startWsd(opts = {}) {
   if (!fs.existsSync(WSD_BIN)) throw new Error(`wsd binary not found at ${WSD_BIN} (build it, or set WSD_BIN)`);
@@ -354,6 +354,9 @@ async function startOnce(opts) {
     confPath,
     controlSocket,
     workersTotal: workers,
+    /* The generated config without opts.config: renderConfig(base, X)
+     * rewrites it with other overrides (for reload tests). */
+    base: { ...base },
     ctl,
     ctlResult,
     ctlAsync,

@@ -40,17 +40,9 @@ const T = { timeout: 30000 };
 /* ------------------------------------------------------------------ */
 /* Helpers the harness lacks. */
 
-/* The config the harness generated for d, without overrides (see startOnce). */
+/* The config the harness generated for d, without overrides. */
 function baseConfig(d, workers = d.workersTotal) {
-  return {
-    listen: `127.0.0.1:${d.port}`,
-    admin_listen: `127.0.0.1:${d.adminPort}`,
-    run_dir: path.join(d.dir, 'run'),
-    control_socket: d.controlSocket,
-    workers,
-    echo_path: '/echo',
-    log_level: 'info',
-  };
+  return { ...d.base, workers };
 }
 
 /* Rewrites d's config file: base config plus overrides. */

@@ -9,7 +9,6 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const path = require('node:path');
 const { startWsd, connectWelcomed, renderConfig, waitFor, sleep, stopCleanly } = require('./harness');
 
 const T = { timeout: 20000 };
@@ -36,18 +35,7 @@ describe('reload: heartbeat on open connections', () => {
     const gen = d.ctl(['status']).generation;
     fs.writeFileSync(
       d.confPath,
-      renderConfig(
-        {
-          listen: `127.0.0.1:${d.port}`,
-          admin_listen: `127.0.0.1:${d.adminPort}`,
-          run_dir: path.join(d.dir, 'run'),
-          control_socket: d.controlSocket,
-          workers: d.workersTotal,
-          echo_path: '/echo',
-          log_level: 'info',
-        },
-        { heartbeat: { interval_ms: 400, timeout_ms: 10000 } },
-      ),
+      renderConfig(d.base, { heartbeat: { interval_ms: 400, timeout_ms: 10000 } }),
     );
     const reloadAt = Date.now();
     assert.equal(d.ctlResult(['reload']).status, 0);

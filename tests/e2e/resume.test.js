@@ -24,7 +24,6 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const path = require('node:path');
 const { startWsd, connectWelcomed, mintToken, renderConfig, waitFor, sleep } = require('./harness');
 
 const T = { timeout: 30000 };
@@ -38,17 +37,9 @@ const range = (from, to) => Array.from({ length: Math.max(0, to - from + 1) }, (
 const j = (x) => JSON.stringify(x);
 const keySecret = () => crypto.randomBytes(16).toString('hex'); /* 32 chars */
 
-/* The config the harness generated for d, without overrides (as lifecycle.test.js). */
+/* The config the harness generated for d, without overrides. */
 function baseConfig(d) {
-  return {
-    listen: `127.0.0.1:${d.port}`,
-    admin_listen: `127.0.0.1:${d.adminPort}`,
-    run_dir: path.join(d.dir, 'run'),
-    control_socket: d.controlSocket,
-    workers: d.workersTotal,
-    echo_path: '/echo',
-    log_level: 'info',
-  };
+  return d.base;
 }
 
 /* Rewrites d's config file (base plus overrides) and reloads; waits for the next generation. */
