@@ -1,6 +1,6 @@
 'use strict';
 /*
- * The admin HTTP listener (PROTOCOL.md section 5, docs/control.md):
+ * The admin HTTP listener (docs/control.md):
  * /health, /ready, /metrics, /api/CMD, the 404 and 405 answers; and the
  * demo page on the client listener.
  *

@@ -472,7 +472,7 @@ describe('heartbeat', () => {
     assert.equal(f.code, 4000);
 
     /*
-     * DESIGN.md: "A dead connection is out of the registry within
+     * The liveness promise: "a dead connection is out of the registry within
      * interval + timeout" (600 ms here); allow up to 1.5 s after the
      * connect, the same bound as the close.
      */
