@@ -453,7 +453,7 @@ cmd_sessions(struct sv *sv, const json_t *req)
 }
 
 struct ctl_pub {
-	int done, rc, nworkers;
+	int done, rc, nworkers; /* done: the publish completed */
 	uint64_t seq;
 };
 
@@ -484,14 +484,9 @@ publish_to(struct sv *sv, const char *room_name, const json_t *data,
 	sv_route_publish(sv, room_name, strlen(room_name), "server", 6, text,
 			 strlen(text), NULL, 0, exclude, ctl_published, &p);
 	free(text);
-	r = ok();
-	json_object_set_new(r, "room", json_string(room_name));
-	if (!p.done) {
-		/* An engine that completes later: accepted, seq unknown. */
-		json_object_set_new(r, "accepted", json_true());
-		return r;
-	}
-	json_decref(r);
+	/* The memory engine completed it already (docs/architecture.md). */
+	if (!p.done)
+		return fail("the engine has not completed the publish%s", NULL);
 	if (p.rc == WSD_EFULL)
 		return fail("room limit reached (limits.max_rooms)%s", NULL);
 	if (p.rc != WSD_OK)

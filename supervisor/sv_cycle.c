@@ -167,6 +167,20 @@ state_path(const struct sv_config *c, char *buf, size_t len)
 	snprintf(buf, len, "%s/wsd.state", c->state_dir);
 }
 
+/* "loaded state from PATH: N rooms, ..." (what names the step). */
+static void
+log_state(struct sv *sv, const char *what, const char *path, const char *more)
+{
+	struct sv_eng_stats st;
+
+	memset(&st, 0, sizeof(st));
+	sv->eng.ops->stats(&sv->eng, &st);
+	log_info("%s %s: %llu rooms, %llu replay entries, %llu sessions%s",
+		 what, path, (unsigned long long)st.rooms,
+		 (unsigned long long)st.replay_entries,
+		 (unsigned long long)st.sessions, more);
+}
+
 /*
  * Load the state file of the last drain into the (empty) engine, and
  * move the file aside so that a crash later never loads it again (its
@@ -178,7 +192,6 @@ state_load(struct sv *sv, const struct sv_eng_limits *lim)
 {
 	char path[4200], aside[4220], err[512];
 	msgpack_unpacked u;
-	struct sv_eng_stats st;
 	const void *payload;
 	const char *why = "not one msgpack object";
 	size_t plen, off = 0;
@@ -209,13 +222,7 @@ state_load(struct sv *sv, const struct sv_eng_limits *lim)
 		sv_mem_open(&sv->eng, lim);
 		return;
 	}
-	memset(&st, 0, sizeof(st));
-	sv->eng.ops->stats(&sv->eng, &st);
-	log_info("loaded state from %s: %llu rooms, %llu replay entries, %llu "
-		 "sessions",
-		 path, (unsigned long long)st.rooms,
-		 (unsigned long long)st.replay_entries,
-		 (unsigned long long)st.sessions);
+	log_state(sv, "loaded state from", path, "");
 }
 
 /* Keep every session that still has a connection, then write what the
@@ -226,7 +233,6 @@ state_save(struct sv *sv)
 	char path[4200], err[512];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	struct sv_eng_stats st;
 	int i;
 
 	for (i = 0; i < SV_MAX_WORKERS; i++)
@@ -245,13 +251,10 @@ state_save(struct sv *sv)
 		   WSD_OK) {
 		log_error("%s", err);
 	} else {
-		memset(&st, 0, sizeof(st));
-		sv->eng.ops->stats(&sv->eng, &st);
-		log_info("saved state to %s: %llu rooms, %llu replay entries, "
-			 "%llu sessions (%zu bytes)",
-			 path, (unsigned long long)st.rooms,
-			 (unsigned long long)st.replay_entries,
-			 (unsigned long long)st.sessions, sb.size);
+		char bytes[32];
+
+		snprintf(bytes, sizeof(bytes), " (%zu bytes)", sb.size);
+		log_state(sv, "saved state to", path, bytes);
 	}
 	msgpack_sbuffer_destroy(&sb);
 }

@@ -65,13 +65,15 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	sv_worker_send(sv, w, &r);
 }
 
-/* c is gone: its session is kept, it leaves its rooms, it is forgotten. */
+/* c is going: its session is kept and it leaves its rooms (the registry
+ * forgets it next). */
 static void
-gone(struct sv *sv, struct sv_conn *c)
+leaving(void *arg, struct sv_conn *c)
 {
+	struct sv *sv = arg;
+
 	sv_session_detach(sv, c);
 	sv_route_gone(sv, c);
-	sv_reg_conn_remove(&sv->reg, c);
 	sv->stats.conns_closed++;
 }
 
@@ -144,7 +146,10 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	if ((c = sender(sv, w, m)) == NULL)
 		return;
 	switch (m->type) {
-	case PROTO_CONN_CLOSE: gone(sv, c); break;
+	case PROTO_CONN_CLOSE:
+		leaving(sv, c);
+		sv_reg_conn_remove(&sv->reg, c);
+		break;
 	case PROTO_RESUMED_ACK: sv_session_resumed(c); break;
 	case PROTO_SUB: sv_route_sub(sv, c, m); break;
 	case PROTO_UNSUB: sv_route_unsub(sv, c, m); break;
@@ -157,11 +162,5 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 uint32_t
 sv_dispatch_exit(struct sv *sv, struct sv_worker *w)
 {
-	uint32_t n = 0;
-
-	while (!TAILQ_EMPTY(&sv->reg.by_worker[w->id])) {
-		gone(sv, TAILQ_FIRST(&sv->reg.by_worker[w->id]));
-		n++;
-	}
-	return n;
+	return sv_reg_worker_clear(&sv->reg, w->id, leaving, sv);
 }

@@ -181,12 +181,17 @@ sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c)
 }
 
 uint32_t
-sv_reg_worker_clear(struct sv_registry *r, int worker)
+sv_reg_worker_clear(struct sv_registry *r, int worker,
+		    void (*leaving)(void *arg, struct sv_conn *c), void *arg)
 {
 	uint32_t n = 0;
 
 	while (!TAILQ_EMPTY(&r->by_worker[worker])) {
-		sv_reg_conn_remove(r, TAILQ_FIRST(&r->by_worker[worker]));
+		struct sv_conn *c = TAILQ_FIRST(&r->by_worker[worker]);
+
+		if (leaving != NULL)
+			leaving(arg, c);
+		sv_reg_conn_remove(r, c);
 		n++;
 	}
 	return n;

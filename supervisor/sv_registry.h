@@ -118,8 +118,11 @@ int sv_reg_conn_set_user(struct sv_registry *r, struct sv_conn *c,
 /* Remove a connection from every index and free it; c is invalid after. */
 void sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c);
 
-/* Remove every connection of a worker slot; returns how many. */
-uint32_t sv_reg_worker_clear(struct sv_registry *r, int worker);
+/* Remove every connection of a worker slot, each shown first to leaving
+ * (may be NULL; it must not remove the connection); returns how many. */
+uint32_t sv_reg_worker_clear(struct sv_registry *r, int worker,
+			     void (*leaving)(void *arg, struct sv_conn *c),
+			     void *arg);
 
 struct sv_user *sv_reg_user_find(struct sv_registry *r, const char *name,
 				 size_t len);

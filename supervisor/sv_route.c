@@ -155,7 +155,7 @@ sv_route_text(struct sv *sv, struct sv_conn *c, const char *text, size_t len)
 
 void
 sv_route_error(struct sv *sv, struct sv_conn *c, const char *code,
-	       const char *reason, struct proto_str ref)
+	       const char *reason, struct proto_str ref, unsigned flags)
 {
 	struct proto_msg e;
 
@@ -165,7 +165,29 @@ sv_route_error(struct sv *sv, struct sv_conn *c, const char *code,
 	e.code = proto_cstr(code);
 	e.reason = proto_cstr(reason);
 	e.id = ref;
+	e.flags = flags;
 	sv_worker_send(sv, sv_worker_get(sv, c->worker), &e);
+}
+
+/* The client's code for a room that could not be joined or made. */
+static const char *
+refusal_code(int rc)
+{
+	return rc == WSD_EFULL ? "room_limit" : "internal";
+}
+
+/* An error for a refused join, publish or subscribe (code as
+ * sv_route_join gives it); flags as sv_route_error. */
+static void
+refuse(struct sv *sv, struct sv_conn *c, const char *code, struct proto_str ref,
+       unsigned flags)
+{
+	const char *reason =
+	    strcmp(code, "too_many_rooms") == 0 ? "room limit reached"
+	    : strcmp(code, "room_limit") == 0	? "too many rooms on the server"
+						: "out of memory";
+
+	sv_route_error(sv, c, code, reason, ref, flags);
 }
 
 int
@@ -211,20 +233,28 @@ announce(struct sv *sv, struct sv_conn *c, const char *type, const char *room,
 }
 
 int
-sv_route_join(struct sv *sv, struct sv_conn *c, const char *name, size_t rlen)
+sv_route_join(struct sv *sv, struct sv_conn *c, const char *name, size_t rlen,
+	      const char **code)
 {
 	struct sv_room *room;
 	int rc, n;
 
+	*code = "internal";
 	room = sv_reg_room_get(&sv->reg, name, rlen, 1);
 	if (room == NULL)
 		return WSD_ENOMEM;
 	if (sv_reg_is_member(c, room))
 		return WSD_EEXIST;
+	if (c->nrooms >= sv->cfg->w.max_rooms_per_conn) {
+		sv_reg_room_drop(&sv->reg, room);
+		*code = "too_many_rooms";
+		return WSD_EFULL;
+	}
 	n = sv->eng.ops->presence_add(&sv->eng, name, rlen, c->user->name,
 				      c->info);
 	if (n < 0) {
 		sv_reg_room_drop(&sv->reg, room);
+		*code = refusal_code(n);
 		return n;
 	}
 	if ((rc = sv_reg_join(&sv->reg, c, room)) != WSD_OK) {
@@ -382,9 +412,15 @@ sv_route_replay(struct sv *sv, const char *room, size_t rlen, int since_given,
 		uint32_t *budget, struct sv_replay_buf *buf, uint64_t *seq,
 		char *epoch_out, int *recovered)
 {
-	struct replay_ctx x = {sv,	  NULL,	  buf,	  room,
-			       rlen,	  NULL,	  seq,	  epoch_out,
-			       recovered, WSD_OK, budget, until};
+	struct replay_ctx x = {.sv = sv,
+			       .buf = buf,
+			       .room = room,
+			       .rlen = rlen,
+			       .seq = seq,
+			       .epoch = epoch_out,
+			       .recovered = recovered,
+			       .budget = budget,
+			       .until = until};
 
 	return replay(&x, since_given, since, epoch);
 }
@@ -416,57 +452,29 @@ sv_route_replay_flush(struct sv *sv, struct sv_conn *c,
 	memset(buf, 0, sizeof(*buf));
 }
 
-static void
-refuse(struct sv *sv, struct sv_conn *c, int rc, struct proto_str ref,
-       unsigned flags)
-{
-	struct proto_msg e;
-
-	memset(&e, 0, sizeof(e));
-	e.type = PROTO_ERROR;
-	e.conn = c->id;
-	e.code = proto_cstr(rc == WSD_EFULL ? "room_limit" : "internal");
-	e.reason = proto_cstr(rc == WSD_EFULL ? "too many rooms on the server"
-					      : "out of memory");
-	e.id = ref;
-	e.flags = flags;
-	sv_worker_send(sv, sv_worker_get(sv, c->worker), &e);
-}
-
 void
 sv_route_sub(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 {
 	char room[PROTO_MAX_NAME + 1], epoch[SV_EPOCH_LEN + 1] = "";
 	char want[PROTO_MAX_NAME + 1]; /* the whole epoch asked for */
-	struct sv_room *r;
+	uint32_t budget = sv_route_replay_budget(sv);
 	struct proto_msg reply;
+	struct replay_ctx x;
+	const char *code;
+	struct sv_room *r;
 	uint64_t seq;
-	int rc, recovered, personal;
+	int rc, recovered, joined = 0;
 
 	snprintf(room, sizeof(room), "%.*s", (int)m->room.len, m->room.p);
 	snprintf(want, sizeof(want), "%.*s", (int)m->epoch.len, m->epoch.p);
-	personal = room_is_personal(room, m->room.len);
-	r = personal ? NULL : sv_reg_room_get(&sv->reg, room, m->room.len, 0);
-	if (!personal && (r == NULL || !sv_reg_is_member(c, r)) &&
-	    c->nrooms >= sv->cfg->w.max_rooms_per_conn) {
-		struct proto_msg e;
-
-		memset(&e, 0, sizeof(e));
-		e.type = PROTO_ERROR;
-		e.conn = c->id;
-		e.code = proto_cstr("too_many_rooms");
-		e.reason = proto_cstr("room limit reached");
-		e.id = m->room;
-		e.flags = PROTO_F_SUB;
-		sv_worker_send(sv, sv_worker_get(sv, c->worker), &e);
-		return;
-	}
-	if (!personal) {
-		rc = sv_route_join(sv, c, room, m->room.len);
+	/* A personal room's members are implicit: the user's connections. */
+	if (!room_is_personal(room, m->room.len)) {
+		rc = sv_route_join(sv, c, room, m->room.len, &code);
 		if (rc != WSD_OK && rc != WSD_EEXIST) {
-			refuse(sv, c, rc, m->room, PROTO_F_SUB);
+			refuse(sv, c, code, m->room, PROTO_F_SUB);
 			return;
 		}
+		joined = rc == WSD_OK;
 	}
 	memset(&reply, 0, sizeof(reply));
 	reply.type = PROTO_SUB_REPLY;
@@ -474,24 +482,26 @@ sv_route_sub(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 	reply.room = m->room;
 	/* SINCE tells the worker to say recovered, true or false. */
 	reply.flags = m->flags & PROTO_F_SINCE;
-	{
-		uint32_t budget = sv_route_replay_budget(sv);
-		struct replay_ctx x = {
-		    sv,	  NULL,	 NULL,	     room,   m->room.len, &reply,
-		    &seq, epoch, &recovered, WSD_OK, &budget,	  UINT64_MAX};
-
-		x.c = c;
-		rc = replay(&x, (m->flags & PROTO_F_SINCE) != 0, m->since,
-			    m->epoch.len ? want : NULL);
-	}
+	x = (struct replay_ctx){.sv = sv,
+				.c = c,
+				.room = room,
+				.rlen = m->room.len,
+				.reply = &reply,
+				.seq = &seq,
+				.epoch = epoch,
+				.recovered = &recovered,
+				.budget = &budget,
+				.until = UINT64_MAX};
+	rc = replay(&x, (m->flags & PROTO_F_SINCE) != 0, m->since,
+		    m->epoch.len ? want : NULL);
 	if (rc != WSD_OK) {
-		if (!personal &&
-		    (r = sv_reg_room_get(&sv->reg, room, m->room.len, 0)) !=
-			NULL) {
+		/* Undo a join this subscribe made, not an older one. */
+		if (joined && (r = sv_reg_room_get(&sv->reg, room, m->room.len,
+						   0)) != NULL) {
 			absent(sv, c, room, m->room.len);
 			sv_reg_leave(&sv->reg, c, r);
 		}
-		refuse(sv, c, rc, m->room, PROTO_F_SUB);
+		refuse(sv, c, refusal_code(rc), m->room, PROTO_F_SUB);
 	}
 }
 
@@ -543,7 +553,7 @@ sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 				 ulen, m->data.p, m->data.len, m->id.p,
 				 m->id.len, 0, client_published, &p);
 		if (p.rc != WSD_OK) {
-			refuse(sv, c, p.rc, m->id, 0);
+			refuse(sv, c, refusal_code(p.rc), m->id, 0);
 			return;
 		}
 		if (m->id.len > 0)
@@ -594,7 +604,7 @@ presence_got(void *arg, int rc, const struct sv_presence *users, uint32_t n)
 
 	if (rc != WSD_OK) {
 		sv_route_error(x->sv, x->c, "internal", "out of memory",
-			       proto_cstr(x->room));
+			       proto_cstr(x->room), 0);
 		return;
 	}
 	arr = sv_route_users_json(users, n);
@@ -617,7 +627,7 @@ sv_route_presence(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 	if (!sv_route_pattern(&sv->cfg->presence_query, room)) {
 		sv_route_error(sv, c, "forbidden",
 			       "presence is not available for this room",
-			       m->room);
+			       m->room, 0);
 		return;
 	}
 	sv->eng.ops->presence_get(&sv->eng, room, m->room.len, presence_got,

@@ -44,19 +44,21 @@ int sv_route_direct(struct sv *sv, struct sv_conn *c, const char *data,
 int sv_route_text(struct sv *sv, struct sv_conn *c, const char *text,
 		  size_t len);
 
-/* Send an ERROR to connection conn of worker c->worker; ref may be
- * empty. */
+/* Send c an ERROR; ref may be empty; flags PROTO_F_SUB when it refuses a
+ * SUB (the worker counts its SUBs in flight). */
 void sv_route_error(struct sv *sv, struct sv_conn *c, const char *code,
-		    const char *reason, struct proto_str ref);
+		    const char *reason, struct proto_str ref, unsigned flags);
 
 /*
  * Join c to room (not a personal room): the registry, the engine's
- * presence (a join announced where configured). Returns WSD_OK, WSD_EEXIST
- * (a member already), WSD_EFULL (limits.max_rooms) or WSD_ENOMEM; nothing
- * changed on an error.
+ * presence (a join announced where configured), within
+ * limits.max_rooms_per_conn and limits.max_rooms. Returns WSD_OK,
+ * WSD_EEXIST (a member already), or WSD_EFULL / WSD_ENOMEM with *code the
+ * error code the client is told ("too_many_rooms", "room_limit",
+ * "internal"); nothing changed on an error.
  */
 int sv_route_join(struct sv *sv, struct sv_conn *c, const char *room,
-		  size_t rlen);
+		  size_t rlen, const char **code);
 
 /* Remove c from every room (presence, leaves announced); the registry
  * unlinks the memberships when c is removed. */

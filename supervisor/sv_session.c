@@ -221,7 +221,7 @@ resume_failed(struct sv *sv, struct sv_conn *c, const char *why)
 		 why);
 	sv->stats.resume_failures++;
 	sv_route_error(sv, c, "resume_failed", "the session cannot be resumed",
-		       proto_cstr(""));
+		       proto_cstr(""), 0);
 }
 
 /*
@@ -340,16 +340,11 @@ rejoin(struct sv *sv, struct sv_conn *c, const char *name, json_t *w,
 		if (!c->anonymous)
 			until = c->admit_personal_seq;
 	} else {
-		struct sv_room *r = sv_reg_room_get(&sv->reg, name, len, 0);
+		const char *code;
 
-		if ((r == NULL || !sv_reg_is_member(c, r)) &&
-		    c->nrooms >= sv->cfg->w.max_rooms_per_conn)
-			return "too_many_rooms";
-		rc = sv_route_join(sv, c, name, len);
-		if (rc == WSD_EFULL)
-			return "room_limit";
+		rc = sv_route_join(sv, c, name, len, &code);
 		if (rc != WSD_OK && rc != WSD_EEXIST)
-			return "internal";
+			return code;
 	}
 	rc = sv_route_replay(sv, name, len, json_is_integer(js),
 			     (uint64_t)json_integer_value(js),
@@ -373,7 +368,7 @@ tell_refused(struct sv *sv, struct sv_conn *c, json_t *refused)
 	json_object_foreach (refused, name, code)
 		sv_route_error(sv, c, json_string_value(code),
 			       "the room could not be rejoined",
-			       proto_cstr(name));
+			       proto_cstr(name), 0);
 }
 
 /* c becomes the session s; WSD_OK or WSD_ENOMEM. */

@@ -1652,66 +1652,34 @@ test_restore_bounds_and_expiry(void **state)
 static void
 test_restore_refuses(void **state)
 {
-	/* Each a valid msgpack object that is not a valid dump. */
+	/* Each a valid msgpack object that is not a valid dump, and the
+	 * reason restore gives. */
 	static const struct {
 		const char *buf;
 		size_t len;
+		const char *why;
 	} bad[] = {
-	    {"\x90", 1}, /* [] */
-	    {"\x92"
-	     "\x90"
-	     "\xc0",
-	     3}, /* [[], nil] */
-	    {"\x92"
-	     "\x91"
-	     "\x90"
+	    /* [] */
+	    {"\x90", 1, "not an engine dump"},
+	    /* [[], nil] */
+	    {"\x92\x90\xc0", 3, "not an engine dump"},
+	    /* a room that is [] */
+	    {"\x92\x91\x90\x90", 4, "a room is malformed"},
+	    /* an epoch of 9 bytes */
+	    {"\x92\x91\x95\xa1\x61\x01\xa9\x61\x62\x63\x64\x65\x66\x67\x68\x69"
+	     "\x00\x90\x90",
+	     19, "a room is malformed"},
+	    /* a log entry whose seq is not the room's */
+	    {"\x92\x91\x95\xa1\x61\x02\xa8\x61\x62\x63\x64\x65\x66\x67\x68\x00"
+	     "\x91\x93\x05\x00\xa1\x78\x90",
+	     23, "a room is malformed"},
+	    /* a room listed twice */
+	    {"\x92\x92\x95\xa1\x61\x01\xa8\x61\x62\x63\x64\x65\x66\x67\x68\x00"
+	     "\x90\x95\xa1\x61\x01\xa8\x61\x62\x63\x64\x65\x66\x67\x68\x00\x90"
 	     "\x90",
-	     4}, /* a room that is [] */
-	    {"\x92"
-	     "\x91"
-	     "\x95"
-	     "\xa1"
-	     "a\x01"
-	     "\xa9"
-	     "abcdefghi\x00"
-	     "\x90"
-	     "\x90",
-	     19}, /* an epoch of 9 bytes */
-	    {"\x92"
-	     "\x91"
-	     "\x95"
-	     "\xa1"
-	     "a\x02"
-	     "\xa8"
-	     "abcdefgh\x00"
-	     "\x91"
-	     "\x93"
-	     "\x05"
-	     "\x00"
-	     "\xa1"
-	     "x\x90",
-	     23}, /* a log entry whose seq is not the room's */
-	    {"\x92"
-	     "\x92"
-	     "\x95"
-	     "\xa1"
-	     "a\x01"
-	     "\xa8"
-	     "abcdefgh\x00"
-	     "\x90"
-	     "\x95"
-	     "\xa1"
-	     "a\x01"
-	     "\xa8"
-	     "abcdefgh\x00"
-	     "\x90"
-	     "\x90",
-	     33}, /* a room listed twice */
-	    {"\x92"
-	     "\x90"
-	     "\x91"
-	     "\x90",
-	     4}, /* a session that is [] */
+	     33, "a room is listed twice"},
+	    /* a session that is [] */
+	    {"\x92\x90\x91\x90", 4, "a session is malformed"},
 	};
 	struct sv_engine *e = *state;
 	size_t i;
@@ -1725,6 +1693,7 @@ test_restore_refuses(void **state)
 		assert_int_equal(restore(&e2, bad[i].buf, bad[i].len, &why),
 				 WSD_EPROTO);
 		assert_non_null(why);
+		assert_string_equal(why, bad[i].why);
 		e2.ops->close(&e2);
 	}
 }

@@ -572,6 +572,23 @@ test_conn_remove(void **state)
 	assert_int_equal(r->nconns, 1);
 }
 
+/* A leaving callback: the connection is still registered, on its
+ * worker and in its rooms. */
+static struct sv_registry *seen_r;
+
+static void
+count_leaving(void *arg, struct sv_conn *c)
+{
+	int *n = arg;
+
+	assert_ptr_equal(sv_reg_conn_find(seen_r, c->id), c);
+	assert_int_equal(c->worker, 2);
+	assert_true(c->nrooms >= 1);
+	(*n)++;
+}
+
+static int seen_n;
+
 static void
 test_worker_clear(void **state)
 {
@@ -597,7 +614,7 @@ test_worker_clear(void **state)
 		}
 	}
 	assert_int_equal(r->nrooms, 11);
-	assert_int_equal(sv_reg_worker_clear(r, 1), 10);
+	assert_int_equal(sv_reg_worker_clear(r, 1, NULL, NULL), 10);
 	assert_int_equal(r->nconns, 20);
 	assert_int_equal(r->per_worker[1], 0);
 	assert_int_equal(r->per_worker[0], 10);
@@ -616,19 +633,23 @@ test_worker_clear(void **state)
 	assert_int_equal(user_find(r, "u0")->nconns, 4);
 	assert_int_equal(user_list_len(user_find(r, "u3")), 4);
 	/* Clearing an empty worker removes nothing. */
-	assert_int_equal(sv_reg_worker_clear(r, 1), 0);
-	assert_int_equal(sv_reg_worker_clear(r, 7), 0);
+	assert_int_equal(sv_reg_worker_clear(r, 1, NULL, NULL), 0);
+	assert_int_equal(sv_reg_worker_clear(r, 7, NULL, NULL), 0);
 	assert_int_equal(r->nconns, 20);
 	assert_int_equal(r->nrooms, 11);
 
-	/* Worker 2 takes its ten own rooms with it; a stays for worker 0. */
-	assert_int_equal(sv_reg_worker_clear(r, 2), 10);
+	/* Worker 2 takes its ten own rooms with it; a stays for worker 0.
+	 * Each connection is shown to leaving while still registered. */
+	seen_r = r;
+	seen_n = 0;
+	assert_int_equal(sv_reg_worker_clear(r, 2, count_leaving, &seen_n), 10);
+	assert_int_equal(seen_n, 10);
 	assert_int_equal(r->nrooms, 1);
 	assert_null(room_find(r, "own2"));
 	assert_null(room_find(r, "own29"));
 	assert_ptr_equal(room_find(r, "a"), a);
 	assert_int_equal(a->nmembers, 10);
-	assert_int_equal(sv_reg_worker_clear(r, 0), 10);
+	assert_int_equal(sv_reg_worker_clear(r, 0, NULL, NULL), 10);
 	assert_int_equal(r->nrooms, 0);
 	assert_null(room_find(r, "a"));
 	assert_int_equal(r->nconns, 0);
@@ -740,7 +761,7 @@ test_info_freed(void **state)
 			    "{\"name\":\"Alice\",\"n\":1}");
 	sv_reg_conn_remove(r, sv_reg_conn_find(r, 1));
 	/* Ids 2, 4 and 6 are on worker 0; 3 and 5 are left to fini. */
-	assert_int_equal(sv_reg_worker_clear(r, 0), 3);
+	assert_int_equal(sv_reg_worker_clear(r, 0, NULL, NULL), 3);
 	assert_int_equal(r->nconns, 2);
 }
 
@@ -973,7 +994,8 @@ stress_clear(struct sv_registry *r, struct shadow_conn *sc)
 			want++;
 		}
 	}
-	assert_int_equal(sv_reg_worker_clear(r, worker_slot(w)), want);
+	assert_int_equal(sv_reg_worker_clear(r, worker_slot(w), NULL, NULL),
+			 want);
 }
 
 static void
