@@ -71,6 +71,7 @@ static const struct schema schemas[PROTO_TYPE_END] = {
     [PROTO_RESUMED] = {"RESUMED", {F_CONN, F_SESSION, F_USER, F_TOKEN, F_DATA}},
     [PROTO_PRESENCE] = {"PRESENCE", {F_CONN, F_ROOM}},
     [PROTO_RESUMED_ACK] = {"RESUMED_ACK", {F_CONN}},
+    [PROTO_DRAINING] = {"DRAINING", {F_END}},
 };
 
 #define REC_FIELDS 7

@@ -61,6 +61,8 @@ enum proto_type {
 			  {room: {seq, epoch, recovered}}) */
 	PROTO_PRESENCE,	   /* W: conn, room; answered by a DELIVER or ERROR */
 	PROTO_RESUMED_ACK, /* W: conn; `resumed` is on its way to the client */
+	PROTO_DRAINING,	   /* W: got SIGTERM; accepts no more and waits for
+			      its clients to be told and gone */
 	PROTO_TYPE_END
 };
 

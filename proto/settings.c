@@ -55,6 +55,10 @@ const struct setting_row settings_worker[] = {
     {"jwt.issuer", SETTING_STR, OFF(jwt_issuer), 0, 256, 0, "", NULL, 0, 0},
     {"jwt.info_max_bytes", SETTING_UINT, OFF(jwt_info_max_bytes), 2, 65536,
      1024, NULL, NULL, 0, 0},
+    /* How long a drain (the daemon's or one worker's) waits for clients
+     * to close before the rest are closed without waiting. */
+    {"drain.timeout_ms", SETTING_UINT, OFF(drain_timeout_ms), 100, 3600000,
+     30000, NULL, NULL, 0, 0},
 };
 
 const size_t settings_worker_n =
@@ -212,18 +216,6 @@ settings_init(const struct setting_row *rows, size_t n, void *base)
 	return WSD_OK;
 }
 
-static void
-diff_add(char *buf, size_t len, const char *key, const char *from,
-	 const char *to)
-{
-	size_t n = strlen(buf);
-
-	if (n + 1 >= len)
-		return;
-	snprintf(buf + n, len - n, "%s%s %s -> %s", n ? ", " : "", key, from,
-		 to);
-}
-
 static int
 lists_equal(const struct setting_list *a, const struct setting_list *b)
 {
@@ -238,8 +230,8 @@ lists_equal(const struct setting_list *a, const struct setting_list *b)
 }
 
 void
-settings_diff(const struct setting_row *rows, size_t n, const void *a,
-	      const void *b, char *buf, size_t len)
+settings_each_diff(const struct setting_row *rows, size_t n, const void *a,
+		   const void *b, settings_diff_fn *fn, void *arg)
 {
 	const struct setting_row *r;
 	char x[64], y[64];
@@ -253,7 +245,7 @@ settings_diff(const struct setting_row *rows, size_t n, const void *a,
 				continue;
 			snprintf(x, sizeof(x), "%llu", (unsigned long long)va);
 			snprintf(y, sizeof(y), "%llu", (unsigned long long)vb);
-			diff_add(buf, len, r->key, x, y);
+			fn(arg, r->key, x, y);
 		} else if (r->kind == SETTING_STR) {
 			const char *sa = *(char *const *)at_c(r, a);
 			const char *sb = *(char *const *)at_c(r, b);
@@ -261,9 +253,9 @@ settings_diff(const struct setting_row *rows, size_t n, const void *a,
 			if (strcmp(sa, sb) == 0)
 				continue;
 			if (r->flags & SETTING_SECRET)
-				diff_add(buf, len, r->key, "*", "*");
+				fn(arg, r->key, "*", "*");
 			else
-				diff_add(buf, len, r->key, sa, sb);
+				fn(arg, r->key, sa, sb);
 		} else {
 			const struct setting_list *la = at_c(r, a);
 			const struct setting_list *lb = at_c(r, b);
@@ -272,9 +264,35 @@ settings_diff(const struct setting_row *rows, size_t n, const void *a,
 				continue;
 			snprintf(x, sizeof(x), "%u", la->n);
 			snprintf(y, sizeof(y), "%u", lb->n);
-			diff_add(buf, len, r->key, x, y);
+			fn(arg, r->key, x, y);
 		}
 	}
+}
+
+struct diff_buf {
+	char *buf;
+	size_t len;
+};
+
+static void
+diff_add(void *arg, const char *key, const char *from, const char *to)
+{
+	struct diff_buf *d = arg;
+	size_t n = strlen(d->buf);
+
+	if (n + 1 >= d->len)
+		return;
+	snprintf(d->buf + n, d->len - n, "%s%s %s -> %s", n ? ", " : "", key,
+		 from, to);
+}
+
+void
+settings_diff(const struct setting_row *rows, size_t n, const void *a,
+	      const void *b, char *buf, size_t len)
+{
+	struct diff_buf d = {buf, len};
+
+	settings_each_diff(rows, n, a, b, diff_add, &d);
 }
 
 static int

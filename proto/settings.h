@@ -72,6 +72,8 @@ struct settings {
 	char *jwt_audience; /* "": not checked */
 	char *jwt_issuer;   /* "": not checked */
 	uint64_t jwt_info_max_bytes;
+	/* A drain's wait for clients to close, the daemon's or one worker's. */
+	uint64_t drain_timeout_ms;
 };
 
 extern const struct setting_row settings_worker[];
@@ -114,10 +116,19 @@ void setting_list_clear(const struct setting_row *r, void *base);
 /* The index of name among an ENUM row's names, or WSD_EINVAL. */
 int setting_enum_find(const struct setting_row *r, const char *name);
 
+/* A row that differs: its key and both values as text. */
+typedef void settings_diff_fn(void *arg, const char *key, const char *from,
+			      const char *to);
+
+/* Call fn for each row that differs between a and b, in table order.
+ * Secrets show as "*", lists as their length. */
+void settings_each_diff(const struct setting_row *rows, size_t n, const void *a,
+			const void *b, settings_diff_fn *fn, void *arg);
+
 /*
  * Append to buf (a C string of len bytes) "key a -> b" for each row that
- * differs between a and b, separated by ", ". Secrets show as "*", lists
- * as their length. Truncates at len.
+ * differs between a and b, separated by ", " (settings_each_diff's
+ * text). Truncates at len.
  */
 void settings_diff(const struct setting_row *rows, size_t n, const void *a,
 		   const void *b, char *buf, size_t len);

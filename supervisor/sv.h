@@ -7,7 +7,8 @@
  * call): sv_config, sv_registry, sv_dedupe, sv_token, sv_message,
  * sv_mem (the memory engine) and sv_slot hold data and rules; sv_worker is the
  * worker table and its channels; sv_route routes publishes and subscriptions;
- * sv_dispatch handles what workers say; sv_ctl answers wsctl and the admin API;
+ * sv_session keeps sessions; sv_drain tells clients to go; sv_dispatch
+ * handles what workers say; sv_ctl answers wsctl and the admin API;
  * sv_admin is the admin HTTP listener; sv_cycle starts and stops it all,
  * reloads and drains; sv_main is the command line, the loop and the signals.
  */
@@ -16,12 +17,14 @@
 
 #include <ev.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../proto/clock.h"
 #include "../proto/err.h"
 #include "../proto/proto.h"
 #include "sv_config.h"
 #include "sv_dedupe.h"
+#include "sv_drain.h"
 #include "sv_registry.h"
 #include "sv_engine.h"
 #include "sv_worker.h"
@@ -43,6 +46,7 @@ struct sv {
 	struct sv_dedupe dedupe;   /* sv_route */
 	struct sv_engine eng;	   /* sv_cycle opens it; sv_route, sv_session */
 	struct sv_workers workers; /* sv_worker */
+	struct sv_drain drain;	   /* sv_drain */
 	struct sv_counters stats;
 	/* sv_cycle */
 	int listen_fd;
@@ -52,11 +56,14 @@ struct sv {
 	int daemon;	     /* started with -d */
 	int pidfile_written; /* ours to remove at exit */
 	int up;		     /* sv_cycle_start completed */
-	ev_timer sweep_timer, drain_timer, drain_poll, drain_notify;
-	/* A drain: the connections to tell, in batches. */
-	uint64_t *drain_ids;
-	uint32_t drain_n, drain_next, drain_notified;
-	int drain_stopping; /* every client told: the workers are stopped */
+	ev_timer sweep_timer, drain_timer, drain_poll, roll_timer;
+	/* A reload's roll onto a new listener: the slots still to restart,
+	 * the one restarting now (-1: none) and its old process. */
+	uint64_t roll_mask;
+	int roll_slot;
+	pid_t roll_pid;
+	uint32_t drain_total; /* connections when the drain began */
+	int drain_stopping;   /* every client told: the workers are stopped */
 };
 
 #endif

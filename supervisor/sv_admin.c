@@ -417,7 +417,7 @@ sv_admin_start(struct sv *sv)
 {
 	if (sv->cfg->admin_listen[0] == '\0')
 		return WSD_OK;
-	if ((admin_fd = sv_listen_open(sv->cfg->admin_listen, 64)) < 0)
+	if ((admin_fd = sv_listen_open(sv->cfg->admin_listen, 64, NULL, 0)) < 0)
 		return WSD_ECLOSED;
 	ev_io_init(&admin_io, on_accept, admin_fd, EV_READ);
 	ev_io_start(sv->loop, &admin_io);

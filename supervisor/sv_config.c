@@ -672,21 +672,25 @@ sv_config_free(struct sv_config *c)
 }
 
 int
-sv_config_keep_fixed(struct sv_config *next, const struct sv_config *cur)
+sv_config_keep(struct sv_config *next, const struct sv_config *cur,
+	       const char *key)
 {
-	static const char *const fixed[] = {"listen", "run_dir",
-					    "control_socket", "admin_listen"};
-	const struct setting_row *r;
+	const struct setting_row *r = settings_find(sv_keys, NKEYS, key);
 	const char *v;
-	size_t i;
 
-	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-		r = settings_find(sv_keys, NKEYS, fixed[i]);
-		v = *(char *const *)((const char *)cur + r->off);
-		if (setting_set_str(r, next, v, strlen(v)) != WSD_OK)
-			return WSD_ENOMEM;
-	}
-	return WSD_OK;
+	if (r == NULL || r->kind != SETTING_STR)
+		return WSD_EINVAL;
+	v = *(char *const *)((const char *)cur + r->off);
+	return setting_set_str(r, next, v, strlen(v));
+}
+
+void
+sv_config_changes(const struct sv_config *a, const struct sv_config *b,
+		  settings_diff_fn *fn, void *arg)
+{
+	settings_each_diff(sv_keys, NKEYS, a, b, fn, arg);
+	settings_each_diff(settings_worker, settings_worker_n, &a->w, &b->w, fn,
+			   arg);
 }
 
 void

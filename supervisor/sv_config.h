@@ -78,11 +78,17 @@ int sv_config_read_key_file(struct sv_config *c, char *err, size_t errlen);
 void sv_config_free(struct sv_config *c);
 
 /*
- * Give next the running values of the keys a reload cannot change yet:
- * the listener, the run directory, the control socket and the admin
- * listener. Returns WSD_OK or WSD_ENOMEM.
+ * Give next the running value of the string key (a supervisor key such
+ * as "listen" or "run_dir": a reload refused to change it). Returns
+ * WSD_OK, WSD_ENOMEM, or WSD_EINVAL (no such string key).
  */
-int sv_config_keep_fixed(struct sv_config *next, const struct sv_config *cur);
+int sv_config_keep(struct sv_config *next, const struct sv_config *cur,
+		   const char *key);
+
+/* Call fn for every key whose value differs between a and b (the
+ * supervisor's keys, then the worker settings; settings_each_diff). */
+void sv_config_changes(const struct sv_config *a, const struct sv_config *b,
+		       settings_diff_fn *fn, void *arg);
 
 /*
  * Write a human summary of what differs between a and b into buf, e.g.

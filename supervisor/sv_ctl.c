@@ -666,17 +666,27 @@ cmd_stats(struct sv *sv, const json_t *req)
 	return r;
 }
 
+/* The reload's report, a line per change ("KEY A -> B: HOW"), as the
+ * text "changed" and the list "changes" (empty when nothing changed). */
 static json_t *
 cmd_reload(struct sv *sv, const json_t *req)
 {
-	char msg[1024];
-	json_t *r;
+	char msg[8192];
+	json_t *r, *list;
+	size_t i, n;
 
 	(void)req;
 	if (actions->reload(sv, msg, sizeof(msg)) != WSD_OK)
-		return fail("%s", msg);
+		return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
 	r = ok();
+	list = json_array();
+	for (i = 0; strcmp(msg, "nothing") != 0 && msg[i] != '\0'; i += n) {
+		n = strcspn(msg + i, "\n");
+		json_array_append_new(list, json_stringn(msg + i, n));
+		n += msg[i + n] == '\n';
+	}
 	json_object_set_new(r, "changed", json_string(msg));
+	json_object_set_new(r, "changes", list);
 	json_object_set_new(r, "generation", json_integer(sv->cfg->generation));
 	return r;
 }

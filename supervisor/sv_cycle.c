@@ -33,10 +33,10 @@
 #define SWEEP_INTERVAL 10.
 #define DEDUPE_MAX 65536
 #define DEDUPE_WINDOW_MS (120 * 1000)
-#define DRAIN_DEFAULT_S 30.
 #define DRAIN_POLL_S 0.05
-#define DRAIN_TICK_S 0.01 /* a batch of clients told per tick */
-#define DRAIN_BATCH 100
+#define ROLL_POLL_S 0.05
+
+static void on_roll(struct ev_loop *loop, ev_timer *t, int revents);
 
 static const struct sv_ctl_actions ctl_actions = {
     .reload = sv_cycle_reload,
@@ -315,12 +315,16 @@ sv_cycle_start(struct sv *sv, int daemon)
 	sv->started_ms = wall_ms();
 	sv->daemon = daemon;
 	sv_registry_init(&sv->reg);
+	sv_drain_init(sv);
 	sv_dedupe_init(&sv->dedupe, DEDUPE_MAX, DEDUPE_WINDOW_MS);
 	ev_timer_init(&sv->sweep_timer, on_sweep, SWEEP_INTERVAL,
 		      SWEEP_INTERVAL);
+	ev_timer_init(&sv->roll_timer, on_roll, 0., ROLL_POLL_S);
+	sv->roll_slot = -1;
 	if (make_run_dir(sv->cfg->run_dir) != WSD_OK)
 		return WSD_EINVAL;
-	sv->listen_fd = sv_listen_open(sv->cfg->listen, LISTEN_BACKLOG);
+	sv->listen_fd =
+	    sv_listen_open(sv->cfg->listen, LISTEN_BACKLOG, NULL, 0);
 	if (sv->listen_fd < 0)
 		return WSD_EINVAL;
 	if (daemon && daemonize() != WSD_OK)
@@ -359,13 +363,162 @@ sv_cycle_start(struct sv *sv, int daemon)
 	return WSD_OK;
 }
 
+/* Keys a running daemon cannot change: a reload refuses them. */
+static const char *const restart_keys[] = {"run_dir", "control_socket",
+					   "admin_listen", "pidfile"};
+
+/* A reload's report: a line per changed key, with how it was applied. */
+struct report {
+	char *buf;
+	size_t len, used;
+	int listen_fd;		/* the new listener, or -1 */
+	const char *listen_why; /* why a new listener was refused */
+	unsigned nchanges;
+};
+
+static int
+is_restart_key(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++)
+		if (strcmp(key, restart_keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+report_change(void *arg, const char *key, const char *from, const char *to)
+{
+	struct report *r = arg;
+	char how[320];
+	int n;
+
+	if (is_restart_key(key))
+		snprintf(how, sizeof(how), "refused (needs a restart)");
+	else if (strcmp(key, "listen") == 0 && r->listen_fd < 0)
+		snprintf(how, sizeof(how), "refused (%s)", r->listen_why);
+	else if (strcmp(key, "listen") == 0 || strcmp(key, "workers") == 0)
+		snprintf(how, sizeof(how), "rolled");
+	else
+		snprintf(how, sizeof(how), "live");
+	r->nchanges++;
+	if (r->used + 1 >= r->len)
+		return;
+	n = snprintf(r->buf + r->used, r->len - r->used, "%s%s %s -> %s: %s",
+		     r->used ? "\n" : "", key, from, to, how);
+	r->used = n < 0 ? r->used : r->used + (size_t)n;
+	if (r->used >= r->len)
+		r->used = r->len - 1;
+}
+
+/* Is a reload's roll still going: a slot to move onto the new listener,
+ * or one stopping for a smaller worker count? */
+static int
+rolling(struct sv *sv)
+{
+	int i;
+
+	if (sv->roll_mask != 0 || sv->roll_slot >= 0)
+		return 1;
+	for (i = 0; i < SV_MAX_WORKERS; i++)
+		if (sv->workers.slot[i].state == SV_SLOT_STOPPING)
+			return 1;
+	return 0;
+}
+
+/*
+ * The roll onto a new listener, one slot at a time so that the others
+ * serve meanwhile: the slot's worker is restarted (it drains: its
+ * clients are told to go and resume elsewhere), and the next slot's turn
+ * comes once its successor is ready, or the slot gave up (failed,
+ * stopped).
+ */
+static void
+on_roll(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct sv *sv = ev_userdata(loop);
+	struct sv_worker *w;
+	int i;
+
+	(void)revents;
+	if (sv->roll_slot >= 0) {
+		w = sv_worker_get(sv, sv->roll_slot);
+		if (w->pid == sv->roll_pid && w->state != SV_SLOT_FAILED &&
+		    w->state != SV_SLOT_STOPPED)
+			return;
+		if (w->state != SV_SLOT_READY && w->state != SV_SLOT_FAILED &&
+		    w->state != SV_SLOT_STOPPED)
+			return;
+		log_info("roll: worker %d is %s (pid %d)", w->id,
+			 sv_slot_state_name(w->state), (int)w->pid);
+		sv->roll_slot = -1;
+	}
+	for (i = 0; i < SV_MAX_WORKERS && sv->roll_mask != 0; i++) {
+		uint64_t bit = 1ull << i;
+
+		if (!(sv->roll_mask & bit))
+			continue;
+		sv->roll_mask &= ~bit;
+		w = sv_worker_get(sv, i);
+		if (w->pid <= 0 || w->state == SV_SLOT_STOPPING)
+			continue;
+		sv->roll_slot = i;
+		sv->roll_pid = w->pid;
+		log_info("roll: restarting worker %d (pid %d) on the new "
+			 "listener",
+			 i, (int)w->pid);
+		sv_worker_restart(sv, w);
+		return;
+	}
+	if (sv->roll_slot < 0 && sv->roll_mask == 0) {
+		ev_timer_stop(loop, t);
+		log_info("roll: every worker is on generation %u",
+			 sv->cfg->generation);
+	}
+}
+
+/*
+ * Move to the new listener fd: the old one is closed here (the workers
+ * that hold it keep it until they drain), and every slot with a process
+ * is rolled.
+ */
+static void
+roll_listener(struct sv *sv, int fd)
+{
+	int i;
+
+	close(sv->listen_fd);
+	sv->listen_fd = fd;
+	for (i = 0; i < SV_MAX_WORKERS; i++)
+		if (sv->workers.slot[i].pid > 0)
+			sv->roll_mask |= 1ull << i;
+	ev_timer_start(sv->loop, &sv->roll_timer);
+}
+
 int
 sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 {
+	struct report rep = {msg, len, 0, -1, "", 0};
+	char err[512], why[300];
 	struct sv_eng_limits lim;
 	struct sv_config *next;
-	char err[512];
+	size_t i;
+	int rc = WSD_OK;
 
+	if (sv->draining) {
+		snprintf(msg, len, "reload refused: the daemon is draining");
+		log_warn("%s", msg);
+		return WSD_EAGAIN;
+	}
+	if (rolling(sv)) {
+		snprintf(msg, len,
+			 "reload refused: the last reload is still rolling "
+			 "the workers; try again when `wsctl workers` shows "
+			 "them ready");
+		log_warn("%s", msg);
+		return WSD_EAGAIN;
+	}
 	next = sv_config_load(sv->cfg->path, NULL, err, sizeof(err));
 	if (next == NULL) {
 		snprintf(msg, len, "reload failed, keeping generation %u: %s",
@@ -373,19 +526,35 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 		log_error("%s", msg);
 		return WSD_EINVAL;
 	}
-	/* The listener and the paths keep their running values. */
-	if (sv_config_keep_fixed(next, sv->cfg) != WSD_OK) {
-		sv_config_free(next);
-		snprintf(msg, len, "reload failed: out of memory");
-		return WSD_ENOMEM;
-	}
 	if (next->keys.n == 0 && ensure_key_file(next) != WSD_OK) {
 		sv_config_free(next);
 		snprintf(msg, len, "reload failed: no resume token key");
 		return WSD_EINVAL;
 	}
+	if (strcmp(next->listen, sv->cfg->listen) != 0) {
+		rep.listen_fd = sv_listen_open(next->listen, LISTEN_BACKLOG,
+					       why, sizeof(why));
+		rep.listen_why = why;
+	}
+	msg[0] = '\0';
+	sv_config_changes(sv->cfg, next, report_change, &rep);
+	/* What cannot change keeps its running value. */
+	for (i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++)
+		if (sv_config_keep(next, sv->cfg, restart_keys[i]) != WSD_OK)
+			rc = WSD_ENOMEM;
+	if (rep.listen_fd < 0 &&
+	    sv_config_keep(next, sv->cfg, "listen") != WSD_OK)
+		rc = WSD_ENOMEM;
+	if (rc != WSD_OK) {
+		if (rep.listen_fd >= 0)
+			close(rep.listen_fd);
+		sv_config_free(next);
+		snprintf(msg, len, "reload failed: out of memory");
+		return rc;
+	}
+	if (rep.nchanges == 0)
+		snprintf(msg, len, "nothing");
 	next->generation = sv->cfg->generation + 1;
-	sv_config_diff(sv->cfg, next, msg, len);
 	sv_config_free(sv->cfg);
 	sv->cfg = next;
 	log_set_level((enum log_level)next->log_level);
@@ -393,9 +562,17 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 	engine_limits(next, &lim);
 	sv->eng.ops->set_limits(&sv->eng, &lim);
 	sv_workers_configure(sv);
-	if (!sv->draining)
-		sv_workers_want(sv, next->workers);
-	log_info("reloaded: generation %u; changed: %s", next->generation, msg);
+	if (rep.listen_fd >= 0)
+		roll_listener(sv, rep.listen_fd);
+	sv_workers_want(sv, next->workers);
+	log_info("reloaded: generation %u; %u changes", next->generation,
+		 rep.nchanges);
+	for (i = 0; rep.nchanges > 0 && msg[i] != '\0';) {
+		size_t n = strcspn(msg + i, "\n");
+
+		log_info("reload: %.*s", (int)n, msg + i);
+		i += n + (msg[i + n] == '\n');
+	}
 	return WSD_OK;
 }
 
@@ -406,33 +583,9 @@ drain_stop_workers(struct sv *sv)
 	if (sv->drain_stopping)
 		return;
 	sv->drain_stopping = 1;
-	ev_timer_stop(sv->loop, &sv->drain_notify);
-	log_info("drain: %u clients told to reconnect; stopping the workers",
-		 sv->drain_notified);
+	log_info("drain: %llu clients told to reconnect; stopping the workers",
+		 (unsigned long long)sv->drain.told);
 	sv_workers_want(sv, 0);
-}
-
-/* The next batch of clients gets `shutdown` and close 1001. */
-static void
-on_drain_notify(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct sv *sv = ev_userdata(loop);
-	uint32_t n = 0;
-
-	(void)t;
-	(void)revents;
-	while (sv->drain_next < sv->drain_n && n < DRAIN_BATCH) {
-		struct sv_conn *c =
-		    sv_reg_conn_find(&sv->reg, sv->drain_ids[sv->drain_next++]);
-
-		if (c == NULL)
-			continue;
-		sv_session_shutdown(sv, c, sv->cfg->drain_spread_ms);
-		sv->drain_notified++;
-		n++;
-	}
-	if (sv->drain_next == sv->drain_n)
-		ev_timer_stop(sv->loop, &sv->drain_notify);
 }
 
 /* When every client is told and gone, the workers go; when they are
@@ -444,8 +597,7 @@ on_drain_poll(struct ev_loop *loop, ev_timer *t, int revents)
 
 	(void)t;
 	(void)revents;
-	if (!sv->drain_stopping && sv->drain_next == sv->drain_n &&
-	    sv->reg.nconns == 0)
+	if (!sv->drain_stopping && sv_drain_idle(sv) && sv->reg.nconns == 0)
 		drain_stop_workers(sv);
 	if (sv->drain_stopping && sv_workers_running(sv) == 0)
 		ev_break(loop, EVBREAK_ALL);
@@ -462,44 +614,34 @@ on_drain_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 
 /*
  * A drain: new upgrades are refused (503 with Retry-After, as the
- * workers still answer), every client gets `shutdown` with a fresh resume
- * token and a reconnect delay drawn over drain.spread_ms, DRAIN_BATCH
- * every DRAIN_TICK_S, then close 1001; when all have closed the workers
- * are stopped, and when they are gone the loop ends (the state file is
- * written at the stop).
+ * workers still answer), every client is told to go (sv_drain.c), and
+ * when all have closed the workers are stopped; when they are gone the
+ * loop ends (the state file is written at the stop).
  */
 void
 sv_cycle_drain(struct sv *sv, double timeout_s)
 {
-	struct sv_conn *c, *tmp;
-	uint32_t n = 0;
-
 	if (sv->draining) {
 		log_warn("second stop request: exiting now");
 		ev_break(sv->loop, EVBREAK_ALL);
 		return;
 	}
 	sv->draining = 1;
+	/* A roll in progress ends here: every worker goes anyway. */
+	ev_timer_stop(sv->loop, &sv->roll_timer);
+	sv->roll_mask = 0;
+	sv->roll_slot = -1;
 	if (timeout_s <= 0)
-		timeout_s = DRAIN_DEFAULT_S;
+		timeout_s = (double)sv->cfg->w.drain_timeout_ms / 1000.;
 	log_info("draining: %u connections, deadline %.1f s", sv->reg.nconns,
 		 timeout_s);
-	sv->drain_ids = calloc(sv->reg.nconns + 1, sizeof(*sv->drain_ids));
-	if (sv->drain_ids != NULL)
-		HASH_ITER (hh, sv->reg.conns, c, tmp) {
-			sv->drain_ids[n++] = c->id;
-		}
-	sv->drain_n = n;
+	sv->drain_total = sv->reg.nconns;
+	sv_drain_conns(sv, -1);
 	ev_timer_init(&sv->drain_timer, on_drain_deadline, timeout_s, 0.);
 	ev_timer_start(sv->loop, &sv->drain_timer);
-	ev_timer_init(&sv->drain_notify, on_drain_notify, 0., DRAIN_TICK_S);
-	ev_timer_start(sv->loop, &sv->drain_notify);
 	ev_timer_init(&sv->drain_poll, on_drain_poll, DRAIN_POLL_S,
 		      DRAIN_POLL_S);
 	ev_timer_start(sv->loop, &sv->drain_poll);
-	/* Without memory for the list, the clients get 1001 alone. */
-	if (sv->drain_ids == NULL)
-		drain_stop_workers(sv);
 }
 
 void
@@ -508,10 +650,11 @@ sv_cycle_stop(struct sv *sv)
 	uint32_t forced = sv->reg.nconns;
 
 	if (sv->up && sv->draining)
-		log_info("drained: %u clients told to reconnect, %u closed "
+		log_info("drained: %llu clients told to reconnect, %u closed "
 			 "cleanly, %u forced",
-			 sv->drain_notified,
-			 sv->drain_n > forced ? sv->drain_n - forced : 0,
+			 (unsigned long long)sv->drain.told,
+			 sv->drain_total > forced ? sv->drain_total - forced
+						  : 0,
 			 forced);
 	if (sv->up)
 		log_info("stopped: %u connections at exit, %llu opened, %llu "
@@ -520,11 +663,10 @@ sv_cycle_stop(struct sv *sv)
 			 (unsigned long long)sv->stats.conns_opened,
 			 (unsigned long long)sv->stats.conns_closed);
 	ev_timer_stop(sv->loop, &sv->sweep_timer);
+	ev_timer_stop(sv->loop, &sv->roll_timer);
 	ev_timer_stop(sv->loop, &sv->drain_timer);
 	ev_timer_stop(sv->loop, &sv->drain_poll);
-	ev_timer_stop(sv->loop, &sv->drain_notify);
-	free(sv->drain_ids);
-	sv->drain_ids = NULL;
+	sv_drain_fini(sv);
 	sv_workers_fini(sv);
 	if (sv->up && sv->eng.ops != NULL)
 		state_save(sv);

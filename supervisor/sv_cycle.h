@@ -27,9 +27,10 @@ int sv_cycle_start(struct sv *sv, int daemon);
 int sv_cycle_reload(struct sv *sv, char *msg, size_t len);
 
 /*
- * Drain: refuse new connections, stop the workers (their clients get
- * 1001) and end the loop once they are gone or timeout_s (<= 0: 10 s)
- * passed. A second call ends the loop at once.
+ * Drain: refuse new connections, tell every client to go (`shutdown`,
+ * then 1001; sv_drain.h), stop the workers once the clients are gone and
+ * end the loop once the workers are, or when timeout_s (<= 0:
+ * drain.timeout_ms) passed. A second call ends the loop at once.
  */
 void sv_cycle_drain(struct sv *sv, double timeout_s);
 

@@ -4,7 +4,8 @@
  * Admission (CONN_OPEN) is decided here, because only the supervisor
  * knows the global and per-user counts: the connection is registered and
  * begins its session, or is refused with 503 or 429. A connection that
- * goes (CONN_CLOSE, or its worker's exit) leaves its session behind. The other
+ * goes (CONN_CLOSE, or its worker's exit) leaves its session behind. A
+ * worker that says DRAINING has its clients told to go. The other
  * messages about a connection name it by id; it is looked up once, here, and a
  * worker may speak only of its own connections. Subscriptions and
  * publishes go on to sv_route.c with the connection found.
@@ -15,6 +16,7 @@
 
 #include "../proto/log.h"
 #include "sv.h"
+#include "sv_drain.h"
 #include "sv_route.h"
 #include "sv_session.h"
 
@@ -116,6 +118,21 @@ sender(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	return c;
 }
 
+/*
+ * w got SIGTERM and accepts no more: its clients are told to go (they
+ * resume on the other workers, or on its successor). The slot replaces
+ * it, unless the daemon is draining or the slot was being stopped.
+ */
+static void
+draining(struct sv *sv, struct sv_worker *w)
+{
+	uint32_t n = sv->draining ? 0 : sv_drain_conns(sv, w->id);
+
+	log_info("worker %d (pid %d) is draining: %u clients to tell", w->id,
+		 (int)w->pid, n);
+	sv_worker_draining(sv, w, !sv->draining);
+}
+
 void
 sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 {
@@ -128,6 +145,7 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 			  (unsigned long long)m->pid);
 		return;
 	case PROTO_READY: sv_worker_ready(sv, w, m->gen); return;
+	case PROTO_DRAINING: draining(sv, w); return;
 	case PROTO_STATS: on_stats(sv, w, m); return;
 	case PROTO_CONN_OPEN: admit(sv, w, m); return;
 	case PROTO_CONN_CLOSE:

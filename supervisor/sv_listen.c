@@ -13,8 +13,15 @@
 #include "../proto/log.h"
 #include "sv_config.h"
 
+static void
+why_set(char *why, size_t len, const char *fmt, const char *a, const char *b)
+{
+	if (why != NULL && len > 0)
+		snprintf(why, len, fmt, a, b);
+}
+
 int
-sv_listen_open(const char *hostport, int backlog)
+sv_listen_open(const char *hostport, int backlog, char *why, size_t whylen)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char host[256], port[16];
@@ -22,6 +29,7 @@ sv_listen_open(const char *hostport, int backlog)
 
 	if (sv_parse_hostport(hostport, host, sizeof(host), &p) != 0) {
 		log_error("%s is not ADDR:PORT", hostport);
+		why_set(why, whylen, "%s is not ADDR:PORT%s", hostport, "");
 		return -1;
 	}
 	snprintf(port, sizeof(port), "%d", p);
@@ -32,6 +40,7 @@ sv_listen_open(const char *hostport, int backlog)
 	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) !=
 	    0) {
 		log_error("%s: %s", hostport, gai_strerror(rc));
+		why_set(why, whylen, "%s: %s", hostport, gai_strerror(rc));
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -44,6 +53,8 @@ sv_listen_open(const char *hostport, int backlog)
 		    listen(fd, backlog) == 0)
 			break;
 		log_error("cannot listen on %s: %s", hostport, strerror(errno));
+		why_set(why, whylen, "cannot listen on %s: %s", hostport,
+			strerror(errno));
 		close(fd);
 		fd = -1;
 	}

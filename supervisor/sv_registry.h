@@ -66,6 +66,7 @@ struct sv_conn {
 	unsigned anonymous : 1;
 	unsigned revoked : 1;		 /* not kept when it goes */
 	unsigned resume_unconfirmed : 1; /* resumed, not known to be sent */
+	unsigned drain_queued : 1;	 /* sv_drain.c: to be told to go */
 	uint64_t connected_ms;
 	uint64_t last_seen_ms;
 	uint64_t queue_bytes, queue_msgs, drops, msgs_in, msgs_out;

@@ -29,6 +29,7 @@ static const struct sv_slot_step table[SV_SLOT_NSTATES][SV_SLOT_NEVENTS] =
 		[SV_SLOT_EV_EXIT_FATAL] = GO(STOPPED),
 		[SV_SLOT_EV_TIMER] = GO(STOPPED),
 		[SV_SLOT_EV_SPAWN_FAILED] = GO(STOPPED),
+		[SV_SLOT_EV_DRAINING] = GO(STOPPED),
 	    },
 	[SV_SLOT_STARTING] =
 	    {
@@ -39,6 +40,7 @@ static const struct sv_slot_step table[SV_SLOT_NSTATES][SV_SLOT_NEVENTS] =
 		[SV_SLOT_EV_EXIT_FATAL] = DO(FAILED, GIVE_UP),
 		[SV_SLOT_EV_TIMER] = GO(STARTING),
 		[SV_SLOT_EV_SPAWN_FAILED] = DO(BACKOFF, RETRY),
+		[SV_SLOT_EV_DRAINING] = GO(RESTARTING),
 	    },
 	[SV_SLOT_READY] =
 	    {
@@ -49,6 +51,7 @@ static const struct sv_slot_step table[SV_SLOT_NSTATES][SV_SLOT_NEVENTS] =
 		[SV_SLOT_EV_EXIT_FATAL] = DO(FAILED, GIVE_UP),
 		[SV_SLOT_EV_TIMER] = GO(READY),
 		[SV_SLOT_EV_SPAWN_FAILED] = GO(READY),
+		[SV_SLOT_EV_DRAINING] = GO(RESTARTING),
 	    },
 	[SV_SLOT_STOPPING] =
 	    {
@@ -59,6 +62,7 @@ static const struct sv_slot_step table[SV_SLOT_NSTATES][SV_SLOT_NEVENTS] =
 		[SV_SLOT_EV_EXIT_FATAL] = GO(STOPPED),
 		[SV_SLOT_EV_TIMER] = GO(STOPPING),
 		[SV_SLOT_EV_SPAWN_FAILED] = GO(STOPPING),
+		[SV_SLOT_EV_DRAINING] = GO(STOPPING),
 	    },
 	[SV_SLOT_RESTARTING] =
 	    {
@@ -69,6 +73,7 @@ static const struct sv_slot_step table[SV_SLOT_NSTATES][SV_SLOT_NEVENTS] =
 		[SV_SLOT_EV_EXIT_FATAL] = DO(FAILED, GIVE_UP),
 		[SV_SLOT_EV_TIMER] = GO(RESTARTING),
 		[SV_SLOT_EV_SPAWN_FAILED] = GO(RESTARTING),
+		[SV_SLOT_EV_DRAINING] = GO(RESTARTING),
 	    },
 	[SV_SLOT_BACKOFF] =
 	    {
@@ -79,6 +84,7 @@ static const struct sv_slot_step table[SV_SLOT_NSTATES][SV_SLOT_NEVENTS] =
 		[SV_SLOT_EV_EXIT_FATAL] = GO(BACKOFF),
 		[SV_SLOT_EV_TIMER] = DO(STARTING, SPAWN),
 		[SV_SLOT_EV_SPAWN_FAILED] = GO(BACKOFF),
+		[SV_SLOT_EV_DRAINING] = GO(BACKOFF),
 	    },
 	[SV_SLOT_FAILED] =
 	    {
@@ -89,6 +95,7 @@ static const struct sv_slot_step table[SV_SLOT_NSTATES][SV_SLOT_NEVENTS] =
 		[SV_SLOT_EV_EXIT_FATAL] = GO(FAILED),
 		[SV_SLOT_EV_TIMER] = GO(FAILED),
 		[SV_SLOT_EV_SPAWN_FAILED] = GO(FAILED),
+		[SV_SLOT_EV_DRAINING] = GO(FAILED),
 	    },
 };
 
@@ -147,7 +154,7 @@ sv_slot_event_name(enum sv_slot_event e)
 {
 	static const char *const names[SV_SLOT_NEVENTS] = {
 	    "start",	  "stop",  "ready",	   "exit",
-	    "fatal exit", "timer", "spawn failed",
+	    "fatal exit", "timer", "spawn failed", "draining",
 	};
 
 	return (unsigned)e < SV_SLOT_NEVENTS ? names[e] : "unknown";

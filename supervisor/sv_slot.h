@@ -14,7 +14,9 @@
  * means "do not restart me" (FAILED, until a reload starts the slot
  * again). A slot asked to stop gets SIGTERM and is STOPPING until it
  * exits; asked to start again meanwhile, it is RESTARTING and is spawned
- * as soon as the old process is gone.
+ * as soon as the old process is gone. A running worker that says it is
+ * draining (someone sent it SIGTERM) is replaced the same way: RESTARTING,
+ * and its exit is not a crash.
  */
 #ifndef WSD_SV_SLOT_H
 #define WSD_SV_SLOT_H
@@ -48,6 +50,7 @@ enum sv_slot_event {
 	SV_SLOT_EV_EXIT_FATAL,	 /* ... with SV_SLOT_NO_RESTART */
 	SV_SLOT_EV_TIMER,	 /* the restart timer fired */
 	SV_SLOT_EV_SPAWN_FAILED, /* no channel or no fork */
+	SV_SLOT_EV_DRAINING,	 /* the worker got SIGTERM (from anyone) */
 	SV_SLOT_NEVENTS
 };
 

@@ -332,6 +332,12 @@ sv_worker_ready(struct sv *sv, struct sv_worker *w, uint32_t gen)
 }
 
 void
+sv_worker_draining(struct sv *sv, struct sv_worker *w, int replace)
+{
+	sv_worker_event(sv, w, replace ? SV_SLOT_EV_DRAINING : SV_SLOT_EV_STOP);
+}
+
+void
 sv_workers_want(struct sv *sv, int n)
 {
 	int i;
@@ -376,7 +382,12 @@ on_child(struct ev_loop *loop, ev_child *cw, int revents)
 	dropped = sv->workers.on_exit(sv, w);
 	channel_close(sv, w);
 	w->pid = 0;
-	if (WIFSIGNALED(st))
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+	    (w->state == SV_SLOT_STOPPING || w->state == SV_SLOT_RESTARTING))
+		log_info("worker %d stopped after %llu ms; %u connections "
+			 "left with it",
+			 w->id, (unsigned long long)w->lived_ms, dropped);
+	else if (WIFSIGNALED(st))
 		log_warn("worker %d killed by signal %d after %llu ms; %u "
 			 "connections dropped",
 			 w->id, WTERMSIG(st), (unsigned long long)w->lived_ms,
@@ -461,6 +472,9 @@ sv_workers_fini(struct sv *sv)
 	int i, left;
 
 	ev_child_stop(sv->loop, &sv->workers.child);
+	for (i = 0; i < SV_MAX_WORKERS; i++)
+		if (sv->workers.slot[i].pid > 0)
+			kill(sv->workers.slot[i].pid, SIGQUIT);
 	sv_workers_want(sv, 0);
 	/* Reap them here: the loop is about to stop. */
 	do {

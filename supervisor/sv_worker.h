@@ -73,13 +73,19 @@ int sv_workers_init(struct sv *sv, sv_worker_msg_fn *on_msg,
 		    sv_worker_exit_fn *on_exit);
 
 /*
- * Stop every worker and reap it, here and now: SIGTERM, up to 5 s, then
- * SIGKILL. For the end of the process, when the loop no longer runs.
+ * Stop every worker and reap it, here and now: SIGQUIT (close every
+ * connection with 1001 and exit), up to 5 s, then SIGKILL. For the end of
+ * the process, when the loop no longer runs.
  */
 void sv_workers_fini(struct sv *sv);
 
 /* Worker w applied config generation gen (it said READY). */
 void sv_worker_ready(struct sv *sv, struct sv_worker *w, uint32_t gen);
+
+/* Worker w said it is draining (it got SIGTERM): with replace, the slot
+ * starts a new worker once it exits (and the exit is no crash); without,
+ * the slot stops. */
+void sv_worker_draining(struct sv *sv, struct sv_worker *w, int replace);
 
 /* Kill worker w now: it broke the protocol. It is restarted. */
 void sv_worker_kill(struct sv *sv, struct sv_worker *w, const char *why);

@@ -71,6 +71,8 @@ wk_accept_init(int fd)
 void
 wk_accept_start(void)
 {
+	if (accept_io.fd < 0)
+		return;
 	accepting = 1;
 	ev_io_start(wk.loop, &accept_io);
 }
@@ -81,4 +83,8 @@ wk_accept_stop(void)
 	accepting = 0;
 	ev_io_stop(wk.loop, &accept_io);
 	ev_timer_stop(wk.loop, &pause_timer);
+	if (accept_io.fd >= 0) {
+		close(accept_io.fd);
+		ev_io_set(&accept_io, -1, EV_READ);
+	}
 }

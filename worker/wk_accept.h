@@ -12,7 +12,9 @@ void wk_accept_init(int fd);
 /* Accept connections (after the first CONFIG). */
 void wk_accept_start(void);
 
-/* Accept no more (stopping). */
+/* Accept no more (stopping): this worker's copy of the listening socket
+ * is closed, so that once every worker holding an old address is gone,
+ * connects to it are refused at once rather than left waiting. */
 void wk_accept_stop(void);
 
 #endif

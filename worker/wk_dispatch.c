@@ -83,8 +83,14 @@ on_kick(struct wk_conn *c, const struct proto_msg *m)
 
 	snprintf(reason, sizeof(reason), "%.*s", (int)m->reason.len,
 		 m->reason.p);
-	log_info("conn %llu kicked with %d", (unsigned long long)c->id,
-		 (int)m->status);
+	/* A drain closes every client with 1001 and counts them in its own
+	 * log lines; a kick by an operator is worth a line each. */
+	if (m->status == 1001)
+		log_debug("conn %llu closed with 1001 (drain)",
+			  (unsigned long long)c->id);
+	else
+		log_info("conn %llu kicked with %d", (unsigned long long)c->id,
+			 (int)m->status);
 	wk_conn_close(c, (int)m->status, reason);
 	wk_conn_settle(c);
 }

@@ -4,10 +4,18 @@
  * IPC channel, says HELLO, waits for CONFIG (wk_dispatch.c starts
  * accepting once it has one), and runs the loop: a prepare watcher writes
  * every connection with output once per iteration, a timer reports the
- * connections whose counters changed once a second. SIGTERM (from the
- * supervisor's drain or shutdown) closes every connection with 1001 and
- * exits once they are gone or after a short grace period; losing the
- * supervisor does the same.
+ * connections whose counters changed once a second.
+ *
+ * SIGTERM, from the supervisor (a reload that rolls or removes this
+ * worker, `wsctl worker restart`) or from anyone (systemd, an operator),
+ * drains this worker: it accepts no more, says DRAINING, and the
+ * supervisor tells each of its clients to reconnect (`shutdown` with a
+ * resume token, then close 1001); the worker exits when the last one is
+ * gone, or at drain.timeout_ms closes the rest itself. SIGQUIT, the
+ * supervisor's last word at its own exit, and losing the supervisor
+ * close every connection with 1001 at once and exit after a short grace
+ * period. SIGINT is the supervisor's (a Ctrl-C reaches the whole process
+ * group; the supervisor drains), as are SIGHUP and the user signals.
  */
 #include "wk_main.h"
 
@@ -37,9 +45,9 @@
 struct wk wk;
 
 static ev_prepare flush_watcher;
-static ev_timer stats_timer, stop_timer, config_timer;
-static ev_signal sig_term, sig_int;
-static ev_tstamp stop_started;
+static ev_timer stats_timer, stop_timer, config_timer, drain_timer;
+static ev_signal sig_term, sig_quit;
+static ev_tstamp stop_started, drain_started; /* drain: SIGTERM seen */
 
 static void
 on_config_deadline(struct ev_loop *loop, ev_timer *t, int revents)
@@ -138,6 +146,7 @@ stop(const char *why)
 	if (wk.stopping)
 		return;
 	wk.stopping = 1;
+	ev_timer_stop(wk.loop, &drain_timer);
 	log_info("stopping (%s): closing %u connections", why, wk.nconns);
 	wk_accept_stop();
 	wk_conn_close_all(1001, "going away");
@@ -147,12 +156,52 @@ stop(const char *why)
 }
 
 static void
+on_drain_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	if (wk.nconns == 0) {
+		log_info("drained: every client is gone");
+		ev_break(loop, EVBREAK_ALL);
+	} else if (ev_now(loop) - drain_started >=
+		   WK_SECONDS(wk.cfg.drain_timeout_ms)) {
+		ev_timer_stop(loop, &drain_timer);
+		stop("drain deadline");
+	}
+}
+
+/* SIGTERM: accept no more and let the supervisor tell every client. */
+static void
+drain(void)
+{
+	struct proto_msg m;
+
+	if (wk.stopping || ev_is_active(&drain_timer))
+		return;
+	if (!wk.configured) {
+		stop("SIGTERM before any CONFIG");
+		return;
+	}
+	log_info("draining: %u connections", wk.nconns);
+	wk_accept_stop();
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DRAINING;
+	wk_ipc_send(&m);
+	drain_started = ev_now(wk.loop);
+	ev_timer_init(&drain_timer, on_drain_timer, STOP_POLL, STOP_POLL);
+	ev_timer_start(wk.loop, &drain_timer);
+}
+
+static void
 on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)loop;
-	(void)w;
 	(void)revents;
-	stop("signal");
+	if (w->signum == SIGTERM) {
+		drain();
+	} else {
+		stop("SIGQUIT");
+	}
 }
 
 static void
@@ -203,6 +252,7 @@ wk_main(int argc, char **argv)
 	/* Reload and the user signals are the supervisor's: one sent here
 	 * by mistake (`kill -HUP $(pidof ...)`) must not end a worker. */
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
 	{
@@ -221,8 +271,9 @@ wk_main(int argc, char **argv)
 	ev_timer_start(wk.loop, &stats_timer);
 	ev_signal_init(&sig_term, on_signal, SIGTERM);
 	ev_signal_start(wk.loop, &sig_term);
-	ev_signal_init(&sig_int, on_signal, SIGINT);
-	ev_signal_start(wk.loop, &sig_int);
+	ev_signal_init(&sig_quit, on_signal, SIGQUIT);
+	ev_signal_start(wk.loop, &sig_quit);
+	ev_timer_init(&drain_timer, on_drain_timer, STOP_POLL, STOP_POLL);
 	if (wk_ipc_open(url, wk_dispatch_msg, on_supervisor_gone) != WSD_OK)
 		return PROTO_EXIT_NO_RESTART;
 	ev_timer_init(&config_timer, on_config_deadline, CONFIG_DEADLINE, 0.);

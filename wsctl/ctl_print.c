@@ -574,17 +574,33 @@ ctl_print_sessions(const json_t *req, const json_t *reply)
 			  "sessions");
 }
 
-/*
- * reload and drain have no documented reply keys yet: print a confirmation
- * and then whatever the daemon said (for reload, what changed).
- */
+/* reload: the generation, then each change and how it was applied
+ * (live, rolled, or refused with the reason). */
 int
 ctl_print_reload(const json_t *req, const json_t *reply)
 {
+	const json_t *changes = json_object_get(reply, "changes");
+	const json_t *gen = json_object_get(reply, "generation");
+	size_t i;
+
 	(void)req;
-	printf("configuration reloaded\n");
-	return print_fields(reply, NULL, 0, NULL);
+	printf("configuration reloaded: generation %lld\n",
+	       json_is_integer(gen) ? (long long)json_integer_value(gen) : 0);
+	if (!json_is_array(changes) || json_array_size(changes) == 0) {
+		printf("  nothing changed\n");
+		return 0;
+	}
+	for (i = 0; i < json_array_size(changes); i++) {
+		const char *line =
+		    json_string_value(json_array_get(changes, i));
+
+		if (line != NULL)
+			printf("  %s\n", line);
+	}
+	return 0;
 }
+
+/* drain has no reply keys: a confirmation and whatever the daemon said. */
 
 int
 ctl_print_drain(const json_t *req, const json_t *reply)

@@ -1119,4 +1119,5 @@ module.exports = {
   sleep,
   pidAlive,
   destroyAllSockets,
+  freePorts,
 };

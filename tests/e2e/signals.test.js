@@ -4,8 +4,9 @@
  * own names in ps (and `pidof wsd` finds only supervisors), a SIGHUP,
  * SIGUSR1 or SIGUSR2 sent to a worker by mistake ends nothing, the user
  * signals do not kill the supervisor, and a SIGTERM sent to one worker
- * closes only that worker's clients (1001), which resume elsewhere while
- * the slot is refilled.
+ * drains only that worker: its clients get `shutdown` with a resume token
+ * and then 1001, and resume elsewhere while the slot is refilled (not
+ * counted as a crash).
  */
 
 const { describe, it, before, after } = require('node:test');
@@ -77,7 +78,7 @@ describe('process names and signals', () => {
     }
   });
 
-  it('a TERM to one worker closes only its clients, who resume', T, async () => {
+  it('a TERM to one worker drains only its clients, who resume', T, async () => {
     const by = await onBoth();
     const victim = d.ctl(['workers']).workers.find((w) => w.id === 0);
     const gone = by.get(0);
@@ -85,6 +86,9 @@ describe('process names and signals', () => {
     for (const c of by.values()) c.send({ type: 'subscribe', room: 'sig' });
     for (const c of by.values()) await c.next('subscribed');
     process.kill(victim.pid, 'SIGTERM');
+    const bye = await gone.next('shutdown');
+    assert.ok(bye.resume_token, 'a resume token');
+    assert.ok(bye.reconnect_after_ms >= 0 && bye.reconnect_after_ms < 10000, 'a delay within drain.spread_ms');
     assert.equal((await gone.waitClose()).code, 1001);
     d.ctl(['publish', 'sig', '"while away"']);
     assert.equal((await stays.nextIn('sig')).data, 'while away');
@@ -93,11 +97,14 @@ describe('process names and signals', () => {
       what: 'slot 0 refilled',
     });
     const back = await connectWelcomed(d.url);
-    back.send({ type: 'resume', token: gone.welcome.resume_token, rooms: { sig: 0 } });
+    back.send({ type: 'resume', token: bye.resume_token, rooms: { sig: 0 } });
     const r = await back.next('resumed');
     assert.equal(r.user, gone.welcome.user);
     assert.equal((await back.nextIn('sig')).data, 'while away');
     assert.ok(stays.isOpen);
+    const slot = d.ctl(['workers']).workers.find((w) => w.id === 0);
+    assert.equal(slot.crash_loop, false);
+    assert.match(d.log(), /worker 0 \(pid \d+\) is draining: 1 clients to tell/);
     back.close();
     stays.close();
   });

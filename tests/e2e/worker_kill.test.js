@@ -12,13 +12,15 @@
  * When the publisher has stopped and the deliveries have settled, every
  * client must hold exactly 1..LAST of each of its rooms, in order, once
  * each, across all its connections (LAST: the room's seq in wsctl rooms,
- * which must equal the highest seq the publisher was answered).
+ * which must equal the highest seq the publisher was answered). Meanwhile
+ * a client connects, is welcomed and closes in a loop, and is never
+ * refused.
  */
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const http = require('node:http');
 const { startWsd, connectWelcomed, mintToken, waitFor, sleep, withTimeout } = require('./harness');
+const { adminPublish, Tracked, verdict, connectLoop } = require('./tracked');
 
 const SECRET = 'e2e-worker-kill-secret-91c0d2e7a4b3';
 const ROOMS = ['wk-a', 'wk-b', 'wk-c'];
@@ -31,90 +33,6 @@ const MIN_PER_WORKER = 10;
 const TEST_MS = 45000;
 
 const j = (x) => JSON.stringify(x);
-
-/* POST /api/publish; resolves with the JSON reply, rejects unless 200 and ok:true. */
-function adminPublish(port, room, data) {
-  return new Promise((resolve, reject) => {
-    const body = j({ room, data });
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/api/publish',
-        agent: false,
-        timeout: 3000,
-        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (text += c));
-        res.on('end', () => {
-          let r;
-          try {
-            r = JSON.parse(text);
-          } catch (_) {
-            reject(new Error(`HTTP ${res.statusCode}, body not JSON: ${text.slice(0, 200)}`));
-            return;
-          }
-          if (res.statusCode === 200 && r.ok === true && Number.isSafeInteger(r.seq)) resolve(r);
-          else reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('no answer within 3 s')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/* One simulated client, across all the connections it opens. */
-class Tracked {
-  constructor(i, d) {
-    this.i = i;
-    this.jwt = i % 2 === 0;
-    this.url = this.jwt ? `${d.url}?token=${mintToken(SECRET, { sub: `wk-user-${i}` })}` : d.url;
-    this.rooms = SUBSETS[i % SUBSETS.length].map((k) => ROOMS[k]);
-    this.seen = Object.fromEntries(this.rooms.map((r) => [r, []]));
-    this.epoch = {};
-    this.token = null;
-    this.session = null;
-    this.user = null;
-    this.c = null;
-    this.connIds = [];
-    this.closes = []; /* close codes, in order */
-    this.resumes = []; /* { at, rooms: resumed.rooms, sent } */
-    this.failure = null; /* why this client could not go on */
-    this.connectErrors = 0;
-    this.reconnecting = false;
-  }
-
-  /* Takes c as the current connection; records every room delivery it carries. */
-  attach(c) {
-    this.c = c;
-    this.connIds.push(c.welcome.conn);
-    let idx = 0;
-    const consume = () => {
-      while (idx < c.all.length) {
-        const m = c.all[idx++];
-        if (m.type === 'message' && this.seen[m.room]) this.seen[m.room].push(m.seq);
-      }
-      c.drain((m) => m.type === 'message');
-    };
-    consume();
-    c.ws.on('message', consume);
-  }
-
-  last(room) {
-    const s = this.seen[room];
-    return s.length ? s[s.length - 1] : 0;
-  }
-
-  name() {
-    return `client ${this.i} (${this.jwt ? 'jwt' : 'anon'} ${this.user}, conns ${this.connIds.join('->')})`;
-  }
-}
 
 describe('worker SIGKILL under load', () => {
   let d;
@@ -142,14 +60,12 @@ describe('worker SIGKILL under load', () => {
     const hardDeadline = tStart + TEST_MS - 5000;
 
     /* ---- 100 clients over both workers ---- */
-    clients = Array.from({ length: NCLIENTS }, (_, i) => new Tracked(i, d));
-    const open = async (t) => {
-      const c = await connectWelcomed(t.url);
-      t.c = c;
-      t.token = c.welcome.resume_token;
-      t.session = c.welcome.session;
-      t.user = c.welcome.user;
-    };
+    clients = Array.from({ length: NCLIENTS }, (_, i) => {
+      const jwt = i % 2 === 0;
+      const url = jwt ? `${d.url}?token=${mintToken(SECRET, { sub: `wk-user-${i}` })}` : d.url;
+      return new Tracked(i, { url: () => url, rooms: SUBSETS[i % SUBSETS.length].map((k) => ROOMS[k]), label: jwt ? 'jwt ' : 'anon ' });
+    });
+    const open = (t) => t.open();
     for (let k = 0; k < clients.length; k += 10) await Promise.all(clients.slice(k, k + 10).map(open));
     const workerOf = () => new Map(d.ctl(['conns', '--limit', '1000']).conns.map((c) => [c.id, c.worker]));
     let where;
@@ -176,79 +92,14 @@ describe('worker SIGKILL under load', () => {
     for (const t of clients) t.attach(t.c);
 
     /* ---- subscriptions, before anything is published ---- */
-    await Promise.all(
-      clients.map(async (t) => {
-        for (const r of t.rooms) t.c.send({ type: 'subscribe', room: r });
-        for (const r of t.rooms) {
-          const s = await t.c.nextMatching(
-            (m) => (m.type === 'subscribed' && m.room === r) || m.type === 'error',
-            5000,
-            `subscribed ${r}`,
-          );
-          assert.equal(s.type, 'subscribed', `${t.name()}: ${j(s)}`);
-          assert.equal(s.seq, 0, `${t.name()}: room ${r} is new: ${j(s)}`);
-          t.epoch[r] = s.epoch;
-        }
-      }),
-    );
+    await Promise.all(clients.map((t) => t.subscribeAll()));
 
     /* ---- reconnect and resume whenever a socket closes ---- */
-    const reconnect = async (t) => {
-      for (let attempt = 1; !stopping && Date.now() < hardDeadline; attempt++) {
-        let c;
-        try {
-          c = await connectWelcomed(t.url, { timeoutMs: 3000 });
-        } catch (e) {
-          t.connectErrors++;
-          await sleep(Math.min(25 * attempt, 250));
-          continue;
-        }
-        t.attach(c);
-        const rooms = {};
-        for (const r of t.rooms) rooms[r] = { seq: t.last(r), epoch: t.epoch[r] };
-        c.send({ type: 'resume', token: t.token, rooms });
-        let reply;
-        try {
-          reply = await c.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed or error');
-        } catch (e) {
-          /* Closed or silent before the answer: the token may be spent by now; say so if it is refused next. */
-          t.closes.push(`no resume answer: ${e.message.slice(0, 120)}`);
-          c.terminate();
-          await sleep(Math.min(25 * attempt, 250));
-          continue;
-        }
-        if (reply.type !== 'resumed') {
-          t.failure = `resume refused: ${j(reply)} (sent ${j(rooms)})`;
-          return false;
-        }
-        if (reply.session !== t.session) {
-          t.failure = `resumed another session: ${reply.session}, expected ${t.session}`;
-          return false;
-        }
-        if (reply.user !== t.user) {
-          t.failure = `resumed as user ${reply.user}, expected ${t.user}`;
-          return false;
-        }
-        t.resumes.push({ at: Date.now() - tStart, rooms: reply.rooms, sent: rooms });
-        t.token = reply.resume_token;
-        for (const r of t.rooms) if (reply.rooms && reply.rooms[r] && reply.rooms[r].epoch) t.epoch[r] = reply.rooms[r].epoch;
-        return true;
-      }
-      t.failure = t.failure || `could not reconnect before the deadline (${t.connectErrors} refused connects)`;
-      return false;
-    };
-    const keepAlive = async (t) => {
-      for (;;) {
-        const info = await t.c.closed;
-        if (stopping) return;
-        t.closes.push(info.code);
-        t.reconnecting = true;
-        const ok = await reconnect(t);
-        t.reconnecting = false;
-        if (!ok) return;
-      }
-    };
-    for (const t of clients) keepAlive(t);
+    const follow = { deadline: hardDeadline, stopping: () => stopping, t0: tStart };
+    for (const t of clients) t.keepAlive(follow);
+    /* ---- and a client that connects in a loop throughout ---- */
+    let loopDone = false;
+    const looping = connectLoop(() => d.url, () => loopDone);
 
     /* ---- publish at ~RATE for DURATION_MS; SIGKILL one worker at KILL_AT_MS ---- */
     const workers = d.workers();
@@ -285,11 +136,12 @@ describe('worker SIGKILL under load', () => {
     }
     await withTimeout(Promise.all([...inflight]), 5000, 'the last publishes');
     const publishMs = Date.now() - t0;
+    loopDone = true;
+    const loop = await looping;
 
     /* ---- settle: every client caught up with every room, or the deadline ---- */
     const last = Object.fromEntries(d.ctl(['rooms']).rooms.filter((r) => ROOMS.includes(r.name)).map((r) => [r.name, r.seq]));
-    const caughtUp = () =>
-      clients.every((t) => t.failure || (!t.reconnecting && t.c.isOpen && t.rooms.every((r) => t.last(r) >= last[r])));
+    const caughtUp = () => clients.every((t) => t.caughtUp(last));
     await waitFor(caughtUp, { timeoutMs: Math.max(1000, Math.min(10000, hardDeadline - Date.now())), what: 'every client caught up' }).catch(
       () => {},
     );
@@ -297,32 +149,17 @@ describe('worker SIGKILL under load', () => {
     stopping = true;
 
     /* ---- verdict ---- */
-    const problems = [];
-    for (const t of clients) {
-      if (t.failure) problems.push(`${t.name()}: ${t.failure}`);
-      for (const r of t.rooms) {
-        const s = t.seen[r];
-        let p = 0;
-        while (p < s.length && s[p] === p + 1) p++;
-        if (p === s.length && s.length === last[r]) continue;
-        const ctx = s.slice(Math.max(0, p - 3), p + 3).join(',');
-        const what =
-          p < s.length
-            ? `at position ${p}: expected seq ${p + 1}, got ${s[p]} (around: ${ctx})${s.length > last[r] ? ` [${s.length - last[r]} extra]` : ''}`
-            : `stops at seq ${p} of ${last[r]}`;
-        problems.push(
-          `${t.name()} room ${r}: ${s.length} deliveries for 1..${last[r]}, first problem ${what}; ` +
-            `closes ${j(t.closes)}, resumes ${j(t.resumes.map((x) => ({ at: x.at, sent: x.sent, got: x.rooms })))}`,
-        );
-      }
-    }
+    const problems = verdict(clients, last);
     const resumedCount = clients.filter((t) => t.resumes.length).length;
     const summary =
       `${NCLIENTS} clients, ${perWorker.get(victimId)} on the killed worker ${victimId} (pid ${victim.pid}, killed at ${killedAt} ms); ` +
       `${sent} publishes in ${publishMs} ms, ${pubErrors.length} failed; last seqs ${j(last)}, acked ${j(acked)}; ` +
-      `${resumedCount} clients resumed, ${clients.filter((t) => t.failure).length} failed; ${problems.length} problems`;
+      `${resumedCount} clients resumed, ${clients.filter((t) => t.failure).length} failed; ${problems.length} problems; ` +
+      `the connect loop connected ${loop.ok} times`;
 
     assert.ok(killedAt !== null, 'the worker was killed');
+    assert.deepEqual(loop.failures, [], `the connect loop was refused (${loop.ok} connects worked)`);
+    assert.ok(loop.ok > 10, `the connect loop connected ${loop.ok} times`);
     assert.deepEqual(pubErrors.slice(0, 5), [], `publishes refused: ${summary}`);
     for (const r of ROOMS) {
       assert.equal(last[r], acked[r], `room ${r}: wsctl rooms seq is the highest seq the publisher was answered (${summary})`);

@@ -253,5 +253,8 @@ main(int argc, char **argv)
 	m = msg(PROTO_RESUMED_ACK);
 	m.conn = 0x100000002ull;
 	emit("resumed-ack", &m);
+
+	m = msg(PROTO_DRAINING);
+	emit("draining", &m);
 	return 0;
 }

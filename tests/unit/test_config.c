@@ -228,13 +228,14 @@ test_diff_and_fixed_keys(void **state)
 				  "heartbeat.interval_ms 1000 -> 25000");
 	sv_config_diff(a, a, diff, sizeof(diff));
 	assert_string_equal(diff, "nothing");
-	/* The listener keeps its running value across a reload. */
+	/* A refused change keeps the running value. */
 	free(a->listen);
 	a->listen = strdup("127.0.0.1:9999");
 	assert_non_null(a->listen);
-	assert_int_equal(sv_config_keep_fixed(b, a), WSD_OK);
+	assert_int_equal(sv_config_keep(b, a, "listen"), WSD_OK);
 	assert_string_equal(b->listen, "127.0.0.1:9999");
-	assert_string_equal(b->run_dir, a->run_dir);
+	assert_int_equal(sv_config_keep(b, a, "workers"), WSD_EINVAL);
+	assert_int_equal(sv_config_keep(b, a, "no_such_key"), WSD_EINVAL);
 	sv_config_free(a);
 	sv_config_free(b);
 }

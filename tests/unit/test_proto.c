@@ -104,6 +104,7 @@ static const struct layout layouts[] = {
     {PROTO_RESUMED, 5, {TF_CONN, TF_SESSION, TF_USER, TF_TOKEN, TF_DATA}},
     {PROTO_PRESENCE, 2, {TF_CONN, TF_ROOM}},
     {PROTO_RESUMED_ACK, 1, {TF_CONN}},
+    {PROTO_DRAINING, 0, {0}},
 };
 
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
@@ -153,6 +154,7 @@ static struct settings cfg_all = {
     .jwt_audience = "wsd",
     .jwt_issuer = "https://issuer.example",
     .jwt_info_max_bytes = 2048,
+    .drain_timeout_ms = 12000,
 };
 
 static uint64_t *
@@ -328,6 +330,7 @@ assert_config_eq(const msgpack_object *obj, const struct settings *want)
 	assert_string_equal(got->jwt_audience, want->jwt_audience);
 	assert_string_equal(got->jwt_issuer, want->jwt_issuer);
 	assert_int_equal(got->jwt_info_max_bytes, want->jwt_info_max_bytes);
+	assert_int_equal(got->drain_timeout_ms, want->drain_timeout_ms);
 	settings_free(settings_worker, settings_worker_n, got);
 }
 
@@ -437,7 +440,7 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			/* The block's slots: test_settings.c pins the
 			 * order of every row. */
-			assert_int_equal(o->via.array.size, 20);
+			assert_int_equal(o->via.array.size, 21);
 			assert_obj_uint(&o->via.array.ptr[0],
 					want->config->max_message_bytes);
 			assert_obj_uint(&o->via.array.ptr[10],
@@ -528,6 +531,7 @@ test_roundtrip_empty_values(void **state)
 	low.jwt_audience = "";
 	low.jwt_issuer = "";
 	low.jwt_info_max_bytes = 2;
+	low.drain_timeout_ms = 100;
 	for (i = 0; i < NLAYOUTS; i++) {
 		memset(&m, 0, sizeof(m));
 		m.type = layouts[i].type;

@@ -47,6 +47,7 @@ static const char *const wire_keys[] = {
     "jwt.audience",
     "jwt.issuer",
     "jwt.info_max_bytes",
+    "drain.timeout_ms",
 };
 
 static int
@@ -169,6 +170,7 @@ test_defaults(void **state)
 	assert_string_equal(s.jwt_audience, "");
 	assert_string_equal(s.jwt_issuer, "");
 	assert_int_equal(s.jwt_info_max_bytes, 1024);
+	assert_int_equal(s.drain_timeout_ms, 30000);
 	settings_free(settings_worker, NROWS, &s);
 	assert_null(s.ws_path);
 	assert_null(s.origins.v);

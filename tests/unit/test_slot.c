@@ -25,24 +25,26 @@ static const char *const expect[SV_SLOT_NSTATES][SV_SLOT_NEVENTS] = {
     /*                start                stop
      *                ready                exit
      *                fatal exit           timer
-     *                spawn failed */
+     *                spawn failed         draining */
     [SV_SLOT_STOPPED] = {"starting spawn", "stopped -", "stopped -",
-			 "stopped -", "stopped -", "stopped -", "stopped -"},
+			 "stopped -", "stopped -", "stopped -", "stopped -",
+			 "stopped -"},
     [SV_SLOT_STARTING] = {"starting -", "stopping term", "ready -",
 			  "backoff backoff", "failed give_up", "starting -",
-			  "backoff retry"},
+			  "backoff retry", "restarting -"},
     [SV_SLOT_READY] = {"ready -", "stopping term", "ready -", "backoff backoff",
-		       "failed give_up", "ready -", "ready -"},
+		       "failed give_up", "ready -", "ready -", "restarting -"},
     [SV_SLOT_STOPPING] = {"restarting -", "stopping -", "stopping -",
-			  "stopped -", "stopped -", "stopping -", "stopping -"},
+			  "stopped -", "stopped -", "stopping -", "stopping -",
+			  "stopping -"},
     [SV_SLOT_RESTARTING] = {"restarting -", "stopping -", "restarting -",
 			    "starting spawn", "failed give_up", "restarting -",
-			    "restarting -"},
+			    "restarting -", "restarting -"},
     [SV_SLOT_BACKOFF] = {"backoff -", "stopped cancel", "backoff -",
 			 "backoff -", "backoff -", "starting spawn",
-			 "backoff -"},
+			 "backoff -", "backoff -"},
     [SV_SLOT_FAILED] = {"starting spawn", "stopped -", "failed -", "failed -",
-			"failed -", "failed -", "failed -"},
+			"failed -", "failed -", "failed -", "failed -"},
 };
 
 static const char *
@@ -167,6 +169,14 @@ test_lives(void **state)
 	static const enum sv_slot_event stop_backoff[] = {
 	    SV_SLOT_EV_START, SV_SLOT_EV_EXIT, SV_SLOT_EV_STOP,
 	    SV_SLOT_EV_TIMER};
+	/* SIGTERM by hand: drained, replaced, not a crash. */
+	static const enum sv_slot_event term_by_hand[] = {
+	    SV_SLOT_EV_START, SV_SLOT_EV_READY, SV_SLOT_EV_DRAINING,
+	    SV_SLOT_EV_EXIT};
+	/* A shrinking reload: the worker drains and stays down. */
+	static const enum sv_slot_event shrink[] = {
+	    SV_SLOT_EV_START, SV_SLOT_EV_READY, SV_SLOT_EV_STOP,
+	    SV_SLOT_EV_DRAINING, SV_SLOT_EV_EXIT};
 	static const enum sv_slot_event no_fork[] = {
 	    SV_SLOT_EV_START, SV_SLOT_EV_SPAWN_FAILED, SV_SLOT_EV_TIMER,
 	    SV_SLOT_EV_READY};
@@ -182,6 +192,12 @@ test_lives(void **state)
 	assert_int_equal(walk(SV_SLOT_STOPPED, stop_backoff, 4),
 			 SV_SLOT_STOPPED);
 	assert_int_equal(walk(SV_SLOT_STOPPED, no_fork, 4), SV_SLOT_READY);
+	assert_int_equal(walk(SV_SLOT_STOPPED, term_by_hand, 4),
+			 SV_SLOT_STARTING);
+	assert_int_equal(
+	    sv_slot_step(SV_SLOT_RESTARTING, SV_SLOT_EV_EXIT).action,
+	    SV_SLOT_DO_SPAWN);
+	assert_int_equal(walk(SV_SLOT_STOPPED, shrink, 5), SV_SLOT_STOPPED);
 }
 
 static void
