@@ -56,7 +56,8 @@ struct sv {
 	int daemon;	     /* started with -d */
 	int pidfile_written; /* ours to remove at exit */
 	int up;		     /* sv_cycle_start completed */
-	ev_timer sweep_timer, drain_timer, drain_poll, roll_timer;
+	ev_timer sweep_timer, drain_timer, drain_poll, roll_timer,
+	    snapshot_timer;
 	/* A reload's roll onto a new listener: the slots still to restart,
 	 * the one restarting now (-1: none) and its old process. */
 	uint64_t roll_mask;

@@ -43,6 +43,8 @@ static const struct setting_row sv_keys[] = {
      0},
     {"state_dir", SETTING_STR, OFF(state_dir), 0, PATH_MAX_BYTES - 16, 0, "",
      NULL, 0, 0},
+    {"state_snapshot_ms", SETTING_UINT, OFF(state_snapshot_ms), 0, 86400000, 0,
+     NULL, NULL, 0, 0},
     {"log_level", SETTING_ENUM, OFF(log_level), 0, LOG_LEVEL_DEBUG,
      LOG_LEVEL_INFO, NULL, log_level_names, 0, 0},
     {"log_file", SETTING_STR, OFF(log_file), 0, PATH_MAX_BYTES, 0, "", NULL, 0,

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,10 +162,12 @@ engine_limits(const struct sv_config *c, struct sv_eng_limits *l)
 	l->sessions_max_bytes = c->sessions_max_bytes;
 }
 
+/* The state file of a clean stop, and the periodic snapshot. */
 static void
-state_path(const struct sv_config *c, char *buf, size_t len)
+state_path(const struct sv_config *c, int snapshot, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/wsd.state", c->state_dir);
+	snprintf(buf, len, "%s/%s", c->state_dir,
+		 snapshot ? "wsd.snapshot" : "wsd.state");
 }
 
 /* "loaded state from PATH: N rooms, ..." (what names the step). */
@@ -182,15 +185,16 @@ log_state(struct sv *sv, const char *what, const char *path, const char *more)
 }
 
 /*
- * Load the state file of the last drain into the (empty) engine, and
- * move the file aside so that a crash later never loads it again (its
- * seqs would be behind). A missing file is normal; a bad one is reported
- * and the daemon starts without it, every room with a new epoch.
+ * Load one state file into the (empty) engine, and move it aside so that
+ * it is never loaded twice (its seqs would be behind). Returns WSD_OK,
+ * WSD_ENOENT (no file), or an error after which the engine is empty
+ * again (reported: the daemon starts without it).
  */
-static void
-state_load(struct sv *sv, const struct sv_eng_limits *lim)
+static int
+state_load_file(struct sv *sv, const struct sv_eng_limits *lim,
+		const char *path)
 {
-	char path[4200], aside[4220], err[512];
+	char aside[4220], err[512];
 	msgpack_unpacked u;
 	const void *payload;
 	const char *why = "not one msgpack object";
@@ -198,13 +202,12 @@ state_load(struct sv *sv, const struct sv_eng_limits *lim)
 	void *buf;
 	int rc;
 
-	state_path(sv->cfg, path, sizeof(path));
 	rc = sv_state_read(path, &buf, &payload, &plen, err, sizeof(err));
 	if (rc == WSD_ENOENT)
-		return;
+		return rc;
 	if (rc != WSD_OK) {
 		log_warn("state file ignored: %s", err);
-		return;
+		return rc;
 	}
 	msgpack_unpacked_init(&u);
 	rc = msgpack_unpack_next(&u, payload, plen, &off) ==
@@ -220,24 +223,53 @@ state_load(struct sv *sv, const struct sv_eng_limits *lim)
 		log_warn("state file ignored: %s: %s", path, why);
 		sv->eng.ops->close(&sv->eng);
 		sv_mem_open(&sv->eng, lim);
-		return;
 	}
-	log_state(sv, "loaded state from", path, "");
+	return rc;
 }
 
-/* Keep every session that still has a connection, then write what the
- * engine holds to the state file. */
+/*
+ * At start: the state file of the last clean stop, or else the last
+ * snapshot (the supervisor died without a stop). What was published
+ * after a snapshot is unknown, so its rooms get new epochs: a client
+ * that resumes learns that its history broke (recovered: false), and
+ * its session comes back all the same. A missing file is normal; a bad
+ * one is reported and the daemon starts without it.
+ */
 static void
-state_save(struct sv *sv)
+state_load(struct sv *sv, const struct sv_eng_limits *lim)
 {
-	char path[4200], err[512];
+	char path[4200];
+	int rc;
+
+	state_path(sv->cfg, 0, path, sizeof(path));
+	rc = state_load_file(sv, lim, path);
+	if (rc == WSD_OK) {
+		log_state(sv, "loaded state from", path, "");
+		state_path(sv->cfg, 1, path, sizeof(path));
+		unlink(path); /* older than the clean stop */
+		return;
+	}
+	state_path(sv->cfg, 1, path, sizeof(path));
+	if (state_load_file(sv, lim, path) != WSD_OK)
+		return;
+	sv->eng.ops->new_epochs(&sv->eng);
+	log_state(sv, "the last stop was not clean; loaded the snapshot", path,
+		  "; every room has a new epoch");
+}
+
+/*
+ * Write what the engine holds, with the session of every connected
+ * client, to the state file (snapshot: to the snapshot file, which a
+ * clean stop then removes).
+ */
+static void
+state_save(struct sv *sv, int snapshot)
+{
+	char path[4200], err[512], more[96];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	int i;
 
-	for (i = 0; i < SV_MAX_WORKERS; i++)
-		sv_dispatch_exit(sv, sv_worker_get(sv, i));
-	state_path(sv->cfg, path, sizeof(path));
+	state_path(sv->cfg, snapshot, path, sizeof(path));
 	if (mkdir(sv->cfg->state_dir, 0700) != 0 && errno != EEXIST) {
 		log_error("%s: cannot make the state directory: %s",
 			  sv->cfg->state_dir, strerror(errno));
@@ -245,18 +277,46 @@ state_save(struct sv *sv)
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (sv->eng.ops->dump(&sv->eng, &pk) != WSD_OK) {
+	if (sv_session_dump(sv, &pk) != WSD_OK) {
 		log_error("out of memory writing the state: not saved");
 	} else if (sv_state_write(path, sb.data, sb.size, err, sizeof(err)) !=
 		   WSD_OK) {
 		log_error("%s", err);
 	} else {
-		char bytes[32];
-
-		snprintf(bytes, sizeof(bytes), " (%zu bytes)", sb.size);
-		log_state(sv, "saved state to", path, bytes);
+		snprintf(more, sizeof(more),
+			 " (+%u of connected clients), %zu bytes",
+			 sv->reg.nconns, sb.size);
+		if (snapshot)
+			log_debug("snapshot: %s, %zu bytes", path, sb.size);
+		else
+			log_state(sv, "saved state to", path, more);
 	}
 	msgpack_sbuffer_destroy(&sb);
+	if (!snapshot) {
+		state_path(sv->cfg, 1, path, sizeof(path));
+		unlink(path);
+	}
+}
+
+static void
+on_snapshot(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	state_save(ev_userdata(loop), 1);
+}
+
+/* Snapshots every state_snapshot_ms (0: none), from now on. */
+static void
+snapshot_schedule(struct sv *sv)
+{
+	ev_timer_stop(sv->loop, &sv->snapshot_timer);
+	if (sv->cfg->state_snapshot_ms == 0)
+		return;
+	ev_timer_set(&sv->snapshot_timer,
+		     (double)sv->cfg->state_snapshot_ms / 1000.,
+		     (double)sv->cfg->state_snapshot_ms / 1000.);
+	ev_timer_start(sv->loop, &sv->snapshot_timer);
 }
 
 /*
@@ -320,6 +380,7 @@ sv_cycle_start(struct sv *sv, int daemon)
 	ev_timer_init(&sv->sweep_timer, on_sweep, SWEEP_INTERVAL,
 		      SWEEP_INTERVAL);
 	ev_timer_init(&sv->roll_timer, on_roll, 0., ROLL_POLL_S);
+	ev_timer_init(&sv->snapshot_timer, on_snapshot, 0., 0.);
 	sv->roll_slot = -1;
 	if (make_run_dir(sv->cfg->run_dir) != WSD_OK)
 		return WSD_EINVAL;
@@ -353,6 +414,7 @@ sv_cycle_start(struct sv *sv, int daemon)
 	sv_workers_init(sv, sv_dispatch_msg, sv_dispatch_exit);
 	sv_workers_want(sv, sv->cfg->workers);
 	ev_timer_start(sv->loop, &sv->sweep_timer);
+	snapshot_schedule(sv);
 	sv->up = 1;
 	log_info("wsd %s listening on ws://%s%s with %d workers; admin %s; "
 		 "control %s",
@@ -562,6 +624,7 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 	engine_limits(next, &lim);
 	sv->eng.ops->set_limits(&sv->eng, &lim);
 	sv_workers_configure(sv);
+	snapshot_schedule(sv);
 	if (rep.listen_fd >= 0)
 		roll_listener(sv, rep.listen_fd);
 	sv_workers_want(sv, next->workers);
@@ -585,6 +648,9 @@ drain_stop_workers(struct sv *sv)
 	sv->drain_stopping = 1;
 	log_info("drain: %llu clients told to reconnect; stopping the workers",
 		 (unsigned long long)sv->drain.told);
+	/* From here on a connect is refused at once (the daemon is about to
+	 * exit) rather than left in the listen queue to be reset later. */
+	shutdown(sv->listen_fd, SHUT_RDWR);
 	sv_workers_want(sv, 0);
 }
 
@@ -664,12 +730,13 @@ sv_cycle_stop(struct sv *sv)
 			 (unsigned long long)sv->stats.conns_closed);
 	ev_timer_stop(sv->loop, &sv->sweep_timer);
 	ev_timer_stop(sv->loop, &sv->roll_timer);
+	ev_timer_stop(sv->loop, &sv->snapshot_timer);
 	ev_timer_stop(sv->loop, &sv->drain_timer);
 	ev_timer_stop(sv->loop, &sv->drain_poll);
 	sv_drain_fini(sv);
 	sv_workers_fini(sv);
 	if (sv->up && sv->eng.ops != NULL)
-		state_save(sv);
+		state_save(sv, 0);
 	sv_admin_stop(sv);
 	sv_ctl_stop(sv);
 	sv_registry_fini(&sv->reg);

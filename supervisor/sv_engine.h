@@ -183,9 +183,14 @@ struct sv_engine_ops {
 		      int (*in_use)(void *arg, const char *room), void *arg);
 	void (*stats)(struct sv_engine *e, struct sv_eng_stats *out);
 	/* Pack what the engine holds across a restart (rooms with their
-	 * seq, epoch and log; detached sessions) as one msgpack object.
-	 * WSD_OK or WSD_ENOMEM. */
-	int (*dump)(struct sv_engine *e, msgpack_packer *pk);
+	 * seq, epoch and log; detached sessions, and the nlive sessions of
+	 * connected clients in live, packed as if detached) as one msgpack
+	 * object. WSD_OK or WSD_ENOMEM. */
+	int (*dump)(struct sv_engine *e, msgpack_packer *pk,
+		    struct sv_sess *const *live, uint32_t nlive);
+	/* Give every room a new epoch (what came after the dump it was
+	 * restored from is unknown: a snapshot before a crash). */
+	void (*new_epochs)(struct sv_engine *e);
 	/* Load a dump into an empty engine, within today's budgets.
 	 * WSD_OK, or WSD_EPROTO with *why (the engine may hold part of it:
 	 * close and open it again). */

@@ -842,11 +842,13 @@ dump_session(msgpack_packer *pk, const struct sv_sess *s)
 }
 
 static int
-mem_dump(struct sv_engine *e, msgpack_packer *pk)
+mem_dump(struct sv_engine *e, msgpack_packer *pk, struct sv_sess *const *live,
+	 uint32_t nlive)
 {
 	struct mem *m = e->impl;
 	struct mroom *r, *tmp;
 	struct msess *ms;
+	uint32_t i;
 
 	if (msgpack_pack_array(pk, 2) != 0 ||
 	    msgpack_pack_array(pk, (uint32_t)m->nrooms) != 0)
@@ -855,12 +857,26 @@ mem_dump(struct sv_engine *e, msgpack_packer *pk)
 		if (dump_room(pk, r) != WSD_OK)
 			return WSD_ENOMEM;
 	}
-	if (msgpack_pack_array(pk, (uint32_t)m->nsess) != 0)
+	if (msgpack_pack_array(pk, (uint32_t)m->nsess + nlive) != 0)
 		return WSD_ENOMEM;
+	for (i = 0; i < nlive; i++)
+		if (dump_session(pk, live[i]) != WSD_OK)
+			return WSD_ENOMEM;
 	TAILQ_FOREACH (ms, &m->sess_order, order)
 		if (dump_session(pk, ms->s) != WSD_OK)
 			return WSD_ENOMEM;
 	return WSD_OK;
+}
+
+static void
+mem_new_epochs(struct sv_engine *e)
+{
+	struct mem *m = e->impl;
+	struct mroom *r, *tmp;
+
+	HASH_ITER (hh, m->rooms, r, tmp) {
+		new_epoch(r->epoch);
+	}
 }
 
 /* o is an array of n elements. */
@@ -1073,6 +1089,7 @@ static const struct sv_engine_ops mem_ops = {
     .sweep = mem_sweep,
     .stats = mem_stats,
     .dump = mem_dump,
+    .new_epochs = mem_new_epochs,
     .restore = mem_restore,
     .close = mem_close,
 };

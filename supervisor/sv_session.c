@@ -160,6 +160,35 @@ fail:
 	return NULL;
 }
 
+int
+sv_session_dump(struct sv *sv, msgpack_packer *pk)
+{
+	struct sv_sess **live = NULL;
+	struct sv_conn *c, *tmp;
+	uint32_t n = 0, i;
+	int rc;
+
+	if (sv->cfg->sessions_max > 0 && sv->reg.nconns > 0 &&
+	    (live = calloc(sv->reg.nconns, sizeof(*live))) == NULL)
+		return WSD_ENOMEM;
+	if (live != NULL)
+		HASH_ITER (hh, sv->reg.conns, c, tmp) {
+			if (c->revoked)
+				continue;
+			if ((live[n] = sess_of(sv, c)) == NULL)
+				log_warn("conn %llu: out of memory saving its "
+					 "session; it cannot be resumed",
+					 (unsigned long long)c->id);
+			else
+				n++;
+		}
+	rc = sv->eng.ops->dump(&sv->eng, pk, live, n);
+	for (i = 0; i < n; i++)
+		sv_sess_free(live[i]);
+	free(live);
+	return rc;
+}
+
 void
 sv_session_resumed(struct sv_conn *c)
 {

@@ -15,6 +15,8 @@
 #ifndef WSD_SV_SESSION_H
 #define WSD_SV_SESSION_H
 
+#include <msgpack.h>
+
 #include <stdint.h>
 
 #include "../proto/proto.h"
@@ -34,6 +36,14 @@ void sv_session_detach(struct sv *sv, struct sv_conn *c);
 /* c's worker sent it `resumed` (RESUMED_ACK): the token it resumed with
  * is spent from now on. */
 void sv_session_resumed(struct sv_conn *c);
+
+/*
+ * Pack the engine's dump (sv_engine.h) with the session of every
+ * connected client in it, as if each had just been detached (the
+ * connections stay as they are). For the state file and its snapshots.
+ * Returns WSD_OK or WSD_ENOMEM.
+ */
+int sv_session_dump(struct sv *sv, msgpack_packer *pk);
 
 /*
  * Tell c the server is going: {"type":"shutdown","reconnect_after_ms":J,

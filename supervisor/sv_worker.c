@@ -226,7 +226,7 @@ exec_worker(struct sv *sv, struct sv_worker *w)
 	snprintf(level, sizeof(level), "%d", sv->cfg->log_level);
 	ipc_path(sv, w->id, url, sizeof(url));
 	/* Die with the supervisor; keep only stdio and the listener. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	prctl(PR_SET_PDEATHSIG, SIGQUIT);
 	if (getppid() == 1)
 		_exit(SV_SLOT_NO_RESTART);
 	if (sv->listen_fd != 3 && dup2(sv->listen_fd, 3) < 0)

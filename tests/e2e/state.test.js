@@ -106,3 +106,60 @@ describe('state file', () => {
     });
   }
 });
+
+/*
+ * The periodic snapshot (state_snapshot_ms): when the supervisor dies
+ * without a stop (SIGKILL), the next start loads the last snapshot:
+ * rooms keep their seqs and logs but get new epochs (what came after the
+ * snapshot is unknown), and a connected client's session comes back, so
+ * its resume works and says recovered: false. A clean stop removes the
+ * snapshot, so it is never loaded over a newer state file.
+ */
+describe('state snapshot', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsd-e2e-snap-'));
+  const config = { state_dir: dir, state_snapshot_ms: 200, sessions: { keys: KEYS } };
+  const snap = path.join(dir, 'wsd.snapshot');
+  let d;
+
+  after(async () => {
+    if (d) await d.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('brings sessions and rooms back after a SIGKILL of the supervisor, with new epochs', T, async () => {
+    d = await startWsd({ config });
+    const c = await connectWelcomed(d.url);
+    c.send({ type: 'subscribe', room: 'snap' });
+    const epoch = (await c.next('subscribed')).epoch;
+    for (let i = 1; i <= 3; i++) d.ctl(['publish', 'snap', JSON.stringify({ i })]);
+    for (let i = 1; i <= 3; i++) assert.equal((await c.nextIn('snap')).seq, i);
+    const t = Date.now();
+    await waitFor(() => fs.existsSync(snap) && fs.statSync(snap).mtimeMs > t, { what: 'a snapshot after the publishes' });
+    const workers = d.workers();
+    process.kill(d.pid, 'SIGKILL');
+    await d.stop();
+    for (const w of workers) await waitFor(() => !fs.existsSync(`/proc/${w.pid}`), { what: `worker ${w.pid} gone` }).catch(() => {});
+    assert.ok(fs.existsSync(snap), 'the snapshot outlives the supervisor');
+
+    d = await startWsd({ config });
+    assert.match(d.log(), /the last stop was not clean; loaded the snapshot .*wsd\.snapshot: 1 rooms, 3 replay entries, 1 sessions; every room has a new epoch/);
+    const room = d.ctl(['room', 'snap']).room;
+    assert.equal(room.seq, 3);
+    assert.notEqual(room.epoch, epoch);
+    const back = await connectWelcomed(d.url);
+    back.send({ type: 'resume', token: c.welcome.resume_token, rooms: { snap: { seq: 3, epoch } } });
+    const res = await back.next('resumed');
+    assert.equal(res.user, c.welcome.user);
+    assert.equal(res.session, c.welcome.session);
+    assert.deepEqual(res.rooms.snap, { seq: 3, epoch: room.epoch, recovered: false });
+    d.ctl(['publish', 'snap', '"after"']);
+    assert.equal((await back.nextIn('snap')).seq, 4);
+    back.close();
+    await waitFor(() => fs.existsSync(snap), { what: 'a new snapshot' });
+    const r = await d.stop();
+    assert.equal(r.code, 0);
+    assert.ok(!fs.existsSync(snap), 'a clean stop removes the snapshot');
+    assert.ok(fs.existsSync(path.join(dir, 'wsd.state')), 'and writes the state file');
+    d = null;
+  });
+});

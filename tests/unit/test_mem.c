@@ -1551,17 +1551,24 @@ test_rooms_listing(void **state)
 /* ------------------------------------------------------------------ */
 /* Dump and restore (the state file's payload). */
 
-/* Dump e into a fresh sbuffer (the caller destroys it). */
+/* Dump e, with the sessions of connected clients live[0..nlive), into a
+ * fresh sbuffer (the caller destroys it). */
 static msgpack_sbuffer
-dump(struct sv_engine *e)
+dump_live(struct sv_engine *e, struct sv_sess *const *live, uint32_t nlive)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	assert_int_equal(e->ops->dump(e, &pk), WSD_OK);
+	assert_int_equal(e->ops->dump(e, &pk, live, nlive), WSD_OK);
 	return sb;
+}
+
+static msgpack_sbuffer
+dump(struct sv_engine *e)
+{
+	return dump_live(e, NULL, 0);
 }
 
 /* Restore buf into e; returns the rc (why is set on failure). */
@@ -1617,6 +1624,48 @@ test_dump_restore(void **state)
 	take_ok(&e2, 2, 222, "bob");
 	/* The next publish goes on from the saved seq. */
 	publish_seq(&e2, "a", "{}", 6);
+	e2.ops->close(&e2);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* The sessions of connected clients go into the dump beside the detached
+ * ones, and stay the caller's; new_epochs renews every room's epoch and
+ * keeps its seq and log. */
+static void
+test_dump_live_and_new_epochs(void **state)
+{
+	struct sv_engine *e = *state, e2;
+	struct sv_sess *live[2];
+	struct room_out a, a2;
+	msgpack_sbuffer sb;
+	const char *why = NULL;
+	uint64_t s;
+
+	for (s = 1; s <= 3; s++)
+		publish_seq(e, "a", "{}", s);
+	put(e, 1, "alice", 111, T0 + 1000);
+	live[0] = sess_new(2, "bob", 222, T0 + 1000, 1);
+	live[1] = sess_new(3, "carol", 333, T0 + 1000, 0);
+	a = room_info(e, "a");
+	sb = dump_live(e, live, 2);
+	assert_int_equal(stats(e).sessions, 1);
+	sv_sess_free(live[0]);
+	sv_sess_free(live[1]);
+	assert_int_equal(sv_mem_open(&e2, &default_limits), WSD_OK);
+	assert_int_equal(restore(&e2, sb.data, sb.size, &why), WSD_OK);
+	assert_int_equal(stats(&e2).sessions, 3);
+	take_ok(&e2, 2, 222, "bob");
+	take_ok(&e2, 3, 333, "carol");
+	take_ok(&e2, 1, 111, "alice");
+	e2.ops->new_epochs(&e2);
+	a2 = room_info(&e2, "a");
+	assert_string_not_equal(a2.epoch, a.epoch);
+	assert_int_equal(strlen(a2.epoch), SV_EPOCH_LEN);
+	assert_int_equal(a2.seq, 3);
+	assert_int_equal(a2.log_len, 3);
+	/* A client of the old epoch is told its history broke. */
+	assert_false(history(&e2, "a", 1, a.epoch, SV_ENG_SINCE).recovered);
+	publish_seq(&e2, "a", "{}", 4);
 	e2.ops->close(&e2);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -1726,6 +1775,7 @@ main(void)
 	    T(test_sessions_max),
 	    T(test_sessions_max_bytes),
 	    T(test_dump_restore),
+	    T(test_dump_live_and_new_epochs),
 	    T(test_restore_bounds_and_expiry),
 	    T(test_restore_refuses),
 	    T(test_session_each_revoke),
