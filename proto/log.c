@@ -5,6 +5,7 @@
  */
 #include "log.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/time.h>
@@ -28,6 +29,20 @@ void
 log_set_level(enum log_level level)
 {
 	log_cur = level;
+}
+
+int
+log_reopen(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return -1;
+	if (fd != STDERR_FILENO) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	return 0;
 }
 
 void

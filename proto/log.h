@@ -21,6 +21,13 @@ enum log_level {
 void log_init(const char *role, enum log_level level);
 void log_set_level(enum log_level level);
 
+/*
+ * Point stderr (every log line) at path, appending and creating it with
+ * mode 0640: a new log_file, or the same one after it was moved away
+ * (rotation). Returns 0, or -1 with errno set (stderr unchanged).
+ */
+int log_reopen(const char *path);
+
 /* The names of the levels, in enum order: "error", "warn", "info",
  * "debug" (the config's log_level values and each line's level). */
 extern const char *const log_level_names[LOG_LEVEL_DEBUG + 1];

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "log.h"
 #include "proto.h"
 
 #define OFF(f) offsetof(struct settings, f)
@@ -59,6 +60,11 @@ const struct setting_row settings_worker[] = {
      * to close before the rest are closed without waiting. */
     {"drain.timeout_ms", SETTING_UINT, OFF(drain_timeout_ms), 100, 3600000,
      30000, NULL, NULL, 0, 0},
+    /* The supervisor's too; a worker applies a new level and reopens
+     * the file (appending) on every CONFIG. */
+    {"log_level", SETTING_ENUM, OFF(log_level), 0, LOG_LEVEL_DEBUG,
+     LOG_LEVEL_INFO, NULL, log_level_names, 0, 0},
+    {"log_file", SETTING_STR, OFF(log_file), 0, 4095, 0, "", NULL, 0, 0},
 };
 
 const size_t settings_worker_n =
@@ -243,6 +249,10 @@ settings_each_diff(const struct setting_row *rows, size_t n, const void *a,
 
 			if (va == vb)
 				continue;
+			if (r->kind == SETTING_ENUM) {
+				fn(arg, r->key, r->names[va], r->names[vb]);
+				continue;
+			}
 			snprintf(x, sizeof(x), "%llu", (unsigned long long)va);
 			snprintf(y, sizeof(y), "%llu", (unsigned long long)vb);
 			fn(arg, r->key, x, y);

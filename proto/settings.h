@@ -74,6 +74,8 @@ struct settings {
 	uint64_t jwt_info_max_bytes;
 	/* A drain's wait for clients to close, the daemon's or one worker's. */
 	uint64_t drain_timeout_ms;
+	int log_level;	/* enum log_level */
+	char *log_file; /* "": stderr (the supervisor's with -d: /dev/null) */
 };
 
 extern const struct setting_row settings_worker[];
@@ -121,7 +123,7 @@ typedef void settings_diff_fn(void *arg, const char *key, const char *from,
 			      const char *to);
 
 /* Call fn for each row that differs between a and b, in table order.
- * Secrets show as "*", lists as their length. */
+ * Secrets show as "*", enums by name, lists as their length. */
 void settings_each_diff(const struct setting_row *rows, size_t n, const void *a,
 			const void *b, settings_diff_fn *fn, void *arg);
 

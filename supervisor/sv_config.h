@@ -32,8 +32,6 @@ struct sv_config {
 	char *pidfile;
 	char *state_dir; /* the state file's directory ("": run_dir) */
 	uint64_t state_snapshot_ms; /* a snapshot this often; 0: none */
-	char *log_file;		    /* "": stderr (with -d: /dev/null) */
-	int log_level;		    /* enum log_level */
 	uint64_t max_connections;
 	uint64_t max_connections_per_user;
 	uint64_t max_rooms;

@@ -95,17 +95,13 @@ static int
 open_log(const char *log_file, int daemon)
 {
 	const char *path = log_file[0] ? log_file : "/dev/null";
-	int fd;
 
 	if (!log_file[0] && !daemon)
 		return WSD_OK;
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0) {
+	if (log_reopen(path) != 0) {
 		log_error("cannot open log_file %s: %s", path, strerror(errno));
 		return WSD_EINVAL;
 	}
-	dup2(fd, STDERR_FILENO);
-	close(fd);
 	return WSD_OK;
 }
 
@@ -260,11 +256,15 @@ state_load(struct sv *sv, const struct sv_eng_limits *lim)
 /*
  * Write what the engine holds, with the session of every connected
  * client, to the state file (snapshot: to the snapshot file, which a
- * clean stop then removes).
+ * clean stop then removes). Returns how many sessions were saved, or -1
+ * (nothing was; logged).
  */
-static void
+static long long
 state_save(struct sv *sv, int snapshot)
 {
+	struct sv_eng_stats st;
+	long long saved = -1;
+	uint32_t nlive = 0;
 	char path[4200], err[512], more[96];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -273,19 +273,22 @@ state_save(struct sv *sv, int snapshot)
 	if (mkdir(sv->cfg->state_dir, 0700) != 0 && errno != EEXIST) {
 		log_error("%s: cannot make the state directory: %s",
 			  sv->cfg->state_dir, strerror(errno));
-		return;
+		return -1;
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (sv_session_dump(sv, &pk) != WSD_OK) {
+	if (sv_session_dump(sv, &pk, &nlive) != WSD_OK) {
 		log_error("out of memory writing the state: not saved");
 	} else if (sv_state_write(path, sb.data, sb.size, err, sizeof(err)) !=
 		   WSD_OK) {
 		log_error("%s", err);
 	} else {
+		memset(&st, 0, sizeof(st));
+		sv->eng.ops->stats(&sv->eng, &st);
+		saved = (long long)(st.sessions + nlive);
 		snprintf(more, sizeof(more),
-			 " (+%u of connected clients), %zu bytes",
-			 sv->reg.nconns, sb.size);
+			 " (+%u of connected clients), %zu bytes", nlive,
+			 sb.size);
 		if (snapshot)
 			log_debug("snapshot: %s, %zu bytes", path, sb.size);
 		else
@@ -296,6 +299,7 @@ state_save(struct sv *sv, int snapshot)
 		state_path(sv->cfg, 1, path, sizeof(path));
 		unlink(path);
 	}
+	return saved;
 }
 
 static void
@@ -390,7 +394,7 @@ sv_cycle_start(struct sv *sv, int daemon)
 		return WSD_EINVAL;
 	if (daemon && daemonize() != WSD_OK)
 		return WSD_EINVAL;
-	if (open_log(sv->cfg->log_file, daemon) != WSD_OK)
+	if (open_log(sv->cfg->w.log_file, daemon) != WSD_OK)
 		return WSD_EINVAL;
 	if (daemon) {
 		if (write_pidfile(sv->cfg->pidfile) != WSD_OK)
@@ -619,8 +623,8 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 	next->generation = sv->cfg->generation + 1;
 	sv_config_free(sv->cfg);
 	sv->cfg = next;
-	log_set_level((enum log_level)next->log_level);
-	open_log(next->log_file, sv->daemon);
+	log_set_level((enum log_level)next->w.log_level);
+	open_log(next->w.log_file, sv->daemon);
 	engine_limits(next, &lim);
 	sv->eng.ops->set_limits(&sv->eng, &lim);
 	sv_workers_configure(sv);
@@ -714,14 +718,8 @@ void
 sv_cycle_stop(struct sv *sv)
 {
 	uint32_t forced = sv->reg.nconns;
+	long long saved = -1;
 
-	if (sv->up && sv->draining)
-		log_info("drained: %llu clients told to reconnect, %u closed "
-			 "cleanly, %u forced",
-			 (unsigned long long)sv->drain.told,
-			 sv->drain_total > forced ? sv->drain_total - forced
-						  : 0,
-			 forced);
 	if (sv->up)
 		log_info("stopped: %u connections at exit, %llu opened, %llu "
 			 "closed",
@@ -736,7 +734,14 @@ sv_cycle_stop(struct sv *sv)
 	sv_drain_fini(sv);
 	sv_workers_fini(sv);
 	if (sv->up && sv->eng.ops != NULL)
-		state_save(sv, 0);
+		saved = state_save(sv, 0);
+	if (sv->up && sv->draining)
+		log_info("drained: %llu clients told to reconnect, %u closed "
+			 "cleanly, %u forced; %lld sessions saved",
+			 (unsigned long long)sv->drain.told,
+			 sv->drain_total > forced ? sv->drain_total - forced
+						  : 0,
+			 forced, saved < 0 ? 0 : saved);
 	sv_admin_stop(sv);
 	sv_ctl_stop(sv);
 	sv_registry_fini(&sv->reg);

@@ -126,7 +126,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	sv->cfg->generation = 1;
-	log_set_level((enum log_level)sv->cfg->log_level);
+	log_set_level((enum log_level)sv->cfg->w.log_level);
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	/* Nothing is bound to the user signals yet: they must not kill. */

@@ -161,7 +161,7 @@ fail:
 }
 
 int
-sv_session_dump(struct sv *sv, msgpack_packer *pk)
+sv_session_dump(struct sv *sv, msgpack_packer *pk, uint32_t *nlive)
 {
 	struct sv_sess **live = NULL;
 	struct sv_conn *c, *tmp;
@@ -183,6 +183,7 @@ sv_session_dump(struct sv *sv, msgpack_packer *pk)
 				n++;
 		}
 	rc = sv->eng.ops->dump(&sv->eng, pk, live, n);
+	*nlive = n;
 	for (i = 0; i < n; i++)
 		sv_sess_free(live[i]);
 	free(live);

@@ -40,10 +40,10 @@ void sv_session_resumed(struct sv_conn *c);
 /*
  * Pack the engine's dump (sv_engine.h) with the session of every
  * connected client in it, as if each had just been detached (the
- * connections stay as they are). For the state file and its snapshots.
- * Returns WSD_OK or WSD_ENOMEM.
+ * connections stay as they are; *nlive: how many). For the state file
+ * and its snapshots. Returns WSD_OK or WSD_ENOMEM.
  */
-int sv_session_dump(struct sv *sv, msgpack_packer *pk);
+int sv_session_dump(struct sv *sv, msgpack_packer *pk, uint32_t *nlive);
 
 /*
  * Tell c the server is going: {"type":"shutdown","reconnect_after_ms":J,

@@ -223,7 +223,7 @@ exec_worker(struct sv *sv, struct sv_worker *w)
 	snprintf(name, sizeof(name), "wsd: worker %d", w->id);
 	snprintf(id, sizeof(id), "%d", w->id);
 	snprintf(epoch, sizeof(epoch), "%u", w->epoch);
-	snprintf(level, sizeof(level), "%d", sv->cfg->log_level);
+	snprintf(level, sizeof(level), "%d", sv->cfg->w.log_level);
 	ipc_path(sv, w->id, url, sizeof(url));
 	/* Die with the supervisor; keep only stdio and the listener. */
 	prctl(PR_SET_PDEATHSIG, SIGQUIT);

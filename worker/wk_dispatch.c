@@ -8,6 +8,7 @@
  */
 #include "wk_dispatch.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,12 @@ apply_config(const struct proto_msg *m)
 	wk.cfg_gen = m->gen;
 	if (retime)
 		wk_conn_retime_all();
+	/* The log follows the supervisor's: a new level, and log_file opened
+	 * again (a new path, or the same one after a rotation). */
+	log_set_level((enum log_level)wk.cfg.log_level);
+	if (wk.cfg.log_file[0] != '\0' && log_reopen(wk.cfg.log_file) != 0)
+		log_error("cannot open log_file %s: %s", wk.cfg.log_file,
+			  strerror(errno));
 	return WSD_OK;
 }
 

@@ -69,6 +69,8 @@ describe('drain', () => {
     const info = await d.stop({ closeClients: false });
     assert.equal(info.code, 0);
     assert.ok(Date.now() - t0 < 10000, 'done well before the 10 s deadline');
+    /* One line says it all. */
+    assert.match(d.log(), new RegExp(`drained: ${N} clients told to reconnect, ${N} closed cleanly, 0 forced; ${N} sessions saved`));
     for (let i = 0; i < N; i++) {
       assert.equal(closes[i].code, 1001, `client ${i} closed with ${closes[i].code}`);
       const s = clients[i].all.find((m) => m.type === 'shutdown');

@@ -46,3 +46,37 @@ describe('reload: heartbeat on open connections', () => {
     c.close();
   });
 });
+
+/*
+ * The log follows a reload in every process: a new log_level applies to
+ * the workers too, and after the file was moved away (rotation) the
+ * supervisor and every worker write to a new file at the same path.
+ */
+describe('reload: log level and log file', () => {
+  let d;
+
+  after(async () => {
+    if (d) await d.stop();
+  });
+
+  it('reopens the log in the supervisor and the workers, at the new level', T, async () => {
+    const { startWsd: start } = require('./harness');
+    const path = require('node:path');
+    d = await start({ workers: 2, config: { log_level: 'info' } });
+    const file = path.join(d.dir, 'wsd.log.file');
+    fs.writeFileSync(d.confPath, renderConfig(d.base, { log_file: file }));
+    assert.equal(d.ctlResult(['reload']).status, 0);
+    await waitFor(() => fs.existsSync(file) && /supervisor\[\d+\] info: reloaded: generation 2/.test(fs.readFileSync(file, 'utf8')), {
+      what: 'the supervisor logging to log_file',
+    });
+    fs.renameSync(file, `${file}.1`);
+    fs.writeFileSync(d.confPath, renderConfig(d.base, { log_file: file, log_level: 'debug' }));
+    assert.equal(d.ctlResult(['reload']).status, 0);
+    for (const id of [0, 1])
+      await waitFor(() => fs.existsSync(file) && new RegExp(`worker ${id}\\[\\d+\\] debug: applied config generation 3`).test(fs.readFileSync(file, 'utf8')), {
+        what: `worker ${id} logging at debug to the new file`,
+      });
+    assert.match(fs.readFileSync(file, 'utf8'), /supervisor\[\d+\] info: reload: log_level info -> debug: live/);
+    assert.doesNotMatch(fs.readFileSync(`${file}.1`, 'utf8'), /generation 3/);
+  });
+});

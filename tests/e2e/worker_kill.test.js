@@ -114,6 +114,7 @@ describe('worker SIGKILL under load', () => {
     const inflight = new Set();
     let sent = 0;
     let killedAt = null;
+    let refill = null; /* resolves with the ms until the slot is ready again */
     const t0 = Date.now();
     while (Date.now() - t0 < DURATION_MS) {
       const due = Math.floor(((Date.now() - t0) * RATE) / 1000);
@@ -131,6 +132,15 @@ describe('worker SIGKILL under load', () => {
       if (killedAt === null && Date.now() - t0 >= KILL_AT_MS) {
         process.kill(victim.pid, 'SIGKILL');
         killedAt = Date.now() - t0;
+        refill = (async () => {
+          const k = Date.now();
+          while (Date.now() - k < 5000) {
+            const w = (await d.ctlAsync(['workers'])).workers.find((x) => x.id === victimId);
+            if (w && w.pid !== victim.pid && w.state === 'ready') return Date.now() - k;
+            await sleep(20);
+          }
+          return Infinity;
+        })();
       }
       await sleep(5);
     }
@@ -138,6 +148,10 @@ describe('worker SIGKILL under load', () => {
     const publishMs = Date.now() - t0;
     loopDone = true;
     const loop = await looping;
+    const refillMs = await refill;
+    /* None of the dead worker's connections is listed any more. */
+    const oldIds = new Set(victims.map((t) => t.connIds[0]));
+    const ghosts = d.ctl(['conns', '--limit', '100000']).conns.filter((c) => oldIds.has(c.id));
 
     /* ---- settle: every client caught up with every room, or the deadline ---- */
     const last = Object.fromEntries(d.ctl(['rooms']).rooms.filter((r) => ROOMS.includes(r.name)).map((r) => [r.name, r.seq]));
@@ -155,9 +169,11 @@ describe('worker SIGKILL under load', () => {
       `${NCLIENTS} clients, ${perWorker.get(victimId)} on the killed worker ${victimId} (pid ${victim.pid}, killed at ${killedAt} ms); ` +
       `${sent} publishes in ${publishMs} ms, ${pubErrors.length} failed; last seqs ${j(last)}, acked ${j(acked)}; ` +
       `${resumedCount} clients resumed, ${clients.filter((t) => t.failure).length} failed; ${problems.length} problems; ` +
-      `the connect loop connected ${loop.ok} times`;
+      `the connect loop connected ${loop.ok} times; the slot was ready again ${refillMs} ms after the kill`;
 
     assert.ok(killedAt !== null, 'the worker was killed');
+    assert.ok(refillMs < 1000, `a new worker ready ${refillMs} ms after the kill`);
+    assert.deepEqual(ghosts, [], 'wsctl conns lists connections of the dead worker');
     assert.deepEqual(loop.failures, [], `the connect loop was refused (${loop.ok} connects worked)`);
     assert.ok(loop.ok > 10, `the connect loop connected ${loop.ok} times`);
     assert.deepEqual(pubErrors.slice(0, 5), [], `publishes refused: ${summary}`);

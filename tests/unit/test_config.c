@@ -147,7 +147,7 @@ assert_err_at(const char *err, int line, const char *key)
 static void
 test_every_row_refuses(void **state)
 {
-	char value[1100], err[512];
+	char value[4200], err[512];
 	size_t i;
 
 	(void)state;
@@ -224,8 +224,9 @@ test_diff_and_fixed_keys(void **state)
 		      sizeof(err));
 	assert_non_null(b);
 	sv_config_diff(a, b, diff, sizeof(diff));
-	assert_string_equal(diff, "limits.slow_consumer 0 -> 2, "
-				  "heartbeat.interval_ms 1000 -> 25000");
+	assert_string_equal(diff,
+			    "limits.slow_consumer disconnect -> drop_oldest, "
+			    "heartbeat.interval_ms 1000 -> 25000");
 	sv_config_diff(a, a, diff, sizeof(diff));
 	assert_string_equal(diff, "nothing");
 	/* A refused change keeps the running value. */

@@ -155,6 +155,8 @@ static struct settings cfg_all = {
     .jwt_issuer = "https://issuer.example",
     .jwt_info_max_bytes = 2048,
     .drain_timeout_ms = 12000,
+    .log_level = 3,
+    .log_file = "/var/log/wsd.log",
 };
 
 static uint64_t *
@@ -331,6 +333,8 @@ assert_config_eq(const msgpack_object *obj, const struct settings *want)
 	assert_string_equal(got->jwt_issuer, want->jwt_issuer);
 	assert_int_equal(got->jwt_info_max_bytes, want->jwt_info_max_bytes);
 	assert_int_equal(got->drain_timeout_ms, want->drain_timeout_ms);
+	assert_int_equal(got->log_level, want->log_level);
+	assert_string_equal(got->log_file, want->log_file);
 	settings_free(settings_worker, settings_worker_n, got);
 }
 
@@ -440,7 +444,7 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			/* The block's slots: test_settings.c pins the
 			 * order of every row. */
-			assert_int_equal(o->via.array.size, 21);
+			assert_int_equal(o->via.array.size, 23);
 			assert_obj_uint(&o->via.array.ptr[0],
 					want->config->max_message_bytes);
 			assert_obj_uint(&o->via.array.ptr[10],
@@ -532,6 +536,7 @@ test_roundtrip_empty_values(void **state)
 	low.jwt_issuer = "";
 	low.jwt_info_max_bytes = 2;
 	low.drain_timeout_ms = 100;
+	low.log_file = "";
 	for (i = 0; i < NLAYOUTS; i++) {
 		memset(&m, 0, sizeof(m));
 		m.type = layouts[i].type;

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "../../proto/proto.h"
+#include "../../proto/log.h"
 #include "../../proto/settings.h"
 
 #define NROWS settings_worker_n
@@ -48,6 +49,8 @@ static const char *const wire_keys[] = {
     "jwt.issuer",
     "jwt.info_max_bytes",
     "drain.timeout_ms",
+    "log_level",
+    "log_file",
 };
 
 static int
@@ -171,6 +174,8 @@ test_defaults(void **state)
 	assert_string_equal(s.jwt_issuer, "");
 	assert_int_equal(s.jwt_info_max_bytes, 1024);
 	assert_int_equal(s.drain_timeout_ms, 30000);
+	assert_int_equal(s.log_level, LOG_LEVEL_INFO);
+	assert_string_equal(s.log_file, "");
 	settings_free(settings_worker, NROWS, &s);
 	assert_null(s.ws_path);
 	assert_null(s.origins.v);
@@ -567,9 +572,10 @@ test_set_copy_diff(void **state)
 	assert_int_equal(setting_set_str(orig, &b, "http://a", 8), WSD_OK);
 	assert_int_equal(setting_set_str(orig, &b, "http://b", 8), WSD_OK);
 	settings_diff(settings_worker, NROWS, &a, &b, buf, sizeof(buf));
-	assert_string_equal(buf, "limits.max_queue_msgs 4096 -> 10, "
-				 "limits.slow_consumer 0 -> 1, "
-				 "jwt_secret * -> *, origins 0 -> 2");
+	assert_string_equal(buf,
+			    "limits.max_queue_msgs 4096 -> 10, "
+			    "limits.slow_consumer disconnect -> drop_newest, "
+			    "jwt_secret * -> *, origins 0 -> 2");
 
 	/* Settings differ from themselves in nothing. */
 	buf[0] = '\0';
