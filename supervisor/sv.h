@@ -40,11 +40,12 @@ struct sv_counters {
 };
 
 struct sv {
-	struct ev_loop *loop;	   /* sv_main */
-	struct sv_config *cfg;	   /* sv_cycle: the running generation */
-	struct sv_registry reg;	   /* sv_registry, changed by sv_dispatch */
-	struct sv_dedupe dedupe;   /* sv_route */
-	struct sv_engine eng;	   /* sv_cycle opens it; sv_route, sv_session */
+	struct ev_loop *loop;	 /* sv_main */
+	struct sv_config *cfg;	 /* sv_cycle: the running generation */
+	struct sv_overrides ov;	 /* sv_main: the command line's, for reloads */
+	struct sv_registry reg;	 /* sv_registry, changed by sv_dispatch */
+	struct sv_dedupe dedupe; /* sv_route */
+	struct sv_engine eng;	 /* sv_cycle opens it; sv_route, sv_session */
 	struct sv_workers workers; /* sv_worker */
 	struct sv_drain drain;	   /* sv_drain */
 	struct sv_counters stats;
@@ -64,6 +65,7 @@ struct sv {
 	int roll_slot;
 	pid_t roll_pid;
 	uint32_t drain_total; /* connections when the drain began */
+	uint64_t drain_told0; /* sv->drain.told then (told in worker drains) */
 	int drain_stopping;   /* every client told: the workers are stopped */
 };
 

@@ -295,7 +295,9 @@ state_save(struct sv *sv, int snapshot)
 			log_state(sv, "saved state to", path, more);
 	}
 	msgpack_sbuffer_destroy(&sb);
-	if (!snapshot) {
+	/* The snapshot is older than a state file just written; without one,
+	 * it is all there is. */
+	if (!snapshot && saved >= 0) {
 		state_path(sv->cfg, 1, path, sizeof(path));
 		unlink(path);
 	}
@@ -585,7 +587,8 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 		log_warn("%s", msg);
 		return WSD_EAGAIN;
 	}
-	next = sv_config_load(sv->cfg->path, NULL, err, sizeof(err));
+	/* The command line's overrides hold across reloads. */
+	next = sv_config_load(sv->cfg->path, &sv->ov, err, sizeof(err));
 	if (next == NULL) {
 		snprintf(msg, len, "reload failed, keeping generation %u: %s",
 			 sv->cfg->generation, err);
@@ -597,6 +600,7 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 		snprintf(msg, len, "reload failed: no resume token key");
 		return WSD_EINVAL;
 	}
+	why[0] = '\0';
 	if (strcmp(next->listen, sv->cfg->listen) != 0) {
 		rep.listen_fd = sv_listen_open(next->listen, LISTEN_BACKLOG,
 					       why, sizeof(why));
@@ -651,7 +655,7 @@ drain_stop_workers(struct sv *sv)
 		return;
 	sv->drain_stopping = 1;
 	log_info("drain: %llu clients told to reconnect; stopping the workers",
-		 (unsigned long long)sv->drain.told);
+		 (unsigned long long)(sv->drain.told - sv->drain_told0));
 	/* From here on a connect is refused at once (the daemon is about to
 	 * exit) rather than left in the listen queue to be reset later. */
 	shutdown(sv->listen_fd, SHUT_RDWR);
@@ -706,6 +710,7 @@ sv_cycle_drain(struct sv *sv, double timeout_s)
 	log_info("draining: %u connections, deadline %.1f s", sv->reg.nconns,
 		 timeout_s);
 	sv->drain_total = sv->reg.nconns;
+	sv->drain_told0 = sv->drain.told;
 	sv_drain_conns(sv, -1);
 	ev_timer_init(&sv->drain_timer, on_drain_deadline, timeout_s, 0.);
 	ev_timer_start(sv->loop, &sv->drain_timer);
@@ -738,7 +743,7 @@ sv_cycle_stop(struct sv *sv)
 	if (sv->up && sv->draining)
 		log_info("drained: %llu clients told to reconnect, %u closed "
 			 "cleanly, %u forced; %lld sessions saved",
-			 (unsigned long long)sv->drain.told,
+			 (unsigned long long)(sv->drain.told - sv->drain_told0),
 			 sv->drain_total > forced ? sv->drain_total - forced
 						  : 0,
 			 forced, saved < 0 ? 0 : saved);

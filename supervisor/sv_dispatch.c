@@ -32,7 +32,10 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	r.type = PROTO_CONN_ACCEPT;
 	r.conn = m->conn;
 	u = sv_reg_user_find(&sv->reg, m->user.p, m->user.len);
-	if (sv->draining || sv->reg.nconns >= sv->cfg->max_connections)
+	/* A handshake that ended after its worker began to drain is sent
+	 * away too (503 with Retry-After): the drain has told its clients. */
+	if (sv->draining || w->draining ||
+	    sv->reg.nconns >= sv->cfg->max_connections)
 		r.status = 503;
 	else if (u != NULL && u->nconns >= sv->cfg->max_connections_per_user)
 		r.status = 429;

@@ -46,8 +46,13 @@ sv_listen_open(const char *hostport, int backlog, char *why, size_t whylen)
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family,
 			    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
+		if (fd < 0) {
+			log_error("cannot listen on %s: socket: %s", hostport,
+				  strerror(errno));
+			why_set(why, whylen, "cannot listen on %s: %s",
+				hostport, strerror(errno));
 			continue;
+		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, backlog) == 0)

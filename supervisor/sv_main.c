@@ -114,6 +114,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("supervisor", LOG_LEVEL_INFO);
+	sv->ov = ov;
 	sv->cfg = sv_config_load(path, &ov, err, sizeof(err));
 	if (sv->cfg == NULL) {
 		fprintf(stderr, "wsd: %s\n", err);

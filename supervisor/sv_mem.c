@@ -859,11 +859,13 @@ mem_dump(struct sv_engine *e, msgpack_packer *pk, struct sv_sess *const *live,
 	}
 	if (msgpack_pack_array(pk, (uint32_t)m->nsess + nlive) != 0)
 		return WSD_ENOMEM;
-	for (i = 0; i < nlive; i++)
-		if (dump_session(pk, live[i]) != WSD_OK)
-			return WSD_ENOMEM;
+	/* Oldest first, as restore keeps them: the live ones are the newest
+	 * (a bound drops the oldest). */
 	TAILQ_FOREACH (ms, &m->sess_order, order)
 		if (dump_session(pk, ms->s) != WSD_OK)
+			return WSD_ENOMEM;
+	for (i = 0; i < nlive; i++)
+		if (dump_session(pk, live[i]) != WSD_OK)
 			return WSD_ENOMEM;
 	return WSD_OK;
 }

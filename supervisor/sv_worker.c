@@ -263,6 +263,7 @@ spawn(struct sv *sv, struct sv_worker *w)
 	if (pid == 0)
 		exec_worker(sv, w);
 	w->pid = pid;
+	w->draining = 0;
 	w->started_ms = wall_ms();
 	log_info("worker %d started (pid %d)", w->id, (int)pid);
 	send_config(sv, w);
@@ -334,6 +335,7 @@ sv_worker_ready(struct sv *sv, struct sv_worker *w, uint32_t gen)
 void
 sv_worker_draining(struct sv *sv, struct sv_worker *w, int replace)
 {
+	w->draining = 1;
 	sv_worker_event(sv, w, replace ? SV_SLOT_EV_DRAINING : SV_SLOT_EV_STOP);
 }
 

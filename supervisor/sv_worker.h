@@ -54,6 +54,7 @@ struct sv_worker {
 	uint64_t exits[SV_SLOT_EXITS_MAX]; /* recent unexpected exits */
 	uint32_t nexits;
 	int crash_loop; /* FAILED for crashing, not for exit status 100 */
+	int draining;	/* its process said DRAINING: admit no more to it */
 };
 
 struct sv_workers {
@@ -82,9 +83,9 @@ void sv_workers_fini(struct sv *sv);
 /* Worker w applied config generation gen (it said READY). */
 void sv_worker_ready(struct sv *sv, struct sv_worker *w, uint32_t gen);
 
-/* Worker w said it is draining (it got SIGTERM): with replace, the slot
- * starts a new worker once it exits (and the exit is no crash); without,
- * the slot stops. */
+/* Worker w said it is draining (it got SIGTERM): it is admitted no new
+ * connection (w->draining); with replace, the slot starts a new worker
+ * once it exits (and the exit is no crash); without, the slot stops. */
 void sv_worker_draining(struct sv *sv, struct sv_worker *w, int replace);
 
 /* Kill worker w now: it broke the protocol. It is restarted. */

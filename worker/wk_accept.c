@@ -43,6 +43,12 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
 				ev_io_stop(loop, io);
 				ev_timer_set(&pause_timer, ACCEPT_PAUSE, 0.);
 				ev_timer_start(loop, &pause_timer);
+			} else if (errno == EINVAL) {
+				/* The supervisor shut the listener: the
+				 * daemon is exiting. */
+				log_debug("the listener was shut; accepting "
+					  "no more");
+				wk_accept_stop();
 			}
 			return;
 		}

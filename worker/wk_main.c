@@ -178,15 +178,16 @@ drain(void)
 
 	if (wk.stopping || ev_is_active(&drain_timer))
 		return;
+	/* Said first, so that the slot replaces this worker (no crash). */
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DRAINING;
+	wk_ipc_send(&m);
 	if (!wk.configured) {
 		stop("SIGTERM before any CONFIG");
 		return;
 	}
 	log_info("draining: %u connections", wk.nconns);
 	wk_accept_stop();
-	memset(&m, 0, sizeof(m));
-	m.type = PROTO_DRAINING;
-	wk_ipc_send(&m);
 	drain_started = ev_now(wk.loop);
 	ev_timer_init(&drain_timer, on_drain_timer, STOP_POLL, STOP_POLL);
 	ev_timer_start(wk.loop, &drain_timer);
@@ -253,6 +254,9 @@ wk_main(int argc, char **argv)
 	 * by mistake (`kill -HUP $(pidof ...)`) must not end a worker. */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	/* Until its watcher runs, a SIGQUIT (the supervisor died) must not
+	 * dump core; losing the channel stops the worker anyway. */
+	signal(SIGQUIT, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
 	{

@@ -175,6 +175,23 @@ describe('reload: rolling the workers', () => {
   });
 });
 
+describe('reload: command-line overrides', () => {
+  let d;
+  after(async () => {
+    if (d) await d.stop();
+  });
+
+  it('hold across a reload: an unchanged file changes nothing', { timeout: 30000 }, async () => {
+    /* The file says 3 workers, the command line 1. */
+    d = await startWsd({ workers: 1, args: ['-w', '1'], config: { workers: 3 } });
+    assert.equal(d.ctl(['workers']).workers.length, 1);
+    const r = d.ctl(['reload']);
+    assert.deepEqual(r.changes, []);
+    assert.equal(r.changed, 'nothing');
+    assert.equal(d.ctl(['workers']).workers.length, 1);
+  });
+});
+
 describe('reload: a listen address that cannot be bound', () => {
   let d;
   let blocker;

@@ -13,6 +13,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const childProcess = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const { startWsd, connectWelcomed, sleep, waitFor, stopCleanly } = require('./harness');
 
 const T = { timeout: 30000 };
@@ -107,5 +108,35 @@ describe('process names and signals', () => {
     assert.match(d.log(), /worker 0 \(pid \d+\) is draining: 1 clients to tell/);
     back.close();
     stays.close();
+  });
+
+  it('a handshake that ends after its worker began to drain gets 503 with Retry-After', T, async () => {
+    const victim = d.ctl(['workers']).workers.find((w) => w.id === 1);
+    /* Half a request on each worker: connect until worker 1 holds one. */
+    const head = 'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n';
+    const rest = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+    const socks = [];
+    for (let i = 0; i < 8; i++) {
+      const s = net.connect(d.port, '127.0.0.1');
+      await new Promise((res) => s.once('connect', res));
+      s.write(head);
+      s.data = '';
+      s.on('data', (b) => (s.data += b.toString('latin1')));
+      s.on('error', () => {});
+      socks.push(s);
+    }
+    process.kill(victim.pid, 'SIGTERM');
+    await waitFor(() => d.log().includes(`worker 1 (pid ${victim.pid}) is draining`), { what: 'worker 1 draining' });
+    for (const s of socks) s.write(rest);
+    await waitFor(() => socks.every((s) => /\r\n\r\n/.test(s.data)), { what: 'every handshake answered' });
+    const statuses = socks.map((s) => s.data.split(' ')[1]);
+    assert.ok(statuses.includes('503'), `the draining worker's handshakes: ${statuses}`);
+    for (const s of socks) if (s.data.startsWith('HTTP/1.1 503')) assert.match(s.data, /\r\nRetry-After: \d+\r\n/i);
+    for (const s of socks) s.destroy();
+    /* It then goes at once, not at drain.timeout_ms. */
+    await waitFor(() => d.ctl(['workers']).workers.some((w) => w.id === 1 && w.state === 'ready' && w.pid !== victim.pid), {
+      timeoutMs: 5000,
+      what: 'slot 1 refilled',
+    });
   });
 });
