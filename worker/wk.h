@@ -63,7 +63,7 @@ struct wk_scan {
 	uint8_t hlen;	    /* header bytes collected */
 	uint8_t need;	    /* header length, once known */
 	uint8_t in_msg;	    /* a fragmented data message is open */
-	uint8_t bad;	    /* a control frame broke RFC 6455 section 5.5 */
+	uint8_t bad;	    /* enum wk_scan_bad: why the stream is refused */
 	uint8_t opcode;	    /* of the frame being read */
 	uint8_t close_seen; /* last feed: a close frame header began... */
 	uint32_t close_off; /* ...at this offset */
@@ -140,6 +140,8 @@ struct wk_conn {
 	unsigned eof : 1;	    /* the socket is gone: nothing to flush */
 	unsigned close_armed : 1;   /* the close timer runs */
 	unsigned resuming : 1;	    /* a RESUME is out (wk_client.c) */
+	unsigned lingering : 1;	    /* written out, shut for writing: input
+				       is read and dropped until EOF */
 	uint16_t close_code;	    /* what we closed with (also wk_ws.c) */
 	ev_tstamp last_rx;	    /* last bytes from the client (wk_ws.c) */
 	ev_tstamp ping_at;

@@ -17,7 +17,13 @@
  * The one timer is the handshake timeout, then the heartbeat (a ping after
  * heartbeat.interval_ms without a frame from the client; close 4000 if
  * nothing comes within heartbeat.timeout_ms), then the wait for the
- * peer's close frame.
+ * peer's close frame, then the linger.
+ *
+ * A dead connection is never closed with unread input, which would turn
+ * everything still in flight to the client, our close frame or HTTP
+ * answer included, into a reset: once its queue is written, it is shut
+ * for writing (the client sees the end after our last byte) and lingers,
+ * reading and dropping what comes, until the client's end or CLOSE_WAIT.
  */
 #include "wk_conn.h"
 
@@ -77,10 +83,10 @@ update_io(struct wk_conn *c)
 {
 	int ev = 0;
 
-	if (!c->eof &&
-	    (c->state == WK_HANDSHAKE || c->state == WK_OPEN ||
-	     c->state == WK_CLOSING) &&
-	    !over_limits(c))
+	if (!c->eof && (((c->state == WK_HANDSHAKE || c->state == WK_OPEN ||
+			  c->state == WK_CLOSING) &&
+			 !over_limits(c)) ||
+			c->lingering))
 		ev |= EV_READ;
 	if (c->writing)
 		ev |= EV_WRITE;
@@ -171,15 +177,49 @@ wk_conn_destroy(struct wk_conn *c)
 	free(c);
 }
 
+/* Written out and dead: shut for writing, then read until the end. */
+static void
+linger(struct wk_conn *c)
+{
+	c->lingering = 1;
+	c->io_ops->shutdown(c, SHUT_WR);
+	arm_timer(c, CLOSE_WAIT);
+}
+
+/* Read and drop what a lingering client still sends; its end (or an
+ * error) ends the linger. */
+static void
+linger_read(struct wk_conn *c)
+{
+	static char sink[16384];
+	int rounds;
+	ssize_t n;
+
+	for (rounds = 0; rounds < 16; rounds++) {
+		n = c->io_ops->read(c, sink, sizeof(sink));
+		if (n == WSD_EAGAIN)
+			return;
+		if (n <= 0) {
+			c->eof = 1;
+			return;
+		}
+	}
+}
+
 void
 wk_conn_settle(struct wk_conn *c)
 {
 	if (c->state >= WK_CLOSING)
 		unregister(c);
-	if (c->state == WK_DEAD && (wk_queue_empty(&c->q) || c->eof))
-		wk_conn_destroy(c);
-	else
-		update_io(c);
+	if (c->state == WK_DEAD && (wk_queue_empty(&c->q) || c->eof)) {
+		if (c->eof) {
+			wk_conn_destroy(c);
+			return;
+		}
+		if (!c->lingering)
+			linger(c);
+	}
+	update_io(c);
 }
 
 void
@@ -251,6 +291,12 @@ wk_conn_close(struct wk_conn *c, int code, const char *reason)
 	c->state = WK_CLOSING;
 	c->close_armed = 1;
 	arm_timer(c, CLOSE_WAIT);
+	/* A close for a fault (a slow consumer, a kick, a dead peer) goes
+	 * next: the unsent messages are in the replay logs, and the client
+	 * must not wait behind them (or never see the close). 1000 and 1001
+	 * let the queue go first (a drain's `shutdown` is in it). */
+	if (code != 1000 && code != 1001)
+		c->drops += wk_queue_discard_unsent(&c->q);
 	ws_says(c, wk_ws_close(c, (uint16_t)code, reason));
 	wk_mark_dirty(c);
 }
@@ -400,8 +446,10 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 		wk_conn_flush(c);
 		wk_unmark_dirty(c);
 	}
-	if ((revents & EV_READ) && c->state != WK_DEAD && !c->eof &&
-	    !over_limits(c)) {
+	if ((revents & EV_READ) && c->lingering && !c->eof)
+		linger_read(c);
+	else if ((revents & EV_READ) && c->state != WK_DEAD && !c->eof &&
+		 !over_limits(c)) {
 		if (c->state == WK_HANDSHAKE) {
 			if (c->h != NULL && c->h->read != NULL)
 				c->h->read(c);

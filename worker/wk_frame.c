@@ -78,7 +78,7 @@ wk_frame_new(int opcode, const void *payload, size_t len)
 }
 
 static void
-scan_header_done(struct wk_scan *s)
+scan_header_done(struct wk_scan *s, uint64_t max)
 {
 	uint8_t len7 = s->hdr[1] & 0x7f, opcode = s->hdr[0] & 0x0f;
 	uint64_t len = len7;
@@ -89,12 +89,19 @@ scan_header_done(struct wk_scan *s)
 	else if (len7 == 127)
 		for (len = 0, i = 0; i < 8; i++)
 			len = (len << 8) | s->hdr[2 + i];
+	/* RFC 6455 5.2: the most significant bit is 0, and "the minimal
+	 * number of bytes MUST be used to encode the length". */
+	if ((len7 == 126 && len < 126) ||
+	    (len7 == 127 && (len < 65536 || (len >> 63) != 0)))
+		s->bad = WK_SCAN_BAD_LENGTH;
 	/* Data frames open or close a message; control frames do neither. */
-	if (opcode < 0x8)
+	else if (opcode < 0x8 && max > 0 && len > max)
+		s->bad = WK_SCAN_TOO_BIG;
+	else if (opcode < 0x8)
 		s->in_msg = (s->hdr[0] & 0x80) == 0;
 	else if (!(s->hdr[0] & 0x80) || len > 125 ||
 		 (opcode == 0x8 && len == 1))
-		s->bad = 1;
+		s->bad = WK_SCAN_BAD_CONTROL;
 	s->opcode = opcode;
 	s->left = len;
 	s->hlen = 0;
@@ -102,7 +109,7 @@ scan_header_done(struct wk_scan *s)
 }
 
 size_t
-wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n)
+wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n, uint64_t max)
 {
 	const uint8_t *start = p, *hstart = p;
 
@@ -135,9 +142,25 @@ wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n)
 				  ((s->hdr[1] & 0x80) ? 4 : 0);
 		}
 		if (s->hlen >= 2 && s->hlen == s->need)
-			scan_header_done(s);
+			scan_header_done(s, max);
 	}
 	return s->bad ? (size_t)(hstart - start) : (size_t)(p - start);
+}
+
+uint16_t
+wk_scan_close_code(const struct wk_scan *s)
+{
+	return s->bad == WK_SCAN_TOO_BIG ? 1009 : 1002;
+}
+
+const char *
+wk_scan_close_reason(const struct wk_scan *s)
+{
+	switch (s->bad) {
+	case WK_SCAN_TOO_BIG: return "message too big";
+	case WK_SCAN_BAD_LENGTH: return "bad frame length";
+	default: return "bad control frame";
+	}
 }
 
 int

@@ -24,13 +24,28 @@ struct wk_buf *wk_frame_new(int opcode, const void *payload, size_t len);
 /* The header length of an unmasked frame with a payload of len bytes. */
 size_t wk_frame_header_len(uint64_t len);
 
+/* Why the tracker refused a frame (struct wk_scan's bad). */
+enum wk_scan_bad {
+	WK_SCAN_OK = 0,
+	WK_SCAN_BAD_CONTROL, /* fragmented, over 125 bytes, or a 1-byte close */
+	WK_SCAN_BAD_LENGTH,  /* a 64-bit length with the top bit set, or a
+				length not in its shortest encoding */
+	WK_SCAN_TOO_BIG,     /* a data frame declared over the message limit */
+};
+
 /*
- * Feed bytes read from a client to the boundary tracker. Returns n, or,
- * when a frame header breaks the control-frame rules that wslay does not
- * check (a control frame fragmented, over 125 bytes, or a close with a
- * 1-byte payload), the offset where that frame starts (s->bad is set).
+ * Feed bytes read from a client to the boundary tracker; max is the
+ * largest data frame payload allowed (0: any). Returns n, or, when a
+ * frame header breaks a rule that wslay does not check at the header
+ * (enum wk_scan_bad), the offset where that frame starts (s->bad is set),
+ * so that none of its payload has to be read.
  */
-size_t wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n);
+size_t wk_scan_feed(struct wk_scan *s, const uint8_t *p, size_t n,
+		    uint64_t max);
+
+/* The close code and reason for a refused stream: 1002 or 1009. */
+uint16_t wk_scan_close_code(const struct wk_scan *s);
+const char *wk_scan_close_reason(const struct wk_scan *s);
 
 /* True when the bytes so far end exactly between two whole messages. */
 int wk_scan_idle(const struct wk_scan *s);

@@ -47,6 +47,7 @@ enum hdr {
 	H_AUTH,
 	H_COOKIE,
 	H_AGENT,
+	H_HOST,
 	H_COUNT
 };
 
@@ -58,7 +59,8 @@ static const char *const hdr_names[H_COUNT] = {"upgrade",
 					       "origin",
 					       "authorization",
 					       "cookie",
-					       "user-agent"};
+					       "user-agent",
+					       "host"};
 
 struct wk_hs {
 	http_parser parser;
@@ -108,7 +110,8 @@ header_end(struct wk_hs *hs)
 		    strncasecmp(hs->buf + hs->field.off, hdr_names[i],
 				hs->field.len) == 0) {
 			if (hs->h[i].len != 0 || hs->h[i].off != 0)
-				hs->dup |= (i == H_KEY || i == H_VERSION);
+				hs->dup |= (i == H_KEY || i == H_VERSION ||
+					    i == H_HOST);
 			hs->h[i] = hs->value;
 			break;
 		}
@@ -443,6 +446,11 @@ check_request(struct wk_conn *c)
 	}
 	if (hs->parser.http_major != 1 || hs->parser.http_minor < 1) {
 		reject(c, 400, "HTTP/1.1 is required");
+		return;
+	}
+	/* RFC 9112 3.2: a request without Host, or with two, gets 400. */
+	if (hs->h[H_HOST].len == 0 || hs->dup) {
+		reject(c, 400, "exactly one Host header is required");
 		return;
 	}
 	if (!has_token(hs, hs->h[H_UPGRADE], "websocket") ||

@@ -42,6 +42,28 @@ wk_queue_clear(struct wk_queue *q)
 	q->off = 0;
 }
 
+uint32_t
+wk_queue_discard_unsent(struct wk_queue *q)
+{
+	struct wk_qent *first = STAILQ_FIRST(&q->q), *e;
+	uint32_t n = 0;
+
+	if (first != NULL && q->off == 0) {
+		n = (uint32_t)q->msgs;
+		wk_queue_clear(q);
+		return n;
+	}
+	while (first != NULL && (e = STAILQ_NEXT(first, link)) != NULL) {
+		STAILQ_REMOVE_AFTER(&q->q, first, link);
+		q->bytes -= e->buf->len;
+		q->msgs--;
+		wk_buf_unref(e->buf);
+		free(e);
+		n++;
+	}
+	return n;
+}
+
 int
 wk_queue_push(struct wk_queue *q, struct wk_buf *b)
 {

@@ -24,6 +24,11 @@ void wk_queue_init(struct wk_queue *q);
 /* Drop every entry (their buffers lose a reference). */
 void wk_queue_clear(struct wk_queue *q);
 
+/* Drop every entry not yet started (a partly written frame stays, or the
+ * client would see half of it); returns how many were dropped. For a
+ * close that must go next. */
+uint32_t wk_queue_discard_unsent(struct wk_queue *q);
+
 static inline int
 wk_queue_empty(const struct wk_queue *q)
 {

@@ -112,7 +112,7 @@ stash_recv(struct wk_conn *c, wslay_event_context_ptr ctx, uint8_t *buf,
 			return -1;
 		st->len += (uint8_t)n;
 	}
-	n = (ssize_t)wk_scan_feed(&c->scan, st->buf, st->len);
+	n = (ssize_t)wk_scan_feed(&c->scan, st->buf, st->len, 0);
 	if (n > (ssize_t)len)
 		n = (ssize_t)len; /* wslay always offers more than 131 */
 	memcpy(buf, st->buf, (size_t)n);
@@ -169,7 +169,8 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		cur->drained = 1;
 	cur->budget -= (size_t)n;
 	/* Hand wslay the frames before a bad one, if any. */
-	n = (ssize_t)wk_scan_feed(&c->scan, buf, (size_t)n);
+	n = (ssize_t)wk_scan_feed(&c->scan, buf, (size_t)n,
+				  wk.cfg.max_message_bytes);
 	if (!c->scan.bad && c->scan.close_seen &&
 	    (wk_scan_in_close(&c->scan) || c->scan.close_off > 0 ||
 	     cur->seq > 1) &&
@@ -294,12 +295,19 @@ wk_ws_read(struct wk_conn *c)
 		}
 		if (c->scan.bad && !wslay_event_get_close_sent(c->ws) &&
 		    wslay_event_get_read_enabled(c->ws)) {
-			wslay_event_queue_close(c->ws, 1002,
-						(const uint8_t *)"bad control "
-								 "frame",
-						17);
+			const char *why = wk_scan_close_reason(&c->scan);
+
+			c->close_code = wk_scan_close_code(&c->scan);
+			/* A message over the limit is the server's decision:
+			 * its 1009 goes before what was queued (those
+			 * messages are in the replay logs). A protocol
+			 * error's 1002 follows the replies already owed. */
+			if (c->close_code == 1009)
+				c->drops += wk_queue_discard_unsent(&c->q);
+			wslay_event_queue_close(c->ws, c->close_code,
+						(const uint8_t *)why,
+						strlen(why));
 			wslay_event_shutdown_read(c->ws);
-			c->close_code = 1002;
 		}
 		st = pump(c);
 		/* A held close frame goes to wslay in a call of its own. */

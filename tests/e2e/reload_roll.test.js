@@ -118,6 +118,7 @@ async function rollUnderTraffic(ctx, { workers, change, url, afterReload }) {
     assert.deepEqual(pubErrors.slice(0, 5), [], summary);
     for (const r of ROOMS) assert.equal(last[r], acked[r], `room ${r}: ${summary}`);
     assert.deepEqual(loop.failures.slice(0, 5), [], `connect loop: ${summary}`);
+    assert.deepEqual(loop.resets.slice(0, 5), [], `connect loop resets: ${summary}`);
     if (problems.length) assert.fail(`${summary}\n  ${problems.slice(0, 12).join('\n  ')}`);
     /* A client that moved was told first: `shutdown`, then 1001. */
     for (const t of moved) {

@@ -217,9 +217,15 @@ function verdict(clients, last) {
   return problems;
 }
 
-/* Opens, welcomes and closes connections to url() in a loop until stop(); resolves with { ok, failures }. */
+/*
+ * Opens, welcomes and closes connections to url() in a loop until stop();
+ * resolves with { ok, failures, resets }. A refusal (connection refused,
+ * an HTTP answer other than 101, no welcome) is a failure; a reset of a
+ * handshake in flight (the process holding it was killed) is counted
+ * apart, as `resets`.
+ */
 async function connectLoop(url, stop) {
-  const out = { ok: 0, failures: [] };
+  const out = { ok: 0, failures: [], resets: [] };
   while (!stop()) {
     try {
       const c = await connectWelcomed(url(), { timeoutMs: 3000 });
@@ -227,7 +233,8 @@ async function connectLoop(url, stop) {
       c.close();
       await c.waitClose(3000).catch(() => {});
     } catch (e) {
-      out.failures.push(e.message.slice(0, 160));
+      const m = e.message.slice(0, 160);
+      (/socket hang up|ECONNRESET/.test(m) ? out.resets : out.failures).push(m);
     }
     await sleep(5);
   }

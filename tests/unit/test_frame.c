@@ -85,7 +85,7 @@ frame(uint8_t *out, int fin, int opcode, int masked, const void *payload,
 static void
 feed_all(struct wk_scan *s, const uint8_t *p, size_t n)
 {
-	assert_int_equal(wk_scan_feed(s, p, n), n);
+	assert_int_equal(wk_scan_feed(s, p, n, 0), n);
 	assert_false(s->bad);
 }
 
@@ -412,7 +412,7 @@ test_scan_byte_by_byte(void **state)
 
 	memset(&s, 0, sizeof(s));
 	for (i = 0; i < n; i++) {
-		assert_int_equal(wk_scan_feed(&s, buf + i, 1), 1);
+		assert_int_equal(wk_scan_feed(&s, buf + i, 1, 0), 1);
 		assert_false(s.bad);
 		if (e < nends && i + 1 == ends[e]) {
 			assert_true(wk_scan_idle(&s));
@@ -478,20 +478,71 @@ test_scan_long_lengths(void **state)
 	assert_int_equal(s.left, 0x100000005ull - 70000);
 	assert_false(wk_scan_idle(&s));
 
-	/* Small lengths in the long forms are read right too. */
-	memset(&s, 0, sizeof(s));
-	h = frame_hdr(hdr, 1, OP_TEXT, 1, 3, 16);
-	feed_all(&s, hdr, h);
-	assert_int_equal(s.left, 3);
-	feed_all(&s, payload, 3);
-	assert_true(wk_scan_idle(&s));
-	h = frame_hdr(hdr, 1, OP_TEXT, 0, 4, 64);
-	assert_int_equal(h, 10);
-	feed_all(&s, hdr, h);
-	assert_int_equal(s.left, 4);
-	feed_all(&s, payload, 4);
-	assert_true(wk_scan_idle(&s));
 	free(payload);
+}
+
+/* RFC 6455 5.2: a length in a longer form than it needs, or a 64-bit
+ * length with its top bit set, is refused at the header (1002); so is a
+ * data frame declared over the limit (1009), before any payload. */
+static void
+test_scan_bad_lengths(void **state)
+{
+	static const struct {
+		uint64_t len;
+		int form, bad;
+	} cases[] = {
+	    {3, 16, WK_SCAN_BAD_LENGTH},
+	    {125, 16, WK_SCAN_BAD_LENGTH},
+	    {4, 64, WK_SCAN_BAD_LENGTH},
+	    {65535, 64, WK_SCAN_BAD_LENGTH},
+	    {1ull << 63, 64, WK_SCAN_BAD_LENGTH},
+	    {~0ull, 64, WK_SCAN_BAD_LENGTH},
+	    {1ull << 62, 64, WK_SCAN_TOO_BIG},
+	    {65537, 64, WK_SCAN_TOO_BIG},
+	    {65536, 64, WK_SCAN_OK},
+	    {126, 16, WK_SCAN_OK},
+	    {65535, 16, WK_SCAN_OK},
+	};
+	uint8_t hdr[16];
+	struct wk_scan s;
+	size_t i, h;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&s, 0, sizeof(s));
+		h = frame_hdr(hdr, 1, OP_BIN, 1, cases[i].len, cases[i].form);
+		assert_int_equal(wk_scan_feed(&s, hdr, h, 65536),
+				 cases[i].bad ? 0 : h);
+		assert_int_equal(s.bad, cases[i].bad);
+		if (cases[i].bad == WK_SCAN_TOO_BIG) {
+			assert_int_equal(wk_scan_close_code(&s), 1009);
+			assert_string_equal(wk_scan_close_reason(&s),
+					    "message too big");
+		} else if (cases[i].bad) {
+			assert_int_equal(wk_scan_close_code(&s), 1002);
+		}
+	}
+	/* With no limit, only the encoding counts; a control frame's
+	 * length is the control rule's (over 125: BAD_CONTROL). */
+	memset(&s, 0, sizeof(s));
+	h = frame_hdr(hdr, 1, OP_TEXT, 0, 1ull << 40, 64);
+	assert_int_equal(wk_scan_feed(&s, hdr, h, 0), h);
+	assert_false(s.bad);
+	memset(&s, 0, sizeof(s));
+	h = frame_hdr(hdr, 1, OP_PING, 1, 200, 16);
+	assert_int_equal(wk_scan_feed(&s, hdr, h, 65536), 0);
+	assert_int_equal(s.bad, WK_SCAN_BAD_CONTROL);
+	assert_string_equal(wk_scan_close_reason(&s), "bad control frame");
+	/* A bad length after good frames: found at its own offset. */
+	memset(&s, 0, sizeof(s));
+	{
+		uint8_t buf[64];
+		size_t g = frame(buf, 1, OP_TEXT, 1, "hi", 2);
+
+		h = frame_hdr(buf + g, 1, OP_TEXT, 1, 5, 64);
+		assert_int_equal(wk_scan_feed(&s, buf, g + h, 65536), g);
+		assert_int_equal(s.bad, WK_SCAN_BAD_LENGTH);
+	}
 }
 
 /* Feed buf whole; the bad frame must be found at offset want. */
@@ -501,10 +552,10 @@ expect_bad(const uint8_t *buf, size_t n, size_t want)
 	struct wk_scan s;
 
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(wk_scan_feed(&s, buf, n), want);
+	assert_int_equal(wk_scan_feed(&s, buf, n, 0), want);
 	assert_true(s.bad);
 	/* Nothing more is accepted after a bad frame. */
-	assert_int_equal(wk_scan_feed(&s, buf, n), 0);
+	assert_int_equal(wk_scan_feed(&s, buf, n, 0), 0);
 	assert_true(s.bad);
 }
 
@@ -585,7 +636,7 @@ test_scan_bad_split(void **state)
 	/* The good frame and the bad one's first byte... */
 	feed_all(&s, buf, g + 1);
 	/* ...then the rest of its header. */
-	assert_int_equal(wk_scan_feed(&s, buf + g + 1, n - g - 1), 0);
+	assert_int_equal(wk_scan_feed(&s, buf + g + 1, n - g - 1, 0), 0);
 	assert_true(s.bad);
 }
 
@@ -605,6 +656,7 @@ main(void)
 	    cmocka_unit_test(test_scan_control_between_fragments),
 	    cmocka_unit_test(test_scan_byte_by_byte),
 	    cmocka_unit_test(test_scan_long_lengths),
+	    cmocka_unit_test(test_scan_bad_lengths),
 	    cmocka_unit_test(test_scan_bad_control),
 	    cmocka_unit_test(test_scan_bad_split),
 	};
