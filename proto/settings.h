@@ -76,6 +76,7 @@ struct settings {
 	uint64_t drain_timeout_ms;
 	int log_level;	/* enum log_level */
 	char *log_file; /* "": stderr (the supervisor's with -d: /dev/null) */
+	struct setting_list trusted_proxies; /* CIDRs (proto/addr.h) */
 };
 
 extern const struct setting_row settings_worker[];

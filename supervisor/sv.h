@@ -33,7 +33,10 @@
 
 /* Counters shown by `wsctl stats` and /metrics; each module counts its. */
 struct sv_counters {
-	uint64_t conns_opened, conns_closed, conns_refused;  /* sv_dispatch */
+	uint64_t conns_opened, conns_closed, conns_refused; /* sv_dispatch */
+	/* ... and why: each limit, and a drain */
+	uint64_t refused_global, refused_user, refused_address,
+	    refused_draining;
 	uint64_t publishes, deliveries;			     /* sv_route */
 	uint64_t worker_restarts, ipc_drops;		     /* sv_worker */
 	uint64_t resumes, resume_failures, sessions_revoked; /* sv_session */

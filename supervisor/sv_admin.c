@@ -170,6 +170,13 @@ metrics(struct sv *sv, struct admin_conn *ac)
 		"wsd_connections_closed_total %llu\n"
 		"# TYPE wsd_connections_refused_total counter\n"
 		"wsd_connections_refused_total %llu\n"
+		"# TYPE wsd_connections_refused_by_total counter\n"
+		"wsd_connections_refused_by_total{reason=\"max_connections\"} "
+		"%llu\n"
+		"wsd_connections_refused_by_total{reason=\"per_user\"} %llu\n"
+		"wsd_connections_refused_by_total{reason=\"per_address\"} "
+		"%llu\n"
+		"wsd_connections_refused_by_total{reason=\"draining\"} %llu\n"
 		"# TYPE wsd_publishes_total counter\n"
 		"wsd_publishes_total %llu\n"
 		"# TYPE wsd_ipc_deliveries_total counter\n"
@@ -200,6 +207,10 @@ metrics(struct sv *sv, struct admin_conn *ac)
 		(unsigned long long)s->conns_opened,
 		(unsigned long long)s->conns_closed,
 		(unsigned long long)s->conns_refused,
+		(unsigned long long)s->refused_global,
+		(unsigned long long)s->refused_user,
+		(unsigned long long)s->refused_address,
+		(unsigned long long)s->refused_draining,
 		(unsigned long long)s->publishes,
 		(unsigned long long)s->deliveries,
 		(unsigned long long)s->worker_restarts,

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../proto/addr.h"
 #include "../proto/err.h"
 #include "../proto/jwt.h"
 #include "../proto/log.h"
@@ -45,10 +46,13 @@ static const struct setting_row sv_keys[] = {
      NULL, 0, 0},
     {"state_snapshot_ms", SETTING_UINT, OFF(state_snapshot_ms), 0, 86400000, 0,
      NULL, NULL, 0, 0},
-    {"limits.max_connections", SETTING_UINT, OFF(max_connections), 1, 10000000,
-     100000, NULL, NULL, 0, 0},
+    /* 0: no limit (the default for the global and per-user limits). */
+    {"limits.max_connections", SETTING_UINT, OFF(max_connections), 0, 10000000,
+     0, NULL, NULL, 0, 0},
     {"limits.max_connections_per_user", SETTING_UINT,
-     OFF(max_connections_per_user), 1, 10000000, 100, NULL, NULL, 0, 0},
+     OFF(max_connections_per_user), 0, 10000000, 0, NULL, NULL, 0, 0},
+    {"limits.max_connections_per_address", SETTING_UINT,
+     OFF(max_connections_per_address), 0, 10000000, 1000, NULL, NULL, 0, 0},
     {"restart.max_exits", SETTING_UINT, OFF(restart_max_exits), 0,
      SV_SLOT_EXITS_MAX, 5, NULL, NULL, 0, 0},
     {"restart.window_ms", SETTING_UINT, OFF(restart_window_ms), 1000, 86400000,
@@ -450,6 +454,32 @@ load_jwt_keys(struct sv_config *c, const char *file, char *err, size_t errlen)
 	return WSD_OK;
 }
 
+/* Every trusted_proxies element is an address or a CIDR block. */
+static int
+check_proxies(const struct sv_config *c, const char *file, char *err,
+	      size_t errlen)
+{
+	const struct setting_list *l = &c->w.trusted_proxies;
+	struct addr_cidrs cidrs;
+	const char *why = "";
+	uint32_t bad = 0;
+	int rc = addr_cidrs_parse(l->v, l->n, &cidrs, &bad, &why);
+
+	if (rc == -2) {
+		snprintf(err, errlen, "%s: trusted_proxies: out of memory",
+			 file);
+		return WSD_ENOMEM;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen,
+			 "%s: trusted_proxies: element %u (\"%s\"): %s", file,
+			 bad + 1, l->v[bad], why);
+		return WSD_EINVAL;
+	}
+	addr_cidrs_free(&cidrs);
+	return WSD_OK;
+}
+
 /* Set one of the supervisor's own string keys. */
 static int
 set_cstr(struct sv_config *c, const char *key, const char *v)
@@ -643,7 +673,8 @@ sv_config_load(const char *path, const struct sv_overrides *ov, char *err,
 	if (ov != NULL && apply_overrides(c, ov, err, errlen) != WSD_OK)
 		goto fail;
 	if (check_whole(c, name, err, errlen) != WSD_OK ||
-	    load_jwt_keys(c, name, err, errlen) != WSD_OK)
+	    load_jwt_keys(c, name, err, errlen) != WSD_OK ||
+	    check_proxies(c, name, err, errlen) != WSD_OK)
 		goto fail;
 	if (derive_paths(c) != WSD_OK)
 		goto nomem;

@@ -34,6 +34,7 @@ struct sv_config {
 	uint64_t state_snapshot_ms; /* a snapshot this often; 0: none */
 	uint64_t max_connections;
 	uint64_t max_connections_per_user;
+	uint64_t max_connections_per_address; /* by client IP; 0: no limit */
 	uint64_t max_rooms;
 	uint64_t restart_max_exits, restart_window_ms; /* crash loops */
 	uint64_t ready_min_workers; /* /ready wants this many READY */

@@ -20,6 +20,42 @@
 #include "sv_route.h"
 #include "sv_session.h"
 
+/*
+ * The limit a new connection would break, counted: 503 for a drain (the
+ * daemon's, or a handshake that ended after its worker began to drain:
+ * the drain has told its clients) or the global limit, 429 for the
+ * per-user and per-address limits; 0 when it may come in. A limit of 0
+ * is no limit.
+ */
+static uint16_t
+limit_hit(struct sv *sv, const struct sv_worker *w, const struct sv_user *u,
+	  const struct proto_msg *m)
+{
+	const struct sv_config *cfg = sv->cfg;
+
+	if (sv->draining || w->draining) {
+		sv->stats.refused_draining++;
+		return 503;
+	}
+	if (cfg->max_connections > 0 &&
+	    sv->reg.nconns >= cfg->max_connections) {
+		sv->stats.refused_global++;
+		return 503;
+	}
+	if (cfg->max_connections_per_user > 0 && u != NULL &&
+	    u->nconns >= cfg->max_connections_per_user) {
+		sv->stats.refused_user++;
+		return 429;
+	}
+	if (cfg->max_connections_per_address > 0 &&
+	    sv_reg_addr_count(&sv->reg, m->addr.p, m->addr.len) >=
+		cfg->max_connections_per_address) {
+		sv->stats.refused_address++;
+		return 429;
+	}
+	return 0;
+}
+
 static void
 admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 {
@@ -32,13 +68,7 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	r.type = PROTO_CONN_ACCEPT;
 	r.conn = m->conn;
 	u = sv_reg_user_find(&sv->reg, m->user.p, m->user.len);
-	/* A handshake that ended after its worker began to drain is sent
-	 * away too (503 with Retry-After): the drain has told its clients. */
-	if (sv->draining || w->draining ||
-	    sv->reg.nconns >= sv->cfg->max_connections)
-		r.status = 503;
-	else if (u != NULL && u->nconns >= sv->cfg->max_connections_per_user)
-		r.status = 429;
+	r.status = limit_hit(sv, w, u, m);
 	if (r.status == 0) {
 		c = sv_reg_conn_add(
 		    &sv->reg, m->conn, w->id, m->user.p, m->user.len, m->addr.p,

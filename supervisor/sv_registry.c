@@ -62,6 +62,76 @@ user_get(struct sv_registry *r, const char *name, size_t len)
 	return u;
 }
 
+const char *
+sv_reg_addr_ip(const char *addr, size_t alen, size_t *len)
+{
+	const char *colon = NULL;
+	size_t i;
+
+	if (alen > 0 && addr[0] == '[') {
+		const char *rb = memchr(addr, ']', alen);
+
+		*len = rb ? (size_t)(rb - addr - 1) : alen - 1;
+		return addr + 1;
+	}
+	for (i = 0; i < alen; i++)
+		if (addr[i] == ':')
+			colon = addr + i;
+	*len = colon ? (size_t)(colon - addr) : alen;
+	return addr;
+}
+
+static struct sv_ipent *
+ip_find(struct sv_registry *r, const char *addr, size_t alen)
+{
+	struct sv_ipent *e;
+	size_t len;
+	const char *ip = sv_reg_addr_ip(addr, alen, &len);
+
+	HASH_FIND(hh, r->ips, ip, len, e);
+	return e;
+}
+
+uint32_t
+sv_reg_addr_count(struct sv_registry *r, const char *addr, size_t alen)
+{
+	struct sv_ipent *e = ip_find(r, addr, alen);
+
+	return e ? e->nconns : 0;
+}
+
+static struct sv_ipent *
+ip_get(struct sv_registry *r, const char *addr, size_t alen)
+{
+	struct sv_ipent *e = ip_find(r, addr, alen);
+	size_t len;
+	const char *ip = sv_reg_addr_ip(addr, alen, &len);
+
+	if (e != NULL)
+		return e;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return NULL;
+	if ((e->ip = strndup(ip, len)) == NULL) {
+		free(e);
+		return NULL;
+	}
+	HASH_ADD_KEYPTR(hh, r->ips, e->ip, len, e);
+	return e;
+}
+
+static void
+ip_unlink(struct sv_registry *r, struct sv_conn *c)
+{
+	struct sv_ipent *e = c->ip;
+
+	if (e != NULL && --e->nconns == 0) {
+		HASH_DEL(r->ips, e);
+		free(e->ip);
+		free(e);
+	}
+	c->ip = NULL;
+}
+
 struct sv_conn *
 sv_reg_conn_add(struct sv_registry *r, uint64_t id, int worker,
 		const char *user, size_t ulen, const char *addr, size_t alen,
@@ -77,8 +147,13 @@ sv_reg_conn_add(struct sv_registry *r, uint64_t id, int worker,
 		return NULL;
 	if ((c->agent = strndup(agent, aglen)) == NULL)
 		goto fail;
-	if ((u = user_get(r, user, ulen)) == NULL)
+	if ((c->ip = ip_get(r, addr, alen)) == NULL)
 		goto fail;
+	c->ip->nconns++;
+	if ((u = user_get(r, user, ulen)) == NULL) {
+		ip_unlink(r, c);
+		goto fail;
+	}
 	c->id = id;
 	c->worker = worker;
 	c->user = u;
@@ -172,6 +247,7 @@ sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c)
 		member_unlink(r, LIST_FIRST(&c->rooms));
 	HASH_DEL(r->conns, c);
 	user_unlink(r, c);
+	ip_unlink(r, c);
 	TAILQ_REMOVE(&r->by_worker[c->worker], c, by_worker);
 	r->per_worker[c->worker]--;
 	r->nconns--;

@@ -47,10 +47,18 @@ struct sv_user {
 	UT_hash_handle hh;
 };
 
+/* A client address (the IP, without the port) and its connections. */
+struct sv_ipent {
+	char *ip;
+	uint32_t nconns;
+	UT_hash_handle hh;
+};
+
 struct sv_conn {
 	uint64_t id;
 	int worker;
 	struct sv_user *user;
+	struct sv_ipent *ip;
 	char *agent;
 	char addr[64];
 	char *info; /* the token's info claim (JSON text), or NULL */
@@ -89,11 +97,20 @@ struct sv_room {
 struct sv_registry {
 	struct sv_conn *conns; /* uthash by id */
 	struct sv_user *users; /* uthash by name */
+	struct sv_ipent *ips;  /* uthash by address */
 	struct sv_room *rooms; /* uthash by name */
 	uint32_t nconns, nrooms;
 	uint32_t per_worker[SV_MAX_WORKERS];
 	TAILQ_HEAD(, sv_conn) by_worker[SV_MAX_WORKERS];
 };
+
+/* The IP part of an address "IP:PORT" or "[IP]:PORT": its start and
+ * length in *len. */
+const char *sv_reg_addr_ip(const char *addr, size_t alen, size_t *len);
+
+/* How many connections come from the IP of addr ("IP:PORT"). */
+uint32_t sv_reg_addr_count(struct sv_registry *r, const char *addr,
+			   size_t alen);
 
 void sv_registry_init(struct sv_registry *r);
 

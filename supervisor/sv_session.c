@@ -459,6 +459,7 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 		    u == NULL ? 0 : u->nconns - (old != NULL && old->user == u);
 
 		if (u != NULL && u != c->user &&
+		    sv->cfg->max_connections_per_user > 0 &&
 		    others >= sv->cfg->max_connections_per_user) {
 			resume_failed(sv, c,
 				      "the user has too many connections");

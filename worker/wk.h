@@ -30,6 +30,7 @@
 #include <uthash.h>
 #include <wslay/wslay.h>
 
+#include "../proto/addr.h"
 #include "../proto/err.h"
 #include "../proto/proto.h"
 #include "../proto/queue.h"
@@ -194,13 +195,14 @@ struct wk_member {
 struct wk {
 	struct ev_loop *loop;
 	int id;
-	uint32_t epoch;	       /* the high bits of this process's conn ids */
-	uint32_t next_conn;    /* wk_conn.c */
-	struct settings cfg;   /* wk_dispatch.c: from the last CONFIG */
-	uint32_t cfg_gen;      /* its generation */
-	int configured;	       /* a CONFIG was applied */
-	int stopping;	       /* wk_main.c */
-	struct wk_conn *conns; /* wk_conn.c: uthash by id */
+	uint32_t epoch;	     /* the high bits of this process's conn ids */
+	uint32_t next_conn;  /* wk_conn.c */
+	struct settings cfg; /* wk_dispatch.c: from the last CONFIG */
+	struct addr_cidrs proxies; /* wk_dispatch.c: cfg.trusted_proxies */
+	uint32_t cfg_gen;	   /* its generation */
+	int configured;		   /* a CONFIG was applied */
+	int stopping;		   /* wk_main.c */
+	struct wk_conn *conns;	   /* wk_conn.c: uthash by id */
 	uint32_t nconns;
 	struct wk_room *rooms;	     /* wk_rooms.c: uthash by name */
 	TAILQ_HEAD(, wk_conn) dirty; /* with output; see wk_mark_dirty */

@@ -31,6 +31,8 @@ static int
 apply_config(const struct proto_msg *m)
 {
 	struct settings s;
+	const char *why = "out of memory";
+	uint32_t bad = 0;
 	int retime;
 
 	if (settings_load(&s, m->config_obj) != WSD_OK) {
@@ -44,6 +46,13 @@ apply_config(const struct proto_msg *m)
 	wk.cfg_gen = m->gen;
 	if (retime)
 		wk_conn_retime_all();
+	/* The supervisor checked every element; a failure here is memory. */
+	addr_cidrs_free(&wk.proxies);
+	if (addr_cidrs_parse(wk.cfg.trusted_proxies.v, wk.cfg.trusted_proxies.n,
+			     &wk.proxies, &bad, &why) != 0)
+		log_error("cannot apply trusted_proxies (%s): peers are the "
+			  "clients",
+			  why);
 	/* The log follows the supervisor's: a new level, and log_file opened
 	 * again (a new path, or the same one after a rotation). */
 	log_set_level((enum log_level)wk.cfg.log_level);
@@ -140,4 +149,5 @@ void
 wk_dispatch_fini(void)
 {
 	settings_free(settings_worker, settings_worker_n, &wk.cfg);
+	addr_cidrs_free(&wk.proxies);
 }

@@ -48,6 +48,8 @@ enum hdr {
 	H_COOKIE,
 	H_AGENT,
 	H_HOST,
+	H_XFF,
+	H_FORWARDED,
 	H_COUNT
 };
 
@@ -60,7 +62,9 @@ static const char *const hdr_names[H_COUNT] = {"upgrade",
 					       "authorization",
 					       "cookie",
 					       "user-agent",
-					       "host"};
+					       "host",
+					       "x-forwarded-for",
+					       "forwarded"};
 
 struct wk_hs {
 	http_parser parser;
@@ -486,13 +490,20 @@ check_request(struct wk_conn *c)
 	free(info);
 }
 
+/*
+ * The client's address, "IP:PORT" ("[IP]:PORT" for IPv6): the TCP peer's,
+ * or, from a trusted proxy, the one its X-Forwarded-For or Forwarded
+ * names (port 0: not known), which is the address limited and listed.
+ */
 static void
 peer_addr(struct wk_conn *c, char *buf, size_t len)
 {
+	struct wk_hs *hs = c->hs;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
+	char host[ADDR_TEXT_MAX] = "?";
+	struct addr_ip peer, client;
+	int port = 0, have = 0;
 
 	if (getpeername(c->io.fd, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET) {
@@ -500,14 +511,28 @@ peer_addr(struct wk_conn *c, char *buf, size_t len)
 
 			inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
 			port = ntohs(s->sin_port);
+			have = 1;
 		} else if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
 
 			inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
 			port = ntohs(s->sin6_port);
+			have = 1;
 		}
 	}
-	snprintf(buf, len, "%s:%d", host, port);
+	if (have && wk.proxies.n > 0 &&
+	    addr_parse_ip(host, strlen(host), &peer) == 0 &&
+	    addr_forwarded_client(
+		&wk.proxies, &peer,
+		hs->h[H_XFF].len ? hs->buf + hs->h[H_XFF].off : NULL,
+		hs->h[H_XFF].len,
+		hs->h[H_FORWARDED].len ? hs->buf + hs->h[H_FORWARDED].off
+				       : NULL,
+		hs->h[H_FORWARDED].len, &client)) {
+		addr_format(&client, host);
+		port = 0;
+	}
+	snprintf(buf, len, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 }
 
 /* Give a request that came in pieces a buffer of its own. Returns
@@ -604,8 +629,9 @@ wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 	if (m->status != 0) {
 		wk_conn_refused(c);
 		reject(c, (int)m->status,
-		       m->status == 429 ? "too many connections for this user"
-					: "overloaded or draining");
+		       m->status == 429
+			   ? "too many connections for this user or address"
+			   : "overloaded or draining");
 		return;
 	}
 	n = snprintf(

@@ -1054,6 +1054,42 @@ test_stress(void **state)
 	}
 }
 
+/* Connections are counted per client IP (the port does not count),
+ * for IPv4 and bracketed IPv6, and an IP's entry goes with its last
+ * connection. */
+static void
+test_addr_counts(void **state)
+{
+	struct sv_registry *r = *state;
+	static const char *const addrs[] = {"10.0.0.1:1", "10.0.0.1:2",
+					    "[2001:db8::1]:3",
+					    "[2001:db8::1]:4", "10.0.0.2:5"};
+	struct sv_conn *c[5];
+	size_t len, i;
+	const char *ip;
+
+	ip = sv_reg_addr_ip("10.0.0.1:80", 11, &len);
+	assert_int_equal(len, 8);
+	assert_memory_equal(ip, "10.0.0.1", 8);
+	ip = sv_reg_addr_ip("[::1]:80", 8, &len);
+	assert_int_equal(len, 3);
+	assert_memory_equal(ip, "::1", 3);
+	for (i = 0; i < 5; i++) {
+		c[i] = sv_reg_conn_add(r, 100 + i, 0, "u", 1, addrs[i],
+				       strlen(addrs[i]), "a", 1, 0, 1);
+		assert_non_null(c[i]);
+	}
+	assert_int_equal(sv_reg_addr_count(r, "10.0.0.1:9", 10), 2);
+	assert_int_equal(sv_reg_addr_count(r, "[2001:db8::1]:9", 15), 2);
+	assert_int_equal(sv_reg_addr_count(r, "10.0.0.2:9", 10), 1);
+	assert_int_equal(sv_reg_addr_count(r, "10.0.0.3:9", 10), 0);
+	sv_reg_conn_remove(r, c[0]);
+	assert_int_equal(sv_reg_addr_count(r, "10.0.0.1:9", 10), 1);
+	sv_reg_conn_remove(r, c[1]);
+	assert_int_equal(sv_reg_addr_count(r, "10.0.0.1:9", 10), 0);
+	assert_int_equal(HASH_COUNT(r->ips), 2);
+}
+
 int
 main(void)
 {
@@ -1074,6 +1110,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_info_freed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_room_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_addr_counts, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

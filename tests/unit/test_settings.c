@@ -51,6 +51,7 @@ static const char *const wire_keys[] = {
     "drain.timeout_ms",
     "log_level",
     "log_file",
+    "trusted_proxies",
 };
 
 static int

@@ -1,0 +1,133 @@
+'use strict';
+/*
+ * Connection limits per client address, across both workers, and
+ * trusted proxies: a connection from a trusted proxy is the client its
+ * X-Forwarded-For or Forwarded header names (limited and listed by that
+ * address); one from any other peer is the peer, whatever it claims. Each
+ * refusal is counted by the limit it hit. A bad trusted_proxies entry is
+ * refused by the config check, naming it.
+ */
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const childProcess = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const WebSocket = require('ws');
+const { startWsd, WSD_BIN, waitFor } = require('./harness');
+
+const T = { timeout: 30000 };
+const PER_ADDRESS = 3;
+
+/* Opens a connection from localAddress with headers; resolves with
+ * { ws, welcome } or { status } when the upgrade is refused. */
+function open(url, { localAddress = '127.0.0.1', headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { localAddress, headers });
+    ws.once('unexpected-response', (req, res) => {
+      resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'] });
+      req.destroy();
+    });
+    ws.once('message', (data) => resolve({ ws, welcome: JSON.parse(data.toString()) }));
+    ws.once('error', (e) => {
+      if (!/Unexpected server response/.test(e.message)) reject(e);
+    });
+  });
+}
+
+describe('limits.max_connections_per_address and trusted_proxies', () => {
+  let d;
+  const opened = [];
+
+  before(async () => {
+    d = await startWsd({
+      workers: 2,
+      config: { limits: { max_connections_per_address: PER_ADDRESS }, trusted_proxies: ['127.0.0.2', '10.0.0.0/8'] },
+    });
+  });
+  after(async () => {
+    for (const c of opened) if (c.ws) c.ws.terminate();
+    if (d) await d.stop();
+  });
+
+  async function openAll(n, opts) {
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const r = await open(d.url, opts);
+      if (r.ws) opened.push(r);
+      out.push(r);
+    }
+    return out;
+  }
+
+  const addrOf = (r) => d.ctl(['conn', r.welcome.conn]).conn.addr;
+
+  it('holds for one address across both workers, with 429 and Retry-After', T, async () => {
+    const ok = await openAll(PER_ADDRESS, {});
+    assert.ok(ok.every((r) => r.ws), JSON.stringify(ok.map((r) => r.status)));
+    const workers = new Set(ok.map((r) => d.ctl(['conn', r.welcome.conn]).conn.worker));
+    const [over] = await openAll(1, {});
+    assert.equal(over.status, 429);
+    assert.equal(over.retryAfter, '5');
+    /* Another address is not held back. */
+    const [other] = await openAll(1, { localAddress: '127.0.0.3' });
+    assert.ok(other.ws);
+    const st = d.ctl(['stats']).stats;
+    assert.equal(st.refused_per_address, 1);
+    assert.ok(workers.size >= 1);
+    /* One goes: one more may come. */
+    ok[0].ws.close();
+    await waitFor(() => d.ctl(['stats']).stats.connections === PER_ADDRESS, { what: 'the close' });
+    const [again] = await openAll(1, {});
+    assert.ok(again.ws, `status ${again.status}`);
+  });
+
+  it('behind a trusted proxy, the forwarded client is the one limited and listed', T, async () => {
+    const xff = { localAddress: '127.0.0.2', headers: { 'X-Forwarded-For': '6.6.6.6, 198.51.100.7' } };
+    const ok = await openAll(PER_ADDRESS, xff);
+    assert.ok(ok.every((r) => r.ws));
+    assert.equal(addrOf(ok[0]), '198.51.100.7:0');
+    const [over] = await openAll(1, xff);
+    assert.equal(over.status, 429);
+    /* Another client behind the same proxy is not. */
+    const [other] = await openAll(1, { localAddress: '127.0.0.2', headers: { Forwarded: 'for="[2001:db8::9]:443";proto=https' } });
+    assert.ok(other.ws);
+    assert.equal(addrOf(other), '[2001:db8::9]:0');
+  });
+
+  it('from an untrusted peer, the forwarding headers are ignored', T, async () => {
+    const spoof = { localAddress: '127.0.0.4', headers: { 'X-Forwarded-For': '203.0.113.50' } };
+    const ok = await openAll(PER_ADDRESS, spoof);
+    assert.ok(ok.every((r) => r.ws));
+    assert.match(addrOf(ok[0]), /^127\.0\.0\.4:\d+$/);
+    /* Changing the claimed address does not get past the peer's limit. */
+    const [over] = await openAll(1, { localAddress: '127.0.0.4', headers: { 'X-Forwarded-For': '203.0.113.51' } });
+    assert.equal(over.status, 429);
+  });
+
+  it('counts refusals by the limit they hit, in stats and /metrics', T, async () => {
+    const st = d.ctl(['stats']).stats;
+    assert.equal(st.refused_per_address, 3);
+    assert.equal(st.refused_per_user, 0);
+    assert.equal(st.refused_max_connections, 0);
+    const res = await fetch(`http://127.0.0.1:${d.adminPort}/metrics`);
+    const text = await res.text();
+    assert.match(text, /^wsd_connections_refused_by_total\{reason="per_address"\} 3$/m);
+  });
+});
+
+describe('trusted_proxies in the config check', () => {
+  it('a bad entry is refused, naming it', T, () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsd-e2e-limits-'));
+    try {
+      const conf = path.join(dir, 'wsd.conf');
+      fs.writeFileSync(conf, 'trusted_proxies = ["10.0.0.0/8", "10.0.0.0/40"];\n');
+      const r = childProcess.spawnSync(WSD_BIN, ['-t', '-c', conf], { encoding: 'utf8' });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /trusted_proxies: element 2 \("10\.0\.0\.0\/40"\): the prefix length/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
