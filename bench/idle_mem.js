@@ -75,7 +75,7 @@ async function startWsd() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsd-bench-'));
   const port = await freePort();
   const conf = path.join(dir, 'wsd.conf');
-  fs.writeFileSync(conf, `listen = "127.0.0.1:${port}";\nrun_dir = "${dir}";\nadmin_listen = "";\nworkers = 2;\nlog_level = "warn";\nlimits = { max_connections_per_user = 0; max_connections_per_address = 0; ${process.env.BENCH_LIMITS || ""} };\n`);
+  fs.writeFileSync(conf, `listen = "127.0.0.1:${port}";\nrun_dir = "${dir}";\nadmin_listen = "";\nworkers = 2;\nlog_level = "warn";\nlimits = { max_connections_per_user = 0; max_connections_per_address = 0; rate_msgs = 0; ${process.env.BENCH_LIMITS || ""} };\n`);
   const p = spawn(process.env.WSD_BIN || path.join(root, 'bin/wsd'), ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(p);
   const ctl = (args) => JSON.parse(execFileSync(process.env.WSCTL_BIN || path.join(root, 'bin/wsctl'), ['-s', path.join(dir, 'wsctl.sock'), '--json', ...args]).toString());

@@ -37,7 +37,7 @@ admin_listen = "";
 log_level = "warn";
 echo_path = "/echo";
 demo_page = false;
-limits = { max_connections = 0; max_connections_per_user = 0; max_connections_per_address = 0; };
+limits = { max_connections = 0; max_connections_per_user = 0; max_connections_per_address = 0; rate_msgs = 0; };
 EOF
 "$root/bin/wsd" -c "$run/wsd.conf" </dev/null >"$dir/wsd.log" 2>&1 &
 wsd=$!

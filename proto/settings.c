@@ -69,6 +69,19 @@ const struct setting_row settings_worker[] = {
      * "ADDR" or "ADDR/PREFIX"). */
     {"trusted_proxies", SETTING_LIST, OFF(trusted_proxies), 0, 64, 0, NULL,
      NULL, 64, 0},
+    /* What one connection may send (token buckets; worker/wk_rate.h): a
+     * rate of 0 is no limit. Over it, the connection is paused (`flow`);
+     * still over it after rate_grace_ms, closed with 4002. */
+    {"limits.rate_msgs", SETTING_UINT, OFF(rate_msgs), 0, 1000000, 100, NULL,
+     NULL, 0, 0},
+    {"limits.rate_msgs_burst", SETTING_UINT, OFF(rate_msgs_burst), 1, 10000000,
+     200, NULL, NULL, 0, 0},
+    {"limits.rate_bytes", SETTING_UINT, OFF(rate_bytes), 0, 1ull << 32, 0, NULL,
+     NULL, 0, 0},
+    {"limits.rate_bytes_burst", SETTING_UINT, OFF(rate_bytes_burst), 0,
+     1ull << 32, 0, NULL, NULL, 0, 0},
+    {"limits.rate_grace_ms", SETTING_UINT, OFF(rate_grace_ms), 0, 3600000,
+     10000, NULL, NULL, 0, 0},
 };
 
 const size_t settings_worker_n =

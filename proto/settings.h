@@ -76,7 +76,10 @@ struct settings {
 	uint64_t drain_timeout_ms;
 	int log_level;	/* enum log_level */
 	char *log_file; /* "": stderr (the supervisor's with -d: /dev/null) */
-	struct setting_list trusted_proxies; /* CIDRs (proto/addr.h) */
+	struct setting_list trusted_proxies;   /* CIDRs (proto/addr.h) */
+	uint64_t rate_msgs, rate_msgs_burst;   /* per connection, per second */
+	uint64_t rate_bytes, rate_bytes_burst; /* 0: no limit */
+	uint64_t rate_grace_ms;
 };
 
 extern const struct setting_row settings_worker[];

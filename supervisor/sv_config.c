@@ -337,6 +337,15 @@ check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 			 file);
 		return WSD_EINVAL;
 	}
+	if (c->w.rate_bytes > 0 && c->w.rate_bytes_burst > 0 &&
+	    c->w.rate_bytes_burst < c->w.max_message_bytes) {
+		snprintf(err, errlen,
+			 "%s: limits.rate_bytes_burst must be at least "
+			 "limits.max_message_bytes when limits.rate_bytes is "
+			 "set (or no message of the largest size could pass)",
+			 file);
+		return WSD_EINVAL;
+	}
 	if (c->w.ws_path[0] != '/' ||
 	    (c->w.echo_path[0] != '\0' && c->w.echo_path[0] != '/')) {
 		snprintf(err, errlen,

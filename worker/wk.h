@@ -35,6 +35,8 @@
 #include "../proto/proto.h"
 #include "../proto/queue.h"
 
+struct wk_rate;
+
 /* A frame (or raw HTTP bytes) ready to write, shared by reference. */
 struct wk_buf {
 	uint32_t refs;
@@ -104,6 +106,9 @@ struct wk_io {
 struct wk_handler {
 	/* The socket is readable while the connection is in WK_HANDSHAKE. */
 	void (*read)(struct wk_conn *c);
+	/* The connection was paused (reason: "rate_limit", "server_busy")
+	 * or resumed (reason NULL): tell the client, if the protocol can. */
+	void (*flow)(struct wk_conn *c, const char *reason);
 	/* One whole data message (opcode text or binary) arrived. */
 	void (*message)(struct wk_conn *c, int opcode, const uint8_t *msg,
 			size_t len);
@@ -152,6 +157,8 @@ struct wk_conn {
 	struct wk_scan scan;
 	/* wk_queue.c: what waits to be written. */
 	struct wk_queue q;
+	/* wk_conn.c: its send rate, once it sent a message (wk_rate.h). */
+	struct wk_rate *rate;
 	/* wk_http.c and wk_auth.c: the handshake, and who the client is. */
 	struct wk_hs *hs;
 	char *user;

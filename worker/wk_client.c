@@ -201,6 +201,8 @@ publish(struct wk_conn *c, const char *room, size_t rlen, json_t *data,
 	if (wk_ipc_send(&m) != 0)
 		wk_client_error(c, "unavailable", "try again", id, idlen);
 	free(text);
+	/* A supervisor that falls behind holds the publishers back. */
+	wk_conn_ipc_check(c);
 }
 
 static void
@@ -549,6 +551,8 @@ wk_client_on_error(struct wk_conn *c, const struct proto_msg *m)
 static void
 client_message(struct wk_conn *c, int opcode, const uint8_t *msg, size_t len)
 {
+	if (wk_conn_charge(c, len) != WSD_OK)
+		return;
 	if (opcode == WSLAY_BINARY_FRAME) {
 		wk_conn_close(c, 1003, "wsd.v1 is JSON text");
 		return;
@@ -560,14 +564,31 @@ client_message(struct wk_conn *c, int opcode, const uint8_t *msg, size_t len)
 static void
 echo_message(struct wk_conn *c, int opcode, const uint8_t *msg, size_t len)
 {
-	struct wk_buf *b = wk_frame_new(opcode, msg, len);
+	struct wk_buf *b;
 
+	if (wk_conn_charge(c, len) != WSD_OK)
+		return;
+	b = wk_frame_new(opcode, msg, len);
 	if (b != NULL && wk_conn_send(c, b, 0) == WSD_OK)
 		c->msgs_out--; /* echoes are not deliveries */
 	wk_buf_unref(b);
 }
 
-static const struct wk_handler client_handler = {.message = client_message};
+/* {"type":"flow","state":"pause","reason":R} or {"type":"flow",
+ * "state":"resume"}: the client is not read meanwhile. */
+static void
+client_flow(struct wk_conn *c, const char *reason)
+{
+	json_t *f =
+	    reason ? json_pack("{s:s, s:s, s:s}", "type", "flow", "state",
+			       "pause", "reason", reason)
+		   : json_pack("{s:s, s:s}", "type", "flow", "state", "resume");
+
+	wk_conn_send_json(c, f);
+}
+
+static const struct wk_handler client_handler = {.message = client_message,
+						 .flow = client_flow};
 static const struct wk_handler echo_handler = {.message = echo_message};
 
 static void

@@ -36,13 +36,21 @@
 #include "wk_frame.h"
 #include "wk_ipc.h"
 #include "wk_queue.h"
+#include "wk_rate.h"
 #include "wk_rooms.h"
 #include "wk_ws.h"
 
 #define container_of(p, type, member)                                          \
 	((type *)((char *)(p)-offsetof(type, member)))
 
-#define CLOSE_WAIT 2.0 /* seconds to wait for the peer's close */
+#define CLOSE_WAIT 2.0	     /* seconds to wait for the peer's close */
+#define PAUSE_TICK 0.01	     /* how often paused connections are looked at */
+#define IPC_PAUSE_HIGH 10000 /* outbox messages that pause publishers */
+#define IPC_PAUSE_LOW 1000   /* ... and that let them go on */
+
+/* Connections paused for their rate or the IPC channel (wk_rate.h). */
+static TAILQ_HEAD(, wk_rate) paused = TAILQ_HEAD_INITIALIZER(paused);
+static ev_timer pause_timer;
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
@@ -78,6 +86,12 @@ over_limits(const struct wk_conn *c)
 	return wk_queue_over(&c->q, &lim);
 }
 
+static int
+is_paused(const struct wk_conn *c)
+{
+	return c->rate != NULL && c->rate->paused != 0;
+}
+
 static void
 update_io(struct wk_conn *c)
 {
@@ -85,7 +99,7 @@ update_io(struct wk_conn *c)
 
 	if (!c->eof && (((c->state == WK_HANDSHAKE || c->state == WK_OPEN ||
 			  c->state == WK_CLOSING) &&
-			 !over_limits(c)) ||
+			 !over_limits(c) && !is_paused(c)) ||
 			c->lingering))
 		ev |= EV_READ;
 	if (c->writing)
@@ -161,6 +175,11 @@ void
 wk_conn_destroy(struct wk_conn *c)
 {
 	unregister(c);
+	if (c->rate != NULL) {
+		if (c->rate->paused)
+			TAILQ_REMOVE(&paused, c->rate, link);
+		free(c->rate);
+	}
 	HASH_DEL(wk.conns, c);
 	wk.nconns--;
 	wk_unmark_dirty(c);
@@ -376,6 +395,126 @@ wk_conn_send_json(struct wk_conn *c, json_t *obj)
 	free(text);
 	json_decref(obj);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Flow control for senders. */
+
+static void
+rate_limits(struct wk_rate_limits *l)
+{
+	l->msgs = (double)wk.cfg.rate_msgs;
+	l->msgs_burst = (double)wk.cfg.rate_msgs_burst;
+	l->bytes = (double)wk.cfg.rate_bytes;
+	/* Burst 0: the larger of a second's worth and the largest message. */
+	l->bytes_burst =
+	    (double)(wk.cfg.rate_bytes_burst ? wk.cfg.rate_bytes_burst
+		     : wk.cfg.rate_bytes > wk.cfg.max_message_bytes
+			 ? wk.cfg.rate_bytes
+			 : wk.cfg.max_message_bytes);
+	l->grace = WK_SECONDS(wk.cfg.rate_grace_ms);
+}
+
+static struct wk_rate *
+rate_of(struct wk_conn *c, const struct wk_rate_limits *l)
+{
+	if (c->rate == NULL &&
+	    (c->rate = calloc(1, sizeof(*c->rate))) != NULL) {
+		wk_rate_init(c->rate, l, ev_now(wk.loop));
+		c->rate->c = c;
+	}
+	return c->rate;
+}
+
+static void
+flow(struct wk_conn *c, const char *reason)
+{
+	if (c->state == WK_OPEN && c->h != NULL && c->h->flow != NULL)
+		c->h->flow(c, reason);
+}
+
+/* Look at the paused connections: each goes on once nothing holds it. */
+static void
+on_pause_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct wk_rate_limits l;
+	struct wk_rate *r, *next;
+	double now = ev_now(loop);
+
+	(void)revents;
+	rate_limits(&l);
+	for (r = TAILQ_FIRST(&paused); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, link);
+		if ((r->paused & WK_PAUSE_RATE) &&
+		    wk_rate_wait(r, &l, now) <= 0)
+			r->paused &= ~WK_PAUSE_RATE;
+		if ((r->paused & WK_PAUSE_IPC) &&
+		    wk_ipc_backlog() < IPC_PAUSE_LOW)
+			r->paused &= ~WK_PAUSE_IPC;
+		if (r->paused)
+			continue;
+		TAILQ_REMOVE(&paused, r, link);
+		flow(r->c, NULL);
+		update_io(r->c);
+		/* What waits in the kernel is read now, not at the next
+		 * byte. */
+		if (ev_is_active(&r->c->io))
+			ev_feed_event(loop, &r->c->io, EV_READ);
+	}
+	if (TAILQ_EMPTY(&paused))
+		ev_timer_stop(loop, t);
+}
+
+void
+wk_conn_pause(struct wk_conn *c, unsigned why)
+{
+	struct wk_rate_limits l;
+	struct wk_rate *r;
+
+	rate_limits(&l);
+	if ((r = rate_of(c, &l)) == NULL)
+		return;
+	if (r->paused == 0) {
+		TAILQ_INSERT_TAIL(&paused, r, link);
+		flow(c, why & WK_PAUSE_RATE ? "rate_limit" : "server_busy");
+	}
+	r->paused |= why;
+	if (!ev_is_active(&pause_timer)) {
+		ev_timer_init(&pause_timer, on_pause_tick, PAUSE_TICK,
+			      PAUSE_TICK);
+		ev_timer_start(wk.loop, &pause_timer);
+	}
+	update_io(c);
+}
+
+int
+wk_conn_charge(struct wk_conn *c, size_t len)
+{
+	struct wk_rate_limits l;
+	struct wk_rate *r;
+	int rc;
+
+	rate_limits(&l);
+	if ((l.msgs <= 0 && l.bytes <= 0) || (r = rate_of(c, &l)) == NULL)
+		return WSD_OK;
+	rc = wk_rate_charge(r, &l, ev_now(wk.loop), len);
+	if (rc < 0) {
+		log_info("conn %llu: over its send rate for %.1f s; closing "
+			 "4002",
+			 (unsigned long long)c->id, l.grace);
+		wk_conn_close(c, 4002, "rate limit exceeded");
+		return WSD_ECLOSED;
+	}
+	if (rc > 0)
+		wk_conn_pause(c, WK_PAUSE_RATE);
+	return WSD_OK;
+}
+
+void
+wk_conn_ipc_check(struct wk_conn *c)
+{
+	if (wk_ipc_backlog() >= IPC_PAUSE_HIGH)
+		wk_conn_pause(c, WK_PAUSE_IPC);
 }
 
 static void

@@ -93,4 +93,20 @@ void wk_conn_close_all(int code, const char *reason);
  * timeout apply at once, not after the old timer fires. */
 void wk_conn_retime_all(void);
 
+/*
+ * Flow control for senders (wk_rate.h): charge a message of len bytes
+ * that c sent. Over its rate, c is paused: not read until its buckets
+ * refill, with `flow` told through its handler; over it past the grace
+ * period, it is closed with 4002. Returns WSD_OK, or WSD_ECLOSED (do not
+ * act on the message).
+ */
+int wk_conn_charge(struct wk_conn *c, size_t len);
+
+/* Pause c for why (WK_PAUSE_*) until that clears. */
+void wk_conn_pause(struct wk_conn *c, unsigned why);
+
+/* c just sent something to the supervisor: pause it while the channel's
+ * backlog is long (WK_PAUSE_IPC). */
+void wk_conn_ipc_check(struct wk_conn *c);
+
 #endif

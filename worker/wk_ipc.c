@@ -111,6 +111,12 @@ wk_ipc_sent(void)
 	return sent;
 }
 
+uint32_t
+wk_ipc_backlog(void)
+{
+	return outbox_len;
+}
+
 static void
 on_readable(struct ev_loop *loop, ev_io *io, int revents)
 {

@@ -24,6 +24,7 @@
 
 #include "wk_frame.h"
 #include "wk_queue.h"
+#include "wk_rate.h"
 
 #define READ_BUDGET (256 * 1024) /* bytes per connection per loop turn */
 
@@ -158,7 +159,10 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	/* A held close frame is owed to wslay whatever the budget. */
 	if (c->stash != NULL)
 		return stash_recv(c, ctx, buf, len);
-	if (cur->budget == 0 || cur->drained)
+	/* A paused sender is not read (its bytes wait in the kernel, and TCP
+	 * pushes back on it). */
+	if (cur->budget == 0 || cur->drained ||
+	    (c->rate != NULL && c->rate->paused))
 		return would_block(ctx);
 	if (len > cur->budget)
 		len = cur->budget;

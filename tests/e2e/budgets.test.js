@@ -42,7 +42,7 @@ describe('limits.max_rooms', () => {
   let d;
 
   before(async () => {
-    d = await startWsd({ workers: 1, config: { limits: { max_rooms: MAX, max_queue_msgs: 100000, max_queue_bytes: 64 << 20 } } });
+    d = await startWsd({ workers: 1, config: { limits: { max_rooms: MAX, max_queue_msgs: 100000, max_queue_bytes: 64 << 20, rate_msgs: 0 } } });
   });
   after(async () => {
     if (d) await stopCleanly(d);
@@ -93,7 +93,7 @@ describe('replay.max_bytes', () => {
   let d;
 
   before(async () => {
-    d = await startWsd({ workers: 1, config: { replay: { size: 10000, max_bytes: BUDGET }, limits: { max_queue_msgs: 100000, max_queue_bytes: 64 << 20 } } });
+    d = await startWsd({ workers: 1, config: { replay: { size: 10000, max_bytes: BUDGET }, limits: { max_queue_msgs: 100000, max_queue_bytes: 64 << 20, rate_msgs: 0 } } });
   });
   after(async () => {
     if (d) await stopCleanly(d);

@@ -620,7 +620,7 @@ describe('slow consumer', () => {
   before(async () => {
     d = await startWsd({
       workers: 2,
-      config: { limits: { max_queue_msgs: 8, max_queue_bytes: 65536, max_message_bytes: 16384, slow_consumer: 'disconnect' } },
+      config: { limits: { max_queue_msgs: 8, max_queue_bytes: 65536, max_message_bytes: 16384, slow_consumer: 'disconnect', rate_msgs: 0 } },
     });
   });
   after(async () => {

@@ -113,12 +113,15 @@ async function rollUnderTraffic(ctx, { workers, change, url, afterReload }) {
     const summary =
       `${NCLIENTS} clients on ${workers} workers; reload ${j(reply.changes)}; ${sent} publishes, ${pubErrors.length} failed; ` +
       `last ${j(last)}, acked ${j(acked)}; ${moved.length} clients moved, ${clients.filter((t) => t.failure).length} failed; ` +
-      `connect loop ${loop.ok} ok, ${loop.failures.length} refused; ${problems.length} problems`;
+      `connect loop ${loop.ok} ok, ${loop.failures.length} refused, ${loop.retries.length} told to retry; ${problems.length} problems`;
     ctx.diagnostic(summary);
     assert.deepEqual(pubErrors.slice(0, 5), [], summary);
     for (const r of ROOMS) assert.equal(last[r], acked[r], `room ${r}: ${summary}`);
     assert.deepEqual(loop.failures.slice(0, 5), [], `connect loop: ${summary}`);
     assert.deepEqual(loop.resets.slice(0, 5), [], `connect loop resets: ${summary}`);
+    /* A handshake that ends on a worker just as it drains is told to come
+     * back (503 with Retry-After): a few at most. */
+    assert.ok(loop.retries.length <= 5, `connect loop: ${loop.retries.length} answered 503 (${summary})`);
     if (problems.length) assert.fail(`${summary}\n  ${problems.slice(0, 12).join('\n  ')}`);
     /* A client that moved was told first: `shutdown`, then 1001. */
     for (const t of moved) {

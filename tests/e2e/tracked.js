@@ -219,13 +219,14 @@ function verdict(clients, last) {
 
 /*
  * Opens, welcomes and closes connections to url() in a loop until stop();
- * resolves with { ok, failures, resets }. A refusal (connection refused,
- * an HTTP answer other than 101, no welcome) is a failure; a reset of a
- * handshake in flight (the process holding it was killed) is counted
- * apart, as `resets`.
+ * resolves with { ok, failures, resets, retries }. A refusal (connection
+ * refused, an HTTP answer other than 101 or 503, no welcome) is a failure;
+ * a reset of a handshake in flight (the process holding it was killed) is
+ * counted apart, as `resets`, and so is a 503 (`retries`: the handshake
+ * ended on a worker that had begun to drain, which says to come back).
  */
 async function connectLoop(url, stop) {
-  const out = { ok: 0, failures: [], resets: [] };
+  const out = { ok: 0, failures: [], resets: [], retries: [] };
   while (!stop()) {
     try {
       const c = await connectWelcomed(url(), { timeoutMs: 3000 });
@@ -234,7 +235,9 @@ async function connectLoop(url, stop) {
       await c.waitClose(3000).catch(() => {});
     } catch (e) {
       const m = e.message.slice(0, 160);
-      (/socket hang up|ECONNRESET/.test(m) ? out.resets : out.failures).push(m);
+      if (/socket hang up|ECONNRESET/.test(m)) out.resets.push(m);
+      else if (/HTTP 503/.test(m)) out.retries.push(m);
+      else out.failures.push(m);
     }
     await sleep(5);
   }

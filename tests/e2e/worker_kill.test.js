@@ -175,6 +175,7 @@ describe('worker SIGKILL under load', () => {
     assert.ok(refillMs < 1000, `a new worker ready ${refillMs} ms after the kill`);
     assert.deepEqual(ghosts, [], 'wsctl conns lists connections of the dead worker');
     assert.deepEqual(loop.failures, [], `the connect loop was refused (${loop.ok} connects worked)`);
+    assert.deepEqual(loop.retries, [], `the connect loop got 503 (${loop.ok} connects worked)`);
     /* A handshake the killed worker had accepted dies with it (a reset,
      * not a refusal); there can be a few, never more. */
     assert.ok(loop.resets.length <= 3, `the connect loop saw ${loop.resets.length} resets`);

@@ -157,6 +157,11 @@ static struct settings cfg_all = {
     .drain_timeout_ms = 12000,
     .log_level = 3,
     .log_file = "/var/log/wsd.log",
+    .rate_msgs = 50,
+    .rate_msgs_burst = 75,
+    .rate_bytes = 1000000,
+    .rate_bytes_burst = 2000000,
+    .rate_grace_ms = 5000,
 };
 
 static uint64_t *
@@ -444,7 +449,7 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			/* The block's slots: test_settings.c pins the
 			 * order of every row. */
-			assert_int_equal(o->via.array.size, 24);
+			assert_int_equal(o->via.array.size, 29);
 			assert_obj_uint(&o->via.array.ptr[0],
 					want->config->max_message_bytes);
 			assert_obj_uint(&o->via.array.ptr[10],
@@ -537,6 +542,7 @@ test_roundtrip_empty_values(void **state)
 	low.jwt_info_max_bytes = 2;
 	low.drain_timeout_ms = 100;
 	low.log_file = "";
+	low.rate_msgs_burst = 1;
 	for (i = 0; i < NLAYOUTS; i++) {
 		memset(&m, 0, sizeof(m));
 		m.type = layouts[i].type;

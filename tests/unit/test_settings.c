@@ -52,6 +52,11 @@ static const char *const wire_keys[] = {
     "log_level",
     "log_file",
     "trusted_proxies",
+    "limits.rate_msgs",
+    "limits.rate_msgs_burst",
+    "limits.rate_bytes",
+    "limits.rate_bytes_burst",
+    "limits.rate_grace_ms",
 };
 
 static int
