@@ -131,13 +131,14 @@ cmd_workers(struct sv *sv, const json_t *req)
 		json_array_append_new(
 		    arr,
 		    json_pack(
-			"{s:i, s:i, s:i, s:s, s:i, s:i, s:I, s:s, s:b}", "id",
-			w->id, "pid", (int)w->pid, "generation", (int)w->gen,
-			"state", sv_slot_state_name(w->state), "connections",
-			(int)sv->reg.per_worker[i], "restarts",
+			"{s:i, s:i, s:i, s:s, s:i, s:i, s:I, s:s, s:b, s:i}",
+			"id", w->id, "pid", (int)w->pid, "generation",
+			(int)w->gen, "state", sv_slot_state_name(w->state),
+			"connections", (int)sv->reg.per_worker[i], "restarts",
 			(int)w->restarts, "uptime_s",
 			(json_int_t)(w->pid ? (now - w->started_ms) / 1000 : 0),
-			"last_exit", last, "crash_loop", w->crash_loop != 0));
+			"last_exit", last, "crash_loop", w->crash_loop != 0,
+			"outbox", (int)w->outbox_len));
 	}
 	json_object_set_new(r, "workers", arr);
 	return r;
@@ -648,6 +649,7 @@ cmd_stats(struct sv *sv, const json_t *req)
 		    {"deliveries", s->deliveries},
 		    {"worker_restarts", s->worker_restarts},
 		    {"ipc_drops", s->ipc_drops},
+		    {"workers_stuck", sv->workers.stuck},
 		    {"rooms", es.rooms},
 		    {"replay_entries", es.replay_entries},
 		    {"replay_bytes", es.replay_bytes},

@@ -44,10 +44,82 @@ sv_worker_up(const struct sv_worker *w)
 	return w->pid > 0 && w->sock_open;
 }
 
+static void
+outbox_clear(struct sv_worker *w)
+{
+	struct sv_outmsg *o;
+
+	while ((o = STAILQ_FIRST(&w->outbox)) != NULL) {
+		STAILQ_REMOVE_HEAD(&w->outbox, link);
+		nng_msg_free(o->msg);
+		free(o);
+	}
+	w->outbox_len = 0;
+	w->outbox_bytes = 0;
+}
+
+/* w takes no messages: kill it (its slot restarts it; its clients
+ * resume) and drop what waited for it. */
+static void
+stuck(struct sv *sv, struct sv_worker *w, const char *why)
+{
+	log_error("worker %d is stuck (%s: %u messages, %llu bytes wait for "
+		  "it); restarting it, its clients will resume",
+		  w->id, why, w->outbox_len,
+		  (unsigned long long)w->outbox_bytes);
+	sv->workers.stuck++;
+	sv->stats.ipc_drops += w->outbox_len;
+	outbox_clear(w);
+	if (w->pid > 0)
+		kill(w->pid, SIGKILL);
+}
+
+/* Send what waits for w, in order, until nng refuses again. */
+static void
+outbox_flush(struct sv *sv, struct sv_worker *w)
+{
+	struct sv_outmsg *o;
+
+	while ((o = STAILQ_FIRST(&w->outbox)) != NULL) {
+		size_t len = nng_msg_len(o->msg);
+
+		if (nng_sendmsg(w->sock, o->msg, NNG_FLAG_NONBLOCK) != 0)
+			break;
+		STAILQ_REMOVE_HEAD(&w->outbox, link);
+		free(o);
+		w->outbox_len--;
+		w->outbox_bytes -= len;
+		w->outbox_since = wall_ms();
+	}
+	if (w->outbox_len > 0 &&
+	    wall_ms() - w->outbox_since > SV_OUTBOX_DEADLINE_MS)
+		stuck(sv, w, "it took nothing for 10 s");
+}
+
+static void
+on_outbox_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct sv *sv = ev_userdata(loop);
+	int i, waiting = 0;
+
+	(void)revents;
+	for (i = 0; i < SV_MAX_WORKERS; i++) {
+		struct sv_worker *w = &sv->workers.slot[i];
+
+		if (w->outbox_len > 0 && w->sock_open)
+			outbox_flush(sv, w);
+		waiting += w->outbox_len > 0;
+	}
+	if (!waiting)
+		ev_timer_stop(loop, t);
+}
+
 int
 sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m)
 {
+	struct sv_outmsg *o;
 	nng_msg *msg;
+	size_t len;
 	int rc;
 
 	if (!sv_worker_up(w))
@@ -60,17 +132,30 @@ sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m)
 		sv->stats.ipc_drops++;
 		return rc;
 	}
-	if ((rc = nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK)) != 0) {
+	if (w->outbox_len == 0 &&
+	    nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK) == 0)
+		return WSD_OK;
+	/* Behind whatever already waits, so that order holds. */
+	len = nng_msg_len(msg);
+	if (w->outbox_bytes + len > SV_OUTBOX_MAX_BYTES ||
+	    (o = malloc(sizeof(*o))) == NULL) {
 		nng_msg_free(msg);
-		if (w->ipc_drops++ % 1000 == 0)
-			log_warn("worker %d: IPC queue refused %s (%s), %llu "
-				 "dropped so far",
-				 w->id, proto_type_name(m->type),
-				 nng_strerror(rc),
-				 (unsigned long long)w->ipc_drops);
 		sv->stats.ipc_drops++;
+		stuck(sv, w, "its outbox is full");
 		return WSD_EFULL;
 	}
+	if (w->outbox_len == 0) {
+		w->outbox_since = wall_ms();
+		log_warn("worker %d: its IPC queue is full; messages wait in "
+			 "its outbox",
+			 w->id);
+	}
+	o->msg = msg;
+	STAILQ_INSERT_TAIL(&w->outbox, o, link);
+	w->outbox_len++;
+	w->outbox_bytes += len;
+	if (!ev_is_active(&sv->workers.outbox_timer))
+		ev_timer_start(sv->loop, &sv->workers.outbox_timer);
 	return WSD_OK;
 }
 
@@ -164,6 +249,10 @@ on_readable(struct ev_loop *loop, ev_io *io, int revents)
 static void
 channel_close(struct sv *sv, struct sv_worker *w)
 {
+	if (w->outbox_len > 0)
+		log_warn("worker %d: %u messages waited for it when it went",
+			 w->id, w->outbox_len);
+	outbox_clear(w);
 	if (!w->sock_open)
 		return;
 	ev_io_stop(sv->loop, &w->rio);
@@ -459,9 +548,11 @@ sv_workers_init(struct sv *sv, sv_worker_msg_fn *on_msg,
 		w->id = i;
 		w->state = SV_SLOT_STOPPED;
 		w->last_status = -1;
+		STAILQ_INIT(&w->outbox);
 		ev_timer_init(&w->timer, on_timer, 0., 0.);
 		w->timer.data = w;
 	}
+	ev_timer_init(&sv->workers.outbox_timer, on_outbox_timer, 0.005, 0.005);
 	ev_child_init(&sv->workers.child, on_child, 0, 0);
 	ev_child_start(sv->loop, &sv->workers.child);
 	return WSD_OK;
@@ -474,6 +565,7 @@ sv_workers_fini(struct sv *sv)
 	int i, left;
 
 	ev_child_stop(sv->loop, &sv->workers.child);
+	ev_timer_stop(sv->loop, &sv->workers.outbox_timer);
 	for (i = 0; i < SV_MAX_WORKERS; i++)
 		if (sv->workers.slot[i].pid > 0)
 			kill(sv->workers.slot[i].pid, SIGQUIT);

@@ -22,11 +22,20 @@
 #include <sys/types.h>
 
 #include "../proto/proto.h"
+#include "../proto/queue.h"
 #include "sv_config.h"
 #include "sv_slot.h"
 
 struct sv;
 struct sv_worker;
+
+#define SV_OUTBOX_MAX_BYTES (256ull << 20) /* waiting for one worker */
+#define SV_OUTBOX_DEADLINE_MS 10000	   /* taking nothing this long: stuck */
+
+struct sv_outmsg {
+	STAILQ_ENTRY(sv_outmsg) link;
+	nng_msg *msg;
+};
 
 /* A message from worker w, decoded and checked; m is valid for the call. */
 typedef void sv_worker_msg_fn(struct sv *sv, struct sv_worker *w,
@@ -49,18 +58,25 @@ struct sv_worker {
 	nng_socket sock;
 	int sock_open;
 	ev_io rio;
-	ev_timer timer;	    /* the restart timer */
-	uint64_t ipc_drops; /* messages to it that its queue refused */
+	ev_timer timer;			   /* the restart timer */
 	uint64_t exits[SV_SLOT_EXITS_MAX]; /* recent unexpected exits */
 	uint32_t nexits;
 	int crash_loop; /* FAILED for crashing, not for exit status 100 */
 	int draining;	/* its process said DRAINING: admit no more to it */
+	/* What nng's queue to it refused, in order, sent first once it can
+	 * take more: nothing for a worker is dropped. */
+	STAILQ_HEAD(, sv_outmsg) outbox;
+	uint32_t outbox_len;
+	uint64_t outbox_bytes;
+	uint64_t outbox_since; /* when the oldest waiting message was queued */
 };
 
 struct sv_workers {
 	struct sv_worker slot[SV_MAX_WORKERS];
 	uint32_t next_epoch;
 	ev_child child;
+	ev_timer outbox_timer; /* flushes the outboxes while any is full */
+	uint64_t stuck;	       /* workers killed for not taking messages */
 	sv_worker_msg_fn *on_msg;
 	sv_worker_exit_fn *on_exit;
 };
@@ -96,9 +112,14 @@ void sv_workers_want(struct sv *sv, int n);
 
 /*
  * Encode m and queue it to worker w without blocking; m->worker and m->gen
- * are filled in. Returns WSD_OK, WSD_ECLOSED (no worker process or channel
- * in the slot), WSD_EFULL (its queue is full: dropped and counted in
- * ipc_drops), WSD_ENOMEM or WSD_EINVAL (m does not encode).
+ * are filled in. When nng's queue to w is full, m waits in w's outbox,
+ * in order, and goes as soon as w takes more. A worker that takes nothing
+ * for SV_OUTBOX_DEADLINE_MS, or whose outbox outgrows SV_OUTBOX_MAX_BYTES,
+ * is stuck: it is killed and restarted (its clients resume; their rooms'
+ * messages are in the replay logs), and what waited for it is dropped
+ * with it, logged. Returns WSD_OK, WSD_ECLOSED (no worker process or
+ * channel in the slot), WSD_EFULL (w was just found stuck), WSD_ENOMEM
+ * or WSD_EINVAL (m does not encode).
  */
 int sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m);
 
