@@ -26,6 +26,28 @@ static ev_io accept_io;
 static ev_timer pause_timer;
 static int accepting;
 
+/*
+ * Let the kernel end a dead peer too: data it never acknowledges within
+ * one heartbeat interval and timeout ends the connection
+ * (TCP_USER_TIMEOUT), and keepalive probes an idle one at the same pace.
+ * The heartbeat still decides for live peers that stop answering.
+ */
+static void
+tune_liveness(int fd)
+{
+	unsigned user_ms = (unsigned)(wk.cfg.heartbeat_interval_ms +
+				      wk.cfg.heartbeat_timeout_ms);
+	int one = 1, idle = (int)(wk.cfg.heartbeat_interval_ms / 1000) + 1;
+	int intvl = (int)(wk.cfg.heartbeat_timeout_ms / 3000) + 1, cnt = 3;
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms,
+		   sizeof(user_ms));
+}
+
 static void
 on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -53,6 +75,7 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
 			return;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		tune_liveness(fd);
 		if (wk_conn_create(fd, &wk_io_plain, &wk_http_handler) == NULL)
 			close(fd);
 	}

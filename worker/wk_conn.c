@@ -523,12 +523,21 @@ heartbeat(struct wk_conn *c)
 	static const uint8_t ping[2] = {0x89, 0x00};
 	ev_tstamp now = ev_now(wk.loop), idle = now - c->last_rx;
 	ev_tstamp interval = WK_SECONDS(wk.cfg.heartbeat_interval_ms);
+	ev_tstamp timeout = WK_SECONDS(wk.cfg.heartbeat_timeout_ms);
 	struct wk_buf *b;
 
 	if (c->awaiting_pong) {
 		if (c->last_rx > c->ping_at) {
 			c->awaiting_pong = 0;
 			arm_timer(c, interval - idle);
+			return;
+		}
+		/* An interval shorter than the timeout is kept too: look
+		 * again at the next interval while the timeout runs. */
+		if (now - c->ping_at < timeout) {
+			arm_timer(c, interval < timeout - (now - c->ping_at)
+					 ? interval
+					 : timeout - (now - c->ping_at));
 			return;
 		}
 		log_debug("conn %llu: no pong within %.1f s; closing 4000",
@@ -550,7 +559,7 @@ heartbeat(struct wk_conn *c)
 	}
 	c->awaiting_pong = 1;
 	c->ping_at = now;
-	arm_timer(c, WK_SECONDS(wk.cfg.heartbeat_timeout_ms));
+	arm_timer(c, interval < timeout ? interval : timeout);
 }
 
 static void
@@ -611,7 +620,9 @@ wk_conn_retime_all(void)
 		if (c->state != WK_OPEN || c->close_armed)
 			continue;
 		if (c->awaiting_pong)
-			arm_timer(c, timeout - (now - c->ping_at));
+			arm_timer(c, interval < timeout - (now - c->ping_at)
+					 ? interval
+					 : timeout - (now - c->ping_at));
 		else
 			arm_timer(c, interval - (now - c->last_rx));
 	}

@@ -80,3 +80,59 @@ describe('reload: log level and log file', () => {
     assert.doesNotMatch(fs.readFileSync(`${file}.1`, 'utf8'), /generation 3/);
   });
 });
+
+/* A heartbeat interval shorter than the pong timeout is kept: a client
+ * that answers is pinged every interval, not every timeout. */
+describe('heartbeat: an interval shorter than the timeout', () => {
+  let d;
+
+  after(async () => {
+    if (d) await d.stop();
+  });
+
+  it('pings every interval', T, async () => {
+    const { startWsd: start } = require('./harness');
+    d = await start({ config: { heartbeat: { interval_ms: 200, timeout_ms: 3000 } } });
+    const c = await connectWelcomed(d.url);
+    let pings = 0;
+    c.ws.on('ping', () => pings++);
+    await sleep(1500);
+    /* About 7 at 200 ms; every 3 s it would be none. */
+    assert.ok(pings >= 4, `${pings} pings in 1.5 s`);
+    assert.ok(c.isOpen);
+    c.close();
+  });
+});
+
+/* A peer that vanishes without FIN or RST (its process stopped) is out of
+ * the registry within about one interval and timeout. */
+describe('heartbeat: a peer that vanishes', () => {
+  let d;
+  let child;
+
+  after(async () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    if (d) await d.stop();
+  });
+
+  it('is dropped within interval + timeout', T, async () => {
+    const childProcess = require('node:child_process');
+    const path = require('node:path');
+    const { startWsd: start } = require('./harness');
+    d = await start({ config: { heartbeat: { interval_ms: 300, timeout_ms: 300 } } });
+    const wsPath = require.resolve('ws', { paths: [path.join(__dirname, '..')] });
+    child = childProcess.spawn(
+      process.execPath,
+      ['-e', `const W=require(${JSON.stringify(wsPath)});const w=new W(process.argv[1]);w.on('message',(m)=>{console.log(JSON.parse(m).conn)});`, d.url],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const id = await new Promise((resolve) => child.stdout.once('data', (b) => resolve(Number(String(b).trim()))));
+    assert.ok(d.ctl(['conns']).conns.some((x) => x.id === id));
+    process.kill(child.pid, 'SIGSTOP');
+    const t0 = Date.now();
+    await waitFor(() => !d.ctl(['conns']).conns.some((x) => x.id === id), { timeoutMs: 5000, what: 'the stopped peer gone' });
+    const ms = Date.now() - t0;
+    assert.ok(ms < 3000, `gone after ${ms} ms`);
+    child.kill('SIGKILL');
+  });
+});
