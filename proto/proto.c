@@ -36,6 +36,7 @@ enum field {
 	F_SESSION,
 	F_TOKEN,
 	F_EPOCH,
+	F_KEY,
 	F_CONFIG,
 	F_RECORDS,
 };
@@ -60,9 +61,10 @@ static const struct schema schemas[PROTO_TYPE_END] = {
     [PROTO_SUB_REPLY] = {"SUB_REPLY",
 			 {F_CONN, F_ROOM, F_SEQ, F_FLAGS, F_EPOCH}},
     [PROTO_UNSUB] = {"UNSUB", {F_CONN, F_ROOM}},
-    [PROTO_PUBLISH] = {"PUBLISH", {F_CONN, F_ROOM, F_DATA, F_ID}},
+    [PROTO_PUBLISH] = {"PUBLISH", {F_CONN, F_ROOM, F_DATA, F_ID, F_KEY}},
     [PROTO_DELIVER] = {"DELIVER",
-		       {F_ROOM, F_SEQ, F_CONN, F_EXCLUDE, F_FLAGS, F_DATA}},
+		       {F_ROOM, F_SEQ, F_CONN, F_EXCLUDE, F_FLAGS, F_DATA,
+			F_KEY}},
     [PROTO_ACK] = {"ACK", {F_CONN, F_ID, F_SEQ}},
     [PROTO_ERROR] = {"ERROR", {F_CONN, F_CODE, F_REASON, F_ID, F_FLAGS}},
     [PROTO_KICK] = {"KICK", {F_CONN, F_STATUS, F_REASON}},
@@ -106,6 +108,7 @@ msg_str(struct proto_msg *m, enum field f)
 	case F_SESSION: return &m->session;
 	case F_TOKEN: return &m->token;
 	case F_EPOCH: return &m->epoch;
+	case F_KEY: return &m->key;
 	default: return NULL;
 	}
 }

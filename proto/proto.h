@@ -49,8 +49,9 @@ enum proto_type {
 	PROTO_SUB_REPLY, /* S: conn, room, seq, flags (PROTO_F_RECOVERED),
 			    epoch (the room's) */
 	PROTO_UNSUB,	 /* W: conn, room */
-	PROTO_PUBLISH,	 /* W: conn, room, data (JSON text), id */
-	PROTO_DELIVER, /* S: room, seq, conn (0: room members), exclude, data */
+	PROTO_PUBLISH, /* W: conn, room, data (JSON text), id, key ("": none) */
+	PROTO_DELIVER, /* S: room, seq, conn (0: room members), exclude, data,
+			  key (for latest_per_key rooms; "": none) */
 	PROTO_ACK,     /* S: conn, id, seq */
 	PROTO_ERROR,   /* S: conn, code (text), reason, id, flags
 			  (PROTO_F_SUB) */
@@ -87,6 +88,8 @@ enum proto_slow_policy {
 	PROTO_SLOW_DISCONNECT = 0,
 	PROTO_SLOW_DROP_NEWEST,
 	PROTO_SLOW_DROP_OLDEST,
+	PROTO_SLOW_LATEST_PER_KEY, /* a message replaces the queued one of its
+				      key; without a key, drop_oldest */
 };
 
 /* One connection's counters in a STATS message. */
@@ -137,6 +140,7 @@ struct proto_msg {
 	struct proto_str session;
 	struct proto_str token;
 	struct proto_str epoch;
+	struct proto_str key; /* PUBLISH, DELIVER: the message's key, or "" */
 	/* CONFIG: to encode, point config at the settings; decoded, load
 	 * config_obj (checked row by row) with settings_load. */
 	const struct settings *config;

@@ -16,8 +16,8 @@
 #define OFF(f) offsetof(struct settings, f)
 
 /* In the order of enum proto_slow_policy. */
-static const char *const slow_names[] = {"disconnect", "drop_newest",
-					 "drop_oldest"};
+const char *const proto_slow_names[] = {"disconnect", "drop_newest",
+					"drop_oldest", "latest_per_key"};
 
 const struct setting_row settings_worker[] = {
     /* Re-serialized JSON may grow; 16 MB leaves room under the IPC cap. */
@@ -30,7 +30,8 @@ const struct setting_row settings_worker[] = {
     {"limits.max_queue_msgs", SETTING_UINT, OFF(max_queue_msgs), 1, 1000000,
      4096, NULL, NULL, 0, 0},
     {"limits.slow_consumer", SETTING_ENUM, OFF(slow_policy), 0,
-     PROTO_SLOW_DROP_OLDEST, PROTO_SLOW_DISCONNECT, NULL, slow_names, 0, 0},
+     PROTO_SLOW_LATEST_PER_KEY, PROTO_SLOW_DISCONNECT, NULL, proto_slow_names,
+     0, 0},
     {"limits.max_rooms_per_conn", SETTING_UINT, OFF(max_rooms_per_conn), 1,
      100000, 128, NULL, NULL, 0, 0},
     {"heartbeat.interval_ms", SETTING_UINT, OFF(heartbeat_interval_ms), 100,
@@ -82,6 +83,11 @@ const struct setting_row settings_worker[] = {
      1ull << 32, 0, NULL, NULL, 0, 0},
     {"limits.rate_grace_ms", SETTING_UINT, OFF(rate_grace_ms), 0, 3600000,
      10000, NULL, NULL, 0, 0},
+    /* "PATTERN=POLICY": the slow-consumer policy of the rooms whose name
+     * matches PATTERN (fnmatch), the first match winning; other rooms
+     * have limits.slow_consumer. */
+    {"room_policies", SETTING_LIST, OFF(room_policies), 0, 64, 0, NULL, NULL,
+     160, 0},
 };
 
 const size_t settings_worker_n =
@@ -250,6 +256,28 @@ lists_equal(const struct setting_list *a, const struct setting_list *b)
 		if (strcmp(a->v[i], b->v[i]) != 0)
 			return 0;
 	return 1;
+}
+
+int
+settings_room_policy(const char *entry, size_t *patlen, int *policy,
+		     const char **why)
+{
+	const char *eq = strrchr(entry, '=');
+	int i;
+
+	if (eq == NULL || eq == entry) {
+		*why = "not PATTERN=POLICY";
+		return -1;
+	}
+	for (i = 0; i <= PROTO_SLOW_LATEST_PER_KEY; i++)
+		if (strcmp(eq + 1, proto_slow_names[i]) == 0) {
+			*patlen = (size_t)(eq - entry);
+			*policy = i;
+			return 0;
+		}
+	*why = "the policy is not disconnect, drop_newest, drop_oldest or "
+	       "latest_per_key";
+	return -1;
 }
 
 void

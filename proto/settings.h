@@ -80,7 +80,19 @@ struct settings {
 	uint64_t rate_msgs, rate_msgs_burst;   /* per connection, per second */
 	uint64_t rate_bytes, rate_bytes_burst; /* 0: no limit */
 	uint64_t rate_grace_ms;
+	struct setting_list room_policies; /* "PATTERN=POLICY" */
 };
+
+/* The names of enum proto_slow_policy, in order. */
+extern const char *const proto_slow_names[];
+
+/*
+ * Read one room_policies entry "PATTERN=POLICY" (the last '=' splits):
+ * the pattern's length in *patlen and the policy in *policy. Returns 0,
+ * or -1 with the reason in *why.
+ */
+int settings_room_policy(const char *entry, size_t *patlen, int *policy,
+			 const char **why);
 
 extern const struct setting_row settings_worker[];
 extern const size_t settings_worker_n;

@@ -489,6 +489,27 @@ check_proxies(const struct sv_config *c, const char *file, char *err,
 	return WSD_OK;
 }
 
+/* Every room_policies element is PATTERN=POLICY. */
+static int
+check_room_policies(const struct sv_config *c, const char *file, char *err,
+		    size_t errlen)
+{
+	const struct setting_list *l = &c->w.room_policies;
+	const char *why;
+	size_t plen;
+	uint32_t i;
+	int policy;
+
+	for (i = 0; i < l->n; i++)
+		if (settings_room_policy(l->v[i], &plen, &policy, &why) != 0) {
+			snprintf(err, errlen,
+				 "%s: room_policies: element %u (\"%s\"): %s",
+				 file, i + 1, l->v[i], why);
+			return WSD_EINVAL;
+		}
+	return WSD_OK;
+}
+
 /* Set one of the supervisor's own string keys. */
 static int
 set_cstr(struct sv_config *c, const char *key, const char *v)
@@ -683,7 +704,8 @@ sv_config_load(const char *path, const struct sv_overrides *ov, char *err,
 		goto fail;
 	if (check_whole(c, name, err, errlen) != WSD_OK ||
 	    load_jwt_keys(c, name, err, errlen) != WSD_OK ||
-	    check_proxies(c, name, err, errlen) != WSD_OK)
+	    check_proxies(c, name, err, errlen) != WSD_OK ||
+	    check_room_policies(c, name, err, errlen) != WSD_OK)
 		goto fail;
 	if (derive_paths(c) != WSD_OK)
 		goto nomem;

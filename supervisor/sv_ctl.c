@@ -472,7 +472,7 @@ ctl_published(void *arg, int rc, uint64_t seq, int nworkers)
 /* Publish the request's data to room; fills the reply. */
 static json_t *
 publish_to(struct sv *sv, const char *room_name, const json_t *data,
-	   uint64_t exclude)
+	   uint64_t exclude, const char *key)
 {
 	struct ctl_pub p = {0, WSD_OK, 0, 0};
 	json_t *r;
@@ -482,8 +482,21 @@ publish_to(struct sv *sv, const char *room_name, const json_t *data,
 		return fail("data is required%s", NULL);
 	if ((text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
 		return fail("out of memory%s", NULL);
-	sv_route_publish(sv, room_name, strlen(room_name), "server", 6, text,
-			 strlen(text), NULL, 0, exclude, ctl_published, &p);
+	{
+		struct sv_route_pub rp = {
+		    .room = room_name,
+		    .rlen = strlen(room_name),
+		    .from = "server",
+		    .fromlen = 6,
+		    .data = text,
+		    .datalen = strlen(text),
+		    .key = key,
+		    .keylen = key ? strlen(key) : 0,
+		    .exclude = exclude,
+		};
+
+		sv_route_publish(sv, &rp, ctl_published, &p);
+	}
 	free(text);
 	/* The memory engine completed it already (docs/architecture.md). */
 	if (!p.done)
@@ -503,11 +516,17 @@ static json_t *
 cmd_publish(struct sv *sv, const json_t *req)
 {
 	const char *room = json_string_value(json_object_get(req, "room"));
+	const json_t *k = json_object_get(req, "key");
+	const char *key = json_string_value(k);
 
 	if (room == NULL || !room_valid(room, strlen(room)) ||
 	    room_is_broadcast(room, strlen(room)))
 		return fail("publish needs a valid room name%s", NULL);
-	return publish_to(sv, room, json_object_get(req, "data"), 0);
+	if (k != NULL && (key == NULL || !room_valid(key, strlen(key))))
+		return fail("key must be a string of 1 to 128 bytes, no "
+			    "control bytes%s",
+			    NULL);
+	return publish_to(sv, room, json_object_get(req, "data"), 0, key);
 }
 
 static json_t *
@@ -525,7 +544,7 @@ cmd_send(struct sv *sv, const json_t *req)
 		if (room_personal_name(room, sizeof(room), user, strlen(user)) <
 		    0)
 			return fail("bad user id%s", NULL);
-		return publish_to(sv, room, data, 0);
+		return publish_to(sv, room, data, 0, NULL);
 	}
 	if (!json_is_integer(json_object_get(req, "conn")))
 		return fail("send needs user or conn%s", NULL);
@@ -553,7 +572,7 @@ cmd_broadcast(struct sv *sv, const json_t *req)
 	if (ex && !json_is_integer(ex))
 		return fail("exclude must be a connection id%s", NULL);
 	return publish_to(sv, ROOM_BROADCAST, json_object_get(req, "data"),
-			  ex ? (uint64_t)json_integer_value(ex) : 0);
+			  ex ? (uint64_t)json_integer_value(ex) : 0, NULL);
 }
 
 static int

@@ -25,9 +25,7 @@
 
 struct pub_ctx {
 	struct sv *sv;
-	const char *room;
-	size_t rlen;
-	uint64_t exclude;
+	const struct sv_route_pub *p;
 	sv_route_done_fn done;
 	void *arg;
 };
@@ -76,7 +74,8 @@ fan_out(struct sv *sv, const char *room, size_t rlen, struct proto_msg *m)
 static void
 published(void *arg, int rc, const struct sv_eng_entry *e, const char *epoch)
 {
-	struct pub_ctx *p = arg;
+	struct pub_ctx *x = arg;
+	const struct sv_route_pub *p = x->p;
 	struct proto_msg m;
 	int sent = 0;
 
@@ -94,27 +93,29 @@ published(void *arg, int rc, const struct sv_eng_entry *e, const char *epoch)
 		    room_is_broadcast(p->room, p->rlen) ? PROTO_F_BROADCAST : 0;
 		m.data.p = e->text;
 		m.data.len = e->len;
-		sent = fan_out(p->sv, p->room, p->rlen, &m);
-		p->sv->stats.publishes++;
-		p->sv->stats.deliveries += (uint64_t)sent;
+		if (p->key != NULL) {
+			m.key.p = p->key;
+			m.key.len = (uint32_t)p->keylen;
+		}
+		sent = fan_out(x->sv, p->room, p->rlen, &m);
+		x->sv->stats.publishes++;
+		x->sv->stats.deliveries += (uint64_t)sent;
 	}
-	if (p->done != NULL)
-		p->done(p->arg, rc, rc == WSD_OK ? e->seq : 0, sent);
+	if (x->done != NULL)
+		x->done(x->arg, rc, rc == WSD_OK ? e->seq : 0, sent);
 }
 
 void
-sv_route_publish(struct sv *sv, const char *room, size_t rlen, const char *from,
-		 size_t fromlen, const char *data, size_t datalen,
-		 const char *id, size_t idlen, uint64_t exclude,
+sv_route_publish(struct sv *sv, const struct sv_route_pub *p,
 		 sv_route_done_fn done, void *arg)
 {
-	struct sv_eng_pub p = {room, rlen,    from, fromlen,
-			       data, datalen, id,   idlen};
+	struct sv_eng_pub ep = {p->room, p->rlen,    p->from, p->fromlen,
+				p->data, p->datalen, p->id,   p->idlen};
 	/* The memory engine completes before publish returns; an engine
 	 * that completes later must copy what it needs of ctx. */
-	struct pub_ctx ctx = {sv, room, rlen, exclude, done, arg};
+	struct pub_ctx ctx = {sv, p, done, arg};
 
-	sv->eng.ops->publish(&sv->eng, &p, published, &ctx);
+	sv->eng.ops->publish(&sv->eng, &ep, published, &ctx);
 }
 
 int
@@ -549,9 +550,20 @@ sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 				     c->user->name, ulen, m->id.p, m->id.len,
 				     wall_ms());
 	if (p.seq == 0) {
-		sv_route_publish(sv, m->room.p, m->room.len, c->user->name,
-				 ulen, m->data.p, m->data.len, m->id.p,
-				 m->id.len, 0, client_published, &p);
+		struct sv_route_pub rp = {
+		    .room = m->room.p,
+		    .rlen = m->room.len,
+		    .from = c->user->name,
+		    .fromlen = ulen,
+		    .data = m->data.p,
+		    .datalen = m->data.len,
+		    .id = m->id.len ? m->id.p : NULL,
+		    .idlen = m->id.len,
+		    .key = m->key.len ? m->key.p : NULL,
+		    .keylen = m->key.len,
+		};
+
+		sv_route_publish(sv, &rp, client_published, &p);
 		if (p.rc != WSD_OK) {
 			refuse(sv, c, refusal_code(p.rc), m->id, 0);
 			return;

@@ -23,17 +23,23 @@ struct sv;
  * WSD_EFULL (room limit) or WSD_ENOMEM. */
 typedef void (*sv_route_done_fn)(void *arg, int rc, uint64_t seq, int nworkers);
 
+/* A publish: to room, from (a user id, or "server"), data (JSON text,
+ * copied), an optional client id and key (NULL: none; the key lets a
+ * latest_per_key room replace a queued message of the same key). */
+struct sv_route_pub {
+	const char *room, *from, *data, *id, *key;
+	size_t rlen, fromlen, datalen, idlen, keylen;
+	uint64_t exclude; /* a connection not to deliver to, or 0 */
+};
+
 /*
- * Publish data (JSON text, copied) to room as from (a user id, or
- * "server"), with an optional client id (NULL: none), to every member
- * but exclude. The engine stamps and logs it; then one DELIVER goes to
- * each worker with members (for a personal room, one per connection of
- * its user; for `*`, every worker). done (may be NULL) is called once.
+ * Publish p to every member of its room but p->exclude. The engine stamps
+ * and logs it; then one DELIVER goes to each worker with members (for a
+ * personal room, one per connection of its user; for `*`, every worker).
+ * done (may be NULL) is called once.
  */
-void sv_route_publish(struct sv *sv, const char *room, size_t rlen,
-		      const char *from, size_t fromlen, const char *data,
-		      size_t datalen, const char *id, size_t idlen,
-		      uint64_t exclude, sv_route_done_fn done, void *arg);
+void sv_route_publish(struct sv *sv, const struct sv_route_pub *p,
+		      sv_route_done_fn done, void *arg);
 
 /* Deliver data (JSON text) to one connection, outside any room. Returns
  * as sv_worker_send, or WSD_ENOMEM. */

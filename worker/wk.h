@@ -48,6 +48,7 @@ struct wk_buf {
 struct wk_qent {
 	STAILQ_ENTRY(wk_qent) link;
 	struct wk_buf *buf;
+	uint64_t key; /* a hash of room and key (latest_per_key), or 0 */
 };
 
 /* A connection's send queue (wk_queue.c). */
@@ -179,6 +180,7 @@ struct wk_conn {
 /* A room with local members (wk_rooms.c). */
 struct wk_room {
 	char *name;
+	int policy; /* enum proto_slow_policy from room_policies, or -1 */
 	TAILQ_HEAD(, wk_member) members;
 	uint32_t nmembers;
 	UT_hash_handle hh;

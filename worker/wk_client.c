@@ -175,7 +175,7 @@ on_unsubscribe(struct wk_conn *c, json_t *req)
 
 static void
 publish(struct wk_conn *c, const char *room, size_t rlen, json_t *data,
-	const char *id, size_t idlen)
+	const char *id, size_t idlen, const char *key, size_t klen)
 {
 	struct proto_msg m;
 	char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -198,6 +198,8 @@ publish(struct wk_conn *c, const char *room, size_t rlen, json_t *data,
 	m.data = proto_cstr(text);
 	m.id.p = id;
 	m.id.len = (uint32_t)idlen;
+	m.key.p = key;
+	m.key.len = (uint32_t)klen;
 	if (wk_ipc_send(&m) != 0)
 		wk_client_error(c, "unavailable", "try again", id, idlen);
 	free(text);
@@ -210,11 +212,22 @@ on_publish(struct wk_conn *c, json_t *req)
 {
 	json_t *jr = json_object_get(req, "room");
 	json_t *data = json_object_get(req, "data");
+	json_t *jk = json_object_get(req, "key");
 	const char *room = json_string_value(jr), *id;
+	const char *key = json_string_value(jk);
 	size_t rlen = json_string_length(jr), idlen;
+	size_t klen = json_string_length(jk);
 
 	if (get_id(c, req, &id, &idlen) != WSD_OK)
 		return;
+	/* A key follows the room name rule (1 to 128 bytes, no control). */
+	if (jk != NULL && (key == NULL || !room_valid(key, klen))) {
+		wk_client_error(c, "bad_request",
+				"key must be a string of 1 "
+				"to 128 bytes",
+				id, idlen);
+		return;
+	}
 	if (room == NULL || data == NULL) {
 		wk_client_error(c, "bad_request", "publish needs room and data",
 				id, idlen);
@@ -228,7 +241,7 @@ on_publish(struct wk_conn *c, json_t *req)
 		wk_client_error(c, "forbidden", "room not allowed", id, idlen);
 		return;
 	}
-	publish(c, room, rlen, data, id, idlen);
+	publish(c, room, rlen, data, id, idlen, key, key ? klen : 0);
 }
 
 static void
@@ -252,7 +265,7 @@ on_send(struct wk_conn *c, json_t *req)
 		wk_client_error(c, "bad_request", "invalid user id", id, idlen);
 		return;
 	}
-	publish(c, room, (size_t)n, data, id, idlen);
+	publish(c, room, (size_t)n, data, id, idlen, NULL, 0);
 }
 
 /*
@@ -412,6 +425,21 @@ wk_client_on_sub_reply(struct wk_conn *c, const struct proto_msg *m)
 	wk_conn_send_json(c, r);
 }
 
+/* The room and key of a delivery as one 64-bit hash (FNV-1a), never 0. */
+static uint64_t
+key_hash(const struct proto_msg *m)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint32_t i;
+
+	for (i = 0; i < m->room.len; i++)
+		h = (h ^ (uint8_t)m->room.p[i]) * 0x100000001b3ull;
+	h = (h ^ 0xff) * 0x100000001b3ull;
+	for (i = 0; i < m->key.len; i++)
+		h = (h ^ (uint8_t)m->key.p[i]) * 0x100000001b3ull;
+	return h ? h : 1;
+}
+
 void
 wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 {
@@ -444,10 +472,13 @@ wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 				wk_conn_send(c, b, 0);
 		}
 	} else if ((room = wk_room_find(m->room.p, m->room.len)) != NULL) {
+		uint64_t key = m->key.len ? key_hash(m) : 0;
+
 		/* A send may close a slow member; it stays in the room. */
 		TAILQ_FOREACH_SAFE (mem, &room->members, in_room, next) {
 			if (mem->conn->id != m->exclude)
-				wk_conn_send(mem->conn, b, 0);
+				wk_conn_send_room(mem->conn, b, room->policy,
+						  key);
 		}
 	}
 	wk_buf_unref(b);

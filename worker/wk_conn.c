@@ -335,8 +335,15 @@ wk_conn_flush(struct wk_conn *c)
 int
 wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 {
+	return force ? wk_conn_send_room(c, b, -2, 0)
+		     : wk_conn_send_room(c, b, -1, 0);
+}
+
+int
+wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy, uint64_t key)
+{
 	struct wk_qlimit lim = limits();
-	int rc;
+	int force = policy == -2, rc;
 
 	if (c->state == WK_DEAD || (!force && c->state == WK_CLOSING))
 		return WSD_ECLOSED;
@@ -350,7 +357,9 @@ wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 			if (c->state == WK_DEAD)
 				return WSD_ECLOSED;
 		}
-		rc = wk_queue_offer(&c->q, b, &lim, &c->drops);
+		if (policy >= 0)
+			lim.policy = policy;
+		rc = wk_queue_offer(&c->q, b, &lim, key, &c->drops);
 		if (rc == WSD_EFULL) {
 			wk_mark_stats(c);
 			if (lim.policy == PROTO_SLOW_DISCONNECT) {

@@ -67,6 +67,15 @@ void wk_conn_close(struct wk_conn *c, int code, const char *reason);
  */
 int wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force);
 
+/*
+ * Queue b as a delivery of a room whose slow-consumer policy is policy
+ * (enum proto_slow_policy; -1: limits.slow_consumer; -2: force, as
+ * wk_conn_send), with key (a hash of room and message key, or 0) for
+ * latest_per_key. Returns as wk_conn_send.
+ */
+int wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy,
+		      uint64_t key);
+
 /* Frame and queue one text message (copied). Returns as wk_conn_send. */
 int wk_conn_send_text(struct wk_conn *c, const char *text, size_t len);
 

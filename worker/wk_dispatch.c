@@ -20,6 +20,7 @@
 #include "wk_conn.h"
 #include "wk_http.h"
 #include "wk_ipc.h"
+#include "wk_rooms.h"
 
 /*
  * Load a CONFIG message (every value was range-checked by the decoder)
@@ -46,6 +47,7 @@ apply_config(const struct proto_msg *m)
 	wk.cfg_gen = m->gen;
 	if (retime)
 		wk_conn_retime_all();
+	wk_rooms_repolicy();
 	/* The supervisor checked every element; a failure here is memory. */
 	addr_cidrs_free(&wk.proxies);
 	if (addr_cidrs_parse(wk.cfg.trusted_proxies.v, wk.cfg.trusted_proxies.n,

@@ -64,8 +64,8 @@ wk_queue_discard_unsent(struct wk_queue *q)
 	return n;
 }
 
-int
-wk_queue_push(struct wk_queue *q, struct wk_buf *b)
+static int
+push_key(struct wk_queue *q, struct wk_buf *b, uint64_t key)
 {
 	struct wk_qent *e = malloc(sizeof(*e));
 
@@ -73,10 +73,47 @@ wk_queue_push(struct wk_queue *q, struct wk_buf *b)
 		return WSD_ENOMEM;
 	b->refs++;
 	e->buf = b;
+	e->key = key;
 	STAILQ_INSERT_TAIL(&q->q, e, link);
 	q->bytes += b->len;
 	q->msgs++;
 	return WSD_OK;
+}
+
+int
+wk_queue_push(struct wk_queue *q, struct wk_buf *b)
+{
+	return push_key(q, b, 0);
+}
+
+/*
+ * latest_per_key: the queued frame of the same key, if one is not started
+ * yet, is dropped and b goes to the end (so seqs still only go up).
+ * Returns WSD_OK (replaced), WSD_ENOENT (no such frame) or WSD_ENOMEM.
+ */
+static int
+replace_key(struct wk_queue *q, struct wk_buf *b, uint64_t key)
+{
+	struct wk_qent *prev = NULL, *e = STAILQ_FIRST(&q->q);
+
+	if (e != NULL && q->off > 0) {
+		prev = e;
+		e = STAILQ_NEXT(e, link);
+	}
+	for (; e != NULL; prev = e, e = STAILQ_NEXT(e, link)) {
+		if (e->key != key)
+			continue;
+		if (prev == NULL)
+			STAILQ_REMOVE_HEAD(&q->q, link);
+		else
+			STAILQ_REMOVE_AFTER(&q->q, prev, link);
+		q->bytes -= e->buf->len;
+		q->msgs--;
+		wk_buf_unref(e->buf);
+		free(e);
+		return push_key(q, b, key);
+	}
+	return WSD_ENOENT;
 }
 
 /* Make room for need more bytes by dropping the oldest unstarted frames.
@@ -109,16 +146,27 @@ drop_oldest(struct wk_queue *q, uint32_t need, const struct wk_qlimit *lim,
 
 int
 wk_queue_offer(struct wk_queue *q, struct wk_buf *b,
-	       const struct wk_qlimit *lim, uint64_t *drops)
+	       const struct wk_qlimit *lim, uint64_t key, uint64_t *drops)
 {
+	int oldest = lim->policy == PROTO_SLOW_DROP_OLDEST ||
+		     lim->policy == PROTO_SLOW_LATEST_PER_KEY;
+
+	if (lim->policy == PROTO_SLOW_LATEST_PER_KEY && key != 0) {
+		int rc = replace_key(q, b, key);
+
+		if (rc != WSD_ENOENT) {
+			(*drops)++;
+			return rc;
+		}
+	}
 	if (wk_queue_full(q, b->len, lim)) {
-		if (lim->policy != PROTO_SLOW_DROP_OLDEST ||
-		    drop_oldest(q, b->len, lim, drops) != WSD_OK) {
+		if (!oldest || drop_oldest(q, b->len, lim, drops) != WSD_OK) {
 			(*drops)++;
 			return WSD_EFULL;
 		}
 	}
-	return wk_queue_push(q, b);
+	return push_key(q, b,
+			lim->policy == PROTO_SLOW_LATEST_PER_KEY ? key : 0);
 }
 
 int

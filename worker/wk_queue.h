@@ -66,11 +66,14 @@ wk_queue_over(const struct wk_queue *q, const struct wk_qlimit *lim)
  * Append a reference to b within lim, applying lim->policy when it does
  * not fit: drop_newest drops b, drop_oldest drops the oldest frames not
  * yet started until b fits, disconnect takes nothing (the caller closes
- * the connection). Every frame dropped, b included, is added to *drops.
- * Returns WSD_OK (b queued), WSD_EFULL (b not queued) or WSD_ENOMEM.
+ * the connection). latest_per_key first drops a queued frame (not yet
+ * started) with the same key (a hash of room and key, not 0) and appends
+ * b, fit or not; otherwise it acts as drop_oldest. Every frame dropped or
+ * replaced, b included, is added to *drops. Returns WSD_OK (b queued),
+ * WSD_EFULL (b not queued) or WSD_ENOMEM.
  */
 int wk_queue_offer(struct wk_queue *q, struct wk_buf *b,
-		   const struct wk_qlimit *lim, uint64_t *drops);
+		   const struct wk_qlimit *lim, uint64_t key, uint64_t *drops);
 
 /*
  * Write the queue to c's socket (c->io_ops), one writev per batch of

@@ -8,6 +8,7 @@
  */
 #include "wk_rooms.h"
 
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,38 @@ wk_room_is_member(struct wk_conn *c, const char *name, size_t len)
 }
 
 int
+wk_room_policy(const char *name)
+{
+	const struct setting_list *l = &wk.cfg.room_policies;
+	char pat[256];
+	const char *why;
+	size_t plen;
+	uint32_t i;
+	int policy;
+
+	for (i = 0; i < l->n; i++) {
+		if (settings_room_policy(l->v[i], &plen, &policy, &why) != 0 ||
+		    plen >= sizeof(pat))
+			continue;
+		memcpy(pat, l->v[i], plen);
+		pat[plen] = '\0';
+		if (fnmatch(pat, name, 0) == 0)
+			return policy;
+	}
+	return -1;
+}
+
+void
+wk_rooms_repolicy(void)
+{
+	struct wk_room *r, *tmp;
+
+	HASH_ITER (hh, wk.rooms, r, tmp) {
+		r->policy = wk_room_policy(r->name);
+	}
+}
+
+int
 wk_room_join(struct wk_conn *c, const char *name, size_t len)
 {
 	struct wk_room *r;
@@ -63,6 +96,7 @@ wk_room_join(struct wk_conn *c, const char *name, size_t len)
 			return WSD_ENOMEM;
 		}
 		TAILQ_INIT(&r->members);
+		r->policy = wk_room_policy(r->name);
 		HASH_ADD_KEYPTR(hh, wk.rooms, r->name, len, r);
 	}
 	if ((m = calloc(1, sizeof(*m))) == NULL) {

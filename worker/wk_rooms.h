@@ -19,6 +19,13 @@ int wk_room_is_member(struct wk_conn *c, const char *name, size_t len);
  * WSD_OK. */
 int wk_room_join(struct wk_conn *c, const char *name, size_t len);
 
+/* The slow-consumer policy room_policies gives the room name (the first
+ * pattern that matches), or -1: limits.slow_consumer. */
+int wk_room_policy(const char *name);
+
+/* Look the policy of every room up again (a new config). */
+void wk_rooms_repolicy(void);
+
 /* Returns WSD_OK, or WSD_ENOENT when c was not a member. */
 int wk_room_leave(struct wk_conn *c, const char *name, size_t len);
 

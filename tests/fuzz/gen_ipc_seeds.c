@@ -176,6 +176,7 @@ main(int argc, char **argv)
 	m.room = proto_cstr("lobby");
 	m.data = proto_cstr("{\"text\":\"hello\"}");
 	m.id = proto_cstr("msg-1");
+	m.key = proto_cstr("AAPL");
 	emit("publish", &m);
 
 	m = msg(PROTO_DELIVER);
@@ -184,7 +185,9 @@ main(int argc, char **argv)
 	m.exclude = 0x100000001ull;
 	m.data = proto_cstr("{\"type\":\"message\",\"room\":\"lobby\","
 			    "\"seq\":43,\"data\":{\"text\":\"hello\"}}");
+	m.key = proto_cstr("AAPL");
 	emit("deliver", &m);
+	m.key = proto_cstr("");
 	m.room = proto_cstr("*");
 	m.flags = PROTO_F_BROADCAST;
 	m.exclude = 0;

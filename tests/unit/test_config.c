@@ -82,6 +82,9 @@ other_value(const struct setting_row *r, char *buf, size_t len)
 		snprintf(buf, len, "\"/other-%s\"", r->key);
 	else if (strcmp(r->key, "jwt.keys") == 0)
 		snprintf(buf, len, "[\"a:HS256:x\", \"b:HS512:y\"]");
+	else if (strcmp(r->key, "room_policies") == 0)
+		snprintf(buf, len,
+			 "[\"a.*=drop_oldest\", \"b=latest_per_key\"]");
 	else if (strcmp(r->key, "trusted_proxies") == 0)
 		snprintf(buf, len, "[\"10.0.0.0/8\", \"::1\"]");
 	else if (r->kind == SETTING_LIST)

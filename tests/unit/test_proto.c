@@ -61,13 +61,14 @@ enum tf {
 	TF_SESSION,
 	TF_TOKEN,
 	TF_EPOCH,
+	TF_KEY,
 	TF_CONFIG,
 	TF_RECORDS,
 	TF_COUNT
 };
 
 #define NUM_FIELDS 7  /* TF_CONN .. TF_PID are integers */
-#define STR_FIELDS 11 /* TF_ROOM .. TF_EPOCH are strings */
+#define STR_FIELDS 12 /* TF_ROOM .. TF_KEY are strings */
 
 /*
  * The wire layout of every message type, written out from the protocol
@@ -92,10 +93,10 @@ static const struct layout layouts[] = {
     {PROTO_SUB, 5, {TF_CONN, TF_ROOM, TF_SINCE, TF_FLAGS, TF_EPOCH}},
     {PROTO_SUB_REPLY, 5, {TF_CONN, TF_ROOM, TF_SEQ, TF_FLAGS, TF_EPOCH}},
     {PROTO_UNSUB, 2, {TF_CONN, TF_ROOM}},
-    {PROTO_PUBLISH, 4, {TF_CONN, TF_ROOM, TF_DATA, TF_ID}},
+    {PROTO_PUBLISH, 5, {TF_CONN, TF_ROOM, TF_DATA, TF_ID, TF_KEY}},
     {PROTO_DELIVER,
-     6,
-     {TF_ROOM, TF_SEQ, TF_CONN, TF_EXCLUDE, TF_FLAGS, TF_DATA}},
+     7,
+     {TF_ROOM, TF_SEQ, TF_CONN, TF_EXCLUDE, TF_FLAGS, TF_DATA, TF_KEY}},
     {PROTO_ACK, 3, {TF_CONN, TF_ID, TF_SEQ}},
     {PROTO_ERROR, 5, {TF_CONN, TF_CODE, TF_REASON, TF_ID, TF_FLAGS}},
     {PROTO_KICK, 3, {TF_CONN, TF_STATUS, TF_REASON}},
@@ -194,6 +195,7 @@ str_of(struct proto_msg *m, enum tf f)
 	case TF_SESSION: return &m->session;
 	case TF_TOKEN: return &m->token;
 	case TF_EPOCH: return &m->epoch;
+	case TF_KEY: return &m->key;
 	default: return NULL;
 	}
 }
@@ -238,6 +240,7 @@ fill_all(struct proto_msg *m, uint32_t type)
 	m->reason = proto_cstr("room not allowed");
 	m->session = proto_cstr("0123456789abcdef0123456789abcdef");
 	m->token = proto_cstr("tok.en.value");
+	m->key = proto_cstr("AAPL");
 	m->epoch = proto_cstr("0badf00d");
 	m->config = &cfg_all;
 	m->recs = recs;
@@ -449,7 +452,7 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			/* The block's slots: test_settings.c pins the
 			 * order of every row. */
-			assert_int_equal(o->via.array.size, 29);
+			assert_int_equal(o->via.array.size, 30);
 			assert_obj_uint(&o->via.array.ptr[0],
 					want->config->max_message_bytes);
 			assert_obj_uint(&o->via.array.ptr[10],
@@ -1158,7 +1161,7 @@ test_string_limits(void **state)
 	big = malloc(PROTO_MAX_DATA + 1);
 	assert_non_null(big);
 	memset(big, 'x', PROTO_MAX_DATA + 1);
-	raw_begin(&sb, &pk, 8);
+	raw_begin(&sb, &pk, 9);
 	raw_header(&pk, PROTO_VERSION, PROTO_PUBLISH);
 	msgpack_pack_uint32(&pk, 1);
 	msgpack_pack_str(&pk, 1);
@@ -1166,16 +1169,18 @@ test_string_limits(void **state)
 	msgpack_pack_str(&pk, PROTO_MAX_DATA + 1);
 	msgpack_pack_str_body(&pk, big, PROTO_MAX_DATA + 1);
 	msgpack_pack_str(&pk, 0);
+	msgpack_pack_str(&pk, 0);
 	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* And of exactly PROTO_MAX_DATA bytes. */
-	raw_begin(&sb, &pk, 8);
+	raw_begin(&sb, &pk, 9);
 	raw_header(&pk, PROTO_VERSION, PROTO_PUBLISH);
 	msgpack_pack_uint32(&pk, 1);
 	msgpack_pack_str(&pk, 1);
 	msgpack_pack_str_body(&pk, "r", 1);
 	msgpack_pack_str(&pk, PROTO_MAX_DATA);
 	msgpack_pack_str_body(&pk, big, PROTO_MAX_DATA);
+	msgpack_pack_str(&pk, 0);
 	msgpack_pack_str(&pk, 0);
 	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 	free(big);

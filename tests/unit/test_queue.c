@@ -163,7 +163,7 @@ test_drop_newest(void **state)
 
 	push(q, 10, 'a');
 	push(q, 10, 'b');
-	assert_int_equal(wk_queue_offer(q, b, &lim, &drops), WSD_EFULL);
+	assert_int_equal(wk_queue_offer(q, b, &lim, 0, &drops), WSD_EFULL);
 	assert_int_equal(drops, 1);
 	assert_int_equal(b->refs, 1);
 	tags(q, t, sizeof(t));
@@ -181,13 +181,13 @@ test_disconnect_takes_nothing(void **state)
 	uint64_t drops = 0;
 
 	push(q, 60, 'a');
-	assert_int_equal(wk_queue_offer(q, b, &lim, &drops), WSD_EFULL);
+	assert_int_equal(wk_queue_offer(q, b, &lim, 0, &drops), WSD_EFULL);
 	assert_int_equal(drops, 1);
 	assert_int_equal(q->msgs, 1);
 	wk_buf_unref(b);
 	/* Within the bounds every policy queues. */
 	b = buf(40, 'y');
-	assert_int_equal(wk_queue_offer(q, b, &lim, &drops), WSD_OK);
+	assert_int_equal(wk_queue_offer(q, b, &lim, 0, &drops), WSD_OK);
 	assert_int_equal(drops, 1);
 	assert_int_equal(q->msgs, 2);
 	wk_buf_unref(b);
@@ -208,14 +208,14 @@ test_drop_oldest(void **state)
 	push(q, 100, 'c');
 	/* Full by count: the oldest goes. */
 	b = buf(100, 'd');
-	assert_int_equal(wk_queue_offer(q, b, &lim, &drops), WSD_OK);
+	assert_int_equal(wk_queue_offer(q, b, &lim, 0, &drops), WSD_OK);
 	wk_buf_unref(b);
 	assert_int_equal(drops, 1);
 	tags(q, t, sizeof(t));
 	assert_string_equal(t, "bcd");
 	/* Full by bytes: as many as it takes, no more. */
 	b = buf(900, 'e');
-	assert_int_equal(wk_queue_offer(q, b, &lim, &drops), WSD_OK);
+	assert_int_equal(wk_queue_offer(q, b, &lim, 0, &drops), WSD_OK);
 	wk_buf_unref(b);
 	assert_int_equal(drops, 3);
 	tags(q, t, sizeof(t));
@@ -240,7 +240,7 @@ test_drop_oldest_keeps_a_started_frame(void **state)
 	assert_true(q->off > 0 && q->off < 600000);
 	push(q, 10, 'b');
 	b = buf(10, 'c');
-	assert_int_equal(wk_queue_offer(q, b, &lim, &drops), WSD_OK);
+	assert_int_equal(wk_queue_offer(q, b, &lim, 0, &drops), WSD_OK);
 	wk_buf_unref(b);
 	tags(q, t, sizeof(t));
 	assert_string_equal(t, "ac");
@@ -248,7 +248,7 @@ test_drop_oldest_keeps_a_started_frame(void **state)
 	/* Only the started frame is left to drop: the new one is refused. */
 	b = buf(10, 'd');
 	lim.msgs = 1;
-	assert_int_equal(wk_queue_offer(q, b, &lim, &drops), WSD_EFULL);
+	assert_int_equal(wk_queue_offer(q, b, &lim, 0, &drops), WSD_EFULL);
 	wk_buf_unref(b);
 	tags(q, t, sizeof(t));
 	assert_string_equal(t, "a");
@@ -261,6 +261,85 @@ test_drop_oldest_keeps_a_started_frame(void **state)
 }
 
 /* Many frames through a small socket buffer arrive whole and in order. */
+/* Offer len bytes of tag with key under lim; returns the rc. */
+static int
+offer_key(struct wk_queue *q, const struct wk_qlimit *lim, uint32_t len,
+	  char tag, uint64_t key, uint64_t *drops)
+{
+	struct wk_buf *b = buf(len, tag);
+	int rc = wk_queue_offer(q, b, lim, key, drops);
+
+	wk_buf_unref(b);
+	return rc;
+}
+
+/* latest_per_key: a frame takes the place of the queued one of its key
+ * (not of a started one), fit or not; without a key, or with a new one
+ * on a full queue, it acts as drop_oldest; another policy ignores keys. */
+static void
+test_latest_per_key(void **state)
+{
+	struct fixture *f = *state;
+	struct wk_queue *q = &f->c.q;
+	struct wk_qlimit lim = {1 << 20, 3, PROTO_SLOW_LATEST_PER_KEY};
+	uint64_t drops = 0;
+	char t[16];
+
+	assert_int_equal(offer_key(q, &lim, 10, 'a', 1, &drops), WSD_OK);
+	assert_int_equal(offer_key(q, &lim, 20, 'b', 2, &drops), WSD_OK);
+	assert_int_equal(offer_key(q, &lim, 30, 'c', 1, &drops), WSD_OK);
+	tags(q, t, sizeof(t));
+	assert_string_equal(t, "bc");
+	assert_int_equal(q->bytes, 50);
+	assert_int_equal(q->msgs, 2);
+	assert_int_equal(drops, 1);
+	/* No key: queued as any frame. */
+	assert_int_equal(offer_key(q, &lim, 5, 'd', 0, &drops), WSD_OK);
+	tags(q, t, sizeof(t));
+	assert_string_equal(t, "bcd");
+	/* Full (3 messages): a known key still replaces, at the end... */
+	assert_int_equal(offer_key(q, &lim, 5, 'e', 2, &drops), WSD_OK);
+	tags(q, t, sizeof(t));
+	assert_string_equal(t, "cde");
+	/* ...a new key makes room by dropping the oldest. */
+	assert_int_equal(offer_key(q, &lim, 5, 'f', 3, &drops), WSD_OK);
+	tags(q, t, sizeof(t));
+	assert_string_equal(t, "def");
+	assert_int_equal(drops, 3);
+	/* Another policy: keys do not replace. */
+	wk_queue_clear(q);
+	lim.policy = PROTO_SLOW_DROP_NEWEST;
+	assert_int_equal(offer_key(q, &lim, 10, 'a', 1, &drops), WSD_OK);
+	assert_int_equal(offer_key(q, &lim, 10, 'b', 1, &drops), WSD_OK);
+	tags(q, t, sizeof(t));
+	assert_string_equal(t, "ab");
+}
+
+/* A started frame is never replaced: the client would see half of one
+ * message and half of another. */
+static void
+test_latest_per_key_keeps_a_started_frame(void **state)
+{
+	struct fixture *f = *state;
+	struct wk_queue *q = &f->c.q;
+	struct wk_qlimit lim = {1 << 20, 100, PROTO_SLOW_LATEST_PER_KEY};
+	static char out[1 << 20];
+	uint64_t drops = 0;
+	char t[16];
+
+	assert_int_equal(offer_key(q, &lim, 600000, 'a', 7, &drops), WSD_OK);
+	assert_int_equal(wk_queue_write(q, &f->c), WSD_EAGAIN);
+	assert_true(q->off > 0);
+	assert_int_equal(offer_key(q, &lim, 10, 'b', 7, &drops), WSD_OK);
+	assert_int_equal(offer_key(q, &lim, 10, 'c', 7, &drops), WSD_OK);
+	tags(q, t, sizeof(t));
+	assert_string_equal(t, "ac");
+	assert_int_equal(drops, 1);
+	while (wk_queue_write(q, &f->c) == WSD_EAGAIN)
+		(void)drain(f->peer, out, sizeof(out));
+	assert_true(wk_queue_empty(q));
+}
+
 static void
 test_write_in_order(void **state)
 {
@@ -319,6 +398,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_drop_oldest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_drop_oldest_keeps_a_started_frame, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_latest_per_key, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_latest_per_key_keeps_a_started_frame, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_in_order, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_write_to_a_closed_peer, setup,

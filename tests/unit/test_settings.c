@@ -57,6 +57,7 @@ static const char *const wire_keys[] = {
     "limits.rate_bytes",
     "limits.rate_bytes_burst",
     "limits.rate_grace_ms",
+    "room_policies",
 };
 
 static int
