@@ -39,7 +39,8 @@ enum proto_type {
 	PROTO_CONFIG,	   /* S: struct settings (settings.h), a generation */
 	PROTO_READY,	   /* W: config applied, accepting */
 	PROTO_CONN_OPEN,   /* W: conn, user, addr, agent, flags, data (the
-			      token's info claim, JSON text, or ""); asks to
+			      token's info claim, JSON text, or ""), token
+			      (a resume token from ?resume=, or ""); asks to
 			      admit */
 	PROTO_CONN_ACCEPT, /* S: conn, status (0 or HTTP status), session, token
 			    */

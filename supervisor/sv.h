@@ -23,6 +23,7 @@
 #include "../proto/err.h"
 #include "../proto/proto.h"
 #include "sv_config.h"
+#include "sv_connrate.h"
 #include "sv_dedupe.h"
 #include "sv_drain.h"
 #include "sv_registry.h"
@@ -37,6 +38,7 @@ struct sv_counters {
 	/* ... and why: each limit, and a drain */
 	uint64_t refused_global, refused_user, refused_address,
 	    refused_draining;
+	uint64_t refused_connect_rate, resumes_over_rate;
 	uint64_t publishes, deliveries;			     /* sv_route */
 	uint64_t worker_restarts, ipc_drops;		     /* sv_worker */
 	uint64_t resumes, resume_failures, sessions_revoked; /* sv_session */
@@ -49,8 +51,9 @@ struct sv {
 	struct sv_registry reg;	 /* sv_registry, changed by sv_dispatch */
 	struct sv_dedupe dedupe; /* sv_route */
 	struct sv_engine eng;	 /* sv_cycle opens it; sv_route, sv_session */
-	struct sv_workers workers; /* sv_worker */
-	struct sv_drain drain;	   /* sv_drain */
+	struct sv_workers workers;   /* sv_worker */
+	struct sv_drain drain;	     /* sv_drain */
+	struct sv_connrate connrate; /* sv_dispatch: connects a second */
 	struct sv_counters stats;
 	/* sv_cycle */
 	int listen_fd;

@@ -177,6 +177,8 @@ metrics(struct sv *sv, struct admin_conn *ac)
 		"wsd_connections_refused_by_total{reason=\"per_address\"} "
 		"%llu\n"
 		"wsd_connections_refused_by_total{reason=\"draining\"} %llu\n"
+		"wsd_connections_refused_by_total{reason=\"connect_rate\"} "
+		"%llu\n"
 		"# TYPE wsd_publishes_total counter\n"
 		"wsd_publishes_total %llu\n"
 		"# TYPE wsd_ipc_deliveries_total counter\n"
@@ -211,6 +213,7 @@ metrics(struct sv *sv, struct admin_conn *ac)
 		(unsigned long long)s->refused_user,
 		(unsigned long long)s->refused_address,
 		(unsigned long long)s->refused_draining,
+		(unsigned long long)s->refused_connect_rate,
 		(unsigned long long)s->publishes,
 		(unsigned long long)s->deliveries,
 		(unsigned long long)s->worker_restarts,

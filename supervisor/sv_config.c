@@ -53,6 +53,16 @@ static const struct setting_row sv_keys[] = {
      OFF(max_connections_per_user), 0, 10000000, 0, NULL, NULL, 0, 0},
     {"limits.max_connections_per_address", SETTING_UINT,
      OFF(max_connections_per_address), 0, 10000000, 1000, NULL, NULL, 0, 0},
+    /* New connections a second (token buckets; 0: no limit; a burst of
+     * 0 is one second's worth). */
+    {"limits.connect_rate", SETTING_UINT, OFF(connect_rate), 0, 10000000, 0,
+     NULL, NULL, 0, 0},
+    {"limits.connect_burst", SETTING_UINT, OFF(connect_burst), 0, 10000000, 0,
+     NULL, NULL, 0, 0},
+    {"limits.connect_rate_per_address", SETTING_UINT,
+     OFF(connect_rate_per_address), 0, 10000000, 0, NULL, NULL, 0, 0},
+    {"limits.connect_burst_per_address", SETTING_UINT,
+     OFF(connect_burst_per_address), 0, 10000000, 0, NULL, NULL, 0, 0},
     {"restart.max_exits", SETTING_UINT, OFF(restart_max_exits), 0,
      SV_SLOT_EXITS_MAX, 5, NULL, NULL, 0, 0},
     {"restart.window_ms", SETTING_UINT, OFF(restart_window_ms), 1000, 86400000,

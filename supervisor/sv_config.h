@@ -35,6 +35,8 @@ struct sv_config {
 	uint64_t max_connections;
 	uint64_t max_connections_per_user;
 	uint64_t max_connections_per_address; /* by client IP; 0: no limit */
+	uint64_t connect_rate, connect_burst; /* new connections a second */
+	uint64_t connect_rate_per_address, connect_burst_per_address;
 	uint64_t max_rooms;
 	uint64_t restart_max_exits, restart_window_ms; /* crash loops */
 	uint64_t ready_min_workers; /* /ready wants this many READY */

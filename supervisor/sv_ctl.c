@@ -664,6 +664,8 @@ cmd_stats(struct sv *sv, const json_t *req)
 		    {"refused_per_user", s->refused_user},
 		    {"refused_per_address", s->refused_address},
 		    {"refused_draining", s->refused_draining},
+		    {"refused_connect_rate", s->refused_connect_rate},
+		    {"resumes_over_rate", s->resumes_over_rate},
 		    {"publishes", s->publishes},
 		    {"deliveries", s->deliveries},
 		    {"worker_restarts", s->worker_restarts},

@@ -141,10 +141,17 @@ on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct sv *sv = ev_userdata(loop);
 
+	struct sv_connrate_limits l = {0, 0, 0, 0};
+
 	(void)t;
 	(void)revents;
 	sv->eng.ops->sweep(&sv->eng, wall_ms(), sv->cfg->replay_ttl_ms,
 			   room_in_use, sv);
+	l.addr_rate = (double)sv->cfg->connect_rate_per_address;
+	l.addr_burst = (double)(sv->cfg->connect_burst_per_address
+				    ? sv->cfg->connect_burst_per_address
+				    : sv->cfg->connect_rate_per_address);
+	sv_connrate_sweep(&sv->connrate, &l, ev_now(loop));
 }
 
 static void
@@ -382,6 +389,7 @@ sv_cycle_start(struct sv *sv, int daemon)
 	sv->daemon = daemon;
 	sv_registry_init(&sv->reg);
 	sv_drain_init(sv);
+	sv_connrate_init(&sv->connrate);
 	sv_dedupe_init(&sv->dedupe, DEDUPE_MAX, DEDUPE_WINDOW_MS);
 	ev_timer_init(&sv->sweep_timer, on_sweep, SWEEP_INTERVAL,
 		      SWEEP_INTERVAL);
@@ -750,6 +758,7 @@ sv_cycle_stop(struct sv *sv)
 	sv_admin_stop(sv);
 	sv_ctl_stop(sv);
 	sv_registry_fini(&sv->reg);
+	sv_connrate_fini(&sv->connrate);
 	if (sv->eng.ops != NULL)
 		sv->eng.ops->close(&sv->eng);
 	sv_dedupe_fini(&sv->dedupe);

@@ -21,6 +21,43 @@
 #include "sv_session.h"
 
 /*
+ * Over the connect rate (global or for the client's address)? A client
+ * that comes back with a valid resume token (?resume=) is let in all the
+ * same, ahead of fresh ones: a reconnect storm after a restart admits
+ * the returning clients while fresh connects wait.
+ */
+static int
+over_rate(struct sv *sv, const struct proto_msg *m)
+{
+	const struct sv_config *cfg = sv->cfg;
+	struct sv_connrate_limits l;
+	struct sv_token t;
+	const char *ip, *why;
+	size_t iplen;
+
+	l.rate = (double)cfg->connect_rate;
+	l.burst = (double)(cfg->connect_burst ? cfg->connect_burst
+					      : cfg->connect_rate);
+	l.addr_rate = (double)cfg->connect_rate_per_address;
+	l.addr_burst = (double)(cfg->connect_burst_per_address
+				    ? cfg->connect_burst_per_address
+				    : cfg->connect_rate_per_address);
+	if (l.rate <= 0 && l.addr_rate <= 0)
+		return 0;
+	ip = sv_reg_addr_ip(m->addr.p, m->addr.len, &iplen);
+	if (sv_connrate_take(&sv->connrate, &l, ip, iplen, ev_now(sv->loop)))
+		return 0;
+	if (m->token.len > 0 &&
+	    sv_token_verify(&cfg->keys, m->token.p, m->token.len, wall_ms(), &t,
+			    &why) == WSD_OK) {
+		sv->stats.resumes_over_rate++;
+		return 0;
+	}
+	sv->stats.refused_connect_rate++;
+	return 1;
+}
+
+/*
  * The limit a new connection would break, counted: 503 for a drain (the
  * daemon's, or a handshake that ended after its worker began to drain:
  * the drain has told its clients) or the global limit, 429 for the
@@ -53,7 +90,7 @@ limit_hit(struct sv *sv, const struct sv_worker *w, const struct sv_user *u,
 		sv->stats.refused_address++;
 		return 429;
 	}
-	return 0;
+	return over_rate(sv, m) ? 503 : 0;
 }
 
 static void
@@ -98,6 +135,17 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	if (r.status != 0)
 		sv->stats.conns_refused++;
 	sv_worker_send(sv, w, &r);
+	/* ?resume=: the resume the client would have sent first. */
+	if (r.status == 0 && m->token.len > 0) {
+		struct proto_msg rm;
+
+		memset(&rm, 0, sizeof(rm));
+		rm.type = PROTO_RESUME;
+		rm.conn = c->id;
+		rm.token = m->token;
+		rm.data = proto_cstr("{}");
+		sv_session_resume(sv, c, &rm);
+	}
 }
 
 /* c is going: its session is kept and it leaves its rooms (the registry

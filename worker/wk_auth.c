@@ -47,6 +47,12 @@ find_pair(const char *s, size_t len, char sep, const char *name,
 }
 
 int
+wk_auth_find_resume(const char *q, size_t qlen, const char **tok, size_t *len)
+{
+	return q != NULL && find_pair(q, qlen, '&', "resume", tok, len);
+}
+
+int
 wk_auth_find(const char *q, size_t qlen, const char *authz, size_t authzlen,
 	     const char *cookie, size_t cookielen, const char **tok,
 	     size_t *len)

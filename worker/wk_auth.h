@@ -39,4 +39,8 @@ int wk_auth_verify(const char *tok, size_t len, const struct settings *cfg,
  */
 char *wk_auth_anonymous(void);
 
+/* A resume token in the query (resume=TOKEN): 1 with it, or 0. */
+int wk_auth_find_resume(const char *q, size_t qlen, const char **tok,
+			size_t *len);
+
 #endif

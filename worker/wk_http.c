@@ -373,8 +373,11 @@ static void peer_addr(struct wk_conn *c, char *buf, size_t len);
 /* Ask the supervisor to admit c; info (the token's info claim, or NULL)
  * goes with it and is the supervisor's to keep. */
 static void
-admit(struct wk_conn *c, int anonymous, const char *info)
+admit(struct wk_conn *c, int anonymous, const char *info, const char *q,
+      size_t qlen)
 {
+	const char *resume = NULL;
+	size_t rlen = 0;
 	struct wk_hs *hs = c->hs, *keep;
 	struct proto_msg m;
 	char addr[64], agent[256];
@@ -406,6 +409,14 @@ admit(struct wk_conn *c, int anonymous, const char *info)
 	m.flags = anonymous ? PROTO_F_ANONYMOUS : 0;
 	if (info != NULL)
 		m.data = proto_cstr(info); /* for presence and wsctl */
+	/* A client that comes back with ?resume= is resumed by the
+	 * supervisor right after its welcome, and is let in ahead of fresh
+	 * connections when connects are over their rate. */
+	if (wk_auth_find_resume(q, qlen, &resume, &rlen) && rlen > 0 &&
+	    rlen <= WK_TOKEN_MAX) {
+		m.token.p = resume;
+		m.token.len = (uint32_t)rlen;
+	}
 	if (wk_ipc_send(&m) != WSD_OK) {
 		free(keep);
 		reject(c, 503, "the supervisor is unavailable");
@@ -486,7 +497,7 @@ check_request(struct wk_conn *c)
 		free(info);
 		return;
 	}
-	admit(c, anonymous, info);
+	admit(c, anonymous, info, q, qlen);
 	free(info);
 }
 
