@@ -77,7 +77,7 @@ static const struct schema schemas[PROTO_TYPE_END] = {
     [PROTO_DRAINING] = {"DRAINING", {F_END}},
 };
 
-#define REC_FIELDS 7
+#define REC_FIELDS 9
 
 static uint64_t *
 msg_num(struct proto_msg *m, enum field f)
@@ -139,7 +139,9 @@ pack_records(msgpack_packer *pk, const struct proto_stats_rec *r, uint32_t n)
 		    msgpack_pack_uint64(pk, r[i].queue_msgs) != 0 ||
 		    msgpack_pack_uint64(pk, r[i].drops) != 0 ||
 		    msgpack_pack_uint64(pk, r[i].msgs_in) != 0 ||
-		    msgpack_pack_uint64(pk, r[i].msgs_out) != 0)
+		    msgpack_pack_uint64(pk, r[i].msgs_out) != 0 ||
+		    msgpack_pack_uint64(pk, r[i].rtt_us) != 0 ||
+		    msgpack_pack_uint64(pk, r[i].flags) != 0)
 			return WSD_ENOMEM;
 	}
 	return WSD_OK;
@@ -370,6 +372,8 @@ proto_stats_get(const struct proto_msg *m, uint32_t i,
 	out->drops = f[4].via.u64;
 	out->msgs_in = f[5].via.u64;
 	out->msgs_out = f[6].via.u64;
+	out->rtt_us = f[7].via.u64;
+	out->flags = f[8].via.u64;
 }
 
 const char *

@@ -102,7 +102,11 @@ struct proto_stats_rec {
 	uint64_t drops;
 	uint64_t msgs_in;
 	uint64_t msgs_out;
+	uint64_t rtt_us; /* the last ping's round trip, 0: none yet */
+	uint64_t flags;	 /* PROTO_REC_* */
 };
+
+#define PROTO_REC_PAUSED 0x1u /* the connection is paused (`flow`) */
 
 /* Which check of the decoder a malformed message failed (for the log). */
 enum proto_bad {

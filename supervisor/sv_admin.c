@@ -298,9 +298,9 @@ api(struct sv *sv, struct admin_conn *ac, const char *cmd)
 static int
 read_only(const char *cmd)
 {
-	static const char *const reads[] = {"status", "workers",    "conns",
-					    "conn",   "rooms",	    "room",
-					    "stats",  "checktoken", "sessions"};
+	static const char *const reads[] = {
+	    "status", "workers", "conns",      "conn",	   "rooms",
+	    "room",   "stats",	 "checktoken", "sessions", "top"};
 	size_t i;
 
 	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)

@@ -144,10 +144,18 @@ cmd_workers(struct sv *sv, const json_t *req)
 	return r;
 }
 
+/* A rate from the last STATS, or 0 once no STATS came for 2 s (the
+ * worker reports only connections whose counters changed). */
+static double
+rate_now(float rate, uint64_t stats_ms, uint64_t now)
+{
+	return stats_ms == 0 || now - stats_ms > 2000 ? 0.0 : (double)rate;
+}
+
 static json_t *
 conn_brief(const struct sv_conn *c, uint64_t now)
 {
-	return json_pack(
+	json_t *o = json_pack(
 	    "{s:I, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
 	    (json_int_t)c->id, "user", c->user->name, "worker", c->worker,
 	    "addr", c->addr, "age_s",
@@ -156,6 +164,91 @@ conn_brief(const struct sv_conn *c, uint64_t now)
 					       : 0),
 	    "queue_bytes", (json_int_t)c->queue_bytes, "queue_msgs",
 	    (json_int_t)c->queue_msgs, "drops", (json_int_t)c->drops);
+
+	json_object_set_new(o, "rtt_ms",
+			    c->rtt_us ? json_real((double)c->rtt_us / 1000.0)
+				      : json_null());
+	json_object_set_new(o, "flow",
+			    json_string(c->paused ? "paused" : "open"));
+	json_object_set_new(o, "rate_in",
+			    json_real(rate_now(c->rate_in, c->stats_ms, now)));
+	json_object_set_new(o, "rate_out",
+			    json_real(rate_now(c->rate_out, c->stats_ms, now)));
+	return o;
+}
+
+/* The key wsctl top sorts by (larger is worse). */
+static double
+top_key(const struct sv_conn *c, int by, uint64_t now)
+{
+	switch (by) {
+	case 1: return (double)c->drops;
+	case 2: return (double)c->rtt_us;
+	case 3: return rate_now(c->rate_in, c->stats_ms, now);
+	default: return (double)c->queue_bytes;
+	}
+}
+
+struct top_ent {
+	const struct sv_conn *c;
+	double key;
+};
+
+static int
+top_cmp(const void *a, const void *b)
+{
+	const struct top_ent *x = a, *y = b;
+
+	return x->key < y->key ? 1 : x->key > y->key ? -1 : 0;
+}
+
+/*
+ * {"cmd":"top","by"?:"queue"|"drops"|"rtt"|"rate","limit"?:N}: the worst
+ * connections first (by queued bytes, drops, ping round trip or message
+ * rate in), at most limit (default 20).
+ */
+static json_t *
+cmd_top(struct sv *sv, const json_t *req)
+{
+	static const char *const bys[] = {"queue", "drops", "rtt", "rate"};
+	const char *bs = json_string_value(json_object_get(req, "by"));
+	json_t *jl = json_object_get(req, "limit");
+	json_int_t limit = 20;
+	struct top_ent *v;
+	struct sv_conn *c, *tmp;
+	uint64_t now = wall_ms();
+	uint32_t n = 0, i;
+	int by = 0;
+	json_t *r, *arr;
+
+	if (bs != NULL) {
+		for (by = 0; by < 4 && strcmp(bs, bys[by]) != 0; by++)
+			;
+		if (by == 4)
+			return fail("by must be queue, drops, rtt or rate%s",
+				    NULL);
+	}
+	if (jl != NULL && (!json_is_integer(jl) || json_integer_value(jl) < 1))
+		return fail("limit must be a positive integer%s", NULL);
+	if (jl != NULL)
+		limit = json_integer_value(jl);
+	if ((v = calloc(sv->reg.nconns + 1, sizeof(*v))) == NULL)
+		return fail("out of memory%s", NULL);
+	HASH_ITER (hh, sv->reg.conns, c, tmp) {
+		v[n].c = c;
+		v[n].key = top_key(c, by, now);
+		n++;
+	}
+	qsort(v, n, sizeof(*v), top_cmp);
+	r = ok();
+	arr = json_array();
+	for (i = 0; i < n && (json_int_t)i < limit; i++)
+		json_array_append_new(arr, conn_brief(v[i].c, now));
+	free(v);
+	json_object_set_new(r, "by", json_string(bys[by]));
+	json_object_set_new(r, "conns", arr);
+	json_object_set_new(r, "total", json_integer((json_int_t)n));
+	return r;
 }
 
 static int
@@ -817,14 +910,23 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"status", cmd_status},	    {"workers", cmd_workers},
-    {"conns", cmd_conns},	    {"conn", cmd_conn},
-    {"rooms", cmd_rooms},	    {"room", cmd_room},
-    {"publish", cmd_publish},	    {"send", cmd_send},
-    {"broadcast", cmd_broadcast},   {"kick", cmd_kick},
-    {"stats", cmd_stats},	    {"reload", cmd_reload},
-    {"drain", cmd_drain},	    {"token", cmd_token},
-    {"checktoken", cmd_checktoken}, {"sessions", cmd_sessions},
+    {"status", cmd_status},
+    {"workers", cmd_workers},
+    {"conns", cmd_conns},
+    {"conn", cmd_conn},
+    {"rooms", cmd_rooms},
+    {"room", cmd_room},
+    {"publish", cmd_publish},
+    {"send", cmd_send},
+    {"broadcast", cmd_broadcast},
+    {"kick", cmd_kick},
+    {"stats", cmd_stats},
+    {"reload", cmd_reload},
+    {"drain", cmd_drain},
+    {"token", cmd_token},
+    {"top", cmd_top},
+    {"checktoken", cmd_checktoken},
+    {"sessions", cmd_sessions},
     {"worker", cmd_worker},
 };
 

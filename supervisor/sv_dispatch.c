@@ -165,6 +165,7 @@ on_stats(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 {
 	struct proto_stats_rec rec;
 	struct sv_conn *c;
+	uint64_t now;
 	uint32_t i;
 
 	for (i = 0; i < m->nrecs; i++) {
@@ -172,12 +173,22 @@ on_stats(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		c = sv_reg_conn_find(&sv->reg, rec.conn);
 		if (c == NULL || c->worker != w->id)
 			continue;
+		now = wall_ms();
+		if (c->stats_ms != 0 && now > c->stats_ms) {
+			float dt = (float)(now - c->stats_ms) / 1000.0f;
+
+			c->rate_in = (float)(rec.msgs_in - c->msgs_in) / dt;
+			c->rate_out = (float)(rec.msgs_out - c->msgs_out) / dt;
+		}
+		c->stats_ms = now;
 		c->last_seen_ms = rec.last_seen_ms;
 		c->queue_bytes = rec.queue_bytes;
 		c->queue_msgs = rec.queue_msgs;
 		c->drops = rec.drops;
 		c->msgs_in = rec.msgs_in;
 		c->msgs_out = rec.msgs_out;
+		c->rtt_us = (uint32_t)rec.rtt_us;
+		c->paused = (rec.flags & PROTO_REC_PAUSED) != 0;
 	}
 }
 

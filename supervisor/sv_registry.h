@@ -78,6 +78,12 @@ struct sv_conn {
 	uint64_t connected_ms;
 	uint64_t last_seen_ms;
 	uint64_t queue_bytes, queue_msgs, drops, msgs_in, msgs_out;
+	/* From STATS too: the last ping's round trip, whether it is paused
+	 * (`flow`), and the message rates since the STATS before. */
+	uint32_t rtt_us;
+	unsigned paused : 1;
+	float rate_in, rate_out; /* messages a second */
+	uint64_t stats_ms;	 /* when the last STATS came */
 	uint32_t nrooms;
 	LIST_HEAD(, sv_member) rooms;
 	TAILQ_ENTRY(sv_conn) by_user;

@@ -34,6 +34,7 @@
 #include "wk_conn.h"
 #include "wk_dispatch.h"
 #include "wk_ipc.h"
+#include "wk_rate.h"
 
 #define STATS_INTERVAL 1.0
 #define STATS_BATCH 4096
@@ -118,6 +119,9 @@ on_stats(struct ev_loop *loop, ev_timer *t, int revents)
 		recs[n].drops = c->drops;
 		recs[n].msgs_in = c->msgs_in;
 		recs[n].msgs_out = c->msgs_out;
+		recs[n].rtt_us = c->rtt_us;
+		recs[n].flags =
+		    c->rate != NULL && c->rate->paused ? PROTO_REC_PAUSED : 0;
 		if (++n == STATS_BATCH) {
 			m.nrecs = n;
 			wk_ipc_send(&m);

@@ -217,6 +217,12 @@ ws_on_msg(wslay_event_context_ptr ctx,
 	struct wk_conn *c = user;
 
 	(void)ctx;
+	if (a->opcode == WSLAY_PONG && c->awaiting_pong) {
+		double rtt = ev_now(wk.loop) - c->ping_at;
+
+		c->rtt_us = rtt > 4000 ? 4000000000u : (uint32_t)(rtt * 1e6);
+		wk_mark_stats(c);
+	}
 	if (a->opcode != WSLAY_TEXT_FRAME && a->opcode != WSLAY_BINARY_FRAME)
 		return; /* ping, pong and close are wslay's */
 	if (c->state != WK_OPEN)

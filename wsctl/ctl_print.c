@@ -390,6 +390,29 @@ ctl_print_conns(const json_t *req, const json_t *reply)
 	return 0;
 }
 
+/* top: the connections with their queue, drops, round trip, rates and
+ * flow state, worst first. */
+int
+ctl_print_top(const json_t *req, const json_t *reply)
+{
+	static const struct column cols[] = {
+	    {"ID", "id", FMT_VALUE},
+	    {"USER", "user", FMT_VALUE},
+	    {"WORKER", "worker", FMT_VALUE},
+	    {"QMSGS", "queue_msgs", FMT_VALUE},
+	    {"QBYTES", "queue_bytes", FMT_VALUE},
+	    {"DROPS", "drops", FMT_VALUE},
+	    {"RTT_MS", "rtt_ms", FMT_VALUE},
+	    {"IN/S", "rate_in", FMT_VALUE},
+	    {"OUT/S", "rate_out", FMT_VALUE},
+	    {"FLOW", "flow", FMT_VALUE},
+	};
+
+	(void)req;
+	return print_list(json_object_get(reply, "conns"), cols, NELEM(cols),
+			  "connections");
+}
+
 int
 ctl_print_conn(const json_t *req, const json_t *reply)
 {
@@ -412,6 +435,10 @@ ctl_print_conn(const json_t *req, const json_t *reply)
 	    {"drops", "drops", FMT_VALUE},
 	    {"msgs_in", "msgs_in", FMT_VALUE},
 	    {"msgs_out", "msgs_out", FMT_VALUE},
+	    {"rate_in", "rate_in", FMT_VALUE},
+	    {"rate_out", "rate_out", FMT_VALUE},
+	    {"rtt_ms", "rtt_ms", FMT_VALUE},
+	    {"flow", "flow", FMT_VALUE},
 	};
 
 	(void)req;

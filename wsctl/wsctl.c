@@ -54,6 +54,7 @@ enum opt {
 	OPT_TTL,
 	OPT_ROOMS,
 	OPT_INFO,
+	OPT_BY,
 	OPT_COUNT
 };
 
@@ -78,6 +79,7 @@ static const struct {
     [OPT_TIMEOUT] = {"timeout", ARG_COUNT},
     [OPT_REVOKE] = {"revoke", ARG_FLAG},
     [OPT_TTL] = {"ttl", ARG_COUNT},
+    [OPT_BY] = {"by", ARG_STRING},
     [OPT_ROOMS] = {"rooms", ARG_LIST},
     [OPT_INFO] = {"info", ARG_JSON},
 };
@@ -127,6 +129,13 @@ static const struct command commands[] = {
 	.print = ctl_print_conns,
 	.synopsis = "conns [--user U] [--room R] [--worker N] [--limit N]",
 	.about = "connections, newest last",
+    },
+    {
+	.name = "top",
+	.opts = OPT(OPT_BY) | OPT(OPT_LIMIT),
+	.print = ctl_print_top,
+	.synopsis = "top [--by queue|drops|rtt|rate] [--limit N]",
+	.about = "the worst connections first",
     },
     {
 	.name = "conn",

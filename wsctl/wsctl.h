@@ -110,6 +110,7 @@ int ctl_print_status(const json_t *req, const json_t *reply);
 int ctl_print_workers(const json_t *req, const json_t *reply);
 int ctl_print_worker(const json_t *req, const json_t *reply);
 int ctl_print_conns(const json_t *req, const json_t *reply);
+int ctl_print_top(const json_t *req, const json_t *reply);
 int ctl_print_conn(const json_t *req, const json_t *reply);
 int ctl_print_rooms(const json_t *req, const json_t *reply);
 int ctl_print_room(const json_t *req, const json_t *reply);

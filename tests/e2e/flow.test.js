@@ -54,8 +54,9 @@ describe('flow control for senders', () => {
         await sleep(10);
       }
     })();
+    /* wsctl sees it paused, and its rate. */
+    await waitFor(() => d.ctl(['conn', c.welcome.conn]).conn.flow === 'paused', { timeoutMs: 3000, what: 'flow paused in wsctl conn' });
     /* The other client is served meanwhile. */
-    await sleep(300);
     other.send({ type: 'ping' });
     await other.next('pong', 2000);
     const info = await c.waitClose(10000);

@@ -67,6 +67,15 @@ describe('room_policies', () => {
     const tickDrops = d.ctl(['conn', tick.welcome.conn]).conn.drops;
     const chatDrops = d.ctl(['conn', chat.welcome.conn]).conn.drops;
     assert.ok(tickDrops > 0 && chatDrops > 0, `drops: tick ${tickDrops}, chat ${chatDrops}`);
+    /* wsctl top shows the worst first. */
+    const top = d.ctl(['top', '--by', 'drops', '--limit', '2']);
+    assert.equal(top.by, 'drops');
+    assert.deepEqual(
+      new Set(top.conns.map((x) => x.id)),
+      new Set([tick.welcome.conn, chat.welcome.conn]),
+      JSON.stringify(top.conns),
+    );
+    assert.ok(top.conns[0].drops >= top.conns[1].drops);
     /* Read again. */
     for (const c of [tick, chat, plain]) c.ws._socket.resume();
     assert.equal((await plain.waitClose(10000)).code, 4001);

@@ -136,3 +136,24 @@ describe('heartbeat: a peer that vanishes', () => {
     child.kill('SIGKILL');
   });
 });
+
+/* wsctl conn and top show the last ping's round trip. */
+describe('heartbeat: the round trip', () => {
+  let d;
+
+  after(async () => {
+    if (d) await d.stop();
+  });
+
+  it('is measured and shown', T, async () => {
+    const { startWsd: start } = require('./harness');
+    d = await start({ workers: 1, config: { heartbeat: { interval_ms: 200, timeout_ms: 2000 } } });
+    const c = await connectWelcomed(d.url);
+    await waitFor(() => d.ctl(['conn', c.welcome.conn]).conn.rtt_ms !== null, { timeoutMs: 4000, what: 'an rtt' });
+    const rtt = d.ctl(['conn', c.welcome.conn]).conn.rtt_ms;
+    assert.ok(rtt >= 0 && rtt < 1000, `rtt ${rtt} ms`);
+    const top = d.ctl(['top', '--by', 'rtt']);
+    assert.equal(top.conns[0].id, c.welcome.conn);
+    c.close();
+  });
+});

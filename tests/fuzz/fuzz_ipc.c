@@ -85,7 +85,8 @@ check_equal(const struct proto_msg *a, const struct proto_msg *b)
 	    !str_eq(a->data, b->data) || !str_eq(a->id, b->id) ||
 	    !str_eq(a->addr, b->addr) || !str_eq(a->agent, b->agent) ||
 	    !str_eq(a->code, b->code) || !str_eq(a->reason, b->reason) ||
-	    !str_eq(a->session, b->session) || !str_eq(a->token, b->token))
+	    !str_eq(a->session, b->session) || !str_eq(a->token, b->token) ||
+	    !str_eq(a->epoch, b->epoch) || !str_eq(a->key, b->key))
 		fail("strings", a);
 	check_config(a, b);
 	if (a->nrecs != b->nrecs)

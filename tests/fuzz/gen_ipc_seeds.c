@@ -94,10 +94,10 @@ int
 main(int argc, char **argv)
 {
 	struct proto_stats_rec recs[3] = {
-	    {0x100000001ull, 1700000000000ull, 0, 0, 0, 1, 2},
-	    {0x100000002ull, 1700000000500ull, 4096, 3, 7, 100, 250},
+	    {0x100000001ull, 1700000000000ull, 0, 0, 0, 1, 2, 800, 0},
+	    {0x100000002ull, 1700000000500ull, 4096, 3, 7, 100, 250, 0, 1},
 	    {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
-	     UINT64_MAX, UINT64_MAX},
+	     UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX},
 	};
 	struct proto_msg m;
 

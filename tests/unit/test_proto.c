@@ -111,10 +111,10 @@ static const struct layout layouts[] = {
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
 
 static const struct proto_stats_rec recs[] = {
-    {1, 1700000000000ull, 10, 1, 0, 5, 6},
-    {UINT64_MAX, 2, 3, 4, 5, 6, 7},
-    {0x123456789abcdefull, 0, 0, 0, 0, 0, 0},
-    {42, 1700000000123ull, 65536, 17, 99, 1000000, 2000000},
+    {1, 1700000000000ull, 10, 1, 0, 5, 6, 1500, 1},
+    {UINT64_MAX, 2, 3, 4, 5, 6, 7, 8, 9},
+    {0x123456789abcdefull, 0, 0, 0, 0, 0, 0, 0, 0},
+    {42, 1700000000123ull, 65536, 17, 99, 1000000, 2000000, 250, 0},
 };
 
 #define NRECS (sizeof(recs) / sizeof(recs[0]))
@@ -357,6 +357,8 @@ assert_rec_eq(const struct proto_stats_rec *got,
 	assert_int_equal(got->drops, want->drops);
 	assert_int_equal(got->msgs_in, want->msgs_in);
 	assert_int_equal(got->msgs_out, want->msgs_out);
+	assert_int_equal(got->rtt_us, want->rtt_us);
+	assert_int_equal(got->flags, want->flags);
 }
 
 /*
@@ -1206,9 +1208,9 @@ pack_stats_raw(msgpack_sbuffer *sb, const uint32_t *nfields, uint32_t nrec)
 static void
 test_stats_malformed(void **state)
 {
-	static const uint32_t ok[3] = {7, 7, 7};
-	static const uint32_t six[3] = {7, 6, 7};
-	static const uint32_t eight[1] = {8};
+	static const uint32_t ok[3] = {9, 9, 9};
+	static const uint32_t six[3] = {9, 8, 9};
+	static const uint32_t eight[1] = {10};
 	static const uint32_t zero[1] = {0};
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -1242,8 +1244,8 @@ test_stats_malformed(void **state)
 		raw_begin(&sb, &pk, 5);
 		raw_header(&pk, PROTO_VERSION, PROTO_STATS);
 		msgpack_pack_array(&pk, 1);
-		msgpack_pack_array(&pk, 7);
-		for (j = 0; j < 6; j++)
+		msgpack_pack_array(&pk, 9);
+		for (j = 0; j < 8; j++)
 			msgpack_pack_uint32(&pk, j);
 		if (i == 0) {
 			msgpack_pack_int32(&pk, -5);
@@ -1277,8 +1279,8 @@ test_stats_too_many(void **state)
 		raw_header(&pk, PROTO_VERSION, PROTO_STATS);
 		msgpack_pack_array(&pk, n);
 		for (i = 0; i < n; i++) {
-			msgpack_pack_array(&pk, 7);
-			for (j = 0; j < 7; j++)
+			msgpack_pack_array(&pk, 9);
+			for (j = 0; j < 9; j++)
 				msgpack_pack_uint32(&pk, j);
 		}
 		assert_int_equal(raw_decode(&sb), n == PROTO_MAX_RECORDS
