@@ -28,12 +28,12 @@ const struct setting_row settings_worker[] = {
     {"limits.max_queue_bytes", SETTING_UINT, OFF(max_queue_bytes), 1024,
      1ull << 32, 1048576, NULL, NULL, 0, 0},
     {"limits.max_queue_msgs", SETTING_UINT, OFF(max_queue_msgs), 1, 1000000,
-     4096, NULL, NULL, 0, 0},
+     1000, NULL, NULL, 0, 0},
     {"limits.slow_consumer", SETTING_ENUM, OFF(slow_policy), 0,
      PROTO_SLOW_LATEST_PER_KEY, PROTO_SLOW_DISCONNECT, NULL, proto_slow_names,
      0, 0},
     {"limits.max_rooms_per_conn", SETTING_UINT, OFF(max_rooms_per_conn), 1,
-     100000, 128, NULL, NULL, 0, 0},
+     100000, 100, NULL, NULL, 0, 0},
     {"heartbeat.interval_ms", SETTING_UINT, OFF(heartbeat_interval_ms), 100,
      3600000, 25000, NULL, NULL, 0, 0},
     {"heartbeat.timeout_ms", SETTING_UINT, OFF(heartbeat_timeout_ms), 100,
@@ -88,6 +88,10 @@ const struct setting_row settings_worker[] = {
      * have limits.slow_consumer. */
     {"room_policies", SETTING_LIST, OFF(room_policies), 0, 64, 0, NULL, NULL,
      160, 0},
+    /* All send queues of one worker together; over it, the largest give
+     * way first (closed with 4001). 0: no budget. */
+    {"limits.worker_queue_bytes", SETTING_UINT, OFF(worker_queue_bytes), 0,
+     1ull << 40, 256ull << 20, NULL, NULL, 0, 0},
 };
 
 const size_t settings_worker_n =

@@ -81,6 +81,7 @@ struct settings {
 	uint64_t rate_bytes, rate_bytes_burst; /* 0: no limit */
 	uint64_t rate_grace_ms;
 	struct setting_list room_policies; /* "PATTERN=POLICY" */
+	uint64_t worker_queue_bytes;	   /* all queues together; 0: none */
 };
 
 /* The names of enum proto_slow_policy, in order. */

@@ -214,6 +214,7 @@ struct wk {
 	int stopping;		   /* wk_main.c */
 	struct wk_conn *conns;	   /* wk_conn.c: uthash by id */
 	uint32_t nconns;
+	uint64_t queued_bytes;	     /* wk_queue.c: in every send queue */
 	struct wk_room *rooms;	     /* wk_rooms.c: uthash by name */
 	TAILQ_HEAD(, wk_conn) dirty; /* with output; see wk_mark_dirty */
 	TAILQ_HEAD(, wk_conn) stats; /* counters changed; wk_mark_stats */

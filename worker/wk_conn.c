@@ -339,6 +339,37 @@ wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 		     : wk_conn_send_room(c, b, -1, 0);
 }
 
+/*
+ * The worker's send queues together are over limits.worker_queue_bytes:
+ * the largest give way first, closed with 4001 (what they held is in the
+ * replay logs), until the total is back within the budget.
+ */
+static void
+shed(void)
+{
+	uint64_t budget = wk.cfg.worker_queue_bytes;
+	struct wk_conn *c, *tmp, *big;
+	int rounds;
+
+	for (rounds = 0; rounds < 64 && wk.queued_bytes > budget; rounds++) {
+		big = NULL;
+		HASH_ITER (hh, wk.conns, c, tmp) {
+			if (c->state == WK_OPEN &&
+			    (big == NULL || c->q.bytes > big->q.bytes))
+				big = c;
+		}
+		if (big == NULL || big->q.bytes == 0)
+			return;
+		log_info("conn %llu: the worker's queues hold %llu bytes, over "
+			 "limits.worker_queue_bytes; closing its %llu-byte "
+			 "queue with 4001",
+			 (unsigned long long)big->id,
+			 (unsigned long long)wk.queued_bytes,
+			 (unsigned long long)big->q.bytes);
+		wk_conn_close(big, 4001, "slow consumer");
+	}
+}
+
 int
 wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy, uint64_t key)
 {
@@ -377,6 +408,9 @@ wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy, uint64_t key)
 		return rc;
 	if (!force)
 		c->msgs_out++;
+	if (wk.cfg.worker_queue_bytes > 0 &&
+	    wk.queued_bytes > wk.cfg.worker_queue_bytes)
+		shed();
 	wk_mark_dirty(c);
 	wk_mark_stats(c);
 	return WSD_OK;

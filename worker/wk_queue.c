@@ -29,6 +29,7 @@ pop(struct wk_queue *q)
 
 	STAILQ_REMOVE_HEAD(&q->q, link);
 	q->bytes -= e->buf->len;
+	wk.queued_bytes -= e->buf->len;
 	q->msgs--;
 	wk_buf_unref(e->buf);
 	free(e);
@@ -56,6 +57,7 @@ wk_queue_discard_unsent(struct wk_queue *q)
 	while (first != NULL && (e = STAILQ_NEXT(first, link)) != NULL) {
 		STAILQ_REMOVE_AFTER(&q->q, first, link);
 		q->bytes -= e->buf->len;
+		wk.queued_bytes -= e->buf->len;
 		q->msgs--;
 		wk_buf_unref(e->buf);
 		free(e);
@@ -76,6 +78,7 @@ push_key(struct wk_queue *q, struct wk_buf *b, uint64_t key)
 	e->key = key;
 	STAILQ_INSERT_TAIL(&q->q, e, link);
 	q->bytes += b->len;
+	wk.queued_bytes += b->len;
 	q->msgs++;
 	return WSD_OK;
 }
@@ -108,6 +111,7 @@ replace_key(struct wk_queue *q, struct wk_buf *b, uint64_t key)
 		else
 			STAILQ_REMOVE_AFTER(&q->q, prev, link);
 		q->bytes -= e->buf->len;
+		wk.queued_bytes -= e->buf->len;
 		q->msgs--;
 		wk_buf_unref(e->buf);
 		free(e);
@@ -135,6 +139,7 @@ drop_oldest(struct wk_queue *q, uint32_t need, const struct wk_qlimit *lim,
 		} else {
 			STAILQ_REMOVE_AFTER(&q->q, first, link);
 			q->bytes -= e->buf->len;
+			wk.queued_bytes -= e->buf->len;
 			q->msgs--;
 			wk_buf_unref(e->buf);
 			free(e);

@@ -53,13 +53,20 @@ describe('room_policies', () => {
       pub.send({ type: 'publish', room: 'tick.prices', key, data: { key, i, pad: PAD } });
       pub.send({ type: 'publish', room: 'chat.lobby', data: { i, pad: PAD } });
       pub.send({ type: 'publish', room: 'plain', data: { i, pad: PAD } });
-      if (i % 200 === 199) await sleep(5);
+      if (i % 200 === 199) {
+        await sleep(5);
+        /* Once closed, it reads again at once: its close frame must be
+         * read before CLOSE_WAIT runs out. */
+        if (plain.ws._socket.isPaused() && !d.ctl(['conns']).conns.some((x) => x.id === plain.welcome.conn)) plain.ws._socket.resume();
+      }
     }
     /* Everything is published and fanned out. */
     await waitFor(() => d.ctl(['room', 'plain']).room.seq === N, { timeoutMs: 20000, what: 'all published' });
     await waitFor(() => d.ctl(['room', 'tick.prices']).room.seq === N, { timeoutMs: 20000, what: 'all published' });
     await sleep(300);
     /* The default policy closed its reader; the others are still there. */
+    await waitFor(() => !d.ctl(['conns']).conns.some((x) => x.id === plain.welcome.conn), { what: 'the disconnect reader closed' });
+    plain.ws._socket.resume();
     const conns = new Map(d.ctl(['conns']).conns.map((c) => [c.id, c]));
     assert.ok(!conns.has(plain.welcome.conn), 'the disconnect reader is closed');
     assert.ok(conns.has(tick.welcome.conn), 'the latest_per_key reader stays');
@@ -99,4 +106,53 @@ describe('room_policies', () => {
     assert.ok(tick.isOpen && chat.isOpen);
     for (const x of [tick, chat, pub]) x.close();
   });
+});
+
+/*
+ * A budget on all the queues of a worker (limits.worker_queue_bytes):
+ * three stalled readers of a drop_oldest room each stay within their own
+ * queue bound, but together they pass the budget, so the largest give
+ * way first (closed with 4001) until the rest fits.
+ */
+describe('limits.worker_queue_bytes', () => {
+  let d;
+
+  before(async () => {
+    d = await startWsd({
+      workers: 1,
+      config: {
+        room_policies: ['b.*=drop_oldest'],
+        limits: { rate_msgs: 0, max_queue_msgs: 1000, max_queue_bytes: 262144, worker_queue_bytes: 400000 },
+      },
+    });
+  });
+  after(async () => {
+    if (d) await d.stop();
+  });
+
+  it('the largest queues give way first', { timeout: 60000 }, async () => {
+    const readers = [];
+    for (let i = 0; i < 3; i++) readers.push(await reader('b.room'));
+    const pub = await connectWelcomed(d.url);
+    for (let i = 0; i < 3000; i++) {
+      pub.send({ type: 'publish', room: 'b.room', data: { i, pad: PAD } });
+      if (i % 200 === 199) await sleep(5);
+    }
+    await waitFor(() => d.ctl(['room', 'b.room']).room.seq === 3000, { timeoutMs: 20000, what: 'all published' });
+    await waitFor(() => /over limits\.worker_queue_bytes; closing its/.test(d.log()), { timeoutMs: 5000, what: 'the budget acting' });
+    const left = new Set(d.ctl(['conns']).conns.map((c) => c.id));
+    const closed = readers.filter((c) => !left.has(c.welcome.conn));
+    assert.ok(closed.length >= 1 && closed.length < 3, `${closed.length} of 3 readers closed`);
+    for (const c of readers) c.ws._socket.resume();
+    for (const c of closed) assert.equal((await c.waitClose(10000)).code, 4001);
+    pub.close();
+  });
+
+  async function reader(room) {
+    const c = await connectWelcomed(d.url);
+    c.send({ type: 'subscribe', room });
+    await c.next('subscribed');
+    c.ws._socket.pause();
+    return c;
+  }
 });

@@ -58,6 +58,7 @@ static const char *const wire_keys[] = {
     "limits.rate_bytes_burst",
     "limits.rate_grace_ms",
     "room_policies",
+    "limits.worker_queue_bytes",
 };
 
 static int
@@ -163,9 +164,9 @@ test_defaults(void **state)
 	assert_int_equal(s.max_message_bytes, 65536);
 	assert_int_equal(s.max_header_bytes, 8192);
 	assert_int_equal(s.max_queue_bytes, 1048576);
-	assert_int_equal(s.max_queue_msgs, 4096);
+	assert_int_equal(s.max_queue_msgs, 1000);
 	assert_int_equal(s.slow_policy, PROTO_SLOW_DISCONNECT);
-	assert_int_equal(s.max_rooms_per_conn, 128);
+	assert_int_equal(s.max_rooms_per_conn, 100);
 	assert_int_equal(s.heartbeat_interval_ms, 25000);
 	assert_int_equal(s.heartbeat_timeout_ms, 10000);
 	assert_int_equal(s.handshake_timeout_ms, 10000);
@@ -559,7 +560,7 @@ test_set_copy_diff(void **state)
 
 	assert_int_equal(setting_set_num(q, &a, 0), WSD_EINVAL);
 	assert_int_equal(setting_set_num(q, &a, 1000001), WSD_EINVAL);
-	assert_int_equal(a.max_queue_msgs, 4096);
+	assert_int_equal(a.max_queue_msgs, 1000);
 	assert_int_equal(setting_set_num(path, &a, 1), WSD_EINVAL);
 	assert_int_equal(setting_enum_find(slow, "drop_oldest"),
 			 PROTO_SLOW_DROP_OLDEST);
@@ -580,7 +581,7 @@ test_set_copy_diff(void **state)
 	assert_int_equal(setting_set_str(orig, &b, "http://b", 8), WSD_OK);
 	settings_diff(settings_worker, NROWS, &a, &b, buf, sizeof(buf));
 	assert_string_equal(buf,
-			    "limits.max_queue_msgs 4096 -> 10, "
+			    "limits.max_queue_msgs 1000 -> 10, "
 			    "limits.slow_consumer disconnect -> drop_newest, "
 			    "jwt_secret * -> *, origins 0 -> 2");
 
