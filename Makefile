@@ -90,6 +90,7 @@ fmt-check:
 	    clang-format "$$f" | cmp -s - "$$f" || { echo "fmt: $$f"; bad=1; }; \
 	done; [ $$bad -eq 0 ] || { echo "run make fmt"; exit 1; }
 
--include $(CORE_OBJ:.o=.d) $(WSCTL_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(WSCTL_OBJ:.o=.d) $(BUILD)/supervisor/sv_main.d \
+	$(UNIT_BIN:=.d)
 include bench/Makefile.inc
 include tests/fuzz/fuzz.mk
