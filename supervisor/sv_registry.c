@@ -227,10 +227,62 @@ sv_reg_conn_set_user(struct sv_registry *r, struct sv_conn *c, const char *user,
 }
 
 static void
+ix_drop(struct sv_conn *c)
+{
+	struct sv_member_ix *e, *tmp;
+
+	HASH_ITER (hh, c->rooms_ix, e, tmp) {
+		HASH_DEL(c->rooms_ix, e);
+		free(e);
+	}
+}
+
+/* Index m in its connection's hash (when the connection has one).
+ * Returns WSD_OK, or WSD_ENOMEM after dropping the whole index (the
+ * scan still finds every membership). */
+static int
+ix_add(struct sv_conn *c, struct sv_member *m)
+{
+	struct sv_member_ix *e = calloc(1, sizeof(*e));
+
+	if (e == NULL) {
+		ix_drop(c);
+		return WSD_ENOMEM;
+	}
+	e->room = m->room;
+	e->m = m;
+	HASH_ADD_PTR(c->rooms_ix, room, e);
+	return WSD_OK;
+}
+
+/* c just reached SV_REG_INDEX_AT rooms: index them all. */
+static void
+ix_build(struct sv_conn *c)
+{
+	struct sv_member *m;
+
+	LIST_FOREACH (m, &c->rooms, in_conn)
+		if (ix_add(c, m) != WSD_OK)
+			return;
+}
+
+static void
 member_unlink(struct sv_registry *r, struct sv_member *m)
 {
 	struct sv_room *room = m->room;
+	struct sv_conn *c = m->conn;
 
+	if (c->rooms_ix != NULL) {
+		struct sv_member_ix *e;
+
+		HASH_FIND_PTR(c->rooms_ix, &room, e);
+		if (e != NULL) {
+			HASH_DEL(c->rooms_ix, e);
+			free(e);
+		}
+		if (c->nrooms <= SV_REG_INDEX_AT / 2)
+			ix_drop(c);
+	}
 	TAILQ_REMOVE(&room->members, m, in_room);
 	LIST_REMOVE(m, in_conn);
 	room->nmembers--;
@@ -243,6 +295,7 @@ member_unlink(struct sv_registry *r, struct sv_member *m)
 void
 sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c)
 {
+	ix_drop(c);
 	while (!LIST_EMPTY(&c->rooms))
 		member_unlink(r, LIST_FIRST(&c->rooms));
 	HASH_DEL(r->conns, c);
@@ -324,6 +377,12 @@ member_find(struct sv_conn *c, struct sv_room *room)
 {
 	struct sv_member *m;
 
+	if (c->rooms_ix != NULL) {
+		struct sv_member_ix *e;
+
+		HASH_FIND_PTR(c->rooms_ix, &room, e);
+		return e ? e->m : NULL;
+	}
 	LIST_FOREACH (m, &c->rooms, in_conn)
 		if (m->room == room)
 			return m;
@@ -363,6 +422,10 @@ sv_reg_join(struct sv_registry *r, struct sv_conn *c, struct sv_room *room)
 	room->nmembers++;
 	room->per_worker[c->worker]++;
 	c->nrooms++;
+	if (c->rooms_ix != NULL)
+		ix_add(c, m);
+	else if (c->nrooms >= SV_REG_INDEX_AT)
+		ix_build(c);
 	return WSD_OK;
 }
 

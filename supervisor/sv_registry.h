@@ -40,6 +40,18 @@ struct sv_member {
 	LIST_ENTRY(sv_member) in_conn;
 };
 
+/* A connection in SV_REG_INDEX_AT rooms or more finds its membership of
+ * a room through a hash (by room), so that a join or leave costs O(1)
+ * however many rooms it is in; below, a scan of its few rooms is
+ * cheaper than the hash's memory. */
+#define SV_REG_INDEX_AT 16
+
+struct sv_member_ix {
+	const struct sv_room *room;
+	struct sv_member *m;
+	UT_hash_handle hh;
+};
+
 struct sv_user {
 	char *name;
 	uint32_t nconns;
@@ -86,6 +98,7 @@ struct sv_conn {
 	uint64_t stats_ms;	 /* when the last STATS came */
 	uint32_t nrooms;
 	LIST_HEAD(, sv_member) rooms;
+	struct sv_member_ix *rooms_ix; /* see SV_REG_INDEX_AT; or NULL */
 	TAILQ_ENTRY(sv_conn) by_user;
 	TAILQ_ENTRY(sv_conn) by_worker;
 	UT_hash_handle hh;

@@ -1090,6 +1090,46 @@ test_addr_counts(void **state)
 	assert_int_equal(HASH_COUNT(r->ips), 2);
 }
 
+/* A connection in many rooms finds its memberships through an index
+ * (SV_REG_INDEX_AT rooms and more), built as it grows and dropped as it
+ * shrinks; the answers are the same either way. */
+static void
+test_many_rooms_index(void **state)
+{
+	struct sv_registry *r = *state;
+	struct sv_conn *c = add(r, 1, 0, "alice");
+	struct sv_room *rooms[100];
+	char name[16];
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "r%d", i);
+		rooms[i] = sv_reg_room_get(r, name, strlen(name), 1);
+		assert_non_null(rooms[i]);
+		assert_int_equal(sv_reg_join(r, c, rooms[i]), WSD_OK);
+		assert_true(c->rooms_ix == NULL || i + 1 >= SV_REG_INDEX_AT);
+	}
+	assert_non_null(c->rooms_ix);
+	assert_int_equal(HASH_COUNT(c->rooms_ix), 100);
+	for (i = 0; i < 100; i++) {
+		assert_true(sv_reg_is_member(c, rooms[i]));
+		assert_int_equal(sv_reg_join(r, c, rooms[i]), WSD_EEXIST);
+	}
+	/* Leave all but five: the index goes at half the threshold. */
+	for (i = 5; i < 100; i++) {
+		rooms[i]->nmembers++; /* keep the room while it is empty */
+		assert_int_equal(sv_reg_leave(r, c, rooms[i]), WSD_OK);
+		assert_int_equal(sv_reg_leave(r, c, rooms[i]), WSD_ENOENT);
+	}
+	assert_null(c->rooms_ix);
+	assert_int_equal(c->nrooms, 5);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(sv_reg_is_member(c, rooms[i]), i < 5);
+	for (i = 5; i < 100; i++)
+		rooms[i]->nmembers--;
+	sv_reg_conn_remove(r, c);
+}
+
 int
 main(void)
 {
@@ -1111,6 +1151,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_room_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_addr_counts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_rooms_index, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
