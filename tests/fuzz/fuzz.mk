@@ -99,7 +99,7 @@ fuzz-regress: fuzz-build
 
 # The IPC seeds are written by a small program that encodes one valid
 # message of each type with the project's own encoder.
-FUZZ_SEED_SRC := proto/proto.c proto/settings.c proto/err.c
+FUZZ_SEED_SRC := proto/proto.c proto/settings.c proto/err.c proto/log.c
 $(FUZZ_OUT)/gen_ipc_seeds: $(FUZZ_DIR)/gen_ipc_seeds.c $(FUZZ_SEED_SRC) \
 		proto/proto.h proto/settings.h
 	@mkdir -p $(dir $@)
