@@ -22,17 +22,29 @@ wk_queue_init(struct wk_queue *q)
 	q->bytes = 0;
 }
 
+/* Unlink and free the entry after prev (NULL: the first one), with its
+ * bytes and count; the one place an entry leaves a queue. */
 static void
-pop(struct wk_queue *q)
+remove_after(struct wk_queue *q, struct wk_qent *prev)
 {
-	struct wk_qent *e = STAILQ_FIRST(&q->q);
+	struct wk_qent *e =
+	    prev ? STAILQ_NEXT(prev, link) : STAILQ_FIRST(&q->q);
 
-	STAILQ_REMOVE_HEAD(&q->q, link);
+	if (prev == NULL)
+		STAILQ_REMOVE_HEAD(&q->q, link);
+	else
+		STAILQ_REMOVE_AFTER(&q->q, prev, link);
 	q->bytes -= e->buf->len;
 	wk.queued_bytes -= e->buf->len;
 	q->msgs--;
 	wk_buf_unref(e->buf);
 	free(e);
+}
+
+static void
+pop(struct wk_queue *q)
+{
+	remove_after(q, NULL);
 }
 
 void
@@ -46,7 +58,7 @@ wk_queue_clear(struct wk_queue *q)
 uint32_t
 wk_queue_discard_unsent(struct wk_queue *q)
 {
-	struct wk_qent *first = STAILQ_FIRST(&q->q), *e;
+	struct wk_qent *first = STAILQ_FIRST(&q->q);
 	uint32_t n = 0;
 
 	if (first != NULL && q->off == 0) {
@@ -54,13 +66,8 @@ wk_queue_discard_unsent(struct wk_queue *q)
 		wk_queue_clear(q);
 		return n;
 	}
-	while (first != NULL && (e = STAILQ_NEXT(first, link)) != NULL) {
-		STAILQ_REMOVE_AFTER(&q->q, first, link);
-		q->bytes -= e->buf->len;
-		wk.queued_bytes -= e->buf->len;
-		q->msgs--;
-		wk_buf_unref(e->buf);
-		free(e);
+	while (first != NULL && STAILQ_NEXT(first, link) != NULL) {
+		remove_after(q, first);
 		n++;
 	}
 	return n;
@@ -106,15 +113,7 @@ replace_key(struct wk_queue *q, struct wk_buf *b, uint64_t key)
 	for (; e != NULL; prev = e, e = STAILQ_NEXT(e, link)) {
 		if (e->key != key)
 			continue;
-		if (prev == NULL)
-			STAILQ_REMOVE_HEAD(&q->q, link);
-		else
-			STAILQ_REMOVE_AFTER(&q->q, prev, link);
-		q->bytes -= e->buf->len;
-		wk.queued_bytes -= e->buf->len;
-		q->msgs--;
-		wk_buf_unref(e->buf);
-		free(e);
+		remove_after(q, prev);
 		return push_key(q, b, key);
 	}
 	return WSD_ENOENT;
@@ -137,12 +136,7 @@ drop_oldest(struct wk_queue *q, uint32_t need, const struct wk_qlimit *lim,
 			pop(q);
 			first = STAILQ_FIRST(&q->q);
 		} else {
-			STAILQ_REMOVE_AFTER(&q->q, first, link);
-			q->bytes -= e->buf->len;
-			wk.queued_bytes -= e->buf->len;
-			q->msgs--;
-			wk_buf_unref(e->buf);
-			free(e);
+			remove_after(q, first);
 		}
 		(*drops)++;
 	}

@@ -19,8 +19,8 @@ const { describe, it, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const net = require('node:net');
-const { startWsd, connectWelcomed, renderConfig, waitFor, sleep, withTimeout, freePorts } = require('./harness');
-const { adminPublish, Tracked, verdict, connectLoop } = require('./tracked');
+const { startWsd, connectWelcomed, renderConfig, waitFor, sleep, freePorts } = require('./harness');
+const { publishFor, Tracked, verdict, connectLoop } = require('./tracked');
 
 const ROOMS = ['roll-a', 'roll-b'];
 const SUBSETS = [[0], [1], [0, 1]];
@@ -65,34 +65,21 @@ async function rollUnderTraffic(ctx, { workers, change, url, afterReload }) {
     let loopDone = false;
     const looping = connectLoop(() => current, () => loopDone);
 
-    const acked = Object.fromEntries(ROOMS.map((r) => [r, 0]));
-    const pubErrors = [];
-    const inflight = new Set();
-    let sent = 0;
     let reply = null;
-    const p0 = Date.now();
-    while (Date.now() - p0 < DURATION_MS) {
-      const due = Math.floor(((Date.now() - p0) * RATE) / 1000);
-      while (sent < due && inflight.size < 8) {
-        const room = ROOMS[sent % ROOMS.length];
-        const p = adminPublish(d.adminPort, room, { n: sent })
-          .then((r) => {
-            if (r.seq > acked[room]) acked[room] = r.seq;
-          })
-          .catch((e) => pubErrors.push(e.message))
-          .finally(() => inflight.delete(p));
-        inflight.add(p);
-        sent++;
-      }
-      if (reply === null && Date.now() - p0 >= RELOAD_AT_MS) {
+    const pubd = await publishFor(d.adminPort, {
+      rooms: ROOMS,
+      rate: RATE,
+      durationMs: DURATION_MS,
+      tick: async (ms) => {
+        if (reply !== null || ms < RELOAD_AT_MS) return;
         fs.writeFileSync(d.confPath, renderConfig(d.base, config(change)));
         reply = d.ctl(['reload']);
         if (url) current = url;
         if (afterReload) await afterReload(d, reply);
-      }
-      await sleep(5);
-    }
-    await withTimeout(Promise.all([...inflight]), 5000, 'the last publishes');
+      },
+    });
+    const { acked, sent } = pubd;
+    const pubErrors = pubd.errors;
     /* The roll ends: every slot ready on the new generation. */
     const want = change.workers || workers;
     await waitFor(

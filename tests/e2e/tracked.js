@@ -11,7 +11,7 @@
  */
 
 const http = require('node:http');
-const { connectWelcomed, sleep } = require('./harness');
+const { connectWelcomed, sleep, withTimeout } = require('./harness');
 
 const j = (x) => JSON.stringify(x);
 
@@ -50,6 +50,39 @@ function adminPublish(port, room, data) {
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/*
+ * Publish to rooms (round robin) through the admin API at about rate
+ * messages a second for durationMs, at most 8 in flight; at each turn
+ * (every 5 ms) tick(elapsedMs) may act (kill a worker, reload). Resolves
+ * with { acked: room -> highest seq answered, errors, sent, ms } once the
+ * last publish is answered.
+ */
+async function publishFor(port, { rooms, rate, durationMs, tick }) {
+  const acked = Object.fromEntries(rooms.map((r) => [r, 0]));
+  const errors = [];
+  const inflight = new Set();
+  let sent = 0;
+  const t0 = Date.now();
+  while (Date.now() - t0 < durationMs) {
+    const due = Math.floor(((Date.now() - t0) * rate) / 1000);
+    while (sent < due && inflight.size < 8) {
+      const room = rooms[sent % rooms.length];
+      const p = adminPublish(port, room, { n: sent })
+        .then((r) => {
+          if (r.seq > acked[room]) acked[room] = r.seq;
+        })
+        .catch((e) => errors.push(e.message))
+        .finally(() => inflight.delete(p));
+      inflight.add(p);
+      sent++;
+    }
+    if (tick) await tick(Date.now() - t0);
+    await sleep(5);
+  }
+  await withTimeout(Promise.all([...inflight]), 5000, 'the last publishes');
+  return { acked, errors, sent, ms: Date.now() - t0 };
 }
 
 /* One simulated client, across all the connections it opens. */
@@ -244,4 +277,4 @@ async function connectLoop(url, stop) {
   return out;
 }
 
-module.exports = { adminPublish, Tracked, verdict, connectLoop };
+module.exports = { adminPublish, publishFor, Tracked, verdict, connectLoop };

@@ -19,8 +19,8 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startWsd, connectWelcomed, mintToken, waitFor, sleep, withTimeout } = require('./harness');
-const { adminPublish, Tracked, verdict, connectLoop } = require('./tracked');
+const { startWsd, connectWelcomed, mintToken, waitFor, sleep } = require('./harness');
+const { publishFor, Tracked, verdict, connectLoop } = require('./tracked');
 
 const SECRET = 'e2e-worker-kill-secret-91c0d2e7a4b3';
 const ROOMS = ['wk-a', 'wk-b', 'wk-c'];
@@ -109,29 +109,16 @@ describe('worker SIGKILL under load', () => {
     assert.ok(victim, `worker ${victimId} in ${j(workers)}`);
     const victims = clients.filter((t) => where.get(t.c.welcome.conn) === victimId);
 
-    const acked = Object.fromEntries(ROOMS.map((r) => [r, 0]));
-    const pubErrors = [];
-    const inflight = new Set();
-    let sent = 0;
     let killedAt = null;
     let refill = null; /* resolves with the ms until the slot is ready again */
-    const t0 = Date.now();
-    while (Date.now() - t0 < DURATION_MS) {
-      const due = Math.floor(((Date.now() - t0) * RATE) / 1000);
-      while (sent < due && inflight.size < 8) {
-        const room = ROOMS[sent % ROOMS.length];
-        const p = adminPublish(d.adminPort, room, { n: sent })
-          .then((r) => {
-            if (r.seq > acked[room]) acked[room] = r.seq;
-          })
-          .catch((e) => pubErrors.push(e.message))
-          .finally(() => inflight.delete(p));
-        inflight.add(p);
-        sent++;
-      }
-      if (killedAt === null && Date.now() - t0 >= KILL_AT_MS) {
+    const pubd = await publishFor(d.adminPort, {
+      rooms: ROOMS,
+      rate: RATE,
+      durationMs: DURATION_MS,
+      tick: (ms) => {
+        if (killedAt !== null || ms < KILL_AT_MS) return;
         process.kill(victim.pid, 'SIGKILL');
-        killedAt = Date.now() - t0;
+        killedAt = ms;
         refill = (async () => {
           const k = Date.now();
           while (Date.now() - k < 5000) {
@@ -141,11 +128,11 @@ describe('worker SIGKILL under load', () => {
           }
           return Infinity;
         })();
-      }
-      await sleep(5);
-    }
-    await withTimeout(Promise.all([...inflight]), 5000, 'the last publishes');
-    const publishMs = Date.now() - t0;
+      },
+    });
+    const { acked, sent } = pubd;
+    const pubErrors = pubd.errors;
+    const publishMs = pubd.ms;
     loopDone = true;
     const loop = await looping;
     const refillMs = await refill;
