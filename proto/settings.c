@@ -19,6 +19,9 @@
 const char *const proto_slow_names[] = {"disconnect", "drop_newest",
 					"drop_oldest", "latest_per_key"};
 
+static const char *const proxy_header_names[] = {"x-forwarded-for",
+						 "forwarded"};
+
 const struct setting_row settings_worker[] = {
     /* Re-serialized JSON may grow; 16 MB leaves room under the IPC cap. */
     {"limits.max_message_bytes", SETTING_UINT, OFF(max_message_bytes), 16,
@@ -92,6 +95,10 @@ const struct setting_row settings_worker[] = {
      * way first (closed with 4001). 0: no budget. */
     {"limits.worker_queue_bytes", SETTING_UINT, OFF(worker_queue_bytes), 0,
      1ull << 40, 256ull << 20, NULL, NULL, 0, 0},
+    /* The one header the trusted proxies set (and overwrite): a client's
+     * own copy of the other one would pass through them unchecked. */
+    {"trusted_proxies_header", SETTING_ENUM, OFF(proxy_header), 0, 1, 0, NULL,
+     proxy_header_names, 0, 0},
 };
 
 const size_t settings_worker_n =

@@ -21,6 +21,23 @@
 #include "sv_session.h"
 
 /*
+ * Does the session a verified token names exist with that token as its
+ * latest: detached and waiting, or still held by a connection (which a
+ * resume takes over)? Only such a token lets a connection in over the
+ * connect rate, so a fresh client cannot mint its way past it.
+ */
+static int
+session_waits(struct sv *sv, const struct sv_token *t)
+{
+	const struct sv_conn *old = sv_reg_conn_find(&sv->reg, t->conn);
+
+	if (old != NULL && memcmp(old->sid, t->sid, sizeof(t->sid)) == 0)
+		return old->nonce == t->nonce ||
+		       (old->resume_unconfirmed && old->prev_nonce == t->nonce);
+	return sv->eng.ops->session_peek(&sv->eng, t->sid, t->nonce);
+}
+
+/*
  * Over the connect rate (global or for the client's address)? A client
  * that comes back with a valid resume token (?resume=) is let in all the
  * same, ahead of fresh ones: a reconnect storm after a restart admits
@@ -49,7 +66,8 @@ over_rate(struct sv *sv, const struct proto_msg *m)
 		return 0;
 	if (m->token.len > 0 &&
 	    sv_token_verify(&cfg->keys, m->token.p, m->token.len, wall_ms(), &t,
-			    &why) == WSD_OK) {
+			    &why) == WSD_OK &&
+	    session_waits(sv, &t)) {
 		sv->stats.resumes_over_rate++;
 		return 0;
 	}

@@ -157,6 +157,11 @@ struct sv_engine_ops {
 	void (*session_take)(struct sv_engine *e,
 			     const uint8_t id[SV_SESSION_ID_BYTES],
 			     uint64_t nonce, sv_eng_take_fn cb, void *arg);
+	/* Is a detached session id waiting with this nonce (its token the
+	 * latest)? Nothing changes. */
+	int (*session_peek)(struct sv_engine *e,
+			    const uint8_t id[SV_SESSION_ID_BYTES],
+			    uint64_t nonce);
 	/* Forget every session of user; returns how many. */
 	uint32_t (*session_revoke)(struct sv_engine *e, const char *user);
 	/* Each session (of user, or all with NULL), at most limit. */

@@ -652,6 +652,18 @@ mem_session_take(struct sv_engine *e, const uint8_t id[SV_SESSION_ID_BYTES],
 	cb(arg, WSD_OK, s);
 }
 
+static int
+mem_session_peek(struct sv_engine *e, const uint8_t id[SV_SESSION_ID_BYTES],
+		 uint64_t nonce)
+{
+	struct mem *m = e->impl;
+	struct msess *ms;
+
+	HASH_FIND(hh, m->sess, id, SV_SESSION_ID_BYTES, ms);
+	return ms != NULL && ms->s->expires_ms >= wall_ms() &&
+	       ms->s->nonce == nonce;
+}
+
 static uint32_t
 mem_session_revoke(struct sv_engine *e, const char *user)
 {
@@ -1082,6 +1094,7 @@ static const struct sv_engine_ops mem_ops = {
     .history = mem_history,
     .session_put = mem_session_put,
     .session_take = mem_session_take,
+    .session_peek = mem_session_peek,
     .session_revoke = mem_session_revoke,
     .session_each = mem_session_each,
     .presence_add = mem_presence_add,

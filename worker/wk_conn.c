@@ -43,10 +43,10 @@
 #define container_of(p, type, member)                                          \
 	((type *)((char *)(p)-offsetof(type, member)))
 
-#define CLOSE_WAIT 2.0	     /* seconds to wait for the peer's close */
-#define PAUSE_TICK 0.01	     /* how often paused connections are looked at */
-#define IPC_PAUSE_HIGH 10000 /* outbox messages that pause publishers */
-#define IPC_PAUSE_LOW 1000   /* ... and that let them go on */
+#define CLOSE_WAIT 2.0	/* seconds to wait for the peer's close */
+#define PAUSE_TICK 0.01 /* how often paused connections are looked at */
+#define IPC_PAUSE_HIGH (8u << 20) /* outbox bytes that pause publishers */
+#define IPC_PAUSE_LOW (1u << 20)  /* ... and that let them go on */
 
 /* Connections paused for their rate or the IPC channel (wk_rate.h). */
 static TAILQ_HEAD(, wk_rate) paused = TAILQ_HEAD_INITIALIZER(paused);
@@ -347,10 +347,18 @@ wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 static void
 shed(void)
 {
+	static ev_tstamp last;
 	uint64_t budget = wk.cfg.worker_queue_bytes;
+	/* Only a queue this large gives way: what closing connections still
+	 * hold (a frame half written) is not freed by closing another, and
+	 * a healthy client with a few messages queued is never the one. */
+	uint64_t floor = wk.cfg.max_queue_bytes / 4;
 	struct wk_conn *c, *tmp, *big;
 	int rounds;
 
+	if (ev_now(wk.loop) - last < 0.01)
+		return;
+	last = ev_now(wk.loop);
 	for (rounds = 0; rounds < 64 && wk.queued_bytes > budget; rounds++) {
 		big = NULL;
 		HASH_ITER (hh, wk.conns, c, tmp) {
@@ -358,7 +366,7 @@ shed(void)
 			    (big == NULL || c->q.bytes > big->q.bytes))
 				big = c;
 		}
-		if (big == NULL || big->q.bytes == 0)
+		if (big == NULL || big->q.bytes < floor)
 			return;
 		log_info("conn %llu: the worker's queues hold %llu bytes, over "
 			 "limits.worker_queue_bytes; closing its %llu-byte "

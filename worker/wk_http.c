@@ -515,6 +515,10 @@ peer_addr(struct wk_conn *c, char *buf, size_t len)
 	char host[ADDR_TEXT_MAX] = "?";
 	struct addr_ip peer, client;
 	int port = 0, have = 0;
+	/* Only the header the proxies are said to set is read. */
+	int fwd = wk.cfg.proxy_header == 1;
+	struct span h = hs->h[fwd ? H_FORWARDED : H_XFF];
+	const char *hv = h.len ? hs->buf + h.off : NULL;
 
 	if (getpeername(c->io.fd, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET) {
@@ -533,13 +537,9 @@ peer_addr(struct wk_conn *c, char *buf, size_t len)
 	}
 	if (have && wk.proxies.n > 0 &&
 	    addr_parse_ip(host, strlen(host), &peer) == 0 &&
-	    addr_forwarded_client(
-		&wk.proxies, &peer,
-		hs->h[H_XFF].len ? hs->buf + hs->h[H_XFF].off : NULL,
-		hs->h[H_XFF].len,
-		hs->h[H_FORWARDED].len ? hs->buf + hs->h[H_FORWARDED].off
-				       : NULL,
-		hs->h[H_FORWARDED].len, &client)) {
+	    addr_forwarded_client(&wk.proxies, &peer, fwd ? NULL : hv,
+				  fwd ? 0 : h.len, fwd ? hv : NULL,
+				  fwd ? h.len : 0, &client)) {
 		addr_format(&client, host);
 		port = 0;
 	}

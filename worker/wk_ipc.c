@@ -25,6 +25,7 @@
 
 #define IPC_QUEUE 8192 /* messages nng holds each way */
 #define OUTBOX_MAX 1000000
+#define OUTBOX_MAX_BYTES (512ull << 20)
 #define OUTBOX_RETRY 0.005
 #define RECV_BUDGET 1024 /* messages read per wakeup */
 
@@ -42,6 +43,7 @@ static wk_ipc_gone_fn *gone_cb;
 static uint64_t sent;
 static STAILQ_HEAD(, outmsg) outbox = STAILQ_HEAD_INITIALIZER(outbox);
 static uint32_t outbox_len;
+static uint64_t outbox_bytes;
 static ev_timer outbox_timer;
 
 /* Send what waits, in order, until nng refuses again. */
@@ -51,10 +53,13 @@ outbox_flush(void)
 	struct outmsg *o;
 
 	while ((o = STAILQ_FIRST(&outbox)) != NULL) {
+		size_t len = nng_msg_len(o->msg);
+
 		if (nng_sendmsg(sock, o->msg, NNG_FLAG_NONBLOCK) != 0)
 			return;
 		STAILQ_REMOVE_HEAD(&outbox, link);
 		outbox_len--;
+		outbox_bytes -= len;
 		free(o);
 	}
 	ev_timer_stop(wk.loop, &outbox_timer);
@@ -88,9 +93,11 @@ wk_ipc_send(struct proto_msg *m)
 	    nng_sendmsg(sock, msg, NNG_FLAG_NONBLOCK) == 0)
 		return WSD_OK;
 	/* Keep it, behind whatever already waits. */
-	if ((o = malloc(sizeof(*o))) == NULL || outbox_len >= OUTBOX_MAX) {
-		log_error("the supervisor has not taken %u messages; exiting",
-			  outbox_len);
+	if ((o = malloc(sizeof(*o))) == NULL || outbox_len >= OUTBOX_MAX ||
+	    outbox_bytes + nng_msg_len(msg) > OUTBOX_MAX_BYTES) {
+		log_error("the supervisor has not taken %u messages (%llu "
+			  "bytes); exiting",
+			  outbox_len, (unsigned long long)outbox_bytes);
 		exit(1);
 	}
 	if (refused++ % 10000 == 0)
@@ -100,6 +107,7 @@ wk_ipc_send(struct proto_msg *m)
 	o->msg = msg;
 	STAILQ_INSERT_TAIL(&outbox, o, link);
 	outbox_len++;
+	outbox_bytes += nng_msg_len(msg);
 	if (!ev_is_active(&outbox_timer))
 		ev_timer_start(wk.loop, &outbox_timer);
 	return WSD_OK;
@@ -111,10 +119,10 @@ wk_ipc_sent(void)
 	return sent;
 }
 
-uint32_t
+uint64_t
 wk_ipc_backlog(void)
 {
-	return outbox_len;
+	return outbox_bytes;
 }
 
 static void
@@ -219,6 +227,7 @@ wk_ipc_close(void)
 		free(o);
 	}
 	outbox_len = 0;
+	outbox_bytes = 0;
 	/* Its pipe's end is ours, not a lost supervisor. */
 	nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
 	nng_close(sock);

@@ -36,8 +36,8 @@ int wk_ipc_send(struct proto_msg *m);
 /* How many messages wk_ipc_send took since the process started. */
 uint64_t wk_ipc_sent(void);
 
-/* Messages waiting in the outbox (nng's queue to the supervisor was
- * full): the publishers are paused while it is long. */
-uint32_t wk_ipc_backlog(void);
+/* Bytes waiting in the outbox (nng's queue to the supervisor was full):
+ * the publishers are paused while it is long. */
+uint64_t wk_ipc_backlog(void);
 
 #endif

@@ -45,8 +45,11 @@ wk_rate_charge(struct wk_rate *r, const struct wk_rate_limits *l, double now,
 		r->msgs -= 1;
 	if (l->bytes > 0)
 		r->bytes -= (double)len;
-	if ((l->msgs <= 0 || r->msgs >= 0) && (l->bytes <= 0 || r->bytes >= 0))
+	if ((l->msgs <= 0 || r->msgs >= 0) &&
+	    (l->bytes <= 0 || r->bytes >= 0)) {
+		r->streak = 0; /* within its rate again: the streak is over */
 		return 0;
+	}
 	if (r->streak == 0) {
 		r->streak = now;
 		return 1;

@@ -9,9 +9,9 @@
  * time since the last charge, then the message takes one token and its
  * length in bytes. A bucket may go below zero (what was read is read);
  * the connection is then paused until both are back at zero. A streak of
- * pauses starts with the first and ends when the buckets are full again;
- * one that lasts past the grace period is a client that does not slow
- * down (close 4002).
+ * pauses starts with the first and ends with the first message that fits
+ * within the buckets; one that lasts past the grace period is a client
+ * that does not slow down (close 4002).
  */
 #ifndef WSD_WK_RATE_H
 #define WSD_WK_RATE_H

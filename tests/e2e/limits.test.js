@@ -91,9 +91,17 @@ describe('limits.max_connections_per_address and trusted_proxies', () => {
     const [over] = await openAll(1, xff);
     assert.equal(over.status, 429);
     /* Another client behind the same proxy is not. */
-    const [other] = await openAll(1, { localAddress: '127.0.0.2', headers: { Forwarded: 'for="[2001:db8::9]:443";proto=https' } });
+    const [other] = await openAll(1, { localAddress: '127.0.0.2', headers: { 'X-Forwarded-For': '[2001:db8::9]:443' } });
     assert.ok(other.ws);
     assert.equal(addrOf(other), '[2001:db8::9]:0');
+    /* A Forwarded header the client wrote itself is not read: the proxies
+     * set X-Forwarded-For (trusted_proxies_header). */
+    const [spoof] = await openAll(1, {
+      localAddress: '127.0.0.2',
+      headers: { 'X-Forwarded-For': '198.51.100.20', Forwarded: 'for=203.0.113.99' },
+    });
+    assert.ok(spoof.ws);
+    assert.equal(addrOf(spoof), '198.51.100.20:0');
   });
 
   it('from an untrusted peer, the forwarding headers are ignored', T, async () => {

@@ -90,6 +90,13 @@ describe('a reconnect storm', () => {
     const st = d.ctl(['stats']).stats;
     assert.equal(st.refused_connect_rate, refused.length);
     assert.ok(st.resumes_over_rate > 0);
+    /* A spent token (those of the first connections were used by the
+     * storm) does not get past the rate. */
+    const over = d.ctl(['stats']).stats.resumes_over_rate;
+    const spent = await Promise.all(tokens.slice(0, 60).map((t) => open(`${d.url}?resume=${t.token}`, (m) => m.some((x) => x.type === 'welcome'))));
+    for (const r of spent) if (r.ws) live.push(r.ws);
+    assert.equal(d.ctl(['stats']).stats.resumes_over_rate, over, 'spent tokens were let in over the rate');
+    assert.ok(spent.some((r) => r.status === 503), 'some spent-token connects were refused');
     ctx.diagnostic(`${N} returning clients resumed in ${secs.toFixed(1)} s; fresh: ${admitted} admitted, ${refused.length} refused with 503`);
   });
 });

@@ -1670,6 +1670,25 @@ test_dump_live_and_new_epochs(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* session_peek says whether a detached session waits with that nonce,
+ * and changes nothing. */
+static void
+test_session_peek(void **state)
+{
+	struct sv_engine *e = *state;
+	uint8_t id[SV_SESSION_ID_BYTES];
+
+	put(e, 7, "alice", 777, T0 + 1000);
+	memset(id, 7, sizeof(id));
+	assert_true(e->ops->session_peek(e, id, 777));
+	assert_false(e->ops->session_peek(e, id, 778));
+	assert_true(e->ops->session_peek(e, id, 777));
+	take_ok(e, 7, 777, "alice");
+	assert_false(e->ops->session_peek(e, id, 777));
+	memset(id, 9, sizeof(id));
+	assert_false(e->ops->session_peek(e, id, 777));
+}
+
 static void
 test_restore_bounds_and_expiry(void **state)
 {
@@ -1776,6 +1795,7 @@ main(void)
 	    T(test_sessions_max_bytes),
 	    T(test_dump_restore),
 	    T(test_dump_live_and_new_epochs),
+	    T(test_session_peek),
 	    T(test_restore_bounds_and_expiry),
 	    T(test_restore_refuses),
 	    T(test_session_each_revoke),

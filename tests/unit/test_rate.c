@@ -87,6 +87,30 @@ test_streak_and_grace(void **state)
 	assert_int_equal(wk_rate_charge(&r, &msgs_only, t + 6.5, 1), 0);
 }
 
+/* A client paused once that then keeps within its rate is not the one
+ * that does not slow down: its next burst pauses it, not closes it. */
+static void
+test_streak_ends_within_rate(void **state)
+{
+	static const struct wk_rate_limits l = {100, 200, 0, 0, 10.0};
+	struct wk_rate r;
+	double t = 0;
+	int i;
+
+	(void)state;
+	wk_rate_init(&r, &l, t);
+	for (i = 0; i < 200; i++)
+		assert_int_equal(wk_rate_charge(&r, &l, t, 1), 0);
+	assert_int_equal(wk_rate_charge(&r, &l, t, 1), 1);
+	/* 15 s at 99 messages a second, never over. */
+	for (i = 1; i <= 1485; i++)
+		assert_int_equal(wk_rate_charge(&r, &l, 0.02 + i / 99.0, 1), 0);
+	t = 0.02 + 1485 / 99.0;
+	for (i = 0; i < 300 && wk_rate_charge(&r, &l, t, 1) == 0; i++)
+		;
+	assert_int_equal(wk_rate_charge(&r, &l, t, 1), 1);
+}
+
 static void
 test_bytes(void **state)
 {
@@ -124,6 +148,7 @@ main(void)
 	    cmocka_unit_test(test_burst_then_pause),
 	    cmocka_unit_test(test_refill_caps_at_burst),
 	    cmocka_unit_test(test_streak_and_grace),
+	    cmocka_unit_test(test_streak_ends_within_rate),
 	    cmocka_unit_test(test_bytes),
 	    cmocka_unit_test(test_no_limit),
 	};

@@ -59,6 +59,7 @@ static const char *const wire_keys[] = {
     "limits.rate_grace_ms",
     "room_policies",
     "limits.worker_queue_bytes",
+    "trusted_proxies_header",
 };
 
 static int
