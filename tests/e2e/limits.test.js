@@ -14,27 +14,16 @@ const childProcess = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const WebSocket = require('ws');
 const { startWsd, WSD_BIN, waitFor } = require('./harness');
+const { openUntil } = require('./tracked');
 
 const T = { timeout: 30000 };
 const PER_ADDRESS = 3;
 
 /* Opens a connection from localAddress with headers; resolves with
- * { ws, welcome } or { status } when the upgrade is refused. */
-function open(url, { localAddress = '127.0.0.1', headers = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { localAddress, headers });
-    ws.once('unexpected-response', (req, res) => {
-      resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'] });
-      req.destroy();
-    });
-    ws.once('message', (data) => resolve({ ws, welcome: JSON.parse(data.toString()) }));
-    ws.once('error', (e) => {
-      if (!/Unexpected server response/.test(e.message)) reject(e);
-    });
-  });
-}
+ * { ws, welcome } or { status, retryAfter } when the upgrade is refused. */
+const open = (url, { localAddress = '127.0.0.1', headers = {} } = {}) =>
+  openUntil(url, (m) => m.length > 0, { localAddress, headers });
 
 describe('limits.max_connections_per_address and trusted_proxies', () => {
   let d;

@@ -17,6 +17,15 @@ const N = 3000;
 const PAD = 'x'.repeat(3000);
 const KEYS = ['AAPL', 'MSFT', 'GOOG'];
 
+/* A subscriber of room on d that then stops reading. */
+async function reader(d, room) {
+  const c = await connectWelcomed(d.url);
+  c.send({ type: 'subscribe', room });
+  await c.next('subscribed');
+  c.ws._socket.pause();
+  return c;
+}
+
 describe('room_policies', () => {
   let d;
 
@@ -33,18 +42,11 @@ describe('room_policies', () => {
     if (d) await d.stop();
   });
 
-  async function reader(room) {
-    const c = await connectWelcomed(d.url);
-    c.send({ type: 'subscribe', room });
-    await c.next('subscribed');
-    c.ws._socket.pause();
-    return c;
-  }
 
   it('each room keeps its own policy under a flood', { timeout: 60000 }, async () => {
-    const tick = await reader('tick.prices');
-    const chat = await reader('chat.lobby');
-    const plain = await reader('plain');
+    const tick = await reader(d, 'tick.prices');
+    const chat = await reader(d, 'chat.lobby');
+    const plain = await reader(d, 'plain');
     const pub = await connectWelcomed(d.url);
     const last = {};
     for (let i = 0; i < N; i++) {
@@ -132,7 +134,7 @@ describe('limits.worker_queue_bytes', () => {
 
   it('the largest queues give way first', { timeout: 60000 }, async () => {
     const readers = [];
-    for (let i = 0; i < 3; i++) readers.push(await reader('b.room'));
+    for (let i = 0; i < 3; i++) readers.push(await reader(d, 'b.room'));
     const pub = await connectWelcomed(d.url);
     for (let i = 0; i < 3000; i++) {
       pub.send({ type: 'publish', room: 'b.room', data: { i, pad: PAD } });
@@ -148,11 +150,4 @@ describe('limits.worker_queue_bytes', () => {
     pub.close();
   });
 
-  async function reader(room) {
-    const c = await connectWelcomed(d.url);
-    c.send({ type: 'subscribe', room });
-    await c.next('subscribed');
-    c.ws._socket.pause();
-    return c;
-  }
 });

@@ -10,32 +10,14 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const WebSocket = require('ws');
 const { startWsd, connectWelcomed, renderConfig, waitFor } = require('./harness');
+const { openUntil } = require('./tracked');
 
 const N = Number(process.env.WSD_STORM_CLIENTS || 5000);
 const FRESH = 300;
 const RATE = 20;
 
-/* Opens url; resolves with { ws, msgs } once `until(msgs)` holds, or
- * { status, retryAfter } when the upgrade is refused. */
-function open(url, until) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const msgs = [];
-    ws.once('unexpected-response', (req, res) => {
-      resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'] });
-      req.destroy();
-    });
-    ws.on('message', (data) => {
-      msgs.push(JSON.parse(data.toString()));
-      if (until(msgs)) resolve({ ws, msgs });
-    });
-    ws.once('error', (e) => {
-      if (!/Unexpected server response/.test(e.message)) reject(e);
-    });
-  });
-}
+const open = (url, until) => openUntil(url, until);
 
 describe('a reconnect storm', () => {
   let d;

@@ -11,6 +11,7 @@
  */
 
 const http = require('node:http');
+const WebSocket = require('ws');
 const { connectWelcomed, sleep, withTimeout } = require('./harness');
 
 const j = (x) => JSON.stringify(x);
@@ -277,4 +278,28 @@ async function connectLoop(url, stop) {
   return out;
 }
 
-module.exports = { adminPublish, publishFor, Tracked, verdict, connectLoop };
+/*
+ * Opens a WebSocket to url (options for the ws client: localAddress,
+ * headers); resolves with { ws, msgs } once until(msgs) holds for the
+ * messages so far, or with { status, retryAfter } when the upgrade is
+ * refused.
+ */
+function openUntil(url, until, options = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, options);
+    const msgs = [];
+    ws.once('unexpected-response', (req, res) => {
+      resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'] });
+      req.destroy();
+    });
+    ws.on('message', (data) => {
+      msgs.push(JSON.parse(data.toString()));
+      if (until(msgs)) resolve({ ws, msgs, welcome: msgs.find((m) => m.type === 'welcome') });
+    });
+    ws.once('error', (e) => {
+      if (!/Unexpected server response/.test(e.message)) reject(e);
+    });
+  });
+}
+
+module.exports = { adminPublish, publishFor, Tracked, verdict, connectLoop, openUntil };
