@@ -222,6 +222,81 @@ next_hop(const char *h, const char **e, int forwarded, struct addr_ip *out)
 	return parse_hop(vs, ve, out) == 0 ? 1 : -1;
 }
 
+#define PROXY_V1_MAX 107 /* "PROXY TCP6 " + two addresses, ports, CRLF */
+
+static const uint8_t proxy_v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+					 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+
+/* v1: "PROXY TCP4|TCP6|UNKNOWN SRC DST SPORT DPORT\r\n". */
+static int
+proxy_v1(const uint8_t *p, size_t n, struct addr_ip *out, int *have)
+{
+	const uint8_t *cr =
+	    memchr(p, '\r', n < PROXY_V1_MAX ? n : PROXY_V1_MAX);
+	const char *s = (const char *)p + 6, *sp;
+	size_t len;
+
+	if (cr == NULL)
+		return n < PROXY_V1_MAX ? 0 : -1;
+	if ((size_t)(cr - p) + 1 >= n)
+		return 0;
+	if (cr[1] != '\n')
+		return -1;
+	len = (size_t)(cr - p);
+	*have = 0;
+	if (len >= 13 && memcmp(s, "UNKNOWN", 7) == 0)
+		return (int)len + 2;
+	if (len < 11 ||
+	    (memcmp(s, "TCP4 ", 5) != 0 && memcmp(s, "TCP6 ", 5) != 0))
+		return -1;
+	s += 5;
+	sp = memchr(s, ' ', (size_t)((const char *)cr - s));
+	if (sp == NULL || addr_parse_ip(s, (size_t)(sp - s), out) != 0)
+		return -1;
+	*have = 1;
+	return (int)len + 2;
+}
+
+/* v2: the signature, version and command, family, length, addresses. */
+static int
+proxy_v2(const uint8_t *p, size_t n, struct addr_ip *out, int *have)
+{
+	size_t total;
+
+	if (n < 16)
+		return 0;
+	if ((p[12] & 0xf0) != 0x20 || (p[12] & 0x0f) > 1)
+		return -1;
+	total = 16 + (((size_t)p[14] << 8) | p[15]);
+	if (n < total)
+		return 0;
+	*have = 0;
+	if ((p[12] & 0x0f) == 1 && p[13] == 0x11 && total >= 16 + 12) {
+		memcpy(out->b, v4_prefix, sizeof(v4_prefix));
+		memcpy(out->b + 12, p + 16, 4);
+		*have = 1;
+	} else if ((p[12] & 0x0f) == 1 && p[13] == 0x21 && total >= 16 + 36) {
+		memcpy(out->b, p + 16, 16);
+		*have = 1;
+	}
+	return (int)total;
+}
+
+int
+addr_proxy_parse(const uint8_t *p, size_t n, struct addr_ip *out, int *have)
+{
+	static const char v1[] = "PROXY ";
+	size_t k;
+
+	k = n < 6 ? n : 6;
+	if (memcmp(p, v1, k) == 0)
+		return k < 6 ? 0 : proxy_v1(p, n, out, have);
+	k = n < 12 ? n : 12;
+	if (memcmp(p, proxy_v2_sig, k) == 0)
+		return k < 12 ? 0 : proxy_v2(p, n, out, have);
+	return -1;
+}
+
 int
 addr_forwarded_client(const struct addr_cidrs *trusted,
 		      const struct addr_ip *peer, const char *xff, size_t xlen,

@@ -69,4 +69,15 @@ int addr_forwarded_client(const struct addr_cidrs *trusted,
 			  size_t xlen, const char *fwd, size_t flen,
 			  struct addr_ip *out);
 
+/*
+ * The PROXY protocol header (HAProxy's, v1 text or v2 binary) at the start
+ * of p[0..n): returns the bytes it takes (> 0), with *have 1 and *out the
+ * client's address (v1 TCP4/TCP6, v2 PROXY over TCP4/TCP6), or *have 0
+ * (v1 UNKNOWN, v2 LOCAL or another family: the peer is the client);
+ * 0 when p is a prefix of a header that is not whole yet; -1 when it is
+ * not a PROXY header.
+ */
+int addr_proxy_parse(const uint8_t *p, size_t n, struct addr_ip *out,
+		     int *have);
+
 #endif

@@ -19,8 +19,8 @@
 const char *const proto_slow_names[] = {"disconnect", "drop_newest",
 					"drop_oldest", "latest_per_key"};
 
-static const char *const proxy_header_names[] = {"x-forwarded-for",
-						 "forwarded"};
+static const char *const proxy_header_names[] = {"x-forwarded-for", "forwarded",
+						 "proxy-protocol"};
 
 const struct setting_row settings_worker[] = {
     /* Re-serialized JSON may grow; 16 MB leaves room under the IPC cap. */
@@ -97,7 +97,7 @@ const struct setting_row settings_worker[] = {
      1ull << 40, 256ull << 20, NULL, NULL, 0, 0},
     /* The one header the trusted proxies set (and overwrite): a client's
      * own copy of the other one would pass through them unchecked. */
-    {"trusted_proxies_header", SETTING_ENUM, OFF(proxy_header), 0, 1, 0, NULL,
+    {"trusted_proxies_header", SETTING_ENUM, OFF(proxy_header), 0, 2, 0, NULL,
      proxy_header_names, 0, 0},
 };
 

@@ -83,7 +83,7 @@ struct settings {
 	struct setting_list room_policies; /* "PATTERN=POLICY" */
 	uint64_t worker_queue_bytes;	   /* all queues together; 0: none */
 	int proxy_header; /* trusted_proxies_header: 0 X-Forwarded-For, 1
-			     Forwarded */
+			     Forwarded, 2 the PROXY protocol */
 };
 
 /* The names of enum proto_slow_policy, in order. */

@@ -81,6 +81,10 @@ struct wk_hs {
 	int owned_buf;	 /* buf is ours, not the shared one */
 	char accept[29]; /* while admitting: Sec-WebSocket-Accept */
 	int proto;	 /* while admitting: answer with wsd.v1 */
+	/* The PROXY protocol, from a trusted proxy: a header is due first
+	 * (pp_need), and the client it named (pp_have, pp_ip). */
+	uint8_t pp_need, pp_have;
+	struct addr_ip pp_ip;
 };
 
 /*
@@ -501,17 +505,56 @@ check_request(struct wk_conn *c)
 	free(info);
 }
 
+/* The TCP peer's address as text and its port; 0, or -1 (unknown). */
+static int
+peer_of(struct wk_conn *c, char host[ADDR_TEXT_MAX], int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getpeername(c->io.fd, (struct sockaddr *)&ss, &sl) != 0)
+		return -1;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, ADDR_TEXT_MAX);
+		*port = ntohs(s->sin_port);
+		return 0;
+	}
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, ADDR_TEXT_MAX);
+		*port = ntohs(s->sin6_port);
+		return 0;
+	}
+	return -1;
+}
+
+/* Is the TCP peer a trusted proxy that speaks the PROXY protocol? */
+static int
+proxy_protocol_peer(struct wk_conn *c)
+{
+	char host[ADDR_TEXT_MAX];
+	struct addr_ip ip;
+	int port;
+
+	return wk.cfg.proxy_header == 2 && wk.proxies.n > 0 &&
+	       peer_of(c, host, &port) == 0 &&
+	       addr_parse_ip(host, strlen(host), &ip) == 0 &&
+	       addr_cidrs_match(&wk.proxies, &ip);
+}
+
 /*
  * The client's address, "IP:PORT" ("[IP]:PORT" for IPv6): the TCP peer's,
- * or, from a trusted proxy, the one its X-Forwarded-For or Forwarded
- * names (port 0: not known), which is the address limited and listed.
+ * or, from a trusted proxy, the one its PROXY header or its
+ * X-Forwarded-For or Forwarded names (port 0: not known), which is the
+ * address limited and listed.
  */
 static void
 peer_addr(struct wk_conn *c, char *buf, size_t len)
 {
 	struct wk_hs *hs = c->hs;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	char host[ADDR_TEXT_MAX] = "?";
 	struct addr_ip peer, client;
 	int port = 0, have = 0;
@@ -520,26 +563,15 @@ peer_addr(struct wk_conn *c, char *buf, size_t len)
 	struct span h = hs->h[fwd ? H_FORWARDED : H_XFF];
 	const char *hv = h.len ? hs->buf + h.off : NULL;
 
-	if (getpeername(c->io.fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-			inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-			port = ntohs(s->sin_port);
-			have = 1;
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-			inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-			port = ntohs(s->sin6_port);
-			have = 1;
-		}
-	}
-	if (have && wk.proxies.n > 0 &&
-	    addr_parse_ip(host, strlen(host), &peer) == 0 &&
-	    addr_forwarded_client(&wk.proxies, &peer, fwd ? NULL : hv,
-				  fwd ? 0 : h.len, fwd ? hv : NULL,
-				  fwd ? h.len : 0, &client)) {
+	have = peer_of(c, host, &port) == 0;
+	if (hs->pp_have) {
+		addr_format(&hs->pp_ip, host);
+		port = 0;
+	} else if (have && wk.proxies.n > 0 && wk.cfg.proxy_header < 2 &&
+		   addr_parse_ip(host, strlen(host), &peer) == 0 &&
+		   addr_forwarded_client(&wk.proxies, &peer, fwd ? NULL : hv,
+					 fwd ? 0 : h.len, fwd ? hv : NULL,
+					 fwd ? h.len : 0, &client)) {
 		addr_format(&client, host);
 		port = 0;
 	}
@@ -593,6 +625,7 @@ wk_http_on_read(struct wk_conn *c)
 		hs->cur = -1;
 		hs->buf = shared_buf;
 		hs->cap = (uint32_t)wk.cfg.max_header_bytes;
+		hs->pp_need = (uint8_t)proxy_protocol_peer(c);
 		c->hs = hs;
 	}
 	n = c->io_ops->read(c, hs->buf + hs->len, hs->cap - hs->len);
@@ -601,6 +634,33 @@ wk_http_on_read(struct wk_conn *c)
 	if (n < 0) {
 		wk_conn_abort(c);
 		goto done;
+	}
+	if (hs->pp_need) {
+		int have = 0;
+		int k =
+		    addr_proxy_parse((const uint8_t *)hs->buf,
+				     hs->len + (size_t)n, &hs->pp_ip, &have);
+
+		if (k < 0) {
+			reject(c, 400, "a PROXY protocol header is required");
+			goto done;
+		}
+		if (k == 0) {
+			hs->len += (uint32_t)n;
+			if (hs->len == hs->cap)
+				reject(c, 400, "bad PROXY protocol header");
+			else
+				goto keep;
+			goto done;
+		}
+		/* The request starts after it. */
+		n = (ssize_t)(hs->len + (size_t)n - (size_t)k);
+		memmove(hs->buf, hs->buf + k, (size_t)n);
+		hs->len = 0;
+		hs->pp_need = 0;
+		hs->pp_have = (uint8_t)have;
+		if (n == 0)
+			goto keep;
 	}
 	used = http_parser_execute(&hs->parser, &settings, hs->buf + hs->len,
 				   (size_t)n);

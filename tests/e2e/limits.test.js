@@ -128,3 +128,81 @@ describe('trusted_proxies in the config check', () => {
     }
   });
 });
+
+/*
+ * trusted_proxies_header = "proxy-protocol": a trusted proxy opens each
+ * connection with a PROXY header (v1 text or v2 binary), and the client it
+ * names is the one listed and limited; without one it gets 400, and a
+ * peer that is not trusted cannot send one.
+ */
+describe('the PROXY protocol', () => {
+  const net = require('node:net');
+  let d;
+
+  before(async () => {
+    d = await startWsd({ workers: 1, config: { trusted_proxies: ['127.0.0.2'], trusted_proxies_header: 'proxy-protocol' } });
+  });
+  after(async () => {
+    if (d) await d.stop();
+  });
+
+  const upgrade = 'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+
+  /* Sends prefix + upgrade from localAddress; resolves with the status and
+   * the welcome's conn id (when 101). */
+  function raw(localAddress, prefix) {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: d.port, localAddress });
+      let buf = Buffer.alloc(0);
+      const t = setTimeout(() => {
+        s.destroy();
+        reject(new Error(`no answer: ${buf.toString('latin1').slice(0, 80)}`));
+      }, 3000);
+      s.on('connect', () => s.write(Buffer.concat([Buffer.from(prefix), Buffer.from(upgrade)])));
+      s.on('data', (b) => {
+        buf = Buffer.concat([buf, b]);
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const status = Number(buf.toString('latin1').split(' ')[1]);
+        if (status !== 101) {
+          clearTimeout(t);
+          s.destroy();
+          resolve({ status });
+          return;
+        }
+        const f = buf.subarray(end + 4);
+        if (f.length < 4) return;
+        const len7 = f[1] & 0x7f;
+        const hl = len7 === 126 ? 4 : 2;
+        const len = len7 === 126 ? f.readUInt16BE(2) : len7;
+        if (f.length < hl + len) return;
+        clearTimeout(t);
+        const welcome = JSON.parse(f.subarray(hl, hl + len).toString());
+        resolve({ status, conn: welcome.conn, sock: s });
+      });
+      s.on('error', () => {});
+    });
+  }
+
+  it('reads the client from a v1 or v2 header of a trusted proxy', { timeout: 20000 }, async () => {
+    const v1 = await raw('127.0.0.2', 'PROXY TCP4 198.51.100.5 127.0.0.1 5555 80\r\n');
+    assert.equal(v1.status, 101);
+    assert.equal(d.ctl(['conn', v1.conn]).conn.addr, '198.51.100.5:0');
+    const v2 = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c, 192, 0, 2, 77, 127, 0, 0, 1, 0x15, 0xb3, 0, 80]);
+    const r2 = await raw('127.0.0.2', v2);
+    assert.equal(r2.status, 101);
+    assert.equal(d.ctl(['conn', r2.conn]).conn.addr, '192.0.2.77:0');
+    v1.sock.destroy();
+    r2.sock.destroy();
+  });
+
+  it('refuses a trusted proxy without one, and anyone else who sends one', { timeout: 20000 }, async () => {
+    assert.equal((await raw('127.0.0.2', '')).status, 400);
+    assert.equal((await raw('127.0.0.1', 'PROXY TCP4 198.51.100.5 127.0.0.1 5555 80\r\n')).status, 400);
+    /* An ordinary client of an untrusted peer is served as usual. */
+    const plain = await raw('127.0.0.1', '');
+    assert.equal(plain.status, 101);
+    assert.match(d.ctl(['conn', plain.conn]).conn.addr, /^127\.0\.0\.1:\d+$/);
+    plain.sock.destroy();
+  });
+});

@@ -192,13 +192,104 @@ test_forwarded(void **state)
 	addr_cidrs_free(&t);
 }
 
+/* Parse all of s; returns the rc, the client in out as text (or "-"). */
+static int
+proxy(const void *s, size_t n, char out[ADDR_TEXT_MAX])
+{
+	struct addr_ip ip;
+	int have = -1, rc = addr_proxy_parse(s, n, &ip, &have);
+
+	if (rc > 0 && have)
+		addr_format(&ip, out);
+	else
+		strcpy(out, "-");
+	return rc;
+}
+
+static void
+test_proxy_v1(void **state)
+{
+	static const char tcp4[] = "PROXY TCP4 198.51.100.22 203.0.113.7 "
+				   "35646 80\r\nGET /";
+	static const char tcp6[] = "PROXY TCP6 2001:db8::1 2001:db8::2 "
+				   "4000 443\r\n";
+	char out[ADDR_TEXT_MAX];
+	size_t i, hlen = strlen(tcp4) - 5;
+
+	(void)state;
+	assert_int_equal(proxy(tcp4, strlen(tcp4), out), (int)hlen);
+	assert_string_equal(out, "198.51.100.22");
+	assert_int_equal(proxy(tcp6, strlen(tcp6), out), (int)strlen(tcp6));
+	assert_string_equal(out, "2001:db8::1");
+	assert_int_equal(proxy("PROXY UNKNOWN\r\n", 15, out), 15);
+	assert_string_equal(out, "-");
+	/* Every cut before the end asks for more. */
+	for (i = 0; i < hlen; i++)
+		assert_int_equal(proxy(tcp4, i, out), 0);
+	/* Not a PROXY header, or a broken one. */
+	assert_int_equal(proxy("GET / HTTP/1.1\r\n", 16, out), -1);
+	assert_int_equal(proxy("PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n", 32, out),
+			 -1);
+	assert_int_equal(proxy("PROXY TCP4 junk 5.6.7.8 1 2\r\n", 29, out), -1);
+	assert_int_equal(proxy("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX", 32, out),
+			 -1);
+	{
+		char big[200];
+
+		memset(big, 'a', sizeof(big));
+		memcpy(big, "PROXY ", 6);
+		assert_int_equal(proxy(big, sizeof(big), out), -1);
+	}
+}
+
+static void
+test_proxy_v2(void **state)
+{
+	uint8_t h[16 + 36 + 8] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+				  0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+	char out[ADDR_TEXT_MAX];
+	size_t i;
+
+	(void)state;
+	/* PROXY over TCP4, with 4 bytes of TLVs after the addresses. */
+	h[12] = 0x21;
+	h[13] = 0x11;
+	h[14] = 0;
+	h[15] = 12 + 4;
+	h[16] = 192, h[17] = 0, h[18] = 2, h[19] = 44;
+	assert_int_equal(proxy(h, 16 + 16, out), 32);
+	assert_string_equal(out, "192.0.2.44");
+	for (i = 0; i < 32; i++)
+		assert_int_equal(proxy(h, i, out), 0);
+	/* LOCAL: the peer is the client. */
+	h[12] = 0x20;
+	assert_int_equal(proxy(h, 32, out), 32);
+	assert_string_equal(out, "-");
+	/* TCP6. */
+	h[12] = 0x21;
+	h[13] = 0x21;
+	h[15] = 36;
+	memset(h + 16, 0, 16);
+	h[16] = 0x20, h[17] = 0x01, h[18] = 0x0d, h[19] = 0xb8, h[31] = 9;
+	assert_int_equal(proxy(h, 16 + 36, out), 52);
+	assert_string_equal(out, "2001:db8::9");
+	/* A wrong version, a wrong command, a broken signature. */
+	h[12] = 0x11;
+	assert_int_equal(proxy(h, 52, out), -1);
+	h[12] = 0x22;
+	assert_int_equal(proxy(h, 52, out), -1);
+	h[12] = 0x21;
+	h[3] = 0x0b;
+	assert_int_equal(proxy(h, 52, out), -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_ip),
-	    cmocka_unit_test(test_cidr),
-	    cmocka_unit_test(test_forwarded),
+	    cmocka_unit_test(test_parse_ip),  cmocka_unit_test(test_cidr),
+	    cmocka_unit_test(test_forwarded), cmocka_unit_test(test_proxy_v1),
+	    cmocka_unit_test(test_proxy_v2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
