@@ -15,6 +15,16 @@ refill(double tokens, double at, double now, double rate, double burst)
 }
 
 void
+sv_connrate_limits(struct sv_connrate_limits *l, uint64_t rate, uint64_t burst,
+		   uint64_t addr_rate, uint64_t addr_burst)
+{
+	l->rate = (double)rate;
+	l->burst = (double)(burst ? burst : rate);
+	l->addr_rate = (double)addr_rate;
+	l->addr_burst = (double)(addr_burst ? addr_burst : addr_rate);
+}
+
+void
 sv_connrate_init(struct sv_connrate *r)
 {
 	memset(r, 0, sizeof(*r));

@@ -37,6 +37,12 @@ struct sv_connrate {
 	uint64_t full; /* addresses held to the global bucket: hash full */
 };
 
+/* The limits from the config's values (a burst of 0: one second's
+ * worth). */
+void sv_connrate_limits(struct sv_connrate_limits *l, uint64_t rate,
+			uint64_t burst, uint64_t addr_rate,
+			uint64_t addr_burst);
+
 void sv_connrate_init(struct sv_connrate *r);
 void sv_connrate_fini(struct sv_connrate *r);
 

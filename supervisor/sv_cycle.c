@@ -140,17 +140,16 @@ static void
 on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct sv *sv = ev_userdata(loop);
-
-	struct sv_connrate_limits l = {0, 0, 0, 0};
+	const struct sv_config *c = sv->cfg;
+	struct sv_connrate_limits l;
 
 	(void)t;
 	(void)revents;
-	sv->eng.ops->sweep(&sv->eng, wall_ms(), sv->cfg->replay_ttl_ms,
-			   room_in_use, sv);
-	l.addr_rate = (double)sv->cfg->connect_rate_per_address;
-	l.addr_burst = (double)(sv->cfg->connect_burst_per_address
-				    ? sv->cfg->connect_burst_per_address
-				    : sv->cfg->connect_rate_per_address);
+	sv->eng.ops->sweep(&sv->eng, wall_ms(), c->replay_ttl_ms, room_in_use,
+			   sv);
+	sv_connrate_limits(&l, c->connect_rate, c->connect_burst,
+			   c->connect_rate_per_address,
+			   c->connect_burst_per_address);
 	sv_connrate_sweep(&sv->connrate, &l, ev_now(loop));
 }
 

@@ -52,13 +52,9 @@ over_rate(struct sv *sv, const struct proto_msg *m)
 	const char *ip, *why;
 	size_t iplen;
 
-	l.rate = (double)cfg->connect_rate;
-	l.burst = (double)(cfg->connect_burst ? cfg->connect_burst
-					      : cfg->connect_rate);
-	l.addr_rate = (double)cfg->connect_rate_per_address;
-	l.addr_burst = (double)(cfg->connect_burst_per_address
-				    ? cfg->connect_burst_per_address
-				    : cfg->connect_rate_per_address);
+	sv_connrate_limits(&l, cfg->connect_rate, cfg->connect_burst,
+			   cfg->connect_rate_per_address,
+			   cfg->connect_burst_per_address);
 	if (l.rate <= 0 && l.addr_rate <= 0)
 		return 0;
 	ip = sv_reg_addr_ip(m->addr.p, m->addr.len, &iplen);
@@ -183,7 +179,7 @@ on_stats(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 {
 	struct proto_stats_rec rec;
 	struct sv_conn *c;
-	uint64_t now;
+	uint64_t now = wall_ms();
 	uint32_t i;
 
 	for (i = 0; i < m->nrecs; i++) {
@@ -191,7 +187,6 @@ on_stats(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		c = sv_reg_conn_find(&sv->reg, rec.conn);
 		if (c == NULL || c->worker != w->id)
 			continue;
-		now = wall_ms();
 		if (c->stats_ms != 0 && now > c->stats_ms) {
 			float dt = (float)(now - c->stats_ms) / 1000.0f;
 

@@ -79,6 +79,7 @@ static void
 outbox_flush(struct sv *sv, struct sv_worker *w)
 {
 	struct sv_outmsg *o;
+	uint64_t now = wall_ms();
 
 	while ((o = STAILQ_FIRST(&w->outbox)) != NULL) {
 		size_t len = nng_msg_len(o->msg);
@@ -89,10 +90,9 @@ outbox_flush(struct sv *sv, struct sv_worker *w)
 		free(o);
 		w->outbox_len--;
 		w->outbox_bytes -= len;
-		w->outbox_since = wall_ms();
+		w->outbox_since = now;
 	}
-	if (w->outbox_len > 0 &&
-	    wall_ms() - w->outbox_since > SV_OUTBOX_DEADLINE_MS)
+	if (w->outbox_len > 0 && now - w->outbox_since > SV_OUTBOX_DEADLINE_MS)
 		stuck(sv, w, "it took nothing for 10 s");
 }
 

@@ -335,8 +335,8 @@ wk_conn_flush(struct wk_conn *c)
 int
 wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force)
 {
-	return force ? wk_conn_send_room(c, b, -2, 0)
-		     : wk_conn_send_room(c, b, -1, 0);
+	return wk_conn_send_room(
+	    c, b, force ? WK_POLICY_FORCE : WK_POLICY_DEFAULT, 0);
 }
 
 /*
@@ -382,7 +382,7 @@ int
 wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy, uint64_t key)
 {
 	struct wk_qlimit lim = limits();
-	int force = policy == -2, rc;
+	int force = policy == WK_POLICY_FORCE, rc;
 
 	if (c->state == WK_DEAD || (!force && c->state == WK_CLOSING))
 		return WSD_ECLOSED;

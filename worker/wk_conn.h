@@ -69,10 +69,13 @@ int wk_conn_send(struct wk_conn *c, struct wk_buf *b, int force);
 
 /*
  * Queue b as a delivery of a room whose slow-consumer policy is policy
- * (enum proto_slow_policy; -1: limits.slow_consumer; -2: force, as
- * wk_conn_send), with key (a hash of room and message key, or 0) for
- * latest_per_key. Returns as wk_conn_send.
+ * (enum proto_slow_policy, or WK_POLICY_DEFAULT: limits.slow_consumer,
+ * or WK_POLICY_FORCE: as wk_conn_send with force), with key (a hash of
+ * room and message key, or 0) for latest_per_key. Returns as
+ * wk_conn_send.
  */
+#define WK_POLICY_DEFAULT (-1)
+#define WK_POLICY_FORCE (-2)
 int wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy,
 		      uint64_t key);
 
