@@ -17,8 +17,6 @@ const N = Number(process.env.WSD_STORM_CLIENTS || 5000);
 const FRESH = 300;
 const RATE = 20;
 
-const open = (url, until) => openUntil(url, until);
-
 describe('a reconnect storm', () => {
   let d;
   const live = [];
@@ -50,8 +48,8 @@ describe('a reconnect storm', () => {
     assert.equal(d.ctlResult(['reload']).status, 0);
     /* The storm: everyone back at once, and fresh clients among them. */
     const t0 = Date.now();
-    const back = tokens.map((t) => open(`${d.url}?resume=${t.token}`, (m) => m.some((x) => x.type === 'resumed' || x.type === 'error')));
-    const fresh = Array.from({ length: FRESH }, () => open(d.url, (m) => m.some((x) => x.type === 'welcome')));
+    const back = tokens.map((t) => openUntil(`${d.url}?resume=${t.token}`, (m) => m.some((x) => x.type === 'resumed' || x.type === 'error')));
+    const fresh = Array.from({ length: FRESH }, () => openUntil(d.url, (m) => m.some((x) => x.type === 'welcome')));
     const [b, f] = await Promise.all([Promise.all(back), Promise.all(fresh)]);
     const secs = (Date.now() - t0) / 1000;
     for (const r of [...b, ...f]) if (r.ws) live.push(r.ws);
@@ -75,7 +73,7 @@ describe('a reconnect storm', () => {
     /* A spent token (those of the first connections were used by the
      * storm) does not get past the rate. */
     const over = d.ctl(['stats']).stats.resumes_over_rate;
-    const spent = await Promise.all(tokens.slice(0, 60).map((t) => open(`${d.url}?resume=${t.token}`, (m) => m.some((x) => x.type === 'welcome'))));
+    const spent = await Promise.all(tokens.slice(0, 60).map((t) => openUntil(`${d.url}?resume=${t.token}`, (m) => m.some((x) => x.type === 'welcome'))));
     for (const r of spent) if (r.ws) live.push(r.ws);
     assert.equal(d.ctl(['stats']).stats.resumes_over_rate, over, 'spent tokens were let in over the rate');
     assert.ok(spent.some((r) => r.status === 503), 'some spent-token connects were refused');

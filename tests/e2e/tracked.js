@@ -302,4 +302,4 @@ function openUntil(url, until, options = {}) {
   });
 }
 
-module.exports = { adminPublish, publishFor, Tracked, verdict, connectLoop, openUntil };
+module.exports = { publishFor, Tracked, verdict, connectLoop, openUntil };
