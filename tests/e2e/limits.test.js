@@ -14,7 +14,7 @@ const childProcess = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startWsd, WSD_BIN, waitFor } = require('./harness');
+const { startWsd, WSD_BIN, waitFor, mintToken } = require('./harness');
 const { openUntil } = require('./tracked');
 
 const T = { timeout: 30000 };
@@ -24,6 +24,24 @@ const PER_ADDRESS = 3;
  * { ws, welcome } or { status, retryAfter } when the upgrade is refused. */
 const open = (url, { localAddress = '127.0.0.1', headers = {} } = {}) =>
   openUntil(url, (m) => m.length > 0, { localAddress, headers });
+
+/*
+ * Closes and reopens the last of opened (connections with a welcome) until
+ * they are on both workers, so that a limit that holds afterwards is held
+ * by the supervisor's count of the whole daemon, not by one worker's.
+ */
+async function spreadOverWorkers(d, opened, openOne) {
+  const workerOf = (r) => d.ctl(['conn', r.welcome.conn]).conn.worker;
+  for (let i = 0; i < 40 && new Set(opened.map(workerOf)).size < 2; i++) {
+    const gone = opened.pop();
+    gone.ws.close();
+    await waitFor(() => !d.ctl(['conns']).conns.some((x) => x.id === gone.welcome.conn), { what: 'the close' });
+    const again = await openOne();
+    assert.ok(again.ws, `status ${again.status}`);
+    opened.push(again);
+  }
+  assert.equal(new Set(opened.map(workerOf)).size, 2, 'the connections are on both workers');
+}
 
 describe('limits.max_connections_per_address and trusted_proxies', () => {
   let d;
@@ -53,20 +71,10 @@ describe('limits.max_connections_per_address and trusted_proxies', () => {
   const addrOf = (r) => d.ctl(['conn', r.welcome.conn]).conn.addr;
 
   it('holds for one address across both workers, with 429 and Retry-After', T, async () => {
-    const workerOf = (r) => d.ctl(['conn', r.welcome.conn]).conn.worker;
     const ok = await openAll(PER_ADDRESS, {});
     assert.ok(ok.every((r) => r.ws), JSON.stringify(ok.map((r) => r.status)));
-    /* Until the address's connections are on both workers: the limit is
-     * then held by the supervisor's count, not by one worker's. */
-    for (let i = 0; i < 40 && new Set(ok.map(workerOf)).size < 2; i++) {
-      const gone = ok.pop();
-      gone.ws.close();
-      await waitFor(() => !d.ctl(['conns']).conns.some((x) => x.id === gone.welcome.conn), { what: 'the close' });
-      const [again] = await openAll(1, {});
-      assert.ok(again.ws, `status ${again.status}`);
-      ok.push(again);
-    }
-    assert.equal(new Set(ok.map(workerOf)).size, 2, 'the connections are on both workers');
+    /* The limit is then held by the supervisor's count, not by one worker's. */
+    await spreadOverWorkers(d, ok, () => openAll(1, {}).then((r) => r[0]));
     const [over] = await openAll(1, {});
     assert.equal(over.status, 429);
     assert.equal(over.retryAfter, '5');
@@ -121,6 +129,81 @@ describe('limits.max_connections_per_address and trusted_proxies', () => {
     const res = await fetch(`http://127.0.0.1:${d.adminPort}/metrics`);
     const text = await res.text();
     assert.match(text, /^wsd_connections_refused_by_total\{reason="per_address"\} 3$/m);
+  });
+});
+
+/*
+ * limits.max_connections (the whole daemon) and
+ * limits.max_connections_per_user, with the connections that fill them on
+ * both workers at once: the one over gets 503 or 429 with Retry-After,
+ * whichever worker it reaches, and is counted by its cause.
+ */
+describe('limits.max_connections and max_connections_per_user across both workers', () => {
+  const SECRET = 'e2e-limits-secret-5b1e7d';
+  const GLOBAL = 4;
+  const PER_USER = 2;
+  let d;
+  const opened = [];
+
+  before(async () => {
+    d = await startWsd({
+      workers: 2,
+      config: { jwt_secret: SECRET, limits: { max_connections: GLOBAL, max_connections_per_user: PER_USER } },
+    });
+  });
+  after(async () => {
+    for (const c of opened) if (c.ws) c.ws.terminate();
+    if (d) await d.stop();
+  });
+
+  const urlFor = (user) => `${d.url}?token=${encodeURIComponent(mintToken(SECRET, { sub: user, exp: Math.floor(Date.now() / 1000) + 600 }))}`;
+  const openAs = async (user) => {
+    const r = await open(user ? urlFor(user) : d.url);
+    if (r.ws) opened.push(r);
+    return r;
+  };
+  const closeAll = async (list) => {
+    for (const r of list) r.ws.close();
+    await waitFor(() => d.ctl(['stats']).stats.connections === 0, { what: 'every close' });
+  };
+
+  it('a user over max_connections_per_user gets 429 on either worker', T, async () => {
+    const mine = [await openAs('alice'), await openAs('alice')];
+    assert.ok(mine.every((r) => r.ws), JSON.stringify(mine.map((r) => r.status)));
+    await spreadOverWorkers(d, mine, () => openAs('alice'));
+    /* Several tries, so that both workers get to refuse one. */
+    for (let i = 0; i < 4; i++) {
+      const over = await openAs('alice');
+      assert.equal(over.status, 429);
+      assert.equal(over.retryAfter, '5');
+    }
+    const bob = await openAs('bob');
+    assert.ok(bob.ws, `status ${bob.status}`);
+    const st = d.ctl(['stats']).stats;
+    assert.equal(st.refused_per_user, 4);
+    assert.equal(st.refused_max_connections, 0);
+    assert.equal(d.ctl(['conns', '--user', 'alice']).total, PER_USER);
+    await closeAll([...mine, bob]);
+  });
+
+  it('the daemon over max_connections gets 503 on either worker', T, async () => {
+    const all = [];
+    for (let i = 0; i < GLOBAL; i++) all.push(await openAs(null));
+    assert.ok(all.every((r) => r.ws), JSON.stringify(all.map((r) => r.status)));
+    await spreadOverWorkers(d, all, () => openAs(null));
+    for (let i = 0; i < 4; i++) {
+      const over = await openAs(`user-${i}`);
+      assert.equal(over.status, 503);
+      assert.equal(over.retryAfter, '5');
+    }
+    const st = d.ctl(['stats']).stats;
+    assert.equal(st.connections, GLOBAL);
+    assert.equal(st.refused_max_connections, 4);
+    /* One goes: one more may come, and no more. */
+    all[0].ws.close();
+    await waitFor(() => d.ctl(['stats']).stats.connections === GLOBAL - 1, { what: 'the close' });
+    assert.ok((await openAs(null)).ws);
+    assert.equal((await openAs(null)).status, 503);
   });
 });
 
