@@ -43,8 +43,9 @@
 #define container_of(p, type, member)                                          \
 	((type *)((char *)(p)-offsetof(type, member)))
 
-#define CLOSE_WAIT 2.0	/* seconds to wait for the peer's close */
-#define PAUSE_TICK 0.01 /* how often paused connections are looked at */
+#define CLOSE_WAIT 2.0	       /* seconds to wait for the peer's close */
+#define LINGER_MAX (16u << 20) /* bytes a lingering client may still send */
+#define PAUSE_TICK 0.01	       /* how often paused connections are looked at */
 #define IPC_PAUSE_HIGH (8u << 20) /* outbox bytes that pause publishers */
 #define IPC_PAUSE_LOW (1u << 20)  /* ... and that let them go on */
 
@@ -205,8 +206,13 @@ linger(struct wk_conn *c)
 	arm_timer(c, CLOSE_WAIT);
 }
 
-/* Read and drop what a lingering client still sends; its end (or an
- * error) ends the linger. */
+/*
+ * Read and drop what a lingering client still sends; its end (or an
+ * error) ends the linger. So does LINGER_MAX: the rest of an oversized
+ * message is read, so that the close frame reaches the client before the
+ * socket is reset, but a client that goes on sending (a flooder closed
+ * with 4002) does not get the worker to read for it until CLOSE_WAIT.
+ */
 static void
 linger_read(struct wk_conn *c)
 {
@@ -218,7 +224,7 @@ linger_read(struct wk_conn *c)
 		n = c->io_ops->read(c, sink, sizeof(sink));
 		if (n == WSD_EAGAIN)
 			return;
-		if (n <= 0) {
+		if (n <= 0 || (c->linger_bytes += (uint32_t)n) >= LINGER_MAX) {
 			c->eof = 1;
 			return;
 		}

@@ -32,6 +32,7 @@ wk_rate_init(struct wk_rate *r, const struct wk_rate_limits *l, double now)
 	r->bytes = l->bytes_burst;
 	r->at = now;
 	r->streak = 0;
+	r->calm = 0;
 	r->paused = 0;
 }
 
@@ -47,9 +48,12 @@ wk_rate_charge(struct wk_rate *r, const struct wk_rate_limits *l, double now,
 		r->bytes -= (double)len;
 	if ((l->msgs <= 0 || r->msgs >= 0) &&
 	    (l->bytes <= 0 || r->bytes >= 0)) {
-		r->streak = 0; /* within its rate again: the streak is over */
+		/* Within its rate for a while: the streak is over. */
+		if (now - r->calm >= WK_RATE_CALM)
+			r->streak = 0;
 		return 0;
 	}
+	r->calm = now + wk_rate_wait(r, l, now);
 	if (r->streak == 0) {
 		r->streak = now;
 		return 1;

@@ -9,9 +9,12 @@
  * time since the last charge, then the message takes one token and its
  * length in bytes. A bucket may go below zero (what was read is read);
  * the connection is then paused until both are back at zero. A streak of
- * pauses starts with the first and ends with the first message that fits
- * within the buckets; one that lasts past the grace period is a client
- * that does not slow down (close 4002).
+ * pauses starts with the first. It ends when the client keeps within its
+ * rate for WK_RATE_CALM seconds after its last pause would end (or its
+ * buckets fill up again): a client that is resumed and at once goes over
+ * again is still in the same streak, however many resumes it gets. A
+ * streak that lasts past the grace period is a client that does not slow
+ * down (close 4002).
  */
 #ifndef WSD_WK_RATE_H
 #define WSD_WK_RATE_H
@@ -34,10 +37,14 @@ struct wk_rate_limits {
 #define WK_PAUSE_RATE 0x1u /* over its rate */
 #define WK_PAUSE_IPC 0x2u  /* the channel to the supervisor is full */
 
+/* Seconds within its rate, after a pause, that end a streak. */
+#define WK_RATE_CALM 1.0
+
 struct wk_rate {
 	double msgs, bytes; /* tokens now (may be below 0) */
 	double at;	    /* when they were counted */
 	double streak;	    /* when the current streak of pauses began, 0 */
+	double calm;	    /* when the last pause ends, as charged */
 	unsigned paused;    /* WK_PAUSE_* */
 	struct wk_conn *c;
 	TAILQ_ENTRY(wk_rate) link; /* on the worker's paused list */

@@ -338,6 +338,12 @@ wk_ws_close(struct wk_conn *c, uint16_t code, const char *reason)
 	c->close_code = code;
 	wslay_event_queue_close(c->ws, code, (const uint8_t *)reason,
 				reason ? strlen(reason) : 0);
+	/* A close for a fault does not wait for the client's close frame:
+	 * what it still sends (a flooder's backlog, megabytes of it) is not
+	 * parsed but dropped by the linger, which ends at its EOF. 1000 and
+	 * 1001 keep the closing handshake. */
+	if (code != 1000 && code != 1001)
+		wslay_event_shutdown_read(c->ws);
 	/* Inside this connection's read, wslay sends it when the read pumps. */
 	if (cur != NULL && cur->c == c)
 		return WK_WS_CLOSING;

@@ -85,3 +85,42 @@ describe('flow control for senders', () => {
     c.close();
   });
 });
+
+/*
+ * At a rate high enough that a pause tick (10 ms) refills a few tokens,
+ * a flooder's first message after each resume fits. It is still the
+ * client that does not slow down: it goes over again at once, so every
+ * resume continues the streak, and the grace period closes it.
+ */
+describe('a flooder resumed over and over', () => {
+  let d;
+
+  before(async () => {
+    d = await startWsd({ workers: 1, config: { limits: { rate_msgs: 400, rate_msgs_burst: 400, rate_grace_ms: 1000 } } });
+  });
+  after(async () => {
+    if (d) await d.stop();
+  });
+
+  it('is closed with 4002 once its pauses have lasted the grace period', T, async () => {
+    const c = await connectWelcomed(d.url);
+    let stop = false;
+    const flood = (async () => {
+      while (!stop && c.isOpen) {
+        for (let i = 0; i < 200 && c.isOpen; i++) c.send({ type: 'ping' });
+        await sleep(5);
+      }
+    })();
+    const firstPause = await c.next('flow', 5000);
+    assert.equal(firstPause.state, 'pause');
+    const pausedAt = Date.now();
+    const info = await c.waitClose(8000);
+    stop = true;
+    await flood;
+    assert.equal(info.code, 4002, `closed with ${info.code} ${info.reason}`);
+    /* It was resumed on the way (the streak outlived resumes), and not
+     * closed before the grace period. */
+    assert.ok(c.all.filter((m) => m.type === 'flow' && m.state === 'resume').length >= 1);
+    assert.ok(Date.now() - pausedAt >= 900, `closed ${Date.now() - pausedAt} ms after the first pause`);
+  });
+});

@@ -111,6 +111,31 @@ test_streak_ends_within_rate(void **state)
 	assert_int_equal(wk_rate_charge(&r, &l, t, 1), 1);
 }
 
+/* A flooder resumed as soon as its bucket is back at zero (one pause tick
+ * late, so its first message fits) and then over again at once is one
+ * streak, closed past the grace period: a resume is not a slow-down. */
+static void
+test_flooder_resumed_at_once(void **state)
+{
+	static const struct wk_rate_limits l = {200, 400, 0, 0, 2.0};
+	struct wk_rate r;
+	double t = 0;
+	int i, rc = 0;
+
+	(void)state;
+	wk_rate_init(&r, &l, t);
+	while (wk_rate_charge(&r, &l, t, 1) == 0)
+		;
+	while (rc != -1 && t < 10.0) {
+		/* Read after the pause: a wslay buffer's worth at once. */
+		t += wk_rate_wait(&r, &l, t) + 0.01;
+		for (i = 0; i < 195 && rc != -1; i++)
+			rc = wk_rate_charge(&r, &l, t, 1);
+	}
+	assert_int_equal(rc, -1);
+	assert_true(t > 2.0 && t < 4.0);
+}
+
 static void
 test_bytes(void **state)
 {
@@ -149,6 +174,7 @@ main(void)
 	    cmocka_unit_test(test_refill_caps_at_burst),
 	    cmocka_unit_test(test_streak_and_grace),
 	    cmocka_unit_test(test_streak_ends_within_rate),
+	    cmocka_unit_test(test_flooder_resumed_at_once),
 	    cmocka_unit_test(test_bytes),
 	    cmocka_unit_test(test_no_limit),
 	};
