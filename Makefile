@@ -7,7 +7,7 @@
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith
-PKGS := msgpack jansson libjwt libconfig openssl zlib
+PKGS := msgpack jansson libjwt libconfig openssl zlib libsystemd
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(WARN) -MMD -MP
 
 ifeq ($(SANITIZE),1)
@@ -35,7 +35,7 @@ WSCTL_OBJ := $(WSCTL_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e clean fmt fmt-check
+.PHONY: all deps run test unit e2e clean fmt fmt-check install uninstall FORCE
 all: deps $(BIN)/wsd $(BIN)/wsctl
 
 # Installs only what is missing; quick when everything is there.
@@ -49,6 +49,24 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
+# What --version prints besides WSD_VERSION: the git revision (when this
+# is a git checkout of its own) and the libraries without a runtime
+# version function. Rewritten only when it changes, so that only
+# version.o is rebuilt.
+GIT_REV = $(shell [ "$$(git -C $(CURDIR) rev-parse --show-toplevel 2>/dev/null)" \
+	= "$(CURDIR)" ] && git -C $(CURDIR) describe --always --dirty 2>/dev/null \
+	|| echo unknown)
+
+$(BUILD)/gen/build_info.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define WSD_GIT_REV "%s"\n#define WSD_LIBJWT_VERSION "%s"\n#define WSD_LIBSYSTEMD_VERSION "%s"\n' \
+	    "$(GIT_REV)" "$$(pkg-config --modversion libjwt 2>/dev/null || echo unknown)" \
+	    "$$(pkg-config --modversion libsystemd 2>/dev/null || echo unknown)" > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILD)/proto/version.o: $(BUILD)/gen/build_info.h
+$(BUILD)/proto/version.o: CFLAGS += -I$(BUILD)/gen
+
 $(BUILD)/libwsd.a: $(CORE_OBJ)
 	ar rcs $@ $^
 
@@ -56,7 +74,7 @@ $(BIN)/wsd: $(BUILD)/supervisor/sv_main.o $(BUILD)/libwsd.a
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BIN)/wsctl: $(WSCTL_OBJ)
+$(BIN)/wsctl: $(WSCTL_OBJ) $(BUILD)/proto/version.o
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
