@@ -264,17 +264,18 @@ print_usage(FILE *f)
 				SYNOPSIS_WIDTH, "", commands[i].about);
 	}
 	fprintf(f, "  %-*s%s\n", SYNOPSIS_WIDTH, "help", "this text");
-	fputs("\noptions:\n"
-	      "  -s PATH   control socket (default $" CTL_SOCKET_ENV
-	      " or " CTL_DEFAULT_SOCKET ")\n"
-	      "  --json    print the daemon's reply as one line of JSON\n"
-	      "  -V, --version  print the versions of wsctl and its libraries\n"
-	      "  --        end of options, for DATA that starts with '-'\n"
-	      "\n"
-	      "DATA is sent as JSON when it parses as JSON, else as a string.\n"
-	      "Exit status: 0 done, 1 refused, 2 usage error, "
-	      "3 daemon not reachable.\n",
-	      f);
+	fputs(
+	    "\noptions:\n"
+	    "  -s PATH   control socket (default $" CTL_SOCKET_ENV
+	    " or " CTL_DEFAULT_SOCKET ")\n"
+	    "  --json    print the daemon's reply as one line of JSON\n"
+	    "  -V        the versions of wsctl and its libraries (--version)\n"
+	    "  --        end of options, for DATA that starts with '-'\n"
+	    "\n"
+	    "DATA is sent as JSON when it parses as JSON, else as a string.\n"
+	    "Exit status: 0 done, 1 refused, 2 usage error, "
+	    "3 daemon not reachable.\n",
+	    f);
 }
 
 /* The command line once read, before it is checked against a command. */
