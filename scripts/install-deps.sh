@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what wsd needs to build and test on Debian 12: the C libraries
 # from Debian's archive, and the npm packages for the end-to-end tests,
-# pinned by tests/package-lock.json. Safe to run again: it installs only
+# pinned by tests/package-lock.json. libsystemd-dev is for sd_notify; systemd
+# (systemd-analyze), man-db and groff-base check the unit file and the
+# man pages in the packaging test. Safe to run again: it installs only
 # what is missing. `make` runs it with --no-npm, `make test` without;
 # --fuzz adds clang and its fuzzer runtime for `make fuzz`; --bench adds
 # Debian's libwebsockets test server and its libev plugin (the second
@@ -16,6 +18,8 @@ apt_pkgs=(
   libev-dev libnng-dev libwslay-dev libmsgpack-dev libssl-dev
   libhttp-parser-dev libjansson-dev libjwt-dev libconfig-dev zlib1g-dev
   libcmocka-dev uthash-dev curl
+  libsystemd-dev
+  systemd man-db groff-base
 )
 
 case "${1:-}" in

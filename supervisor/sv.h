@@ -22,6 +22,7 @@
 #include "../proto/clock.h"
 #include "../proto/err.h"
 #include "../proto/proto.h"
+#include "../proto/version.h"
 #include "sv_config.h"
 #include "sv_connrate.h"
 #include "sv_dedupe.h"
@@ -30,7 +31,7 @@
 #include "sv_engine.h"
 #include "sv_worker.h"
 
-#define WSD_VERSION "0.1.0"
+/* WSD_VERSION, the release, is in proto/version.h (wsctl prints it too). */
 
 /* Counters shown by `wsctl stats` and /metrics; each module counts its. */
 struct sv_counters {
@@ -63,6 +64,7 @@ struct sv {
 	int daemon;	     /* started with -d */
 	int pidfile_written; /* ours to remove at exit */
 	int up;		     /* sv_cycle_start completed */
+	int ready_pending;   /* a reload's READY=1 waits for its roll */
 	ev_timer sweep_timer, drain_timer, drain_poll, roll_timer,
 	    snapshot_timer;
 	/* A reload's roll onto a new listener: the slots still to restart,

@@ -27,6 +27,7 @@
 #include "sv_ctl.h"
 #include "sv_dispatch.h"
 #include "sv_listen.h"
+#include "sv_notify.h"
 #include "sv_session.h"
 #include "sv_state.h"
 
@@ -38,6 +39,7 @@
 #define ROLL_POLL_S 0.05
 
 static void on_roll(struct ev_loop *loop, ev_timer *t, int revents);
+static void notify_reloaded(struct sv *sv);
 
 static const struct sv_ctl_actions ctl_actions = {
     .reload = sv_cycle_reload,
@@ -550,6 +552,10 @@ on_roll(struct ev_loop *loop, ev_timer *t, int revents)
 		ev_timer_stop(loop, t);
 		log_info("roll: every worker is on generation %u",
 			 sv->cfg->generation);
+		if (sv->ready_pending) {
+			sv->ready_pending = 0;
+			notify_reloaded(sv);
+		}
 	}
 }
 
@@ -571,8 +577,12 @@ roll_listener(struct sv *sv, int fd)
 	ev_timer_start(sv->loop, &sv->roll_timer);
 }
 
-int
-sv_cycle_reload(struct sv *sv, char *msg, size_t len)
+/*
+ * The reload itself, once it may go ahead: a new generation, or none and
+ * the reason in msg. Returns what sv_cycle_reload returns.
+ */
+static int
+reload(struct sv *sv, char *msg, size_t len)
 {
 	struct report rep = {msg, len, 0, -1, "", 0};
 	char err[512], why[300];
@@ -581,19 +591,6 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 	size_t i;
 	int rc = WSD_OK;
 
-	if (sv->draining) {
-		snprintf(msg, len, "reload refused: the daemon is draining");
-		log_warn("%s", msg);
-		return WSD_EAGAIN;
-	}
-	if (rolling(sv)) {
-		snprintf(msg, len,
-			 "reload refused: the last reload is still rolling "
-			 "the workers; try again when `wsctl workers` shows "
-			 "them ready");
-		log_warn("%s", msg);
-		return WSD_EAGAIN;
-	}
 	/* The command line's overrides hold across reloads. */
 	next = sv_config_load(sv->cfg->path, &sv->ov, err, sizeof(err));
 	if (next == NULL) {
@@ -654,6 +651,58 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 	return WSD_OK;
 }
 
+/* READY=1 again after a reload, with the generation that runs. */
+static void
+notify_reloaded(struct sv *sv)
+{
+	char status[64];
+
+	snprintf(status, sizeof(status), "generation %u", sv->cfg->generation);
+	sv_notify_ready(status);
+}
+
+/*
+ * The service manager hears RELOADING=1 when a reload starts and READY=1
+ * when it is over: at once when the new generation is applied or was
+ * refused (the running one serves on), or, when the reload rolls the
+ * workers onto a new listener, when the roll is done (on_roll). Before
+ * the first READY=1 (the workers are still starting) and while draining
+ * (STOPPING=1 went out) it hears nothing. A reload refused because the
+ * last one still rolls adds nothing either when that one's READY=1 is
+ * still to come.
+ */
+int
+sv_cycle_reload(struct sv *sv, char *msg, size_t len)
+{
+	int notify =
+	    sv_notify_was_ready() && !sv->draining && !sv->ready_pending;
+	int rc;
+
+	if (notify)
+		sv_notify_reloading();
+	if (sv->draining) {
+		snprintf(msg, len, "reload refused: the daemon is draining");
+		log_warn("%s", msg);
+		rc = WSD_EAGAIN;
+	} else if (rolling(sv)) {
+		snprintf(msg, len,
+			 "reload refused: the last reload is still rolling "
+			 "the workers; try again when `wsctl workers` shows "
+			 "them ready");
+		log_warn("%s", msg);
+		rc = WSD_EAGAIN;
+	} else {
+		rc = reload(sv, msg, len);
+	}
+	if (!notify)
+		return rc;
+	if (sv->roll_slot >= 0 || sv->roll_mask != 0)
+		sv->ready_pending = 1;
+	else
+		notify_reloaded(sv);
+	return rc;
+}
+
 /* Every client told (or gone): the workers are stopped, once. */
 static void
 drain_stop_workers(struct sv *sv)
@@ -702,12 +751,15 @@ on_drain_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 void
 sv_cycle_drain(struct sv *sv, double timeout_s)
 {
+	char status[64];
+
 	if (sv->draining) {
 		log_warn("second stop request: exiting now");
 		ev_break(sv->loop, EVBREAK_ALL);
 		return;
 	}
 	sv->draining = 1;
+	sv->ready_pending = 0;
 	/* A roll in progress ends here: every worker goes anyway. */
 	ev_timer_stop(sv->loop, &sv->roll_timer);
 	sv->roll_mask = 0;
@@ -716,6 +768,9 @@ sv_cycle_drain(struct sv *sv, double timeout_s)
 		timeout_s = (double)sv->cfg->w.drain_timeout_ms / 1000.;
 	log_info("draining: %u connections, deadline %.1f s", sv->reg.nconns,
 		 timeout_s);
+	snprintf(status, sizeof(status), "draining: %u connections",
+		 sv->reg.nconns);
+	sv_notify_stopping(status);
 	sv->drain_total = sv->reg.nconns;
 	sv->drain_told0 = sv->drain.told;
 	sv_drain_conns(sv, -1);

@@ -17,6 +17,7 @@
 #include "../proto/log.h"
 #include "sv.h"
 #include "sv_drain.h"
+#include "sv_notify.h"
 #include "sv_route.h"
 #include "sv_session.h"
 
@@ -238,6 +239,24 @@ draining(struct sv *sv, struct sv_worker *w)
 	sv_worker_draining(sv, w, !sv->draining);
 }
 
+/*
+ * The service manager hears READY=1 once, when every configured worker
+ * is ready for the first time (a reload's READY=1 is the cycle's).
+ */
+static void
+first_ready(struct sv *sv)
+{
+	char status[320];
+
+	if (sv_notify_was_ready() || sv->draining ||
+	    sv_workers_ready(sv) < sv->cfg->workers)
+		return;
+	snprintf(status, sizeof(status),
+		 "%d workers ready; listening on ws://%s%s", sv->cfg->workers,
+		 sv->cfg->listen, sv->cfg->w.ws_path);
+	sv_notify_ready(status);
+}
+
 void
 sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 {
@@ -249,7 +268,10 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		log_debug("worker %d: hello from pid %llu", w->id,
 			  (unsigned long long)m->pid);
 		return;
-	case PROTO_READY: sv_worker_ready(sv, w, m->gen); return;
+	case PROTO_READY:
+		sv_worker_ready(sv, w, m->gen);
+		first_ready(sv);
+		return;
 	case PROTO_DRAINING: draining(sv, w); return;
 	case PROTO_STATS: on_stats(sv, w, m); return;
 	case PROTO_CONN_OPEN: admit(sv, w, m); return;

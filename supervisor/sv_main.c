@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "../proto/log.h"
+#include "../proto/version.h"
 #include "../worker/wk_main.h"
 #include "sv_cycle.h"
 
@@ -27,16 +28,18 @@ static ev_signal sig_hup, sig_term, sig_int;
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: wsd [-c FILE] [-l ADDR:PORT] [-w N] [-C PATH] "
-		   "[-a ADDR:PORT] [-r DIR] [-d] [-t]\n"
-		   "  -c FILE       config file (default: built-in defaults)\n"
-		   "  -l ADDR:PORT  client listener\n"
-		   "  -w N          worker processes\n"
-		   "  -C PATH       control socket for wsctl\n"
-		   "  -a ADDR:PORT  admin HTTP listener (\"\" to disable)\n"
-		   "  -r DIR        run directory\n"
-		   "  -d            daemonize and write the pidfile\n"
-		   "  -t            check the config and exit\n");
+	fprintf(
+	    f, "usage: wsd [-c FILE] [-l ADDR:PORT] [-w N] [-C PATH] "
+	       "[-a ADDR:PORT] [-r DIR] [-d] [-t] [-V]\n"
+	       "  -c FILE       config file (default: built-in defaults)\n"
+	       "  -l ADDR:PORT  client listener\n"
+	       "  -w N          worker processes\n"
+	       "  -C PATH       control socket for wsctl\n"
+	       "  -a ADDR:PORT  admin HTTP listener (\"\" to disable)\n"
+	       "  -r DIR        run directory\n"
+	       "  -d            daemonize and write the pidfile\n"
+	       "  -t            check the config and exit\n"
+	       "  -V, --version print the versions of wsd and its libraries\n");
 }
 
 static void
@@ -78,7 +81,9 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
 	struct sv_overrides ov = {0};
 	const char *path = NULL;
 	struct sv *sv = &sv_global;
@@ -87,7 +92,7 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--worker") == 0)
 		return wk_main(argc, argv);
-	while ((c = getopt_long(argc, argv, "c:l:w:C:a:r:dth", longopts,
+	while ((c = getopt_long(argc, argv, "c:l:w:C:a:r:dthV", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
@@ -106,6 +111,8 @@ main(int argc, char **argv)
 		case 'd': daemon = 1; break;
 		case 't': test = 1; break;
 		case 'h': usage(stdout); return 0;
+		case 'V':
+			return proto_version_print(stdout, "wsd") == 0 ? 0 : 1;
 		default: usage(stderr); return 2;
 		}
 	}

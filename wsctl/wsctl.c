@@ -19,6 +19,7 @@
 #include <nng/nng.h>
 
 #include "wsctl.h"
+#include "../proto/version.h"
 
 /* The control socket of the default config, and the variable that moves it. */
 #define CTL_DEFAULT_SOCKET "/tmp/wsd/wsctl.sock"
@@ -263,16 +264,18 @@ print_usage(FILE *f)
 				SYNOPSIS_WIDTH, "", commands[i].about);
 	}
 	fprintf(f, "  %-*s%s\n", SYNOPSIS_WIDTH, "help", "this text");
-	fputs("\noptions:\n"
-	      "  -s PATH   control socket (default $" CTL_SOCKET_ENV
-	      " or " CTL_DEFAULT_SOCKET ")\n"
-	      "  --json    print the daemon's reply as one line of JSON\n"
-	      "  --        end of options, for DATA that starts with '-'\n"
-	      "\n"
-	      "DATA is sent as JSON when it parses as JSON, else as a string.\n"
-	      "Exit status: 0 done, 1 refused, 2 usage error, "
-	      "3 daemon not reachable.\n",
-	      f);
+	fputs(
+	    "\noptions:\n"
+	    "  -s PATH   control socket (default $" CTL_SOCKET_ENV
+	    " or " CTL_DEFAULT_SOCKET ")\n"
+	    "  --json    print the daemon's reply as one line of JSON\n"
+	    "  -V        the versions of wsctl and its libraries (--version)\n"
+	    "  --        end of options, for DATA that starts with '-'\n"
+	    "\n"
+	    "DATA is sent as JSON when it parses as JSON, else as a string.\n"
+	    "Exit status: 0 done, 1 refused, 2 usage error, "
+	    "3 daemon not reachable.\n",
+	    f);
 }
 
 /* The command line once read, before it is checked against a command. */
@@ -280,6 +283,7 @@ struct cmdline {
 	const char *socket;
 	int json;
 	int help;
+	int version;
 	const char *opt_val[OPT_COUNT];
 	const char *pos[CTL_MAX_POS + 1]; /* the command name, then its args */
 	int npos;
@@ -354,6 +358,9 @@ read_cmdline(int argc, char **argv, struct cmdline *cl)
 			end_of_opts = 1;
 		} else if (strcmp(arg, "--json") == 0) {
 			cl->json = 1;
+		} else if (strcmp(arg, "--version") == 0 ||
+			   strcmp(arg, "-V") == 0) {
+			cl->version = 1;
 		} else if (strcmp(arg, "-h") == 0 ||
 			   strcmp(arg, "--help") == 0) {
 			cl->help = 1;
@@ -751,6 +758,10 @@ main(int argc, char **argv)
 	status = read_cmdline(argc, argv, &cl);
 	if (status != 0)
 		return status;
+	if (cl.version)
+		return proto_version_print(stdout, "wsctl") == 0
+			   ? CTL_EXIT_OK
+			   : CTL_EXIT_REFUSED;
 	/* help is not in the table: it needs no checking and no daemon. */
 	if (cl.help || (cl.npos > 0 && strcmp(cl.pos[0], "help") == 0)) {
 		print_usage(stdout);

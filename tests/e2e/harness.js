@@ -211,6 +211,7 @@ function mintToken(secret, claims) {
  *   config    object merged into the generated config; objects are groups,
  *             e.g. { limits: { max_message_bytes: 1024 }, jwt_secret: 's' }
  *   args      extra command-line arguments for wsd
+ *   env       extra environment variables for wsd (merged into process.env)
  *   readyTimeoutMs
  * Returns { port, adminPort, url, echoUrl, pid, dir, confPath, controlSocket,
  *           base, ctl, ctlResult, ctlAsync, workers, log, stop }.
@@ -253,6 +254,7 @@ async function startOnce(opts) {
   const child = childProcess.spawn(WSD_BIN, ['-c', confPath, ...(opts.args || [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: dir,
+    env: opts.env ? { ...process.env, ...opts.env } : process.env,
   });
   livePids.add(child.pid);
 

@@ -37,7 +37,7 @@ FUZZ_NAMES := ipc config http client
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 FUZZ_ARGS ?=
 
-FUZZ_PKGS := msgpack jansson libjwt libconfig openssl zlib
+FUZZ_PKGS := msgpack jansson libjwt libconfig openssl zlib libsystemd
 # Evaluated once, on first use, and only when a fuzz rule needs it.
 FUZZ_PKG_CFLAGS = $(eval FUZZ_PKG_CFLAGS := $(shell pkg-config --cflags \
 	$(FUZZ_PKGS) 2>/dev/null))$(FUZZ_PKG_CFLAGS)
