@@ -45,6 +45,9 @@ deps:
 worker/wk_demo.c: worker/wk_demo.html scripts/embed.sh
 	sh scripts/embed.sh worker/wk_demo.html worker/wk_demo.c
 
+supervisor/sv_dashboard.c: supervisor/sv_dashboard.html scripts/embed.sh
+	sh scripts/embed.sh supervisor/sv_dashboard.html supervisor/sv_dashboard.c
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
@@ -143,8 +146,8 @@ uninstall:
 	    $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
 
 # One mechanical style (STYLE.md habit 13): clang-format 14 with the
-# committed .clang-format, over every C file but the generated demo page.
-FMT_SRC = $(filter-out worker/wk_demo.c, $(wildcard proto/*.[ch] \
+# committed .clang-format, over every C file but the generated pages.
+FMT_SRC = $(filter-out worker/wk_demo.c supervisor/sv_dashboard.c, $(wildcard proto/*.[ch] \
 	supervisor/*.[ch] worker/*.[ch] wsctl/*.[ch] tests/unit/*.c \
 	tests/fuzz/*.[ch] bench/*.[ch]))
 

@@ -8,7 +8,8 @@
 # --fuzz adds clang and its fuzzer runtime for `make fuzz`; --bench adds
 # Debian's libwebsockets test server and its libev plugin (the second
 # peer of `make bench`) as well as the npm packages; --fmt adds
-# clang-format for `make fmt-check`.
+# clang-format for `make fmt-check`. Without an option (the tests) it
+# also installs chromium, the browser the dashboard test drives.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +24,7 @@ apt_pkgs=(
 )
 
 case "${1:-}" in
+  "") apt_pkgs+=(chromium) ;;
   --fuzz) apt_pkgs+=(clang-14 libclang-rt-14-dev llvm-14) ;;
   --bench) apt_pkgs+=(libwebsockets-test-server libwebsockets-evlib-ev) ;;
   --fmt) apt_pkgs+=(clang-format) ;;
@@ -50,7 +52,9 @@ if [ "${1:-}" != "--no-npm" ] && [ "${1:-}" != "--fuzz" ] &&
     echo "install-deps: node is required for the end-to-end tests" >&2
     exit 1
   fi
-  if [ ! -d "$here/tests/node_modules/ws" ]; then
+  # npm records what it installed in node_modules/.package-lock.json.
+  if [ ! -f "$here/tests/node_modules/.package-lock.json" ] ||
+     [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; then
     echo "install-deps: npm ci in tests/"
     (cd "$here/tests" && npm ci --no-audit --no-fund --silent)
   fi

@@ -17,6 +17,7 @@ wsd is starting with $conf
   demo page:   http://$listen/
   WebSocket:   ws://$listen$path
   admin:       ${admin:+http://$admin/health}
+  dashboard:   ${admin:+http://$admin/}
   try:         $(dirname "$wsd")/wsctl -s $ctl status
 Stop with Ctrl-C.
 MSG

@@ -1,10 +1,13 @@
 /*
  * sv_admin.c: the admin HTTP listener in the supervisor. It answers
- * GET /health (200 while this loop runs), GET /ready (200 while accepting
- * with every worker ready, else 503), GET /metrics (Prometheus text) and
+ * GET / (the dashboard page, sv_dashboard.html, which reads the API of
+ * the listener that served it), GET /health (200 while this loop runs),
+ * GET /ready (200 while accepting with every worker ready, else 503),
+ * GET /metrics (Prometheus text) and
  * /api/CMD (the control commands of sv_ctl.c as JSON over HTTP: GET for
  * reads, POST with a JSON body for everything). A request with an Origin
- * header comes from a web page and is refused, and actions need POST with
+ * header comes from another web page and is refused (the dashboard's own
+ * reads are same-origin GETs, which carry none), and actions need POST with
  * Content-Type application/json, which a page cannot send to another
  * origin without asking first: so no web page in a browser on this host
  * can drive the daemon. One request per connection;
@@ -27,6 +30,7 @@
 
 #include "../proto/log.h"
 #include "sv_ctl.h"
+#include "sv_dashboard.h"
 #include "sv_listen.h"
 
 #define ADMIN_MAX_REQ 65536
@@ -338,7 +342,10 @@ route(struct sv *sv, struct admin_conn *ac)
 			"method not allowed\n");
 		return;
 	}
-	if (strcmp(ac->url, "/health") == 0)
+	if (strcmp(ac->url, "/") == 0)
+		respond(ac, 200, "OK", "text/html; charset=utf-8",
+			sv_dashboard_html);
+	else if (strcmp(ac->url, "/health") == 0)
 		respond(ac, 200, "OK", "text/plain", "ok\n");
 	else if (strcmp(ac->url, "/ready") == 0)
 		ready(sv, ac);

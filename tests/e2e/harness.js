@@ -92,6 +92,11 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
+/* Have a process this test started (a browser) killed with the rest. */
+function trackPid(pid) {
+  if (pid) livePids.add(pid);
+}
+
 /* ------------------------------------------------------------------ */
 /* Small utilities. */
 
@@ -1120,6 +1125,7 @@ module.exports = {
   withTimeout,
   sleep,
   pidAlive,
+  trackPid,
   destroyAllSockets,
   freePorts,
 };
