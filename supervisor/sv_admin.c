@@ -32,6 +32,7 @@
 #include "sv_ctl.h"
 #include "sv_dashboard.h"
 #include "sv_listen.h"
+#include "sv_query.h"
 
 #define ADMIN_MAX_REQ 65536
 
@@ -43,7 +44,10 @@ struct admin_conn {
 	size_t urllen;
 	char field[32]; /* the header name being read, lower case */
 	int has_origin; /* an Origin header came */
-	int json_body;	/* Content-Type: application/json */
+	char auth[512]; /* the Authorization header, "" if none or too long */
+	size_t authlen;
+	int auth_over; /* it was longer than auth holds */
+	int json_body; /* Content-Type: application/json */
 	char *body;
 	size_t bodylen;
 	int done;
@@ -101,6 +105,16 @@ on_value(http_parser *p, const char *at, size_t len)
 	if (strcmp(ac->field, "content-type") == 0 && len >= 16 &&
 	    strncasecmp(at, "application/json", 16) == 0)
 		ac->json_body = 1;
+	/* The value may come in pieces. */
+	if (strcmp(ac->field, "authorization") == 0) {
+		if (ac->authlen + len >= sizeof(ac->auth)) {
+			ac->auth_over = 1;
+		} else {
+			memcpy(ac->auth + ac->authlen, at, len);
+			ac->authlen += len;
+			ac->auth[ac->authlen] = '\0';
+		}
+	}
 	return 0;
 }
 
@@ -135,9 +149,10 @@ static const http_parser_settings settings = {
     .on_message_complete = on_complete,
 };
 
+/* The response, with extra header lines (each ending in CRLF, or ""). */
 static void
-respond(struct admin_conn *ac, int status, const char *reason,
-	const char *ctype, const char *body)
+respond_with(struct admin_conn *ac, int status, const char *reason,
+	     const char *ctype, const char *extra, const char *body)
 {
 	size_t blen = strlen(body);
 	int n;
@@ -145,14 +160,35 @@ respond(struct admin_conn *ac, int status, const char *reason,
 	n = asprintf(&ac->out,
 		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 		     "Content-Length: %zu\r\nConnection: close\r\n"
-		     "Cache-Control: no-store\r\n\r\n%s",
-		     status, reason, ctype, blen, body);
+		     "Cache-Control: no-store\r\n%s\r\n%s",
+		     status, reason, ctype, blen, extra, body);
 	if (n < 0) {
 		ac->out = NULL;
 		ac->outlen = 0;
 		return;
 	}
 	ac->outlen = (size_t)n;
+}
+
+static void
+respond(struct admin_conn *ac, int status, const char *reason,
+	const char *ctype, const char *body)
+{
+	respond_with(ac, status, reason, ctype, "", body);
+}
+
+/* {"ok":false,"error":why} with status. */
+static void
+refuse(struct admin_conn *ac, int status, const char *reason, const char *extra,
+       const char *why)
+{
+	json_t *o = json_pack("{s:b, s:s}", "ok", 0, "error", why);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	respond_with(ac, status, reason, "application/json", extra,
+		     text ? text : "{\"ok\":false}");
+	free(text);
+	json_decref(o);
 }
 
 static void
@@ -268,14 +304,25 @@ ready(struct sv *sv, struct admin_conn *ac)
 }
 
 static void
-api(struct sv *sv, struct admin_conn *ac, const char *cmd)
+api(struct sv *sv, struct admin_conn *ac, const char *cmd, const char *query)
 {
 	json_t *req = NULL, *rep;
 	json_error_t err;
+	char why[160];
 	char *text;
 	int st;
 
-	if (ac->bodylen > 0) {
+	if (!sv_ctl_known(cmd)) {
+		snprintf(why, sizeof(why), "unknown command %.64s", cmd);
+		refuse(ac, 404, "Not Found", "", why);
+		return;
+	}
+	if (query != NULL) {
+		if ((req = sv_query_parse(query, why, sizeof(why))) == NULL) {
+			refuse(ac, 400, "Bad Request", "", why);
+			return;
+		}
+	} else if (ac->bodylen > 0) {
 		req = json_loadb(ac->body, ac->bodylen, 0, &err);
 		if (!json_is_object(req)) {
 			json_decref(req);
@@ -318,19 +365,38 @@ route(struct sv *sv, struct admin_conn *ac)
 {
 	int method = ac->parser.method;
 	char *q = strchr(ac->url, '?');
+	const char *key = sv->cfg->admin_key;
 
 	if (q != NULL)
-		*q = '\0';
+		*q++ = '\0';
 	if (ac->has_origin) {
 		respond(ac, 403, "Forbidden", "text/plain",
 			"requests from web pages are refused\n");
 		return;
 	}
+	/* With a key, everything but /health, the page itself (it asks for
+	 * the key) and, when public, /metrics needs it. */
+	if (key[0] != '\0' && strcmp(ac->url, "/health") != 0 &&
+	    strcmp(ac->url, "/") != 0 &&
+	    !(sv->cfg->admin_metrics_public &&
+	      strcmp(ac->url, "/metrics") == 0) &&
+	    (ac->auth_over ||
+	     !sv_query_key_ok(ac->authlen ? ac->auth : NULL, key))) {
+		refuse(ac, 401, "Unauthorized",
+		       "WWW-Authenticate: Bearer realm=\"wsd\"\r\n",
+		       ac->authlen || ac->auth_over
+			   ? "the admin key is wrong"
+			   : "the admin API needs Authorization: Bearer KEY "
+			     "(admin.key)");
+		return;
+	}
 	if (strncmp(ac->url, "/api/", 5) == 0) {
 		if (method == HTTP_POST && ac->json_body)
-			api(sv, ac, ac->url + 5);
+			api(sv, ac, ac->url + 5, NULL);
+		else if (method == HTTP_GET && !sv_ctl_known(ac->url + 5))
+			api(sv, ac, ac->url + 5, NULL);
 		else if (method == HTTP_GET && read_only(ac->url + 5))
-			api(sv, ac, ac->url + 5);
+			api(sv, ac, ac->url + 5, q ? q : "");
 		else
 			respond(ac, 405, "Method Not Allowed", "text/plain",
 				"use POST with Content-Type: "

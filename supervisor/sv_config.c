@@ -28,6 +28,8 @@
 
 #define OFF(f) offsetof(struct sv_config, f)
 #define PATH_MAX_BYTES 4095
+#define ADMIN_KEY_MIN 16  /* bytes: a key a person cannot guess */
+#define ADMIN_KEY_MAX 256 /* bytes */
 
 static const struct setting_row sv_keys[] = {
     {"listen", SETTING_STR, OFF(listen), 1, PATH_MAX_BYTES, 0, "127.0.0.1:8080",
@@ -42,6 +44,13 @@ static const struct setting_row sv_keys[] = {
      "127.0.0.1:8081", NULL, 0, 0},
     {"pidfile", SETTING_STR, OFF(pidfile), 0, PATH_MAX_BYTES, 0, "", NULL, 0,
      0},
+    /* The admin API's bearer key: required beyond loopback. */
+    {"admin.key", SETTING_STR, OFF(admin_key), 0, ADMIN_KEY_MAX, 0, "", NULL, 0,
+     SETTING_SECRET},
+    {"admin.key_file", SETTING_STR, OFF(admin_key_file), 0, PATH_MAX_BYTES, 0,
+     "", NULL, 0, 0},
+    {"admin.metrics_public", SETTING_BOOL, OFF(admin_metrics_public), 0, 1, 0,
+     NULL, NULL, 0, 0},
     {"state_dir", SETTING_STR, OFF(state_dir), 0, PATH_MAX_BYTES - 16, 0, "",
      NULL, 0, 0},
     {"state_snapshot_ms", SETTING_UINT, OFF(state_snapshot_ms), 0, 86400000, 0,
@@ -100,9 +109,9 @@ static const struct setting_row sv_keys[] = {
 #define NKEYS (sizeof(sv_keys) / sizeof(sv_keys[0]))
 
 /* The groups a file may have; every key in one is "group.key". */
-static const char *const groups[] = {"limits",	 "heartbeat", "replay",
-				     "sessions", "presence",  "jwt",
-				     "restart",	 "ready",     "drain"};
+static const char *const groups[] = {
+    "limits", "heartbeat", "replay", "sessions", "presence",
+    "jwt",    "restart",   "ready",  "drain",	 "admin"};
 
 /* The row of a key in either table, and the struct its value lives in. */
 static const struct setting_row *
@@ -311,12 +320,61 @@ apply_setting(struct sv_config *c, config_setting_t *s, const char *prefix,
 	}
 }
 
-/* A loopback address: the admin API has no authentication yet. */
+/* A loopback address: the admin API may listen there without a key. */
 static int
 is_loopback(const char *host)
 {
 	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
 	       strcmp(host, "localhost") == 0;
+}
+
+static int set_cstr(struct sv_config *c, const char *key, const char *v);
+
+/*
+ * admin.key, or the first line of admin.key_file when admin.key is not
+ * set (trailing CR/LF dropped): at least ADMIN_KEY_MIN bytes. The error
+ * names the file, never the key.
+ */
+static int
+read_admin_key(struct sv_config *c, const char *file, char *err, size_t errlen)
+{
+	char buf[ADMIN_KEY_MAX + 2];
+	size_t n = 0;
+	FILE *f;
+
+	if (c->admin_key[0] == '\0' && c->admin_key_file[0] != '\0') {
+		if ((f = fopen(c->admin_key_file, "r")) == NULL) {
+			snprintf(err, errlen,
+				 "%s: admin.key_file: cannot read %s", file,
+				 c->admin_key_file);
+			return WSD_EINVAL;
+		}
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		n = strcspn(buf, "\r\n");
+		buf[n] = '\0';
+		if (n > ADMIN_KEY_MAX || memchr(buf, '\0', n) != NULL) {
+			snprintf(err, errlen,
+				 "%s: admin.key_file: %s holds more than %d "
+				 "bytes on its first line",
+				 file, c->admin_key_file, ADMIN_KEY_MAX);
+			return WSD_EINVAL;
+		}
+		if (set_cstr(c, "admin.key", buf) != WSD_OK) {
+			snprintf(err, errlen, "%s: out of memory", file);
+			return WSD_EINVAL;
+		}
+		OPENSSL_cleanse(buf, sizeof(buf));
+	}
+	if (c->admin_key[0] != '\0' && strlen(c->admin_key) < ADMIN_KEY_MIN) {
+		snprintf(err, errlen,
+			 "%s: admin.key%s is shorter than %d bytes", file,
+			 c->admin_key_file[0] ? " (from admin.key_file)" : "",
+			 ADMIN_KEY_MIN);
+		return WSD_EINVAL;
+	}
+	return WSD_OK;
 }
 
 /* The rules between keys, once every key is read. */
@@ -339,12 +397,15 @@ check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 			 c->admin_listen);
 		return WSD_EINVAL;
 	}
-	if (*c->admin_listen != '\0' && !is_loopback(host)) {
+	if (read_admin_key(c, file, err, errlen) != WSD_OK)
+		return WSD_EINVAL;
+	if (*c->admin_listen != '\0' && !is_loopback(host) &&
+	    c->admin_key[0] == '\0') {
 		snprintf(err, errlen,
-			 "%s: admin_listen must be a loopback "
-			 "address (the admin API has no "
-			 "authentication yet)",
-			 file);
+			 "%s: admin_listen \"%s\" is not a loopback address: "
+			 "set admin.key or admin.key_file, which the admin "
+			 "API then requires",
+			 file, c->admin_listen);
 		return WSD_EINVAL;
 	}
 	if (c->w.rate_bytes > 0 && c->w.rate_bytes_burst > 0 &&

@@ -27,8 +27,11 @@ struct sv_config {
 	char *listen; /* "ADDR:PORT" */
 	int workers;
 	char *run_dir;
-	char *control_socket; /* a filesystem path */
-	char *admin_listen;   /* "ADDR:PORT" or "" */
+	char *control_socket;	  /* a filesystem path */
+	char *admin_listen;	  /* "ADDR:PORT" or "" */
+	char *admin_key;	  /* the admin API's bearer key, or "" */
+	char *admin_key_file;	  /* read into admin_key when that is "" */
+	int admin_metrics_public; /* /metrics without the key */
 	char *pidfile;
 	char *state_dir; /* the state file's directory ("": run_dir) */
 	uint64_t state_snapshot_ms; /* a snapshot this often; 0: none */

@@ -930,6 +930,17 @@ static const struct command commands[] = {
     {"worker", cmd_worker},
 };
 
+int
+sv_ctl_known(const char *cmd)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, cmd) == 0)
+			return 1;
+	return 0;
+}
+
 json_t *
 sv_ctl_run(struct sv *sv, const json_t *req)
 {

@@ -28,4 +28,7 @@ void sv_ctl_stop(struct sv *sv);
 /* Run one command; returns a new JSON reply object (caller decrefs). */
 json_t *sv_ctl_run(struct sv *sv, const json_t *req);
 
+/* 1 when cmd names a command sv_ctl_run knows. */
+int sv_ctl_known(const char *cmd);
+
 #endif

@@ -127,9 +127,9 @@ describe('admin HTTP listener', () => {
     assert.equal(m.seq, j.seq, 'delivered seq equals the seq in the API reply');
   });
 
-  it('POST /api/nope answers 400 with ok:false', T, async () => {
+  it('POST /api/nope answers 404 with ok:false', T, async () => {
     const r = await httpRequest(d.adminPort, 'POST', '/api/nope', {});
-    assert.equal(r.status, 400, `POST /api/nope: ${r.statusLine} ${r.body}`);
+    assert.equal(r.status, 404, `POST /api/nope: ${r.statusLine} ${r.body}`);
     const j = parseJson(r, 'POST /api/nope');
     assert.equal(j.ok, false);
     assert.equal(typeof j.error, 'string');

@@ -93,3 +93,44 @@ describe('the dashboard in headless Chromium', () => {
     for (const u of requests) assert.ok(u.startsWith(origin), u);
   });
 });
+
+describe('the dashboard with admin.key set', () => {
+  const KEY = 'e2e-dashboard-key-4c2e8a';
+  let d;
+  let server;
+  let browser;
+  const clients = [];
+
+  before(async () => {
+    d = await startWsd({ workers: 2, config: { admin: { key: KEY } } });
+    server = await chromium.launchServer({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    trackPid(server.process().pid);
+    browser = await chromium.connect(server.wsEndpoint());
+  });
+  after(async () => {
+    for (const c of clients) c.terminate();
+    if (browser) await browser.close().catch(() => {});
+    if (server) await server.close().catch(() => {});
+    if (d) await d.stop();
+  });
+
+  it('asks for the key, then shows the real count with it', T, async () => {
+    const page = await browser.newPage();
+    for (let i = 0; i < 3; i++) clients.push(await connectWelcomed(d.url));
+    await page.goto(`http://127.0.0.1:${d.adminPort}/`);
+    await page.waitForSelector('#login', { state: 'visible', timeout: 10000 });
+    assert.equal(await page.textContent('#connections'), '?');
+    await page.fill('#key', 'a-wrong-key-0000000000');
+    await page.click('#key-submit');
+    await page.waitForFunction(() => /key/.test(document.getElementById('error').textContent), null, { timeout: 10000 });
+    assert.equal(await page.textContent('#connections'), '?');
+    await page.fill('#key', KEY);
+    await page.click('#key-submit');
+    await waitFor(async () => (await page.textContent('#connections')) === '3', { timeoutMs: 10000, intervalMs: 200, what: 'the page shows 3' });
+    assert.equal(await page.isVisible('#login'), false);
+    clients.pop().close();
+    await waitFor(async () => (await page.textContent('#connections')) === '2', { timeoutMs: 10000, intervalMs: 200, what: 'the page shows 2' });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-key.png') });
+  });
+});

@@ -1,0 +1,186 @@
+'use strict';
+/*
+ * The admin API with a key (admin.key): every read wsctl has, asked both
+ * ways (`wsctl --json` and GET /api/CMD with query-string arguments)
+ * against the same state, must give the same JSON; actions go as POST
+ * with a JSON body; unknown commands are 404, malformed arguments 400;
+ * without the key, or with a wrong one, 401. And the listener may only go
+ * beyond loopback with a key.
+ */
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const childProcess = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { startWsd, connectWelcomed, mintToken, waitFor, WSD_BIN } = require('./harness');
+
+const T = { timeout: 30000 };
+const KEY = 'e2e-admin-key-7f3a9c1d2b';
+const SECRET = 'e2e-admin-jwt-secret';
+/* Fields that move between two calls made a moment apart. */
+const MOVING = new Set(['uptime_s', 'age_s', 'idle_s', 'last_seen', 'expires_s', 'rtt_ms', 'rate_in', 'rate_out']);
+
+const steady = (v) =>
+  Array.isArray(v)
+    ? v.map(steady)
+    : v && typeof v === 'object'
+      ? Object.fromEntries(
+          Object.entries(v)
+            .filter(([k]) => !MOVING.has(k))
+            .map(([k, x]) => [k, steady(x)]),
+        )
+      : v;
+
+describe('the admin API with admin.key', () => {
+  let d;
+  const clients = [];
+  let base;
+
+  before(async () => {
+    d = await startWsd({ workers: 2, config: { jwt_secret: SECRET, admin: { key: KEY } } });
+    base = `http://127.0.0.1:${d.adminPort}`;
+    for (const user of ['alice', 'alice', 'bob']) {
+      const t = mintToken(SECRET, { sub: user });
+      const c = await connectWelcomed(`${d.url}?token=${encodeURIComponent(t)}`);
+      c.send({ type: 'subscribe', room: 'r1' });
+      await c.next('subscribed');
+      clients.push(c);
+    }
+    await waitFor(() => d.ctl(['room', 'r1']).room.members.length === 3, { what: 'three members' });
+  });
+  after(async () => {
+    for (const c of clients) c.terminate();
+    if (d) await d.stop();
+  });
+
+  const get = (p, key = KEY) => fetch(base + p, { headers: key ? { Authorization: `Bearer ${key}` } : {} });
+  const post = (p, body, key = KEY) =>
+    fetch(base + p, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(body),
+    });
+
+  it('every read gives the same JSON as wsctl --json', T, async () => {
+    const conn = clients[0].welcome.conn;
+    const token = mintToken(SECRET, { sub: 'carol' });
+    const pairs = [
+      [['status'], '/api/status'],
+      [['workers'], '/api/workers'],
+      [['conns'], '/api/conns'],
+      [['conns', '--user', 'alice'], '/api/conns?user=alice'],
+      [['conns', '--room', 'r1', '--limit', '1'], '/api/conns?room=r1&limit=1'],
+      [['conns', '--worker', '1'], '/api/conns?worker=1'],
+      [['conn', String(conn)], `/api/conn?id=${conn}`],
+      [['rooms'], '/api/rooms'],
+      [['room', 'r1'], '/api/room?name=r1'],
+      [['sessions', '--user', 'alice'], '/api/sessions?user=alice'],
+      [['stats'], '/api/stats'],
+      [['top', '--by', 'queue', '--limit', '2'], '/api/top?by=queue&limit=2'],
+      [['checktoken', token], `/api/checktoken?token=${encodeURIComponent(token)}`],
+    ];
+    for (const [args, url] of pairs) {
+      const viaCtl = d.ctl(args);
+      const res = await get(url);
+      assert.equal(res.status, 200, url);
+      const viaApi = await res.json();
+      assert.deepEqual(steady(viaApi), steady(viaCtl), url);
+    }
+    /* The filters did filter. */
+    assert.equal(d.ctl(['conns', '--user', 'alice']).total, 2);
+    assert.equal((await (await get('/api/conns?room=r1&limit=1')).json()).conns.length, 1);
+  });
+
+  it('actions go as POST with a JSON body', T, async () => {
+    const before = d.ctl(['room', 'r1']).room.seq;
+    const res = await post('/api/publish', { room: 'r1', data: { n: 1 } });
+    assert.equal(res.status, 200);
+    const r = await res.json();
+    assert.equal(r.ok, true);
+    assert.equal(r.seq, before + 1);
+    for (const c of clients) assert.deepEqual((await c.next('message')).data, { n: 1 });
+    const k = await post('/api/kick', { conn: clients[2].welcome.conn, code: 4003 });
+    assert.equal((await k.json()).kicked, 1);
+    assert.equal((await clients[2].waitClose(5000)).code, 4003);
+    /* A read sent as GET to an action is not run. */
+    assert.equal((await get('/api/publish?room=r1')).status, 405);
+  });
+
+  it('unknown commands are 404 and malformed arguments 400, with ok false', T, async () => {
+    for (const res of [await get('/api/nope'), await post('/api/nope', {})]) {
+      assert.equal(res.status, 404);
+      assert.deepEqual(await res.json(), { ok: false, error: 'unknown command nope' });
+    }
+    const cases = [
+      ['/api/conn?id=abc', 'id must be a non-negative integer'],
+      ['/api/conns?limit=-3', 'limit must be a non-negative integer'],
+      ['/api/conns?colour=red', 'unknown argument colour'],
+      ['/api/conns?user=a&user=b', 'user is given twice'],
+      ['/api/room?name=%zz', 'a bad %-escape in the query'],
+    ];
+    for (const [url, why] of cases) {
+      const res = await get(url);
+      assert.equal(res.status, 400, url);
+      assert.deepEqual(await res.json(), { ok: false, error: why }, url);
+    }
+    /* A command's own refusal is 400 too. */
+    const res = await get('/api/room?name=no-such-room');
+    assert.equal(res.status, 400);
+    assert.equal((await res.json()).ok, false);
+  });
+
+  it('without the key, or with a wrong one, 401; /health and the page stay open', T, async () => {
+    for (const p of ['/api/status', '/api/conns?user=alice', '/metrics', '/ready']) {
+      for (const key of [null, 'not-the-key-at-all', `${KEY}x`, KEY.slice(0, -1)]) {
+        const res = await get(p, key);
+        assert.equal(res.status, 401, `${p} with ${key}`);
+        assert.match(res.headers.get('www-authenticate'), /^Bearer/);
+        const body = await res.json();
+        assert.equal(body.ok, false);
+        assert.ok(!JSON.stringify(body).includes(KEY));
+      }
+    }
+    assert.equal((await post('/api/publish', { room: 'r1', data: 1 }, null)).status, 401);
+    assert.equal((await get('/health', null)).status, 200);
+    assert.equal((await get('/', null)).status, 200);
+    assert.equal((await get('/metrics')).status, 200);
+    assert.ok(!d.log().includes(KEY), 'the key is not logged');
+  });
+});
+
+describe('admin_listen beyond loopback', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsd-e2e-admin-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const conf = (extra) => {
+    const p = path.join(dir, 'wsd.conf');
+    fs.writeFileSync(p, `run_dir = "${dir}/run";\nlisten = "127.0.0.1:0";\nadmin_listen = "0.0.0.0:0";\n${extra}`);
+    return p;
+  };
+
+  it('is refused without a key, by the check and at start', T, () => {
+    const p = conf('');
+    const t = childProcess.spawnSync(WSD_BIN, ['-t', '-c', p], { encoding: 'utf8' });
+    assert.equal(t.status, 1);
+    assert.match(t.stderr, /admin_listen "0\.0\.0\.0:0" is not a loopback address: set admin\.key or admin\.key_file/);
+    const s = childProcess.spawnSync(WSD_BIN, ['-c', p], { encoding: 'utf8', timeout: 10000 });
+    assert.notEqual(s.status, 0);
+    assert.match(s.stderr, /is not a loopback address/);
+  });
+
+  it('is accepted with admin.key or admin.key_file; a short key is refused', T, () => {
+    assert.equal(childProcess.spawnSync(WSD_BIN, ['-t', '-c', conf(`admin = { key = "${KEY}"; };\n`)]).status, 0);
+    const kf = path.join(dir, 'admin.key');
+    fs.writeFileSync(kf, `${KEY}\n`, { mode: 0o600 });
+    assert.equal(childProcess.spawnSync(WSD_BIN, ['-t', '-c', conf(`admin = { key_file = "${kf}"; };\n`)]).status, 0);
+    const short = childProcess.spawnSync(WSD_BIN, ['-t', '-c', conf('admin = { key = "short"; };\n')], { encoding: 'utf8' });
+    assert.equal(short.status, 1);
+    assert.match(short.stderr, /admin\.key is shorter than 16 bytes/);
+    assert.ok(!short.stderr.includes('short"'));
+    const missing = childProcess.spawnSync(WSD_BIN, ['-t', '-c', conf(`admin = { key_file = "${dir}/nope"; };\n`)], { encoding: 'utf8' });
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /admin\.key_file: cannot read/);
+  });
+});
