@@ -72,7 +72,7 @@ async function settled(expect, what) {
       bad = check(last);
       return bad.length === 0;
     },
-    { timeoutMs: 8000, intervalMs: 200, what: `${what}: ${JSON.stringify(bad.map(([k, [fn, want]]) => [k, fn(last), want]))}` },
+    { timeoutMs: 8000, intervalMs: 200, what },
   ).catch((e) => {
     throw new Error(`${e.message}; still off: ${bad.map(([k, [fn, want]]) => `${k}=${fn(last)} (want ${want})`).join(', ')}`);
   });
