@@ -25,6 +25,7 @@ enum field {
 	F_STATUS,
 	F_FLAGS,
 	F_PID,
+	F_STAMP,
 	F_ROOM,
 	F_USER,
 	F_DATA,
@@ -39,6 +40,7 @@ enum field {
 	F_KEY,
 	F_CONFIG,
 	F_RECORDS,
+	F_TOTALS,
 };
 
 #define MAX_FIELDS 8
@@ -65,11 +67,11 @@ static const struct schema schemas[PROTO_TYPE_END] = {
     [PROTO_PUBLISH] = {"PUBLISH", {F_CONN, F_ROOM, F_DATA, F_ID, F_KEY}},
     [PROTO_DELIVER] = {"DELIVER",
 		       {F_ROOM, F_SEQ, F_CONN, F_EXCLUDE, F_FLAGS, F_DATA,
-			F_KEY}},
+			F_KEY, F_STAMP}},
     [PROTO_ACK] = {"ACK", {F_CONN, F_ID, F_SEQ}},
     [PROTO_ERROR] = {"ERROR", {F_CONN, F_CODE, F_REASON, F_ID, F_FLAGS}},
     [PROTO_KICK] = {"KICK", {F_CONN, F_STATUS, F_REASON}},
-    [PROTO_STATS] = {"STATS", {F_RECORDS}},
+    [PROTO_STATS] = {"STATS", {F_RECORDS, F_TOTALS}},
     [PROTO_RESUME] = {"RESUME", {F_CONN, F_TOKEN, F_DATA}},
     [PROTO_RESUMED] = {"RESUMED", {F_CONN, F_SESSION, F_USER, F_TOKEN, F_DATA}},
     [PROTO_PRESENCE] = {"PRESENCE", {F_CONN, F_ROOM}},
@@ -90,6 +92,7 @@ msg_num(struct proto_msg *m, enum field f)
 	case F_STATUS: return &m->status;
 	case F_FLAGS: return &m->flags;
 	case F_PID: return &m->pid;
+	case F_STAMP: return &m->stamp;
 	default: return NULL;
 	}
 }
@@ -148,6 +151,19 @@ pack_records(msgpack_packer *pk, const struct proto_stats_rec *r, uint32_t n)
 }
 
 static int
+pack_totals(msgpack_packer *pk, const uint64_t *t, uint32_t n)
+{
+	uint32_t i;
+
+	if (msgpack_pack_array(pk, n) != 0)
+		return WSD_ENOMEM;
+	for (i = 0; i < n; i++)
+		if (msgpack_pack_uint64(pk, t[i]) != 0)
+			return WSD_ENOMEM;
+	return WSD_OK;
+}
+
+static int
 schema_len(const struct schema *s)
 {
 	int n = 0;
@@ -183,6 +199,8 @@ proto_encode(const struct proto_msg *m, msgpack_packer *pk)
 			rc = settings_pack(pk, m->config);
 		else if (f == F_RECORDS)
 			rc = pack_records(pk, m->recs, m->nrecs);
+		else if (f == F_TOTALS)
+			rc = pack_totals(pk, m->tots, m->ntots);
 		else if (msg_num(mm, f) != NULL)
 			rc = msgpack_pack_uint64(pk, *msg_num(mm, f)) == 0
 				 ? WSD_OK
@@ -285,6 +303,27 @@ decode_records(const msgpack_object *o, struct proto_msg *m)
 	return WSD_OK;
 }
 
+/*
+ * The worker's totals: none, or at least PROTO_TOT_END unsigned values (a
+ * newer worker may send more; those are ignored).
+ */
+static int
+decode_totals(const msgpack_object *o, struct proto_msg *m)
+{
+	uint32_t i;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY ||
+	    (o->via.array.size != 0 && o->via.array.size < PROTO_TOT_END) ||
+	    o->via.array.size > PROTO_TOT_END + 1024)
+		return WSD_EPROTO;
+	for (i = 0; i < o->via.array.size; i++)
+		if (o->via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+			return WSD_EPROTO;
+	m->tot_objs = o->via.array.ptr;
+	m->ntots = o->via.array.size;
+	return WSD_OK;
+}
+
 static enum proto_bad
 decode_header(const msgpack_object *a, struct proto_msg *m)
 {
@@ -335,6 +374,8 @@ decode(struct proto_msg *m, msgpack_unpacked *u, const void *buf, size_t len)
 			rc = decode_config(o, m);
 		else if (f == F_RECORDS)
 			rc = decode_records(o, m);
+		else if (f == F_TOTALS)
+			rc = decode_totals(o, m);
 		else if ((num = msg_num(m, f)) != NULL)
 			rc = get_uint(o, num);
 		else
@@ -374,6 +415,18 @@ proto_stats_get(const struct proto_msg *m, uint32_t i,
 	out->msgs_out = f[6].via.u64;
 	out->rtt_us = f[7].via.u64;
 	out->flags = f[8].via.u64;
+}
+
+int
+proto_stats_totals(const struct proto_msg *m, uint64_t *out)
+{
+	uint32_t i;
+
+	if (m->ntots < PROTO_TOT_END || m->tot_objs == NULL)
+		return 0;
+	for (i = 0; i < PROTO_TOT_END; i++)
+		out[i] = m->tot_objs[i].via.u64;
+	return 1;
 }
 
 const char *

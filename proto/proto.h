@@ -21,6 +21,7 @@
 
 #include "err.h"
 #include "settings.h"
+#include "stats.h"
 
 #define PROTO_VERSION 1
 
@@ -52,12 +53,15 @@ enum proto_type {
 	PROTO_UNSUB,	 /* W: conn, room */
 	PROTO_PUBLISH, /* W: conn, room, data (JSON text), id, key ("": none) */
 	PROTO_DELIVER, /* S: room, seq, conn (0: room members), exclude, data,
-			  key (for latest_per_key rooms; "": none) */
+			  key (for latest_per_key rooms; "": none), stamp
+			  (mono_us when the supervisor took the publish; 0:
+			  not a publish) */
 	PROTO_ACK,     /* S: conn, id, seq */
 	PROTO_ERROR,   /* S: conn, code (text), reason, id, flags
 			  (PROTO_F_SUB) */
 	PROTO_KICK,    /* S: conn, status (close code), reason */
-	PROTO_STATS,   /* W: records (one per connection that changed) */
+	PROTO_STATS,   /* W: records (one per connection that changed),
+			  totals (the worker's, stats.h; or empty) */
 	PROTO_RESUME,  /* W: conn, token, data (the client's rooms, JSON) */
 	PROTO_RESUMED, /* S: conn, session, user, token, data (JSON object
 			  {room: {seq, epoch, recovered}}) */
@@ -134,6 +138,7 @@ struct proto_msg {
 	uint64_t status;
 	uint64_t flags;
 	uint64_t pid;
+	uint64_t stamp; /* DELIVER */
 	struct proto_str room;
 	struct proto_str user;
 	struct proto_str data;
@@ -154,7 +159,12 @@ struct proto_msg {
 	const struct proto_stats_rec *recs;
 	uint32_t nrecs;
 	const msgpack_object *rec_objs; /* decoded STATS: validated records */
-	enum proto_bad bad;		/* why proto_decode refused it */
+	/* STATS: the worker's totals, PROTO_TOT_END of them or none (0). To
+	 * encode, point tots at them; decoded, see proto_stats_totals. */
+	const uint64_t *tots;
+	uint32_t ntots;
+	const msgpack_object *tot_objs;
+	enum proto_bad bad; /* why proto_decode refused it */
 };
 
 /*
@@ -187,6 +197,11 @@ int proto_decode(struct proto_msg *m, msgpack_unpacked *u, const void *buf,
 /* Record i (< m->nrecs) of a decoded STATS message. */
 void proto_stats_get(const struct proto_msg *m, uint32_t i,
 		     struct proto_stats_rec *out);
+
+/* The totals of a decoded STATS message into out (PROTO_TOT_END
+ * values); returns 1, or 0 when the message carries none (out
+ * untouched). */
+int proto_stats_totals(const struct proto_msg *m, uint64_t *out);
 
 /* The name of a message type for logs, or "unknown". */
 const char *proto_type_name(uint32_t type);

@@ -8,8 +8,9 @@
 # --fuzz adds clang and its fuzzer runtime for `make fuzz`; --bench adds
 # Debian's libwebsockets test server and its libev plugin (the second
 # peer of `make bench`) as well as the npm packages; --fmt adds
-# clang-format for `make fmt-check`. Without an option (the tests) it
-# also installs chromium, the browser the dashboard test drives.
+# clang-format for `make fmt-check`. Without --no-npm, --fuzz or --fmt it
+# adds the test tools: promtool (from Debian's prometheus package) and
+# chromium, the browser the dashboard test drives.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,8 +24,16 @@ apt_pkgs=(
   systemd man-db groff-base
 )
 
+# The end-to-end tests (every mode that installs the npm packages) also
+# check /metrics with promtool, which Debian ships in its prometheus
+# package; the server in it is never started (see below).
+test_pkgs=(prometheus chromium)
 case "${1:-}" in
-  "") apt_pkgs+=(chromium) ;;
+  --no-npm | --fuzz | --fmt) ;;
+  *) apt_pkgs+=("${test_pkgs[@]}") ;;
+esac
+
+case "${1:-}" in
   --fuzz) apt_pkgs+=(clang-14 libclang-rt-14-dev llvm-14) ;;
   --bench) apt_pkgs+=(libwebsockets-test-server libwebsockets-evlib-ev) ;;
   --fmt) apt_pkgs+=(clang-format) ;;
@@ -42,7 +51,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # A package's postinst may start its service (prometheus does): a
+  # policy-rc.d answering 101 ("forbidden") keeps every service of this
+  # install stopped. One already there is left alone.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy" >/dev/null
+    "${sudo_cmd[@]}" chmod 755 "$policy"
+    own_policy=1
+  fi
+  rc=0
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+  [ "$own_policy" -eq 0 ] || "${sudo_cmd[@]}" rm -f "$policy"
+  [ "$rc" -eq 0 ] || exit "$rc"
+  # Nor is it started at the next boot: only promtool is wanted.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    "${sudo_cmd[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+fi
+
+if [[ " ${apt_pkgs[*]} " == *" prometheus "* ]] && ! command -v promtool >/dev/null 2>&1; then
+  echo "install-deps: promtool is missing after installing prometheus" >&2
+  exit 1
 fi
 
 if [ "${1:-}" != "--no-npm" ] && [ "${1:-}" != "--fuzz" ] &&

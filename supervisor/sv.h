@@ -33,6 +33,19 @@
 
 /* WSD_VERSION, the release, is in proto/version.h (wsctl prints it too). */
 
+/* Connections closed are counted by close code, up to SV_CLOSE_CODES
+ * distinct codes (the rest together); two pseudo-codes count the
+ * connections that went with their worker's process and those a resume
+ * took over. */
+#define SV_CLOSE_CODES 32
+#define SV_CLOSE_WORKER_EXIT 0x10000u
+#define SV_CLOSE_REPLACED 0x10001u
+
+struct sv_close_count {
+	uint32_t code;
+	uint64_t n;
+};
+
 /* Counters shown by `wsctl stats` and /metrics; each module counts its. */
 struct sv_counters {
 	uint64_t conns_opened, conns_closed, conns_refused; /* sv_dispatch */
@@ -43,7 +56,37 @@ struct sv_counters {
 	uint64_t publishes, deliveries;			     /* sv_route */
 	uint64_t worker_restarts, ipc_drops;		     /* sv_worker */
 	uint64_t resumes, resume_failures, sessions_revoked; /* sv_session */
+	/* sv_dispatch and sv_session: conns_closed by code. */
+	struct sv_close_count closed_by[SV_CLOSE_CODES];
+	uint32_t nclosed_by;
+	uint64_t closed_other;
+	/* sv_dispatch: the counters of every worker's STATS, added up
+	 * (proto/stats.h), and each slot's gauges from its last STATS
+	 * (zeroed when its process exits). */
+	uint64_t wtot[PROTO_TOT_GAUGES];
+	uint64_t wgauge[SV_MAX_WORKERS][PROTO_TOT_END];
 };
+
+/* Count n connections closed with code (or a pseudo-code). */
+static inline void
+sv_count_closed(struct sv_counters *s, uint32_t code, uint64_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nclosed_by; i++)
+		if (s->closed_by[i].code == code)
+			break;
+	if (i == s->nclosed_by) {
+		if (i == SV_CLOSE_CODES) {
+			s->closed_other += n;
+			return;
+		}
+		s->closed_by[i].code = code;
+		s->closed_by[i].n = 0;
+		s->nclosed_by++;
+	}
+	s->closed_by[i].n += n;
+}
 
 struct sv {
 	struct ev_loop *loop;	 /* sv_main */

@@ -3,7 +3,7 @@
  * GET / (the dashboard page, sv_dashboard.html, which reads the API of
  * the listener that served it), GET /health (200 while this loop runs),
  * GET /ready (200 while accepting with every worker ready, else 503),
- * GET /metrics (Prometheus text) and
+ * GET /metrics (Prometheus text, written by sv_metrics.c) and
  * /api/CMD (the control commands of sv_ctl.c as JSON over HTTP: GET for
  * reads, POST with a JSON body for everything). A request with an Origin
  * header comes from another web page and is refused (the dashboard's own
@@ -32,6 +32,7 @@
 #include "sv_ctl.h"
 #include "sv_dashboard.h"
 #include "sv_listen.h"
+#include "sv_metrics.h"
 #include "sv_query.h"
 
 #define ADMIN_MAX_REQ 65536
@@ -194,80 +195,9 @@ refuse(struct admin_conn *ac, int status, const char *reason, const char *extra,
 static void
 metrics(struct sv *sv, struct admin_conn *ac)
 {
-	const struct sv_counters *s = &sv->stats;
-	struct sv_eng_stats es;
-	char *body = NULL;
+	char *body = sv_metrics_text(sv, NULL);
 
-	memset(&es, 0, sizeof(es));
-	sv->eng.ops->stats(&sv->eng, &es);
-	if (asprintf(
-		&body,
-		"# TYPE wsd_connections gauge\nwsd_connections %u\n"
-		"# TYPE wsd_workers_ready gauge\nwsd_workers_ready %d\n"
-		"# TYPE wsd_connections_opened_total counter\n"
-		"wsd_connections_opened_total %llu\n"
-		"# TYPE wsd_connections_closed_total counter\n"
-		"wsd_connections_closed_total %llu\n"
-		"# TYPE wsd_connections_refused_total counter\n"
-		"wsd_connections_refused_total %llu\n"
-		"# TYPE wsd_connections_refused_by_total counter\n"
-		"wsd_connections_refused_by_total{reason=\"max_connections\"} "
-		"%llu\n"
-		"wsd_connections_refused_by_total{reason=\"per_user\"} %llu\n"
-		"wsd_connections_refused_by_total{reason=\"per_address\"} "
-		"%llu\n"
-		"wsd_connections_refused_by_total{reason=\"draining\"} %llu\n"
-		"wsd_connections_refused_by_total{reason=\"connect_rate\"} "
-		"%llu\n"
-		"# TYPE wsd_publishes_total counter\n"
-		"wsd_publishes_total %llu\n"
-		"# TYPE wsd_ipc_deliveries_total counter\n"
-		"wsd_ipc_deliveries_total %llu\n"
-		"# TYPE wsd_worker_restarts_total counter\n"
-		"wsd_worker_restarts_total %llu\n"
-		"# TYPE wsd_ipc_drops_total counter\n"
-		"wsd_ipc_drops_total %llu\n"
-		"# TYPE wsd_rooms gauge\nwsd_rooms %llu\n"
-		"# TYPE wsd_replay_entries gauge\nwsd_replay_entries %llu\n"
-		"# TYPE wsd_replay_bytes gauge\nwsd_replay_bytes %llu\n"
-		"# TYPE wsd_replay_evictions_total counter\n"
-		"wsd_replay_evictions_total %llu\n"
-		"# TYPE wsd_room_limit_total counter\n"
-		"wsd_room_limit_total %llu\n"
-		"# TYPE wsd_sessions_detached gauge\n"
-		"wsd_sessions_detached %llu\n"
-		"# TYPE wsd_session_bytes gauge\nwsd_session_bytes %llu\n"
-		"# TYPE wsd_sessions_evicted_total counter\n"
-		"wsd_sessions_evicted_total %llu\n"
-		"# TYPE wsd_resumes_total counter\n"
-		"wsd_resumes_total %llu\n"
-		"# TYPE wsd_resume_failures_total counter\n"
-		"wsd_resume_failures_total %llu\n"
-		"# TYPE wsd_sessions_revoked_total counter\n"
-		"wsd_sessions_revoked_total %llu\n",
-		sv->reg.nconns, sv_workers_ready(sv),
-		(unsigned long long)s->conns_opened,
-		(unsigned long long)s->conns_closed,
-		(unsigned long long)s->conns_refused,
-		(unsigned long long)s->refused_global,
-		(unsigned long long)s->refused_user,
-		(unsigned long long)s->refused_address,
-		(unsigned long long)s->refused_draining,
-		(unsigned long long)s->refused_connect_rate,
-		(unsigned long long)s->publishes,
-		(unsigned long long)s->deliveries,
-		(unsigned long long)s->worker_restarts,
-		(unsigned long long)s->ipc_drops, (unsigned long long)es.rooms,
-		(unsigned long long)es.replay_entries,
-		(unsigned long long)es.replay_bytes,
-		(unsigned long long)es.replay_evictions,
-		(unsigned long long)es.room_limit_hits,
-		(unsigned long long)es.sessions,
-		(unsigned long long)es.session_bytes,
-		(unsigned long long)es.sessions_evicted,
-		(unsigned long long)s->resumes,
-		(unsigned long long)s->resume_failures,
-		(unsigned long long)s->sessions_revoked) < 0) {
+	if (body == NULL) {
 		respond(ac, 500, "Internal Server Error", "text/plain", "");
 		return;
 	}

@@ -175,6 +175,20 @@ leaving(void *arg, struct sv_conn *c)
 	sv->stats.conns_closed++;
 }
 
+/* The worker's totals: its counters added up, its gauges kept. */
+static void
+on_totals(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
+{
+	uint64_t t[PROTO_TOT_END];
+	uint32_t i;
+
+	if (!proto_stats_totals(m, t))
+		return;
+	for (i = 0; i < PROTO_TOT_GAUGES; i++)
+		sv->stats.wtot[i] += t[i];
+	memcpy(sv->stats.wgauge[w->id], t, sizeof(t));
+}
+
 static void
 on_stats(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 {
@@ -183,6 +197,7 @@ on_stats(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	uint64_t now = wall_ms();
 	uint32_t i;
 
+	on_totals(sv, w, m);
 	for (i = 0; i < m->nrecs; i++) {
 		proto_stats_get(m, i, &rec);
 		c = sv_reg_conn_find(&sv->reg, rec.conn);
@@ -292,6 +307,7 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		return;
 	switch (m->type) {
 	case PROTO_CONN_CLOSE:
+		sv_count_closed(&sv->stats, (uint32_t)m->status, 1);
 		leaving(sv, c);
 		sv_reg_conn_remove(&sv->reg, c);
 		break;
@@ -307,5 +323,10 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 uint32_t
 sv_dispatch_exit(struct sv *sv, struct sv_worker *w)
 {
-	return sv_reg_worker_clear(&sv->reg, w->id, leaving, sv);
+	uint32_t n = sv_reg_worker_clear(&sv->reg, w->id, leaving, sv);
+
+	if (n > 0)
+		sv_count_closed(&sv->stats, SV_CLOSE_WORKER_EXIT, n);
+	memset(sv->stats.wgauge[w->id], 0, sizeof(sv->stats.wgauge[w->id]));
+	return n;
 }

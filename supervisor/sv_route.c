@@ -28,6 +28,7 @@ struct pub_ctx {
 	const struct sv_route_pub *p;
 	sv_route_done_fn done;
 	void *arg;
+	uint64_t stamp; /* mono_us when the publish was taken */
 };
 
 /* Send m (a DELIVER) to the members of room; returns the sends. */
@@ -93,6 +94,7 @@ published(void *arg, int rc, const struct sv_eng_entry *e, const char *epoch)
 		    room_is_broadcast(p->room, p->rlen) ? PROTO_F_BROADCAST : 0;
 		m.data.p = e->text;
 		m.data.len = e->len;
+		m.stamp = x->stamp;
 		if (p->key != NULL) {
 			m.key.p = p->key;
 			m.key.len = (uint32_t)p->keylen;
@@ -113,7 +115,7 @@ sv_route_publish(struct sv *sv, const struct sv_route_pub *p,
 				p->data, p->datalen, p->id,   p->idlen};
 	/* The memory engine completes before publish returns; an engine
 	 * that completes later must copy what it needs of ctx. */
-	struct pub_ctx ctx = {sv, p, done, arg};
+	struct pub_ctx ctx = {sv, p, done, arg, mono_us()};
 
 	sv->eng.ops->publish(&sv->eng, &ep, published, &ctx);
 }

@@ -508,6 +508,7 @@ done:
 		sv_route_gone(sv, replaced);
 		sv_reg_conn_remove(&sv->reg, replaced);
 		sv->stats.conns_closed++;
+		sv_count_closed(&sv->stats, SV_CLOSE_REPLACED, 1);
 	}
 	sv_route_replay_flush(sv, NULL, &buf);
 	free(text);

@@ -41,6 +41,9 @@ struct wk_rate;
 struct wk_buf {
 	uint32_t refs;
 	uint32_t len;
+	/* A delivery of a publish: mono_us when the supervisor took it
+	 * (from DELIVER), for the publish-to-delivery latency; else 0. */
+	uint64_t stamp;
 	char data[];
 };
 
@@ -215,7 +218,16 @@ struct wk {
 	int stopping;		   /* wk_main.c */
 	struct wk_conn *conns;	   /* wk_conn.c: uthash by id */
 	uint32_t nconns;
-	uint64_t queued_bytes;	     /* wk_queue.c: in every send queue */
+	uint64_t queued_bytes; /* wk_queue.c: in every send queue */
+	uint64_t queued_msgs;  /* wk_queue.c */
+	/* wk_queue.c: the non-empty send queues by depth bucket (stats.h). */
+	uint32_t qdepth[STATS_QDEPTH_N + 1];
+	/* The totals sent in STATS (proto/stats.h): each counter is added
+	 * to by the module that sees the event (wk_io.c bytes, wk_ws.c
+	 * messages in, round trips and 1009s, wk_conn.c messages out, drops
+	 * and limits, wk_queue.c latency, wk_http.c refusals); wk_main.c
+	 * fills the gauges, sends them and zeroes the counters. */
+	uint64_t tot[PROTO_TOT_END];
 	struct wk_room *rooms;	     /* wk_rooms.c: uthash by name */
 	TAILQ_HEAD(, wk_conn) dirty; /* with output; see wk_mark_dirty */
 	TAILQ_HEAD(, wk_conn) stats; /* counters changed; wk_mark_stats */

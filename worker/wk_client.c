@@ -456,6 +456,7 @@ wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 			  m->conn ? "a connection" : "a room");
 		return;
 	}
+	b->stamp = m->stamp;
 	if (m->conn != 0) {
 		/* A replay of a room the connection is not in (a resumed
 		 * room the token does not allow) is not sent. */
@@ -600,8 +601,10 @@ echo_message(struct wk_conn *c, int opcode, const uint8_t *msg, size_t len)
 	if (wk_conn_charge(c, len) != WSD_OK)
 		return;
 	b = wk_frame_new(opcode, msg, len);
-	if (b != NULL && wk_conn_send(c, b, 0) == WSD_OK)
+	if (b != NULL && wk_conn_send(c, b, 0) == WSD_OK) {
 		c->msgs_out--; /* echoes are not deliveries */
+		wk.tot[PROTO_TOT_MSGS_OUT]--;
+	}
 	wk_buf_unref(b);
 }
 

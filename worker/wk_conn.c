@@ -304,8 +304,13 @@ ws_says(struct wk_conn *c, int st)
 	}
 }
 
-void
-wk_conn_close(struct wk_conn *c, int code, const char *reason)
+/*
+ * Close c with code; what a close for a fault discards of its queue is
+ * counted as dropped by `why` (an index of the worker's totals: the
+ * policy, the worker's budget, or a close).
+ */
+static void
+close_counted(struct wk_conn *c, int code, const char *reason, unsigned why)
 {
 	if (c->state == WK_CLOSING || c->state == WK_DEAD)
 		return;
@@ -320,10 +325,20 @@ wk_conn_close(struct wk_conn *c, int code, const char *reason)
 	 * next: the unsent messages are in the replay logs, and the client
 	 * must not wait behind them (or never see the close). 1000 and 1001
 	 * let the queue go first (a drain's `shutdown` is in it). */
-	if (code != 1000 && code != 1001)
-		c->drops += wk_queue_discard_unsent(&c->q);
+	if (code != 1000 && code != 1001) {
+		uint32_t lost = wk_queue_discard_unsent(&c->q);
+
+		c->drops += lost;
+		wk.tot[why] += lost;
+	}
 	ws_says(c, wk_ws_close(c, (uint16_t)code, reason));
 	wk_mark_dirty(c);
+}
+
+void
+wk_conn_close(struct wk_conn *c, int code, const char *reason)
+{
+	close_counted(c, code, reason, PROTO_TOT_DROPS_CLOSE);
 }
 
 void
@@ -380,7 +395,8 @@ shed(void)
 			 (unsigned long long)big->id,
 			 (unsigned long long)wk.queued_bytes,
 			 (unsigned long long)big->q.bytes);
-		wk_conn_close(big, 4001, "slow consumer");
+		wk.tot[PROTO_TOT_LIMIT_WORKER_QUEUE]++;
+		close_counted(big, 4001, "slow consumer", PROTO_TOT_DROPS_SHED);
 	}
 }
 
@@ -389,6 +405,7 @@ wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy, uint64_t key)
 {
 	struct wk_qlimit lim = limits();
 	int force = policy == WK_POLICY_FORCE, rc;
+	uint64_t drops0 = c->drops;
 
 	if (c->state == WK_DEAD || (!force && c->state == WK_CLOSING))
 		return WSD_ECLOSED;
@@ -404,7 +421,12 @@ wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy, uint64_t key)
 		}
 		if (policy >= 0)
 			lim.policy = policy;
+		if (wk_queue_full(&c->q, b->len, &lim))
+			wk.tot[PROTO_TOT_LIMIT_MAX_QUEUE]++;
 		rc = wk_queue_offer(&c->q, b, &lim, key, &c->drops);
+		if (lim.policy < STATS_POLICIES)
+			wk.tot[PROTO_TOT_DROPS + lim.policy] +=
+			    c->drops - drops0;
 		if (rc == WSD_EFULL) {
 			wk_mark_stats(c);
 			if (lim.policy == PROTO_SLOW_DISCONNECT) {
@@ -413,15 +435,19 @@ wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy, uint64_t key)
 					 (unsigned long long)c->id,
 					 (unsigned long long)c->q.bytes,
 					 c->q.msgs);
-				wk_conn_close(c, 4001, "slow consumer");
+				close_counted(c, 4001, "slow consumer",
+					      PROTO_TOT_DROPS +
+						  PROTO_SLOW_DISCONNECT);
 			}
 			return WSD_EFULL;
 		}
 	}
 	if (rc != WSD_OK)
 		return rc;
-	if (!force)
+	if (!force) {
 		c->msgs_out++;
+		wk.tot[PROTO_TOT_MSGS_OUT]++;
+	}
 	if (wk.cfg.worker_queue_bytes > 0 &&
 	    wk.queued_bytes > wk.cfg.worker_queue_bytes)
 		shed();
@@ -531,6 +557,10 @@ wk_conn_pause(struct wk_conn *c, unsigned why)
 	rate_limits(&l);
 	if ((r = rate_of(c, &l)) == NULL)
 		return;
+	if ((why & WK_PAUSE_RATE) && !(r->paused & WK_PAUSE_RATE))
+		wk.tot[PROTO_TOT_LIMIT_RATE]++;
+	if ((why & WK_PAUSE_IPC) && !(r->paused & WK_PAUSE_IPC))
+		wk.tot[PROTO_TOT_LIMIT_IPC]++;
 	if (r->paused == 0) {
 		TAILQ_INSERT_TAIL(&paused, r, link);
 		flow(c, why & WK_PAUSE_RATE ? "rate_limit" : "server_busy");
@@ -559,6 +589,7 @@ wk_conn_charge(struct wk_conn *c, size_t len)
 		log_info("conn %llu: over its send rate for %.1f s; closing "
 			 "4002",
 			 (unsigned long long)c->id, l.grace);
+		wk.tot[PROTO_TOT_LIMIT_RATE_CLOSE]++;
 		wk_conn_close(c, 4002, "rate limit exceeded");
 		return WSD_ECLOSED;
 	}

@@ -29,6 +29,7 @@ wk_buf_new(uint32_t len)
 		return NULL;
 	b->refs = 1;
 	b->len = len;
+	b->stamp = 0;
 	return b;
 }
 

@@ -261,6 +261,7 @@ reject(struct wk_conn *c, int status, const char *why)
 		     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s\n",
 		     status, status_text(status), strlen(why) + 1, extra, why);
 	log_debug("conn %llu: %d %s", (unsigned long long)c->id, status, why);
+	wk.tot[PROTO_TOT_REFUSED + stats_refused_index(status)]++;
 	send_raw(c, head, (size_t)n);
 	hs_free(c->hs);
 	c->hs = NULL;

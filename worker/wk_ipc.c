@@ -113,6 +113,12 @@ wk_ipc_send(struct proto_msg *m)
 	return WSD_OK;
 }
 
+uint32_t
+wk_ipc_backlog_msgs(void)
+{
+	return outbox_len;
+}
+
 uint64_t
 wk_ipc_sent(void)
 {

@@ -33,6 +33,9 @@ void wk_ipc_close(void);
  */
 int wk_ipc_send(struct proto_msg *m);
 
+/* Messages waiting in the outbox. */
+uint32_t wk_ipc_backlog_msgs(void);
+
 /* How many messages wk_ipc_send took since the process started. */
 uint64_t wk_ipc_sent(void);
 

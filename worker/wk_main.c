@@ -4,7 +4,13 @@
  * IPC channel, says HELLO, waits for CONFIG (wk_dispatch.c starts
  * accepting once it has one), and runs the loop: a prepare watcher writes
  * every connection with output once per iteration, a timer reports the
- * connections whose counters changed once a second.
+ * connections whose counters changed once a second, with the worker's
+ * totals (proto/stats.h) in the first STATS of each round.
+ *
+ * The open descriptors reported are counted from bookkeeping: every
+ * connection holds one, and the rest (the listener, the IPC channel,
+ * libev's) are counted by listing /proc/self/fd only while there are
+ * few connections, so that a report never walks 100,000 entries.
  *
  * SIGTERM, from the supervisor (a reload that rolls or removes this
  * worker, `wsctl worker restart`) or from anyone (systemd, an operator),
@@ -19,6 +25,7 @@
  */
 #include "wk_main.h"
 
+#include <dirent.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -42,6 +49,7 @@
 #define STOP_GRACE 2.0
 #define STOP_POLL 0.02
 #define CONFIG_DEADLINE 15.0
+#define FDS_WALK_MAX 64 /* connections up to which /proc/self/fd is read */
 
 struct wk wk;
 
@@ -78,6 +86,50 @@ on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 	}
 }
 
+/* Descriptors that are not connections, counted when cheap. */
+static uint32_t base_fds;
+
+static uint64_t
+open_fds(void)
+{
+	DIR *d;
+	struct dirent *e;
+	uint32_t n = 0;
+
+	if (wk.nconns <= FDS_WALK_MAX && (d = opendir("/proc/self/fd"))) {
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.')
+				n++;
+		closedir(d);
+		n--; /* the directory's own descriptor */
+		base_fds = n > wk.nconns ? n - wk.nconns : 0;
+	}
+	return (uint64_t)base_fds + wk.nconns;
+}
+
+/* The worker's totals: its counters since the last STATS, its gauges
+ * now. Zeroes the counters once they are sent. */
+static void
+totals(struct proto_msg *m)
+{
+	uint32_t i, nonempty = 0;
+
+	for (i = 1; i <= STATS_QDEPTH_N; i++) {
+		wk.tot[PROTO_TOT_QDEPTH + i] = wk.qdepth[i];
+		nonempty += wk.qdepth[i];
+	}
+	wk.tot[PROTO_TOT_QDEPTH] =
+	    wk.nconns > nonempty ? wk.nconns - nonempty : 0;
+	wk.tot[PROTO_TOT_QDEPTH_SUM] = wk.queued_msgs;
+	wk.tot[PROTO_TOT_QUEUED_BYTES] = wk.queued_bytes;
+	wk.tot[PROTO_TOT_OUTBOX_MSGS] = wk_ipc_backlog_msgs();
+	wk.tot[PROTO_TOT_OUTBOX_BYTES] = wk_ipc_backlog();
+	wk.tot[PROTO_TOT_FDS] = open_fds();
+	wk.tot[PROTO_TOT_CONNS] = wk.nconns;
+	m->tots = wk.tot;
+	m->ntots = PROTO_TOT_END;
+}
+
 /*
  * Give the kernel back the heap pages freed since the last time, every
  * TRIM_INTERVAL seconds: bursts of handshakes and deliveries leave free
@@ -92,6 +144,17 @@ trim_heap(struct ev_loop *loop)
 		return;
 	last = ev_now(loop);
 	malloc_trim(0);
+}
+
+/* Send a STATS; once its totals went, the counters start again. */
+static void
+send_stats(struct proto_msg *m)
+{
+	if (wk_ipc_send(m) != WSD_OK || m->ntots == 0)
+		return;
+	memset(wk.tot, 0, PROTO_TOT_GAUGES * sizeof(wk.tot[0]));
+	m->tots = NULL;
+	m->ntots = 0;
 }
 
 static void
@@ -109,6 +172,7 @@ on_stats(struct ev_loop *loop, ev_timer *t, int revents)
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_STATS;
 	m.recs = recs;
+	totals(&m);
 	while ((c = TAILQ_FIRST(&wk.stats)) != NULL) {
 		wk_unmark_stats(c);
 		recs[n].conn = c->id;
@@ -124,13 +188,13 @@ on_stats(struct ev_loop *loop, ev_timer *t, int revents)
 		    c->rate != NULL && c->rate->paused ? PROTO_REC_PAUSED : 0;
 		if (++n == STATS_BATCH) {
 			m.nrecs = n;
-			wk_ipc_send(&m);
+			send_stats(&m);
 			n = 0;
 		}
 	}
-	if (n > 0) {
+	if (n > 0 || m.ntots > 0) {
 		m.nrecs = n;
-		wk_ipc_send(&m);
+		send_stats(&m);
 	}
 	trim_heap(loop);
 }

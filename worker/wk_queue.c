@@ -2,12 +2,20 @@
  * wk_queue.c: the send queue of wk_queue.h. A frame that is partly
  * written stays first in the queue with q->off bytes gone, and is never
  * dropped: the client would see half a frame.
+ *
+ * Every change of a queue's length moves it between the buckets of the
+ * worker's depth histogram (wk.qdepth, empty queues not counted), so a
+ * scrape never walks the connections; a frame that carries a publish's
+ * stamp is counted in the publish-to-delivery latency when its last byte
+ * is written.
  */
 #include "wk_queue.h"
 
 #include <stdlib.h>
 
+#include "../proto/clock.h"
 #include "../proto/queue.h"
+#include "../proto/stats.h"
 #include "wk_frame.h"
 
 #define IOV_BATCH 128  /* entries per writev */
@@ -20,6 +28,21 @@ wk_queue_init(struct wk_queue *q)
 	q->off = 0;
 	q->msgs = 0;
 	q->bytes = 0;
+}
+
+/* A queue went from `from` messages to `to`: move it between buckets. */
+static void
+depth_moved(uint32_t from, uint32_t to)
+{
+	unsigned a = stats_bucket(stats_qdepth, STATS_QDEPTH_N, from);
+	unsigned b = stats_bucket(stats_qdepth, STATS_QDEPTH_N, to);
+
+	if (a == b)
+		return;
+	if (from > 0)
+		wk.qdepth[a]--;
+	if (to > 0)
+		wk.qdepth[b]++;
 }
 
 /* Unlink and free the entry after prev (NULL: the first one), with its
@@ -36,6 +59,8 @@ remove_after(struct wk_queue *q, struct wk_qent *prev)
 		STAILQ_REMOVE_AFTER(&q->q, prev, link);
 	q->bytes -= e->buf->len;
 	wk.queued_bytes -= e->buf->len;
+	wk.queued_msgs--;
+	depth_moved(q->msgs, q->msgs - 1);
 	q->msgs--;
 	wk_buf_unref(e->buf);
 	free(e);
@@ -86,6 +111,8 @@ push_key(struct wk_queue *q, struct wk_buf *b, uint64_t key)
 	STAILQ_INSERT_TAIL(&q->q, e, link);
 	q->bytes += b->len;
 	wk.queued_bytes += b->len;
+	wk.queued_msgs++;
+	depth_moved(q->msgs, q->msgs + 1);
 	q->msgs++;
 	return WSD_OK;
 }
@@ -173,6 +200,7 @@ wk_queue_write(struct wk_queue *q, struct wk_conn *c)
 {
 	struct iovec iov[IOV_BATCH];
 	struct wk_qent *e;
+	uint64_t now = 0;
 	ssize_t n;
 	int cnt, rounds = 0;
 
@@ -195,6 +223,15 @@ wk_queue_write(struct wk_queue *q, struct wk_conn *c)
 			if ((size_t)n >= e->buf->len - q->off) {
 				n -= (ssize_t)(e->buf->len - q->off);
 				q->off = 0;
+				if (e->buf->stamp != 0) {
+					if (now == 0)
+						now = mono_us();
+					stats_observe(&wk.tot[PROTO_TOT_LAT],
+						      stats_lat_us, STATS_LAT_N,
+						      now > e->buf->stamp
+							  ? now - e->buf->stamp
+							  : 0);
+				}
 				pop(q);
 			} else {
 				q->off += (uint32_t)n;

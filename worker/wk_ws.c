@@ -221,6 +221,8 @@ ws_on_msg(wslay_event_context_ptr ctx,
 		double rtt = ev_now(wk.loop) - c->ping_at;
 
 		c->rtt_us = rtt > 4000 ? 4000000000u : (uint32_t)(rtt * 1e6);
+		stats_observe(&wk.tot[PROTO_TOT_RTT], stats_lat_us, STATS_LAT_N,
+			      c->rtt_us);
 		wk_mark_stats(c);
 	}
 	if (a->opcode != WSLAY_TEXT_FRAME && a->opcode != WSLAY_BINARY_FRAME)
@@ -228,6 +230,7 @@ ws_on_msg(wslay_event_context_ptr ctx,
 	if (c->state != WK_OPEN)
 		return; /* we are closing: what follows is not read */
 	c->msgs_in++;
+	wk.tot[PROTO_TOT_MSGS_IN]++;
 	wk_mark_stats(c);
 	if (c->h != NULL && c->h->message != NULL)
 		c->h->message(c, a->opcode, a->msg, a->msg_length);
@@ -312,8 +315,13 @@ wk_ws_read(struct wk_conn *c)
 			 * its 1009 goes before what was queued (those
 			 * messages are in the replay logs). A protocol
 			 * error's 1002 follows the replies already owed. */
-			if (c->close_code == 1009)
-				c->drops += wk_queue_discard_unsent(&c->q);
+			if (c->close_code == 1009) {
+				uint32_t lost = wk_queue_discard_unsent(&c->q);
+
+				c->drops += lost;
+				wk.tot[PROTO_TOT_DROPS_CLOSE] += lost;
+				wk.tot[PROTO_TOT_LIMIT_MAX_MESSAGE]++;
+			}
 			wslay_event_queue_close(c->ws, c->close_code,
 						(const uint8_t *)why,
 						strlen(why));

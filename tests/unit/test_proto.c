@@ -50,6 +50,7 @@ enum tf {
 	TF_STATUS,
 	TF_FLAGS,
 	TF_PID,
+	TF_STAMP,
 	TF_ROOM,
 	TF_USER,
 	TF_DATA,
@@ -64,10 +65,11 @@ enum tf {
 	TF_KEY,
 	TF_CONFIG,
 	TF_RECORDS,
+	TF_TOTALS,
 	TF_COUNT
 };
 
-#define NUM_FIELDS 7  /* TF_CONN .. TF_PID are integers */
+#define NUM_FIELDS 8  /* TF_CONN .. TF_STAMP are integers */
 #define STR_FIELDS 12 /* TF_ROOM .. TF_KEY are strings */
 
 /*
@@ -95,12 +97,13 @@ static const struct layout layouts[] = {
     {PROTO_UNSUB, 2, {TF_CONN, TF_ROOM}},
     {PROTO_PUBLISH, 5, {TF_CONN, TF_ROOM, TF_DATA, TF_ID, TF_KEY}},
     {PROTO_DELIVER,
-     7,
-     {TF_ROOM, TF_SEQ, TF_CONN, TF_EXCLUDE, TF_FLAGS, TF_DATA, TF_KEY}},
+     8,
+     {TF_ROOM, TF_SEQ, TF_CONN, TF_EXCLUDE, TF_FLAGS, TF_DATA, TF_KEY,
+      TF_STAMP}},
     {PROTO_ACK, 3, {TF_CONN, TF_ID, TF_SEQ}},
     {PROTO_ERROR, 5, {TF_CONN, TF_CODE, TF_REASON, TF_ID, TF_FLAGS}},
     {PROTO_KICK, 3, {TF_CONN, TF_STATUS, TF_REASON}},
-    {PROTO_STATS, 1, {TF_RECORDS}},
+    {PROTO_STATS, 2, {TF_RECORDS, TF_TOTALS}},
     {PROTO_RESUME, 3, {TF_CONN, TF_TOKEN, TF_DATA}},
     {PROTO_RESUMED, 5, {TF_CONN, TF_SESSION, TF_USER, TF_TOKEN, TF_DATA}},
     {PROTO_PRESENCE, 2, {TF_CONN, TF_ROOM}},
@@ -118,6 +121,20 @@ static const struct proto_stats_rec recs[] = {
 };
 
 #define NRECS (sizeof(recs) / sizeof(recs[0]))
+
+/* A worker's totals: each value its index times 1000, the last one
+ * UINT64_MAX (filled in by the first test that needs them). */
+static uint64_t tots[PROTO_TOT_END];
+
+static void
+fill_tots(void)
+{
+	uint32_t i;
+
+	for (i = 0; i < PROTO_TOT_END; i++)
+		tots[i] = (uint64_t)i * 1000;
+	tots[PROTO_TOT_END - 1] = UINT64_MAX;
+}
 
 static char *origins[] = {
     "https://a.example",
@@ -176,6 +193,7 @@ num_of(struct proto_msg *m, enum tf f)
 	case TF_STATUS: return &m->status;
 	case TF_FLAGS: return &m->flags;
 	case TF_PID: return &m->pid;
+	case TF_STAMP: return &m->stamp;
 	default: return NULL;
 	}
 }
@@ -245,6 +263,9 @@ fill_all(struct proto_msg *m, uint32_t type)
 	m->config = &cfg_all;
 	m->recs = recs;
 	m->nrecs = NRECS;
+	m->stamp = 123456789012ull;
+	m->tots = tots;
+	m->ntots = PROTO_TOT_END;
 }
 
 static void
@@ -408,6 +429,18 @@ assert_decoded(const struct layout *l, struct proto_msg *got,
 		assert_int_equal(got->nrecs, 0);
 		assert_null(got->rec_objs);
 	}
+	assert_null(got->tots);
+	if (has_field(l, TF_TOTALS)) {
+		uint64_t t[PROTO_TOT_END];
+
+		assert_int_equal(got->ntots, want->ntots);
+		assert_int_equal(proto_stats_totals(got, t), want->ntots > 0);
+		if (want->ntots > 0)
+			assert_memory_equal(t, want->tots, sizeof(t));
+	} else {
+		assert_int_equal(got->ntots, 0);
+		assert_null(got->tot_objs);
+	}
 }
 
 static void
@@ -474,6 +507,9 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 		} else if (l->f[i] == TF_RECORDS) {
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			assert_int_equal(o->via.array.size, want->nrecs);
+		} else if (l->f[i] == TF_TOTALS) {
+			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
+			assert_int_equal(o->via.array.size, want->ntots);
 		} else if (num_of(want, l->f[i]) != NULL) {
 			assert_obj_uint(o, *num_of(want, l->f[i]));
 		} else {
@@ -508,6 +544,7 @@ test_roundtrip_every_type(void **state)
 	size_t i;
 
 	(void)state;
+	fill_tots();
 	/* The table covers every type exactly once, in enum order. */
 	assert_int_equal(NLAYOUTS, PROTO_TYPE_END - 1);
 	for (i = 0; i < NLAYOUTS; i++) {
@@ -1195,7 +1232,7 @@ pack_stats_raw(msgpack_sbuffer *sb, const uint32_t *nfields, uint32_t nrec)
 	msgpack_packer pk;
 	uint32_t i, j;
 
-	raw_begin(sb, &pk, 5);
+	raw_begin(sb, &pk, 6);
 	raw_header(&pk, PROTO_VERSION, PROTO_STATS);
 	msgpack_pack_array(&pk, nrec);
 	for (i = 0; i < nrec; i++) {
@@ -1203,6 +1240,7 @@ pack_stats_raw(msgpack_sbuffer *sb, const uint32_t *nfields, uint32_t nrec)
 		for (j = 0; j < nfields[i]; j++)
 			msgpack_pack_uint64(&pk, i * 10 + j);
 	}
+	msgpack_pack_array(&pk, 0); /* no totals */
 }
 
 static void
@@ -1231,17 +1269,18 @@ test_stats_malformed(void **state)
 	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
 
 	/* A record that is not an array. */
-	raw_begin(&sb, &pk, 5);
+	raw_begin(&sb, &pk, 6);
 	raw_header(&pk, PROTO_VERSION, PROTO_STATS);
 	msgpack_pack_array(&pk, 1);
 	msgpack_pack_uint32(&pk, 7);
+	msgpack_pack_array(&pk, 0);
 	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* A record with a negative, a string, a nil in its last slot. */
 	for (i = 0; i < 3; i++) {
 		uint32_t j;
 
-		raw_begin(&sb, &pk, 5);
+		raw_begin(&sb, &pk, 6);
 		raw_header(&pk, PROTO_VERSION, PROTO_STATS);
 		msgpack_pack_array(&pk, 1);
 		msgpack_pack_array(&pk, 9);
@@ -1255,13 +1294,15 @@ test_stats_malformed(void **state)
 		} else {
 			msgpack_pack_nil(&pk);
 		}
+		msgpack_pack_array(&pk, 0);
 		assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 	}
 
 	/* The records slot is a map. */
-	raw_begin(&sb, &pk, 5);
+	raw_begin(&sb, &pk, 6);
 	raw_header(&pk, PROTO_VERSION, PROTO_STATS);
 	msgpack_pack_map(&pk, 0);
+	msgpack_pack_array(&pk, 0);
 	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 }
 
@@ -1275,7 +1316,7 @@ test_stats_too_many(void **state)
 
 	(void)state;
 	for (n = PROTO_MAX_RECORDS; n <= PROTO_MAX_RECORDS + 1; n++) {
-		raw_begin(&sb, &pk, 5);
+		raw_begin(&sb, &pk, 6);
 		raw_header(&pk, PROTO_VERSION, PROTO_STATS);
 		msgpack_pack_array(&pk, n);
 		for (i = 0; i < n; i++) {
@@ -1283,10 +1324,54 @@ test_stats_too_many(void **state)
 			for (j = 0; j < 9; j++)
 				msgpack_pack_uint32(&pk, j);
 		}
+		msgpack_pack_array(&pk, 0);
 		assert_int_equal(raw_decode(&sb), n == PROTO_MAX_RECORDS
 						      ? PROTO_BAD_NONE
 						      : PROTO_BAD_FIELD);
 	}
+}
+
+/* The totals: none, or PROTO_TOT_END values or more (a newer worker's
+ * extra ones ignored); fewer, or one that is not an unsigned, refused. */
+static void
+test_stats_totals(void **state)
+{
+	static const uint32_t ok[1] = {9};
+	uint32_t n, i,
+	    lens[] = {0, 1, PROTO_TOT_END - 1, PROTO_TOT_END,
+		      PROTO_TOT_END + 5};
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	(void)state;
+	for (n = 0; n < sizeof(lens) / sizeof(lens[0]); n++) {
+		raw_begin(&sb, &pk, 6);
+		raw_header(&pk, PROTO_VERSION, PROTO_STATS);
+		msgpack_pack_array(&pk, 1);
+		msgpack_pack_array(&pk, ok[0]);
+		for (i = 0; i < ok[0]; i++)
+			msgpack_pack_uint32(&pk, i);
+		msgpack_pack_array(&pk, lens[n]);
+		for (i = 0; i < lens[n]; i++)
+			msgpack_pack_uint64(&pk, i);
+		assert_int_equal(raw_decode(&sb),
+				 lens[n] == 0 || lens[n] >= PROTO_TOT_END
+				     ? PROTO_BAD_NONE
+				     : PROTO_BAD_FIELD);
+	}
+	/* A negative value among them. */
+	raw_begin(&sb, &pk, 6);
+	raw_header(&pk, PROTO_VERSION, PROTO_STATS);
+	msgpack_pack_array(&pk, 0);
+	msgpack_pack_array(&pk, PROTO_TOT_END);
+	for (i = 0; i < PROTO_TOT_END; i++)
+		msgpack_pack_int64(&pk, i == 3 ? -1 : (int64_t)i);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
+	/* The old shape, without totals, is a wrong count. */
+	raw_begin(&sb, &pk, 5);
+	raw_header(&pk, PROTO_VERSION, PROTO_STATS);
+	msgpack_pack_array(&pk, 0);
+	assert_int_equal(raw_decode(&sb), PROTO_BAD_COUNT);
 }
 
 /*
@@ -1493,6 +1578,7 @@ main(void)
 	    cmocka_unit_test(test_string_limits),
 	    cmocka_unit_test(test_stats_malformed),
 	    cmocka_unit_test(test_stats_too_many),
+	    cmocka_unit_test(test_stats_totals),
 	    cmocka_unit_test(test_byte_flips),
 	    cmocka_unit_test(test_names),
 	};
