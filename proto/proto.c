@@ -77,6 +77,7 @@ static const struct schema schemas[PROTO_TYPE_END] = {
     [PROTO_PRESENCE] = {"PRESENCE", {F_CONN, F_ROOM}},
     [PROTO_RESUMED_ACK] = {"RESUMED_ACK", {F_CONN}},
     [PROTO_DRAINING] = {"DRAINING", {F_END}},
+    [PROTO_REOPEN_LOG] = {"REOPEN_LOG", {F_END}},
 };
 
 #define REC_FIELDS 9

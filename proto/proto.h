@@ -69,6 +69,7 @@ enum proto_type {
 	PROTO_RESUMED_ACK, /* W: conn; `resumed` is on its way to the client */
 	PROTO_DRAINING,	   /* W: got SIGTERM; accepts no more and waits for
 			      its clients to be told and gone */
+	PROTO_REOPEN_LOG,  /* S: open log_file again (after a rotation) */
 	PROTO_TYPE_END
 };
 

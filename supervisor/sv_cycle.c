@@ -671,6 +671,17 @@ notify_reloaded(struct sv *sv)
  * last one still rolls adds nothing either when that one's READY=1 is
  * still to come.
  */
+void
+sv_cycle_reopen_log(struct sv *sv)
+{
+	if (sv->cfg->w.log_file[0] == '\0')
+		return;
+	if (open_log(sv->cfg->w.log_file, sv->daemon) == WSD_OK)
+		log_info("log_file %s opened again (SIGUSR1)",
+			 sv->cfg->w.log_file);
+	sv_workers_reopen_log(sv);
+}
+
 int
 sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 {

@@ -34,6 +34,10 @@ int sv_cycle_reload(struct sv *sv, char *msg, size_t len);
  */
 void sv_cycle_drain(struct sv *sv, double timeout_s);
 
+/* SIGUSR1: open log_file again (it was moved away, for rotation), here
+ * and in every worker. */
+void sv_cycle_reopen_log(struct sv *sv);
+
 /* Take down what sv_cycle_start brought up, in reverse. */
 void sv_cycle_stop(struct sv *sv);
 

@@ -4,8 +4,8 @@
  * it is the supervisor: it reads the command line and the first config
  * generation, runs the loop that sv_cycle.c brings up, and turns signals
  * into the cycle's actions. Signals only feed the loop (libev ev_signal):
- * SIGHUP reloads, SIGTERM and SIGINT drain and exit, a second one exits at
- * once.
+ * SIGHUP reloads, SIGUSR1 opens log_file again (here and in every
+ * worker), SIGTERM and SIGINT drain and exit, a second one exits at once.
  */
 #include "sv.h"
 
@@ -23,7 +23,7 @@
 #include "sv_cycle.h"
 
 static struct sv sv_global;
-static ev_signal sig_hup, sig_term, sig_int;
+static ev_signal sig_hup, sig_term, sig_int, sig_usr1;
 
 static void
 usage(FILE *f)
@@ -51,6 +51,8 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	if (w->signum == SIGHUP)
 		sv_cycle_reload(sv, msg, sizeof(msg));
+	else if (w->signum == SIGUSR1)
+		sv_cycle_reopen_log(sv);
 	else
 		sv_cycle_drain(sv, 0);
 }
@@ -69,6 +71,8 @@ run(struct sv *sv, int daemon)
 		ev_signal_start(sv->loop, &sig_hup);
 		ev_signal_start(sv->loop, &sig_term);
 		ev_signal_start(sv->loop, &sig_int);
+		ev_signal_init(&sig_usr1, on_signal, SIGUSR1);
+		ev_signal_start(sv->loop, &sig_usr1);
 		ev_run(sv->loop, 0);
 		rc = 0;
 	}

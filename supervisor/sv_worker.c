@@ -179,6 +179,18 @@ sv_workers_configure(struct sv *sv)
 		send_config(sv, &sv->workers.slot[i]);
 }
 
+void
+sv_workers_reopen_log(struct sv *sv)
+{
+	struct proto_msg m;
+	int i;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_REOPEN_LOG;
+	for (i = 0; i < SV_MAX_WORKERS; i++)
+		sv_worker_send(sv, &sv->workers.slot[i], &m);
+}
+
 int
 sv_workers_ready(const struct sv *sv)
 {

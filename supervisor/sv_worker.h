@@ -133,6 +133,9 @@ int sv_workers_degraded(struct sv *sv);
 /* Send the current config generation to every worker that has a channel. */
 void sv_workers_configure(struct sv *sv);
 
+/* Tell every worker that has a channel to open log_file again. */
+void sv_workers_reopen_log(struct sv *sv);
+
 /* Does w take messages (a process runs and its channel is open)? A
  * stopping worker does, until its connections are closed. */
 int sv_worker_up(const struct sv_worker *w);

@@ -120,6 +120,12 @@ wk_dispatch_msg(const struct proto_msg *m)
 
 	switch (m->type) {
 	case PROTO_CONFIG: on_config(m); return;
+	case PROTO_REOPEN_LOG:
+		if (wk.cfg.log_file[0] != '\0' &&
+		    log_reopen(wk.cfg.log_file) != 0)
+			log_error("cannot open log_file %s: %s",
+				  wk.cfg.log_file, strerror(errno));
+		return;
 	case PROTO_DELIVER: wk_client_on_deliver(c, m); return;
 	case PROTO_CONN_ACCEPT:
 	case PROTO_SUB_REPLY:

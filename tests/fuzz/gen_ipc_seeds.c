@@ -259,5 +259,8 @@ main(int argc, char **argv)
 
 	m = msg(PROTO_DRAINING);
 	emit("draining", &m);
+
+	m = msg(PROTO_REOPEN_LOG);
+	emit("reopen-log", &m);
 	return 0;
 }

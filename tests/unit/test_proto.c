@@ -109,6 +109,7 @@ static const struct layout layouts[] = {
     {PROTO_PRESENCE, 2, {TF_CONN, TF_ROOM}},
     {PROTO_RESUMED_ACK, 1, {TF_CONN}},
     {PROTO_DRAINING, 0, {0}},
+    {PROTO_REOPEN_LOG, 0, {0}},
 };
 
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
