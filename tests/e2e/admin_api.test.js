@@ -14,7 +14,7 @@ const childProcess = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startWsd, connectWelcomed, mintToken, waitFor, WSD_BIN } = require('./harness');
+const { startWsd, connectWelcomed, mintToken, waitFor, freePorts, WSD_BIN } = require('./harness');
 
 const T = { timeout: 30000 };
 const KEY = 'e2e-admin-key-7f3a9c1d2b';
@@ -101,6 +101,30 @@ describe('the admin API with admin.key', () => {
     assert.equal(r.ok, true);
     assert.equal(r.seq, before + 1);
     for (const c of clients) assert.deepEqual((await c.next('message')).data, { n: 1 });
+    /* send to a user, send to one connection, broadcast with exclude. */
+    const su = await (await post('/api/send', { user: 'alice', data: { to: 'alice' } })).json();
+    assert.equal(su.ok, true);
+    assert.equal(su.room, 'user:alice');
+    for (const c of clients.slice(0, 2)) assert.deepEqual((await c.nextIn('user:alice', 5000)).data, { to: 'alice' });
+    const target = clients[2].welcome.conn;
+    const sc = await (await post('/api/send', { conn: target, data: { to: 'bob' } })).json();
+    assert.equal(sc.ok, true);
+    assert.equal(sc.conn, target);
+    assert.deepEqual((await clients[2].nextIn(null, 5000)).data, { to: 'bob' });
+    const b = await (await post('/api/broadcast', { data: { all: 1 }, exclude: clients[0].welcome.conn })).json();
+    assert.equal(b.ok, true);
+    for (const c of clients.slice(1)) {
+      const m = await c.nextIn('*', 5000);
+      assert.equal(m.seq, b.seq);
+      assert.deepEqual(m.data, { all: 1 });
+    }
+    /* A refused action is 400 with ok false; a body that is not an object too. */
+    const bad = await post('/api/send', { user: 'alice' });
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).ok, false);
+    const notObj = await post('/api/publish', [1, 2]);
+    assert.equal(notObj.status, 400);
+    assert.equal((await notObj.json()).ok, false);
     const k = await post('/api/kick', { conn: clients[2].welcome.conn, code: 4003 });
     assert.equal((await k.json()).kicked, 1);
     assert.equal((await clients[2].waitClose(5000)).code, 4003);
@@ -147,6 +171,35 @@ describe('the admin API with admin.key', () => {
     assert.equal((await get('/', null)).status, 200);
     assert.equal((await get('/metrics')).status, 200);
     assert.ok(!d.log().includes(KEY), 'the key is not logged');
+  });
+});
+
+describe('admin_listen 0.0.0.0 with a key and admin.metrics_public', () => {
+  let d;
+  let base;
+
+  before(async () => {
+    const [port] = await freePorts(1);
+    d = await startWsd({
+      workers: 1,
+      config: { admin_listen: `0.0.0.0:${port}`, admin: { key: KEY, metrics_public: true } },
+    });
+    base = `http://127.0.0.1:${port}`;
+  });
+  after(async () => {
+    if (d) await d.stop();
+  });
+
+  it('starts, and asks for the key on all but /health and /metrics', T, async () => {
+    assert.equal((await fetch(`${base}/api/status`)).status, 401);
+    const ok = await fetch(`${base}/api/status`, { headers: { Authorization: `Bearer ${KEY}` } });
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).workers_total, 1);
+    assert.equal((await fetch(`${base}/health`)).status, 200);
+    const m = await fetch(`${base}/metrics`);
+    assert.equal(m.status, 200);
+    assert.match(await m.text(), /^# HELP wsd_/m);
+    assert.equal((await fetch(`${base}/ready`)).status, 401);
   });
 });
 
