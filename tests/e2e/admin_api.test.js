@@ -12,6 +12,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const childProcess = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { startWsd, connectWelcomed, mintToken, waitFor, freePorts, WSD_BIN } = require('./harness');
@@ -171,6 +172,35 @@ describe('the admin API with admin.key', () => {
     assert.equal((await get('/', null)).status, 200);
     assert.equal((await get('/metrics')).status, 200);
     assert.ok(!d.log().includes(KEY), 'the key is not logged');
+  });
+
+  it('reads a header that comes in pieces, one per read', T, async () => {
+    /* The name and the value of Authorization and Content-Type split
+     * across TCP segments, a moment apart so each is its own read. */
+    const body = JSON.stringify({ room: 'r1', data: { split: 1 } });
+    const pieces = [
+      'POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthor',
+      `ization: Bearer ${KEY.slice(0, 5)}`,
+      `${KEY.slice(5)}\r\nContent-`,
+      'Type: applica',
+      `tion/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    ];
+    const raw = await new Promise((resolve, reject) => {
+      const sock = net.connect({ port: d.adminPort, host: '127.0.0.1' });
+      const got = [];
+      sock.setNoDelay(true);
+      sock.on('data', (x) => got.push(x));
+      sock.on('close', () => resolve(Buffer.concat(got).toString('utf8')));
+      sock.on('error', reject);
+      sock.on('connect', async () => {
+        for (const p of pieces) {
+          sock.write(p);
+          await new Promise((r) => setTimeout(r, 60));
+        }
+      });
+    });
+    assert.match(raw, /^HTTP\/1\.1 200 /, raw);
+    assert.match(raw, /"ok":true/);
   });
 });
 
