@@ -15,7 +15,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { startWsd, connectWelcomed, mintToken, waitFor, freePorts, WSD_BIN } = require('./harness');
+const { startWsd, connectWelcomed, mintToken, waitFor, freePorts, renderConfig, WSD_BIN } = require('./harness');
 
 const T = { timeout: 30000 };
 const KEY = 'e2e-admin-key-7f3a9c1d2b';
@@ -207,9 +207,10 @@ describe('the admin API with admin.key', () => {
 describe('admin_listen 0.0.0.0 with a key and admin.metrics_public', () => {
   let d;
   let base;
+  let port;
 
   before(async () => {
-    const [port] = await freePorts(1);
+    [port] = await freePorts(1);
     d = await startWsd({
       workers: 1,
       config: { admin_listen: `0.0.0.0:${port}`, admin: { key: KEY, metrics_public: true } },
@@ -230,6 +231,25 @@ describe('admin_listen 0.0.0.0 with a key and admin.metrics_public', () => {
     assert.equal(m.status, 200);
     assert.match(await m.text(), /^# HELP wsd_/m);
     assert.equal((await fetch(`${base}/ready`)).status, 401);
+  });
+
+  it('a reload cannot drop the key while the listener stays beyond loopback', T, async () => {
+    /* The file moves admin_listen to loopback (a restart key: the running
+     * 0.0.0.0 is kept) and drops the key: the reload must fail. */
+    const gen = d.ctl(['status']).generation;
+    fs.writeFileSync(d.confPath, renderConfig(d.base, { admin_listen: `127.0.0.1:${port}`, admin: { metrics_public: true } }));
+    const r = d.ctlResult(['reload']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /admin_listen "0\.0\.0\.0:\d+" is not a loopback address: set admin\.key/);
+    assert.equal(d.ctl(['status']).generation, gen);
+    assert.equal((await fetch(`${base}/api/status`)).status, 401);
+    /* With a new key the same move reloads, and the new key is the one asked for. */
+    const key2 = `${KEY}-second`;
+    fs.writeFileSync(d.confPath, renderConfig(d.base, { admin_listen: `127.0.0.1:${port}`, admin: { key: key2 } }));
+    assert.equal(d.ctlResult(['reload']).status, 0);
+    assert.equal((await fetch(`${base}/api/status`, { headers: { Authorization: `Bearer ${KEY}` } })).status, 401);
+    assert.equal((await fetch(`${base}/api/status`, { headers: { Authorization: `Bearer ${key2}` } })).status, 200);
+    assert.ok(!d.log().includes(key2), 'the new key is not logged');
   });
 });
 
