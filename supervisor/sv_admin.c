@@ -345,9 +345,9 @@ route(struct sv *sv, struct admin_conn *ac)
 		return;
 	}
 	if (strncmp(ac->url, "/api/", 5) == 0) {
-		if (method == HTTP_POST && ac->json_body)
-			api(sv, ac, ac->url + 5, NULL);
-		else if (method == HTTP_GET && !sv_ctl_known(ac->url + 5))
+		/* An unknown command is 404 whatever the method. */
+		if (!sv_ctl_known(ac->url + 5) ||
+		    (method == HTTP_POST && ac->json_body))
 			api(sv, ac, ac->url + 5, NULL);
 		else if (method == HTTP_GET && read_only(ac->url + 5))
 			api(sv, ac, ac->url + 5, q ? q : "");

@@ -134,7 +134,8 @@ describe('the admin API with admin.key', () => {
   });
 
   it('unknown commands are 404 and malformed arguments 400, with ok false', T, async () => {
-    for (const res of [await get('/api/nope'), await post('/api/nope', {})]) {
+    const plain = await fetch(`${base}/api/nope`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}` }, body: 'x' });
+    for (const res of [await get('/api/nope'), await post('/api/nope', {}), plain]) {
       assert.equal(res.status, 404);
       assert.deepEqual(await res.json(), { ok: false, error: 'unknown command nope' });
     }
