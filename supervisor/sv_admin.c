@@ -44,7 +44,11 @@ struct admin_conn {
 	char url[256];
 	size_t urllen;
 	char field[32]; /* the header name being read, lower case */
+	size_t fieldlen;
+	int in_value;	/* the last piece was of a value: a name starts anew */
 	int has_origin; /* an Origin header came */
+	char ctype[64]; /* the Content-Type header, as much as fits */
+	size_t ctypelen;
 	char auth[512]; /* the Authorization header, "" if none or too long */
 	size_t authlen;
 	int auth_over; /* it was longer than auth holds */
@@ -84,17 +88,33 @@ on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Appends [at, at + len) to buf (size bytes, *used of them taken),
+ * keeping what fits; 1 if some did not fit. */
+static int
+append(char *buf, size_t size, size_t *used, const char *at, size_t len)
+{
+	size_t n = len < size - 1 - *used ? len : size - 1 - *used;
+
+	memcpy(buf + *used, at, n);
+	*used += n;
+	buf[*used] = '\0';
+	return n < len;
+}
+
+/* A header name, and its value, may come in pieces (one per read). */
 static int
 on_field(http_parser *p, const char *at, size_t len)
 {
 	struct admin_conn *ac = p->data;
 	size_t i;
 
-	for (i = 0; i < len && i < sizeof(ac->field) - 1; i++)
-		ac->field[i] = (char)tolower((unsigned char)at[i]);
-	ac->field[i] = '\0';
-	if (strcmp(ac->field, "origin") == 0)
-		ac->has_origin = 1;
+	if (ac->in_value) {
+		ac->in_value = 0;
+		ac->fieldlen = 0;
+	}
+	append(ac->field, sizeof(ac->field), &ac->fieldlen, at, len);
+	for (i = 0; i < ac->fieldlen; i++)
+		ac->field[i] = (char)tolower((unsigned char)ac->field[i]);
 	return 0;
 }
 
@@ -103,10 +123,14 @@ on_value(http_parser *p, const char *at, size_t len)
 {
 	struct admin_conn *ac = p->data;
 
-	if (strcmp(ac->field, "content-type") == 0 && len >= 16 &&
-	    strncasecmp(at, "application/json", 16) == 0)
-		ac->json_body = 1;
-	/* The value may come in pieces. */
+	ac->in_value = 1;
+	if (strcmp(ac->field, "origin") == 0)
+		ac->has_origin = 1;
+	if (strcmp(ac->field, "content-type") == 0) {
+		append(ac->ctype, sizeof(ac->ctype), &ac->ctypelen, at, len);
+		ac->json_body =
+		    strncasecmp(ac->ctype, "application/json", 16) == 0;
+	}
 	if (strcmp(ac->field, "authorization") == 0) {
 		if (ac->authlen + len >= sizeof(ac->auth)) {
 			ac->auth_over = 1;
@@ -321,9 +345,9 @@ route(struct sv *sv, struct admin_conn *ac)
 		return;
 	}
 	if (strncmp(ac->url, "/api/", 5) == 0) {
-		if (method == HTTP_POST && ac->json_body)
-			api(sv, ac, ac->url + 5, NULL);
-		else if (method == HTTP_GET && !sv_ctl_known(ac->url + 5))
+		/* An unknown command is 404 whatever the method. */
+		if (!sv_ctl_known(ac->url + 5) ||
+		    (method == HTTP_POST && ac->json_body))
 			api(sv, ac, ac->url + 5, NULL);
 		else if (method == HTTP_GET && read_only(ac->url + 5))
 			api(sv, ac, ac->url + 5, q ? q : "");

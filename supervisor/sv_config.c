@@ -377,6 +377,27 @@ read_admin_key(struct sv_config *c, const char *file, char *err, size_t errlen)
 	return WSD_OK;
 }
 
+int
+sv_config_check_admin(const struct sv_config *c, const char *file, char *err,
+		      size_t errlen)
+{
+	char host[256];
+	int port;
+
+	if (c->admin_listen[0] == '\0' || c->admin_key[0] != '\0')
+		return WSD_OK;
+	if (sv_parse_hostport(c->admin_listen, host, sizeof(host), &port) ==
+		0 &&
+	    is_loopback(host))
+		return WSD_OK;
+	snprintf(err, errlen,
+		 "%s: admin_listen \"%s\" is not a loopback address: set "
+		 "admin.key or admin.key_file, which the admin API then "
+		 "requires",
+		 file, c->admin_listen);
+	return WSD_EINVAL;
+}
+
 /* The rules between keys, once every key is read. */
 static int
 check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
@@ -399,15 +420,8 @@ check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 	}
 	if (read_admin_key(c, file, err, errlen) != WSD_OK)
 		return WSD_EINVAL;
-	if (*c->admin_listen != '\0' && !is_loopback(host) &&
-	    c->admin_key[0] == '\0') {
-		snprintf(err, errlen,
-			 "%s: admin_listen \"%s\" is not a loopback address: "
-			 "set admin.key or admin.key_file, which the admin "
-			 "API then requires",
-			 file, c->admin_listen);
+	if (sv_config_check_admin(c, file, err, errlen) != WSD_OK)
 		return WSD_EINVAL;
-	}
 	if (c->w.rate_bytes > 0 && c->w.rate_bytes_burst > 0 &&
 	    c->w.rate_bytes_burst < c->w.max_message_bytes) {
 		snprintf(err, errlen,

@@ -83,6 +83,16 @@ int sv_config_read_key_file(struct sv_config *c, char *err, size_t errlen);
 void sv_config_free(struct sv_config *c);
 
 /*
+ * Whether c's admin listener may run: on a loopback address, or with
+ * admin.key set. Returns WSD_OK, or WSD_EINVAL with a sentence that
+ * starts with file and names admin_listen and admin.key in err. A reload checks
+ * it again after it kept the running admin_listen, which the file's check did
+ * not see.
+ */
+int sv_config_check_admin(const struct sv_config *c, const char *file,
+			  char *err, size_t errlen);
+
+/*
  * Give next the running value of the string key (a supervisor key such
  * as "listen" or "run_dir": a reload refused to change it). Returns
  * WSD_OK, WSD_ENOMEM, or WSD_EINVAL (no such string key).

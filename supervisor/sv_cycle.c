@@ -619,6 +619,20 @@ reload(struct sv *sv, char *msg, size_t len)
 	if (rep.listen_fd < 0 &&
 	    sv_config_keep(next, sv->cfg, "listen") != WSD_OK)
 		rc = WSD_ENOMEM;
+	/* The running admin_listen, kept, may be beyond loopback while the
+	 * file's (loopback) one let it drop the key. */
+	if (rc == WSD_OK &&
+	    sv_config_check_admin(next,
+				  sv->cfg->path ? sv->cfg->path : "(defaults)",
+				  err, sizeof(err)) != WSD_OK) {
+		if (rep.listen_fd >= 0)
+			close(rep.listen_fd);
+		sv_config_free(next);
+		snprintf(msg, len, "reload failed, keeping generation %u: %s",
+			 sv->cfg->generation, err);
+		log_error("%s", msg);
+		return WSD_EINVAL;
+	}
 	if (rc != WSD_OK) {
 		if (rep.listen_fd >= 0)
 			close(rep.listen_fd);

@@ -12,9 +12,10 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const childProcess = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { startWsd, connectWelcomed, mintToken, waitFor, WSD_BIN } = require('./harness');
+const { startWsd, connectWelcomed, mintToken, waitFor, freePorts, renderConfig, WSD_BIN } = require('./harness');
 
 const T = { timeout: 30000 };
 const KEY = 'e2e-admin-key-7f3a9c1d2b';
@@ -101,6 +102,30 @@ describe('the admin API with admin.key', () => {
     assert.equal(r.ok, true);
     assert.equal(r.seq, before + 1);
     for (const c of clients) assert.deepEqual((await c.next('message')).data, { n: 1 });
+    /* send to a user, send to one connection, broadcast with exclude. */
+    const su = await (await post('/api/send', { user: 'alice', data: { to: 'alice' } })).json();
+    assert.equal(su.ok, true);
+    assert.equal(su.room, 'user:alice');
+    for (const c of clients.slice(0, 2)) assert.deepEqual((await c.nextIn('user:alice', 5000)).data, { to: 'alice' });
+    const target = clients[2].welcome.conn;
+    const sc = await (await post('/api/send', { conn: target, data: { to: 'bob' } })).json();
+    assert.equal(sc.ok, true);
+    assert.equal(sc.conn, target);
+    assert.deepEqual((await clients[2].nextIn(null, 5000)).data, { to: 'bob' });
+    const b = await (await post('/api/broadcast', { data: { all: 1 }, exclude: clients[0].welcome.conn })).json();
+    assert.equal(b.ok, true);
+    for (const c of clients.slice(1)) {
+      const m = await c.nextIn('*', 5000);
+      assert.equal(m.seq, b.seq);
+      assert.deepEqual(m.data, { all: 1 });
+    }
+    /* A refused action is 400 with ok false; a body that is not an object too. */
+    const bad = await post('/api/send', { user: 'alice' });
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).ok, false);
+    const notObj = await post('/api/publish', [1, 2]);
+    assert.equal(notObj.status, 400);
+    assert.equal((await notObj.json()).ok, false);
     const k = await post('/api/kick', { conn: clients[2].welcome.conn, code: 4003 });
     assert.equal((await k.json()).kicked, 1);
     assert.equal((await clients[2].waitClose(5000)).code, 4003);
@@ -109,7 +134,8 @@ describe('the admin API with admin.key', () => {
   });
 
   it('unknown commands are 404 and malformed arguments 400, with ok false', T, async () => {
-    for (const res of [await get('/api/nope'), await post('/api/nope', {})]) {
+    const plain = await fetch(`${base}/api/nope`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}` }, body: 'x' });
+    for (const res of [await get('/api/nope'), await post('/api/nope', {}), plain]) {
       assert.equal(res.status, 404);
       assert.deepEqual(await res.json(), { ok: false, error: 'unknown command nope' });
     }
@@ -147,6 +173,84 @@ describe('the admin API with admin.key', () => {
     assert.equal((await get('/', null)).status, 200);
     assert.equal((await get('/metrics')).status, 200);
     assert.ok(!d.log().includes(KEY), 'the key is not logged');
+  });
+
+  it('reads a header that comes in pieces, one per read', T, async () => {
+    /* The name and the value of Authorization and Content-Type split
+     * across TCP segments, a moment apart so each is its own read. */
+    const body = JSON.stringify({ room: 'r1', data: { split: 1 } });
+    const pieces = [
+      'POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthor',
+      `ization: Bearer ${KEY.slice(0, 5)}`,
+      `${KEY.slice(5)}\r\nContent-`,
+      'Type: applica',
+      `tion/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    ];
+    const raw = await new Promise((resolve, reject) => {
+      const sock = net.connect({ port: d.adminPort, host: '127.0.0.1' });
+      const got = [];
+      sock.setNoDelay(true);
+      sock.on('data', (x) => got.push(x));
+      sock.on('close', () => resolve(Buffer.concat(got).toString('utf8')));
+      sock.on('error', reject);
+      sock.on('connect', async () => {
+        for (const p of pieces) {
+          sock.write(p);
+          await new Promise((r) => setTimeout(r, 60));
+        }
+      });
+    });
+    assert.match(raw, /^HTTP\/1\.1 200 /, raw);
+    assert.match(raw, /"ok":true/);
+  });
+});
+
+describe('admin_listen 0.0.0.0 with a key and admin.metrics_public', () => {
+  let d;
+  let base;
+  let port;
+
+  before(async () => {
+    [port] = await freePorts(1);
+    d = await startWsd({
+      workers: 1,
+      config: { admin_listen: `0.0.0.0:${port}`, admin: { key: KEY, metrics_public: true } },
+    });
+    base = `http://127.0.0.1:${port}`;
+  });
+  after(async () => {
+    if (d) await d.stop();
+  });
+
+  it('starts, and asks for the key on all but /health and /metrics', T, async () => {
+    assert.equal((await fetch(`${base}/api/status`)).status, 401);
+    const ok = await fetch(`${base}/api/status`, { headers: { Authorization: `Bearer ${KEY}` } });
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).workers_total, 1);
+    assert.equal((await fetch(`${base}/health`)).status, 200);
+    const m = await fetch(`${base}/metrics`);
+    assert.equal(m.status, 200);
+    assert.match(await m.text(), /^# HELP wsd_/m);
+    assert.equal((await fetch(`${base}/ready`)).status, 401);
+  });
+
+  it('a reload cannot drop the key while the listener stays beyond loopback', T, async () => {
+    /* The file moves admin_listen to loopback (a restart key: the running
+     * 0.0.0.0 is kept) and drops the key: the reload must fail. */
+    const gen = d.ctl(['status']).generation;
+    fs.writeFileSync(d.confPath, renderConfig(d.base, { admin_listen: `127.0.0.1:${port}`, admin: { metrics_public: true } }));
+    const r = d.ctlResult(['reload']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /admin_listen "0\.0\.0\.0:\d+" is not a loopback address: set admin\.key/);
+    assert.equal(d.ctl(['status']).generation, gen);
+    assert.equal((await fetch(`${base}/api/status`)).status, 401);
+    /* With a new key the same move reloads, and the new key is the one asked for. */
+    const key2 = `${KEY}-second`;
+    fs.writeFileSync(d.confPath, renderConfig(d.base, { admin_listen: `127.0.0.1:${port}`, admin: { key: key2 } }));
+    assert.equal(d.ctlResult(['reload']).status, 0);
+    assert.equal((await fetch(`${base}/api/status`, { headers: { Authorization: `Bearer ${KEY}` } })).status, 401);
+    assert.equal((await fetch(`${base}/api/status`, { headers: { Authorization: `Bearer ${key2}` } })).status, 200);
+    assert.ok(!d.log().includes(key2), 'the new key is not logged');
   });
 });
 
