@@ -393,6 +393,33 @@ traffic(struct sv *sv, struct sv_prom *p)
 		     s->wtot[PROTO_TOT_RTT_SUM]);
 }
 
+/* One family of the IPC queues, both ways for each worker: messages, or
+ * (bytes) their bytes. */
+static void
+ipc_queue(struct sv *sv, struct sv_prom *p, const char *name, const char *help,
+	  int bytes)
+{
+	int w;
+
+	sv_prom_family(p, name, "gauge", help);
+	for (w = 0; w < SV_MAX_WORKERS; w++) {
+		struct wlabel l = wlabel(w);
+		const char *to_w[] = {"worker", l.id, "direction", "to_worker",
+				      NULL};
+		const char *to_s[] = {"worker", l.id, "direction",
+				      "to_supervisor", NULL};
+		const struct sv_worker *wk = sv_worker_get(sv, w);
+
+		if (!shown(sv, w))
+			continue;
+		sv_prom_u64(p, name, to_w,
+			    bytes ? wk->outbox_bytes : wk->outbox_len);
+		sv_prom_u64(p, name, to_s,
+			    sv->stats.wgauge[w][bytes ? PROTO_TOT_OUTBOX_BYTES
+						      : PROTO_TOT_OUTBOX_MSGS]);
+	}
+}
+
 static void
 queues(struct sv *sv, struct sv_prom *p)
 {
@@ -423,40 +450,13 @@ queues(struct sv *sv, struct sv_prom *p)
 			    p, "wsd_send_queue_bytes", lab,
 			    sv->stats.wgauge[w][PROTO_TOT_QUEUED_BYTES]);
 	}
-	sv_prom_family(p, "wsd_ipc_queue_messages", "gauge",
-		       "IPC messages waiting because nng's queue was full: in "
-		       "the supervisor's outbox to a worker (to_worker) or in "
-		       "a worker's outbox to the supervisor (to_supervisor).");
-	for (w = 0; w < SV_MAX_WORKERS; w++) {
-		struct wlabel l = wlabel(w);
-		const char *to_w[] = {"worker", l.id, "direction", "to_worker",
-				      NULL};
-		const char *to_s[] = {"worker", l.id, "direction",
-				      "to_supervisor", NULL};
-
-		if (!shown(sv, w))
-			continue;
-		sv_prom_u64(p, "wsd_ipc_queue_messages", to_w,
-			    sv_worker_get(sv, w)->outbox_len);
-		sv_prom_u64(p, "wsd_ipc_queue_messages", to_s,
-			    sv->stats.wgauge[w][PROTO_TOT_OUTBOX_MSGS]);
-	}
-	sv_prom_family(p, "wsd_ipc_queue_bytes", "gauge",
-		       "Bytes of the IPC messages of wsd_ipc_queue_messages.");
-	for (w = 0; w < SV_MAX_WORKERS; w++) {
-		struct wlabel l = wlabel(w);
-		const char *to_w[] = {"worker", l.id, "direction", "to_worker",
-				      NULL};
-		const char *to_s[] = {"worker", l.id, "direction",
-				      "to_supervisor", NULL};
-
-		if (!shown(sv, w))
-			continue;
-		sv_prom_u64(p, "wsd_ipc_queue_bytes", to_w,
-			    sv_worker_get(sv, w)->outbox_bytes);
-		sv_prom_u64(p, "wsd_ipc_queue_bytes", to_s,
-			    sv->stats.wgauge[w][PROTO_TOT_OUTBOX_BYTES]);
-	}
+	ipc_queue(sv, p, "wsd_ipc_queue_messages",
+		  "IPC messages waiting because nng's queue was full: in "
+		  "the supervisor's outbox to a worker (to_worker) or in "
+		  "a worker's outbox to the supervisor (to_supervisor).",
+		  0);
+	ipc_queue(sv, p, "wsd_ipc_queue_bytes",
+		  "Bytes of the IPC messages of wsd_ipc_queue_messages.", 1);
 	sv_prom_family(p, "wsd_drain_queue_connections", "gauge",
 		       "Connections waiting to be told to go by a drain.");
 	sv_prom_u64(p, "wsd_drain_queue_connections", NULL,
