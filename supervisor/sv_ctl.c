@@ -131,14 +131,16 @@ cmd_workers(struct sv *sv, const json_t *req)
 		json_array_append_new(
 		    arr,
 		    json_pack(
-			"{s:i, s:i, s:i, s:s, s:i, s:i, s:I, s:s, s:b, s:i}",
+			"{s:i, s:i, s:i, s:s, s:i, s:i, s:I, s:s, s:b, s:i, "
+			"s:I}",
 			"id", w->id, "pid", (int)w->pid, "generation",
 			(int)w->gen, "state", sv_slot_state_name(w->state),
 			"connections", (int)sv->reg.per_worker[i], "restarts",
 			(int)w->restarts, "uptime_s",
 			(json_int_t)(w->pid ? (now - w->started_ms) / 1000 : 0),
 			"last_exit", last, "crash_loop", w->crash_loop != 0,
-			"outbox", (int)w->outbox_len));
+			"outbox", (int)w->outbox_len, "drops",
+			(json_int_t)w->drops));
 	}
 	json_object_set_new(r, "workers", arr);
 	return r;

@@ -213,6 +213,8 @@ on_stats(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		c->last_seen_ms = rec.last_seen_ms;
 		c->queue_bytes = rec.queue_bytes;
 		c->queue_msgs = rec.queue_msgs;
+		if (rec.drops > c->drops)
+			w->drops += rec.drops - c->drops;
 		c->drops = rec.drops;
 		c->msgs_in = rec.msgs_in;
 		c->msgs_out = rec.msgs_out;

@@ -69,6 +69,7 @@ stuck(struct sv *sv, struct sv_worker *w, const char *why)
 		  (unsigned long long)w->outbox_bytes);
 	sv->workers.stuck++;
 	sv->stats.ipc_drops += w->outbox_len;
+	w->drops += w->outbox_len;
 	outbox_clear(w);
 	if (w->pid > 0)
 		kill(w->pid, SIGKILL);
@@ -130,6 +131,7 @@ sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m)
 		log_error("worker %d: cannot encode %s: %s", w->id,
 			  proto_type_name(m->type), wsd_strerror(rc));
 		sv->stats.ipc_drops++;
+		w->drops++;
 		return rc;
 	}
 	if (w->outbox_len == 0 &&
@@ -141,6 +143,7 @@ sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m)
 	    (o = malloc(sizeof(*o))) == NULL) {
 		nng_msg_free(msg);
 		sv->stats.ipc_drops++;
+		w->drops++;
 		stuck(sv, w, "its outbox is full");
 		return WSD_EFULL;
 	}

@@ -51,6 +51,9 @@ struct sv_worker {
 	uint32_t epoch; /* spawn number: the high bits of its conn ids */
 	uint32_t gen;	/* config generation it last applied */
 	uint32_t restarts;
+	/* Messages dropped in this slot, across its processes: its clients'
+	 * (as their STATS report them) and IPC messages meant for it. */
+	uint64_t drops;
 	uint32_t young;	 /* consecutive deaths soon after start */
 	int last_status; /* wait status of its last exit, -1: none yet */
 	uint64_t started_ms;
