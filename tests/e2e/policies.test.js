@@ -76,6 +76,9 @@ describe('room_policies', () => {
     const tickDrops = d.ctl(['conn', tick.welcome.conn]).conn.drops;
     const chatDrops = d.ctl(['conn', chat.welcome.conn]).conn.drops;
     assert.ok(tickDrops > 0 && chatDrops > 0, `drops: tick ${tickDrops}, chat ${chatDrops}`);
+    /* The worker's slot counts them too (workers' drops, on the dashboard). */
+    const slotDrops = d.ctl(['workers']).workers[0].drops;
+    assert.ok(slotDrops >= tickDrops + chatDrops, `slot drops ${slotDrops}, tick ${tickDrops} + chat ${chatDrops}`);
     /* wsctl top shows the worst first. */
     const top = d.ctl(['top', '--by', 'drops', '--limit', '2']);
     assert.equal(top.by, 'drops');
