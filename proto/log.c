@@ -265,7 +265,9 @@ put_field(struct line *l, const char *key, size_t klen, const char *val,
 		put(l, ",", 1);
 		put_json_str(l, key, klen);
 		put(l, ":", 1);
-		if (q || is_number(val, vlen))
+		if (q || is_number(val, vlen) ||
+		    (vlen == 4 && memcmp(val, "true", 4) == 0) ||
+		    (vlen == 5 && memcmp(val, "false", 5) == 0))
 			put(l, val, vlen);
 		else
 			put_json_str(l, val, vlen);

@@ -11,7 +11,8 @@
  *
  *	log_info("worker_exit", "slot=%d status=%d", w->id, status);
  *
- * A value is a number when it looks like one, else a string. A value that
+ * A value is a JSON number when it looks like one, true or false when
+ * it is that word, else a string. A value that
  * may hold a space, a quote, '=', a control character or bytes that are
  * not UTF-8 (anything a client sent: a user id, an address, a reason;
  * and strerror texts, paths) must go through log_q(), which quotes it so

@@ -488,8 +488,10 @@ on_child(struct ev_loop *loop, ev_child *cw, int revents)
 	dropped = sv->workers.on_exit(sv, w);
 	channel_close(sv, w);
 	w->pid = 0;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
-	    (w->state == SV_SLOT_STOPPING || w->state == SV_SLOT_RESTARTING))
+	/* A worker exits 0 only after a drain: one the supervisor asked for
+	 * (a stop, a restart, a reload's roll) or a SIGTERM to the worker
+	 * itself. That is expected, so info; anything else is a crash. */
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		log_info("worker_exit",
 			 "worker=%d worker_pid=%d status=0 lived_ms=%llu "
 			 "conns=%u",
