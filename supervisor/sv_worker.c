@@ -405,7 +405,8 @@ sv_worker_event(struct sv *sv, struct sv_worker *w, enum sv_slot_event ev)
 	if (was != st.next)
 		log_debug("slot_transition", "worker=%d from=%s on=%s to=%s",
 			  w->id, sv_slot_state_name(was),
-			  sv_slot_event_name(ev), sv_slot_state_name(st.next));
+			  log_q(sv_slot_event_name(ev)),
+			  sv_slot_state_name(st.next));
 	switch (st.action) {
 	case SV_SLOT_DO_SPAWN: spawn(sv, w); break;
 	case SV_SLOT_DO_TERM:
