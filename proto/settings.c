@@ -69,6 +69,9 @@ const struct setting_row settings_worker[] = {
     {"log_level", SETTING_ENUM, OFF(log_level), 0, LOG_LEVEL_DEBUG,
      LOG_LEVEL_INFO, NULL, log_level_names, 0, 0},
     {"log_file", SETTING_STR, OFF(log_file), 0, 4095, 0, "", NULL, 0, 0},
+    /* One JSON object per line, or text (proto/log.h); applied live. */
+    {"log_format", SETTING_ENUM, OFF(log_format), 0, LOG_FORMAT_TEXT,
+     LOG_FORMAT_JSON, NULL, log_format_names, 0, 0},
     /* Peers whose X-Forwarded-For / Forwarded name the client (proto/addr.h:
      * "ADDR" or "ADDR/PREFIX"). */
     {"trusted_proxies", SETTING_LIST, OFF(trusted_proxies), 0, 64, 0, NULL,

@@ -75,6 +75,7 @@ struct settings {
 	/* A drain's wait for clients to close, the daemon's or one worker's. */
 	uint64_t drain_timeout_ms;
 	int log_level;	/* enum log_level */
+	int log_format; /* enum log_format */
 	char *log_file; /* "": stderr (the supervisor's with -d: /dev/null) */
 	struct setting_list trusted_proxies;   /* CIDRs (proto/addr.h) */
 	uint64_t rate_msgs, rate_msgs_burst;   /* per connection, per second */

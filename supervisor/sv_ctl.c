@@ -1006,8 +1006,8 @@ sv_ctl_start(struct sv *sv, const struct sv_ctl_actions *act)
 	ev_io_start(sv->loop, &ctl_io);
 	return WSD_OK;
 fail:
-	log_error("control socket %s: %s", sv->cfg->control_socket,
-		  nng_strerror(rv));
+	log_error("control_socket_failed", "path=%s error=%s",
+		  log_q(sv->cfg->control_socket), log_q(nng_strerror(rv)));
 	sv_ctl_stop(sv);
 	return WSD_ECLOSED;
 }

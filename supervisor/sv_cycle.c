@@ -52,15 +52,18 @@ make_run_dir(const char *dir)
 	struct stat st;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		log_error("cannot create run_dir %s: %s", dir, strerror(errno));
+		log_error("run_dir_failed", "path=%s error=%s", log_q(dir),
+			  log_q(strerror(errno)));
 		return WSD_EINVAL;
 	}
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		log_error("run_dir %s is not a directory", dir);
+		log_error("run_dir_failed", "path=%s error=%s", log_q(dir),
+			  log_q("not a directory"));
 		return WSD_EINVAL;
 	}
 	if (st.st_uid == geteuid() && chmod(dir, 0700) != 0) {
-		log_error("cannot chmod run_dir %s: %s", dir, strerror(errno));
+		log_error("run_dir_failed", "path=%s error=%s", log_q(dir),
+			  log_q(strerror(errno)));
 		return WSD_EINVAL;
 	}
 	return WSD_OK;
@@ -83,7 +86,8 @@ write_pidfile(const char *path)
 	}
 	return WSD_OK;
 fail:
-	log_error("cannot write pidfile %s: %s", path, strerror(errno));
+	log_error("pidfile_failed", "path=%s error=%s", log_q(path),
+		  log_q(strerror(errno)));
 	return WSD_EINVAL;
 }
 
@@ -101,7 +105,8 @@ open_log(const char *log_file, int daemon)
 	if (!log_file[0] && !daemon)
 		return WSD_OK;
 	if (log_reopen(path) != 0) {
-		log_error("cannot open log_file %s: %s", path, strerror(errno));
+		log_error("log_file_failed", "path=%s error=%s", log_q(path),
+			  log_q(strerror(errno)));
 		return WSD_EINVAL;
 	}
 	return WSD_OK;
@@ -174,16 +179,18 @@ state_path(const struct sv_config *c, int snapshot, char *buf, size_t len)
 		 snapshot ? "wsd.snapshot" : "wsd.state");
 }
 
-/* "loaded state from PATH: N rooms, ..." (what names the step). */
+/* One line of event (the step: "state_loaded", ...) with what the engine
+ * holds; more adds fields (" key=value ..." or ""). */
 static void
-log_state(struct sv *sv, const char *what, const char *path, const char *more)
+log_state(struct sv *sv, const char *event, const char *path, const char *more)
 {
 	struct sv_eng_stats st;
 
 	memset(&st, 0, sizeof(st));
 	sv->eng.ops->stats(&sv->eng, &st);
-	log_info("%s %s: %llu rooms, %llu replay entries, %llu sessions%s",
-		 what, path, (unsigned long long)st.rooms,
+	log_info(event,
+		 "path=%s rooms=%llu replay_entries=%llu sessions=%llu%s",
+		 log_q(path), (unsigned long long)st.rooms,
 		 (unsigned long long)st.replay_entries,
 		 (unsigned long long)st.sessions, more);
 }
@@ -210,7 +217,7 @@ state_load_file(struct sv *sv, const struct sv_eng_limits *lim,
 	if (rc == WSD_ENOENT)
 		return rc;
 	if (rc != WSD_OK) {
-		log_warn("state file ignored: %s", err);
+		log_warn("state_ignored", "error=%s", log_q(err));
 		return rc;
 	}
 	msgpack_unpacked_init(&u);
@@ -224,7 +231,8 @@ state_load_file(struct sv *sv, const struct sv_eng_limits *lim,
 	snprintf(aside, sizeof(aside), "%s.loaded", path);
 	rename(path, aside);
 	if (rc != WSD_OK) {
-		log_warn("state file ignored: %s: %s", path, why);
+		log_warn("state_ignored", "path=%s error=%s", log_q(path),
+			 log_q(why));
 		sv->eng.ops->close(&sv->eng);
 		sv_mem_open(&sv->eng, lim);
 	}
@@ -248,7 +256,7 @@ state_load(struct sv *sv, const struct sv_eng_limits *lim)
 	state_path(sv->cfg, 0, path, sizeof(path));
 	rc = state_load_file(sv, lim, path);
 	if (rc == WSD_OK) {
-		log_state(sv, "loaded state from", path, "");
+		log_state(sv, "state_loaded", path, "");
 		state_path(sv->cfg, 1, path, sizeof(path));
 		unlink(path); /* older than the clean stop */
 		return;
@@ -257,8 +265,8 @@ state_load(struct sv *sv, const struct sv_eng_limits *lim)
 	if (state_load_file(sv, lim, path) != WSD_OK)
 		return;
 	sv->eng.ops->new_epochs(&sv->eng);
-	log_state(sv, "the last stop was not clean; loaded the snapshot", path,
-		  "; every room has a new epoch");
+	/* The last stop was not clean: every room has a new epoch. */
+	log_state(sv, "snapshot_loaded", path, " new_epochs=true");
 }
 
 /*
@@ -279,28 +287,29 @@ state_save(struct sv *sv, int snapshot)
 
 	state_path(sv->cfg, snapshot, path, sizeof(path));
 	if (mkdir(sv->cfg->state_dir, 0700) != 0 && errno != EEXIST) {
-		log_error("%s: cannot make the state directory: %s",
-			  sv->cfg->state_dir, strerror(errno));
+		log_error("state_dir_failed", "path=%s error=%s",
+			  log_q(sv->cfg->state_dir), log_q(strerror(errno)));
 		return -1;
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	if (sv_session_dump(sv, &pk, &nlive) != WSD_OK) {
-		log_error("out of memory writing the state: not saved");
+		log_error("state_save_failed", "error=%s",
+			  log_q("out of memory"));
 	} else if (sv_state_write(path, sb.data, sb.size, err, sizeof(err)) !=
 		   WSD_OK) {
-		log_error("%s", err);
+		log_error("state_save_failed", "error=%s", log_q(err));
 	} else {
 		memset(&st, 0, sizeof(st));
 		sv->eng.ops->stats(&sv->eng, &st);
 		saved = (long long)(st.sessions + nlive);
-		snprintf(more, sizeof(more),
-			 " (+%u of connected clients), %zu bytes", nlive,
-			 sb.size);
+		snprintf(more, sizeof(more), " live_sessions=%u bytes=%zu",
+			 nlive, sb.size);
 		if (snapshot)
-			log_debug("snapshot: %s, %zu bytes", path, sb.size);
+			log_debug("snapshot_saved", "path=%s bytes=%zu",
+				  log_q(path), sb.size);
 		else
-			log_state(sv, "saved state to", path, more);
+			log_state(sv, "state_saved", path, more);
 	}
 	msgpack_sbuffer_destroy(&sb);
 	/* The snapshot is older than a state file just written; without one,
@@ -362,18 +371,19 @@ ensure_key_file(struct sv_config *c)
 		close(fd);
 		if (rc != WSD_OK) {
 			unlink(c->key_file);
-			log_error("%s: cannot write the key file", c->key_file);
+			log_error("key_file_failed", "path=%s error=%s",
+				  log_q(c->key_file), log_q("cannot write"));
 			return rc;
 		}
-		log_info("%s: made a new resume token key", c->key_file);
+		log_info("key_file_created", "path=%s", log_q(c->key_file));
 	} else if (errno != EEXIST) {
-		log_error("%s: cannot make the key file: %s", c->key_file,
-			  strerror(errno));
+		log_error("key_file_failed", "path=%s error=%s",
+			  log_q(c->key_file), log_q(strerror(errno)));
 		return WSD_EINVAL;
 	}
 	OPENSSL_cleanse(line, sizeof(line));
 	if (sv_config_read_key_file(c, err, sizeof(err)) != WSD_OK) {
-		log_error("%s", err);
+		log_error("key_file_failed", "error=%s", log_q(err));
 		return WSD_EINVAL;
 	}
 	return WSD_OK;
@@ -431,12 +441,14 @@ sv_cycle_start(struct sv *sv, int daemon)
 	ev_timer_start(sv->loop, &sv->sweep_timer);
 	snapshot_schedule(sv);
 	sv->up = 1;
-	log_info("wsd %s listening on ws://%s%s with %d workers; admin %s; "
-		 "control %s",
-		 WSD_VERSION, sv->cfg->listen, sv->cfg->w.ws_path,
-		 sv->cfg->workers,
-		 sv->cfg->admin_listen[0] ? sv->cfg->admin_listen : "off",
-		 sv->cfg->control_socket);
+	log_info(
+	    "started",
+	    "version=%s listen=%s ws_path=%s workers=%d admin=%s "
+	    "control=%s",
+	    log_q(WSD_VERSION), log_q(sv->cfg->listen),
+	    log_q(sv->cfg->w.ws_path), sv->cfg->workers,
+	    log_q(sv->cfg->admin_listen[0] ? sv->cfg->admin_listen : "off"),
+	    log_q(sv->cfg->control_socket));
 	return WSD_OK;
 }
 
@@ -527,7 +539,8 @@ on_roll(struct ev_loop *loop, ev_timer *t, int revents)
 		if (w->state != SV_SLOT_READY && w->state != SV_SLOT_FAILED &&
 		    w->state != SV_SLOT_STOPPED)
 			return;
-		log_info("roll: worker %d is %s (pid %d)", w->id,
+		log_info("roll_worker_state",
+			 "worker=%d state=%s worker_pid=%d", w->id,
 			 sv_slot_state_name(w->state), (int)w->pid);
 		sv->roll_slot = -1;
 	}
@@ -542,16 +555,14 @@ on_roll(struct ev_loop *loop, ev_timer *t, int revents)
 			continue;
 		sv->roll_slot = i;
 		sv->roll_pid = w->pid;
-		log_info("roll: restarting worker %d (pid %d) on the new "
-			 "listener",
-			 i, (int)w->pid);
+		log_info("roll_restart", "worker=%d worker_pid=%d", i,
+			 (int)w->pid);
 		sv_worker_restart(sv, w);
 		return;
 	}
 	if (sv->roll_slot < 0 && sv->roll_mask == 0) {
 		ev_timer_stop(loop, t);
-		log_info("roll: every worker is on generation %u",
-			 sv->cfg->generation);
+		log_info("roll_done", "generation=%u", sv->cfg->generation);
 		if (sv->ready_pending) {
 			sv->ready_pending = 0;
 			notify_reloaded(sv);
@@ -596,7 +607,8 @@ reload(struct sv *sv, char *msg, size_t len)
 	if (next == NULL) {
 		snprintf(msg, len, "reload failed, keeping generation %u: %s",
 			 sv->cfg->generation, err);
-		log_error("%s", msg);
+		log_error("reload_failed", "generation=%u error=%s",
+			  sv->cfg->generation, log_q(err));
 		return WSD_EINVAL;
 	}
 	if (next->keys.n == 0 && ensure_key_file(next) != WSD_OK) {
@@ -630,7 +642,8 @@ reload(struct sv *sv, char *msg, size_t len)
 		sv_config_free(next);
 		snprintf(msg, len, "reload failed, keeping generation %u: %s",
 			 sv->cfg->generation, err);
-		log_error("%s", msg);
+		log_error("reload_failed", "generation=%u error=%s",
+			  sv->cfg->generation, log_q(err));
 		return WSD_EINVAL;
 	}
 	if (rc != WSD_OK) {
@@ -646,6 +659,7 @@ reload(struct sv *sv, char *msg, size_t len)
 	sv_config_free(sv->cfg);
 	sv->cfg = next;
 	log_set_level((enum log_level)next->w.log_level);
+	log_set_format((enum log_format)next->w.log_format);
 	open_log(next->w.log_file, sv->daemon);
 	engine_limits(next, &lim);
 	sv->eng.ops->set_limits(&sv->eng, &lim);
@@ -654,12 +668,12 @@ reload(struct sv *sv, char *msg, size_t len)
 	if (rep.listen_fd >= 0)
 		roll_listener(sv, rep.listen_fd);
 	sv_workers_want(sv, next->workers);
-	log_info("reloaded: generation %u; %u changes", next->generation,
+	log_info("reloaded", "generation=%u changes=%u", next->generation,
 		 rep.nchanges);
 	for (i = 0; rep.nchanges > 0 && msg[i] != '\0';) {
 		size_t n = strcspn(msg + i, "\n");
 
-		log_info("reload: %.*s", (int)n, msg + i);
+		log_info("reload_change", "change=%s", log_qn(msg + i, n));
 		i += n + (msg[i + n] == '\n');
 	}
 	return WSD_OK;
@@ -691,8 +705,7 @@ sv_cycle_reopen_log(struct sv *sv)
 	if (sv->cfg->w.log_file[0] == '\0')
 		return;
 	if (open_log(sv->cfg->w.log_file, sv->daemon) == WSD_OK)
-		log_info("log_file %s opened again (SIGUSR1)",
-			 sv->cfg->w.log_file);
+		log_info("log_reopened", "path=%s", log_q(sv->cfg->w.log_file));
 	sv_workers_reopen_log(sv);
 }
 
@@ -707,14 +720,14 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 		sv_notify_reloading();
 	if (sv->draining) {
 		snprintf(msg, len, "reload refused: the daemon is draining");
-		log_warn("%s", msg);
+		log_warn("reload_refused", "reason=%s", log_q(msg));
 		rc = WSD_EAGAIN;
 	} else if (rolling(sv)) {
 		snprintf(msg, len,
 			 "reload refused: the last reload is still rolling "
 			 "the workers; try again when `wsctl workers` shows "
 			 "them ready");
-		log_warn("%s", msg);
+		log_warn("reload_refused", "reason=%s", log_q(msg));
 		rc = WSD_EAGAIN;
 	} else {
 		rc = reload(sv, msg, len);
@@ -735,7 +748,7 @@ drain_stop_workers(struct sv *sv)
 	if (sv->drain_stopping)
 		return;
 	sv->drain_stopping = 1;
-	log_info("drain: %llu clients told to reconnect; stopping the workers",
+	log_info("drain_told", "told=%llu",
 		 (unsigned long long)(sv->drain.told - sv->drain_told0));
 	/* From here on a connect is refused at once (the daemon is about to
 	 * exit) rather than left in the listen queue to be reset later. */
@@ -763,7 +776,7 @@ on_drain_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	(void)t;
 	(void)revents;
-	log_warn("drain deadline reached; stopping the remaining workers");
+	log_warn("drain_deadline", "%s", "");
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -779,7 +792,7 @@ sv_cycle_drain(struct sv *sv, double timeout_s)
 	char status[64];
 
 	if (sv->draining) {
-		log_warn("second stop request: exiting now");
+		log_warn("stop_forced", "%s", "");
 		ev_break(sv->loop, EVBREAK_ALL);
 		return;
 	}
@@ -791,7 +804,7 @@ sv_cycle_drain(struct sv *sv, double timeout_s)
 	sv->roll_slot = -1;
 	if (timeout_s <= 0)
 		timeout_s = (double)sv->cfg->w.drain_timeout_ms / 1000.;
-	log_info("draining: %u connections, deadline %.1f s", sv->reg.nconns,
+	log_info("draining", "conns=%u deadline_s=%.1f", sv->reg.nconns,
 		 timeout_s);
 	snprintf(status, sizeof(status), "draining: %u connections",
 		 sv->reg.nconns);
@@ -813,8 +826,7 @@ sv_cycle_stop(struct sv *sv)
 	long long saved = -1;
 
 	if (sv->up)
-		log_info("stopped: %u connections at exit, %llu opened, %llu "
-			 "closed",
+		log_info("stopped", "conns=%u opened=%llu closed=%llu",
 			 sv->reg.nconns,
 			 (unsigned long long)sv->stats.conns_opened,
 			 (unsigned long long)sv->stats.conns_closed);
@@ -828,8 +840,7 @@ sv_cycle_stop(struct sv *sv)
 	if (sv->up && sv->eng.ops != NULL)
 		saved = state_save(sv, 0);
 	if (sv->up && sv->draining)
-		log_info("drained: %llu clients told to reconnect, %u closed "
-			 "cleanly, %u forced; %lld sessions saved",
+		log_info("drained", "told=%llu clean=%u forced=%u saved=%lld",
 			 (unsigned long long)(sv->drain.told - sv->drain_told0),
 			 sv->drain_total > forced ? sv->drain_total - forced
 						  : 0,

@@ -127,17 +127,16 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		    m->addr.len, m->agent.p, m->agent.len,
 		    (m->flags & PROTO_F_ANONYMOUS) != 0, wall_ms());
 		if (c == NULL) {
-			log_error("worker %d: cannot register conn %llu "
-				  "(duplicate id or out of memory)",
+			log_error("conn_register_failed", "worker=%d conn=%llu",
 				  w->id, (unsigned long long)m->conn);
 			r.status = 503;
 		} else if ((m->data.len > 0 &&
 			    (c->info = strndup(m->data.p, m->data.len)) ==
 				NULL) ||
 			   sv_session_begin(sv, c, token) != WSD_OK) {
-			log_error("worker %d: no session for conn %llu (out "
-				  "of memory or random bytes, or no key)",
-				  w->id, (unsigned long long)m->conn);
+			log_error("session_create_failed",
+				  "worker=%d conn=%llu", w->id,
+				  (unsigned long long)m->conn);
 			sv_reg_conn_remove(&sv->reg, c);
 			r.status = 503;
 		} else {
@@ -233,9 +232,10 @@ sender(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	struct sv_conn *c = sv_reg_conn_find(&sv->reg, m->conn);
 
 	if (c != NULL && c->worker != w->id) {
-		log_error("worker %d: %s for conn %llu of worker %d; ignored",
-			  w->id, proto_type_name(m->type),
-			  (unsigned long long)m->conn, c->worker);
+		log_error("ipc_wrong_worker",
+			  "worker=%d type=%s conn=%llu owner=%d", w->id,
+			  proto_type_name(m->type), (unsigned long long)m->conn,
+			  c->worker);
 		return NULL;
 	}
 	return c;
@@ -251,7 +251,7 @@ draining(struct sv *sv, struct sv_worker *w)
 {
 	uint32_t n = sv->draining ? 0 : sv_drain_conns(sv, w->id);
 
-	log_info("worker %d (pid %d) is draining: %u clients to tell", w->id,
+	log_info("worker_draining", "worker=%d worker_pid=%d conns=%u", w->id,
 		 (int)w->pid, n);
 	sv_worker_draining(sv, w, !sv->draining);
 }
@@ -282,7 +282,7 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 
 	switch (m->type) {
 	case PROTO_HELLO:
-		log_debug("worker %d: hello from pid %llu", w->id,
+		log_debug("worker_hello", "worker=%d worker_pid=%llu", w->id,
 			  (unsigned long long)m->pid);
 		return;
 	case PROTO_READY:

@@ -73,9 +73,9 @@ queue(struct sv *sv, struct sv_conn *c)
 		uint64_t *ids = realloc(d->ids, cap * sizeof(*ids));
 
 		if (ids == NULL) {
-			log_error("drain: out of memory queueing conn %llu; "
-				  "closing it without a reconnect hint",
-				  (unsigned long long)c->id);
+			log_error("drain_queue_failed", "conn=%llu error=%s",
+				  (unsigned long long)c->id,
+				  log_q("out of memory"));
 			sv_route_kick(sv, c, 1001, "server draining");
 			return 1;
 		}

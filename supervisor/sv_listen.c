@@ -28,7 +28,8 @@ sv_listen_open(const char *hostport, int backlog, char *why, size_t whylen)
 	int p, fd = -1, one = 1, rc;
 
 	if (sv_parse_hostport(hostport, host, sizeof(host), &p) != 0) {
-		log_error("%s is not ADDR:PORT", hostport);
+		log_error("listen_failed", "listen=%s error=%s",
+			  log_q(hostport), log_q("not ADDR:PORT"));
 		why_set(why, whylen, "%s is not ADDR:PORT%s", hostport, "");
 		return -1;
 	}
@@ -39,7 +40,8 @@ sv_listen_open(const char *hostport, int backlog, char *why, size_t whylen)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) !=
 	    0) {
-		log_error("%s: %s", hostport, gai_strerror(rc));
+		log_error("listen_failed", "listen=%s error=%s",
+			  log_q(hostport), log_q(gai_strerror(rc)));
 		why_set(why, whylen, "%s: %s", hostport, gai_strerror(rc));
 		return -1;
 	}
@@ -47,8 +49,8 @@ sv_listen_open(const char *hostport, int backlog, char *why, size_t whylen)
 		fd = socket(ai->ai_family,
 			    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
-			log_error("cannot listen on %s: socket: %s", hostport,
-				  strerror(errno));
+			log_error("listen_failed", "listen=%s error=%s",
+				  log_q(hostport), log_q(strerror(errno)));
 			why_set(why, whylen, "cannot listen on %s: %s",
 				hostport, strerror(errno));
 			continue;
@@ -57,7 +59,8 @@ sv_listen_open(const char *hostport, int backlog, char *why, size_t whylen)
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, backlog) == 0)
 			break;
-		log_error("cannot listen on %s: %s", hostport, strerror(errno));
+		log_error("listen_failed", "listen=%s error=%s",
+			  log_q(hostport), log_q(strerror(errno)));
 		why_set(why, whylen, "cannot listen on %s: %s", hostport,
 			strerror(errno));
 		close(fd);

@@ -124,7 +124,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	log_init("supervisor", LOG_LEVEL_INFO);
+	log_init("supervisor", -1, LOG_LEVEL_INFO, LOG_FORMAT_JSON);
 	sv->ov = ov;
 	sv->cfg = sv_config_load(path, &ov, err, sizeof(err));
 	if (sv->cfg == NULL) {
@@ -139,6 +139,7 @@ main(int argc, char **argv)
 	}
 	sv->cfg->generation = 1;
 	log_set_level((enum log_level)sv->cfg->w.log_level);
+	log_set_format((enum log_format)sv->cfg->w.log_format);
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	/* Nothing is bound to the user signals yet: they must not kill. */

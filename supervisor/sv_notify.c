@@ -21,7 +21,7 @@ static void
 notify(const char *what, int rc)
 {
 	if (rc < 0)
-		log_debug("sd_notify %s failed (%d)", what, rc);
+		log_debug("sd_notify_failed", "what=%s rc=%d", log_q(what), rc);
 }
 
 void

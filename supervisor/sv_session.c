@@ -176,9 +176,10 @@ sv_session_dump(struct sv *sv, msgpack_packer *pk, uint32_t *nlive)
 			if (c->revoked)
 				continue;
 			if ((live[n] = sess_of(sv, c)) == NULL)
-				log_warn("conn %llu: out of memory saving its "
-					 "session; it cannot be resumed",
-					 (unsigned long long)c->id);
+				log_warn("session_save_failed",
+					 "conn=%llu error=%s",
+					 (unsigned long long)c->id,
+					 log_q("out of memory"));
 			else
 				n++;
 		}
@@ -205,9 +206,8 @@ sv_session_detach(struct sv *sv, struct sv_conn *c)
 		return;
 	if ((s = sess_of(sv, c)) == NULL ||
 	    sv->eng.ops->session_put(&sv->eng, s) != WSD_OK)
-		log_warn("conn %llu: out of memory keeping its session; it "
-			 "cannot be resumed",
-			 (unsigned long long)c->id);
+		log_warn("session_save_failed", "conn=%llu error=%s",
+			 (unsigned long long)c->id, log_q("out of memory"));
 }
 
 uint32_t
@@ -247,8 +247,8 @@ taken(void *arg, int rc, struct sv_sess *s)
 static void
 resume_failed(struct sv *sv, struct sv_conn *c, const char *why)
 {
-	log_info("conn %llu: resume refused: %s", (unsigned long long)c->id,
-		 why);
+	log_info("resume_refused", "conn=%llu reason=%s",
+		 (unsigned long long)c->id, log_q(why));
 	sv->stats.resume_failures++;
 	sv_route_error(sv, c, "resume_failed", "the session cannot be resumed",
 		       proto_cstr(""), 0);
@@ -500,8 +500,9 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 	sv_route_replay_flush(sv, c, &buf);
 	tell_refused(sv, c, refused);
 	sv->stats.resumes++;
-	log_info("conn %llu: resumed session %s of %s (%u rooms)",
-		 (unsigned long long)c->id, sid, c->user->name,
+	/* Not the session id: it is a part of the token. */
+	log_info("resumed", "conn=%llu user=%s rooms=%u",
+		 (unsigned long long)c->id, log_q(c->user->name),
 		 (unsigned)json_object_size(out));
 done:
 	if (replaced != NULL) {

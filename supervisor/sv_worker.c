@@ -63,9 +63,8 @@ outbox_clear(struct sv_worker *w)
 static void
 stuck(struct sv *sv, struct sv_worker *w, const char *why)
 {
-	log_error("worker %d is stuck (%s: %u messages, %llu bytes wait for "
-		  "it); restarting it, its clients will resume",
-		  w->id, why, w->outbox_len,
+	log_error("worker_stuck", "worker=%d reason=%s msgs=%u bytes=%llu",
+		  w->id, log_q(why), w->outbox_len,
 		  (unsigned long long)w->outbox_bytes);
 	sv->workers.stuck++;
 	sv->stats.ipc_drops += w->outbox_len;
@@ -128,8 +127,9 @@ sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m)
 	m->worker = (uint32_t)w->id;
 	m->gen = sv->cfg->generation;
 	if ((rc = proto_encode_nng(m, &msg)) != WSD_OK) {
-		log_error("worker %d: cannot encode %s: %s", w->id,
-			  proto_type_name(m->type), wsd_strerror(rc));
+		log_error("ipc_encode_failed", "worker=%d type=%s error=%s",
+			  w->id, proto_type_name(m->type),
+			  log_q(wsd_strerror(rc)));
 		sv->stats.ipc_drops++;
 		w->drops++;
 		return rc;
@@ -149,9 +149,7 @@ sv_worker_send(struct sv *sv, struct sv_worker *w, struct proto_msg *m)
 	}
 	if (w->outbox_len == 0) {
 		w->outbox_since = wall_ms();
-		log_warn("worker %d: its IPC queue is full; messages wait in "
-			 "its outbox",
-			 w->id);
+		log_warn("ipc_queue_full", "worker=%d", w->id);
 	}
 	o->msg = msg;
 	STAILQ_INSERT_TAIL(&w->outbox, o, link);
@@ -220,7 +218,7 @@ void
 sv_worker_kill(struct sv *sv, struct sv_worker *w, const char *why)
 {
 	(void)sv;
-	log_error("worker %d: %s; dropping the worker", w->id, why);
+	log_error("worker_dropped", "worker=%d reason=%s", w->id, log_q(why));
 	if (w->pid > 0)
 		kill(w->pid, SIGKILL);
 }
@@ -265,8 +263,8 @@ static void
 channel_close(struct sv *sv, struct sv_worker *w)
 {
 	if (w->outbox_len > 0)
-		log_warn("worker %d: %u messages waited for it when it went",
-			 w->id, w->outbox_len);
+		log_warn("worker_outbox_lost", "worker=%d msgs=%u", w->id,
+			 w->outbox_len);
 	outbox_clear(w);
 	if (!w->sock_open)
 		return;
@@ -308,8 +306,8 @@ channel_open(struct sv *sv, struct sv_worker *w)
 	ev_io_start(sv->loop, &w->rio);
 	return WSD_OK;
 fail:
-	log_error("worker %d: cannot open IPC channel %s: %s", w->id, url,
-		  nng_strerror(rv));
+	log_error("ipc_open_failed", "worker=%d url=%s error=%s", w->id,
+		  log_q(url), log_q(nng_strerror(rv)));
 	channel_close(sv, w);
 	return WSD_ECLOSED;
 }
@@ -318,16 +316,20 @@ fail:
 static void
 exec_worker(struct sv *sv, struct sv_worker *w)
 {
-	char id[16], epoch[16], fd[16], level[16], url[256], name[32];
+	char id[16], epoch[16], fd[16], level[16], format[16], url[256];
+	char name[32];
 	/* argv[0] names the process in ps and keeps `pidof wsd` to the
 	 * supervisor. */
-	char *argv[] = {name, "--worker",    id, "--epoch",	epoch, "--ipc",
-			url,  "--listen-fd", fd, "--log-level", level, NULL};
+	char *argv[] = {name,	"--worker",    id,    "--epoch",
+			epoch,	"--ipc",       url,   "--listen-fd",
+			fd,	"--log-level", level, "--log-format",
+			format, NULL};
 
 	snprintf(name, sizeof(name), "wsd: worker %d", w->id);
 	snprintf(id, sizeof(id), "%d", w->id);
 	snprintf(epoch, sizeof(epoch), "%u", w->epoch);
 	snprintf(level, sizeof(level), "%d", sv->cfg->w.log_level);
+	snprintf(format, sizeof(format), "%d", sv->cfg->w.log_format);
 	ipc_path(sv, w->id, url, sizeof(url));
 	/* Die with the supervisor; keep only stdio and the listener. */
 	prctl(PR_SET_PDEATHSIG, SIGQUIT);
@@ -359,7 +361,8 @@ spawn(struct sv *sv, struct sv_worker *w)
 	}
 	w->epoch = sv->workers.next_epoch++;
 	if ((pid = fork()) < 0) {
-		log_error("worker %d: fork: %s", w->id, strerror(errno));
+		log_error("worker_fork_failed", "worker=%d error=%s", w->id,
+			  log_q(strerror(errno)));
 		channel_close(sv, w);
 		sv_worker_event(sv, w, SV_SLOT_EV_SPAWN_FAILED);
 		return;
@@ -369,7 +372,7 @@ spawn(struct sv *sv, struct sv_worker *w)
 	w->pid = pid;
 	w->draining = 0;
 	w->started_ms = wall_ms();
-	log_info("worker %d started (pid %d)", w->id, (int)pid);
+	log_info("worker_started", "worker=%d worker_pid=%d", w->id, (int)pid);
 	send_config(sv, w);
 }
 
@@ -387,9 +390,9 @@ backoff(struct sv *sv, struct sv_worker *w)
 	uint64_t delay = sv_slot_backoff_ms(&w->young, w->lived_ms);
 
 	if (w->young >= SV_SLOT_CRASH_LOOP)
-		log_error("worker %d is crash-looping (%u quick deaths); "
-			  "next restart in %llu ms",
-			  w->id, w->young, (unsigned long long)delay);
+		log_error("worker_backoff",
+			  "worker=%d quick_deaths=%u delay_ms=%llu", w->id,
+			  w->young, (unsigned long long)delay);
 	arm(sv, w, delay);
 }
 
@@ -403,8 +406,9 @@ sv_worker_event(struct sv *sv, struct sv_worker *w, enum sv_slot_event ev)
 
 	w->state = st.next;
 	if (was != st.next)
-		log_debug("worker %d: %s on %s -> %s", w->id,
-			  sv_slot_state_name(was), sv_slot_event_name(ev),
+		log_debug("slot_transition", "worker=%d from=%s on=%s to=%s",
+			  w->id, sv_slot_state_name(was),
+			  log_q(sv_slot_event_name(ev)),
 			  sv_slot_state_name(st.next));
 	switch (st.action) {
 	case SV_SLOT_DO_SPAWN: spawn(sv, w); break;
@@ -416,9 +420,8 @@ sv_worker_event(struct sv *sv, struct sv_worker *w, enum sv_slot_event ev)
 	case SV_SLOT_DO_RETRY: arm(sv, w, SV_SLOT_RESTART_MAX_MS); break;
 	case SV_SLOT_DO_CANCEL: ev_timer_stop(sv->loop, &w->timer); break;
 	case SV_SLOT_DO_GIVE_UP:
-		log_error("worker %d asked not to be restarted; its slot is "
-			  "failed",
-			  w->id);
+		log_error("worker_failed", "worker=%d reason=%s", w->id,
+			  log_q("asked not to be restarted"));
 		break;
 	default: break;
 	}
@@ -432,7 +435,8 @@ sv_worker_ready(struct sv *sv, struct sv_worker *w, uint32_t gen)
 	w->gen = gen;
 	sv_worker_event(sv, w, SV_SLOT_EV_READY);
 	if (was == SV_SLOT_STARTING && w->state == SV_SLOT_READY)
-		log_info("worker %d ready (pid %d, generation %u)", w->id,
+		log_info("worker_ready",
+			 "worker=%d worker_pid=%d generation=%u", w->id,
 			 (int)w->pid, w->gen);
 }
 
@@ -488,20 +492,26 @@ on_child(struct ev_loop *loop, ev_child *cw, int revents)
 	dropped = sv->workers.on_exit(sv, w);
 	channel_close(sv, w);
 	w->pid = 0;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
-	    (w->state == SV_SLOT_STOPPING || w->state == SV_SLOT_RESTARTING))
-		log_info("worker %d stopped after %llu ms; %u connections "
-			 "left with it",
-			 w->id, (unsigned long long)w->lived_ms, dropped);
-	else if (WIFSIGNALED(st))
-		log_warn("worker %d killed by signal %d after %llu ms; %u "
-			 "connections dropped",
-			 w->id, WTERMSIG(st), (unsigned long long)w->lived_ms,
+	/* A worker exits 0 only after a drain: one the supervisor asked for
+	 * (a stop, a restart, a reload's roll) or a SIGTERM to the worker
+	 * itself. That is expected, so info; anything else is a crash. */
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		log_info("worker_exit",
+			 "worker=%d worker_pid=%d status=0 lived_ms=%llu "
+			 "conns=%u",
+			 w->id, (int)cw->rpid, (unsigned long long)w->lived_ms,
 			 dropped);
+	else if (WIFSIGNALED(st))
+		log_warn("worker_crash",
+			 "worker=%d worker_pid=%d signal=%d lived_ms=%llu "
+			 "conns=%u",
+			 w->id, (int)cw->rpid, WTERMSIG(st),
+			 (unsigned long long)w->lived_ms, dropped);
 	else
-		log_warn("worker %d exited with status %d after %llu ms; %u "
-			 "connections dropped",
-			 w->id, WEXITSTATUS(st),
+		log_warn("worker_crash",
+			 "worker=%d worker_pid=%d status=%d lived_ms=%llu "
+			 "conns=%u",
+			 w->id, (int)cw->rpid, WEXITSTATUS(st),
 			 (unsigned long long)w->lived_ms, dropped);
 	if (WIFEXITED(st) && WEXITSTATUS(st) == SV_SLOT_NO_RESTART) {
 		sv_worker_event(sv, w, SV_SLOT_EV_EXIT_FATAL);
@@ -512,12 +522,11 @@ on_child(struct ev_loop *loop, ev_child *cw, int revents)
 	    sv_slot_crash_loop(w->exits, &w->nexits, wall_ms(),
 			       (uint32_t)sv->cfg->restart_max_exits,
 			       sv->cfg->restart_window_ms)) {
-		log_error("worker %d: crash loop (%llu exits within %llu ms): "
-			  "not restarted until `wsctl worker restart %d` or "
-			  "a reload",
-			  w->id, (unsigned long long)sv->cfg->restart_max_exits,
-			  (unsigned long long)sv->cfg->restart_window_ms,
-			  w->id);
+		/* Not restarted until `wsctl worker restart` or a reload. */
+		log_error("worker_crash_loop",
+			  "worker=%d exits=%llu window_ms=%llu", w->id,
+			  (unsigned long long)sv->cfg->restart_max_exits,
+			  (unsigned long long)sv->cfg->restart_window_ms);
 		w->crash_loop = 1;
 		sv_worker_event(sv, w, SV_SLOT_EV_EXIT_FATAL);
 		return;

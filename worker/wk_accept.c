@@ -58,9 +58,9 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
 		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
-				log_warn("accept: %s with %u connections; "
-					 "pausing accepts for %.0f ms",
-					 strerror(errno), wk.nconns,
+				log_warn("accept_paused",
+					 "error=%s conns=%u pause_ms=%.0f",
+					 log_q(strerror(errno)), wk.nconns,
 					 ACCEPT_PAUSE * 1000);
 				ev_io_stop(loop, io);
 				ev_timer_set(&pause_timer, ACCEPT_PAUSE, 0.);
@@ -68,8 +68,7 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
 			} else if (errno == EINVAL) {
 				/* The supervisor shut the listener: the
 				 * daemon is exiting. */
-				log_debug("the listener was shut; accepting "
-					  "no more");
+				log_debug("listener_shut", "%s", "");
 				wk_accept_stop();
 			}
 			return;

@@ -452,8 +452,8 @@ wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 		return;
 	b = wk_frame_new(WSLAY_TEXT_FRAME, m->data.p, m->data.len);
 	if (b == NULL) {
-		log_error("out of memory framing a delivery to %s",
-			  m->conn ? "a connection" : "a room");
+		log_error("deliver_failed", "to=%s error=%s",
+			  m->conn ? "conn" : "room", log_q("out of memory"));
 		return;
 	}
 	b->stamp = m->stamp;

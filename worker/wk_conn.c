@@ -389,9 +389,10 @@ shed(void)
 		}
 		if (big == NULL || big->q.bytes < floor)
 			return;
-		log_info("conn %llu: the worker's queues hold %llu bytes, over "
-			 "limits.worker_queue_bytes; closing its %llu-byte "
-			 "queue with 4001",
+		/* Over limits.worker_queue_bytes: the largest queue goes. */
+		log_info("worker_budget_close",
+			 "conn=%llu worker_queued_bytes=%llu queued_bytes=%llu "
+			 "code=4001",
 			 (unsigned long long)big->id,
 			 (unsigned long long)wk.queued_bytes,
 			 (unsigned long long)big->q.bytes);
@@ -430,8 +431,9 @@ wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy, uint64_t key)
 		if (rc == WSD_EFULL) {
 			wk_mark_stats(c);
 			if (lim.policy == PROTO_SLOW_DISCONNECT) {
-				log_info("conn %llu: send queue full (%llu "
-					 "bytes, %u messages); closing 4001",
+				log_info("send_queue_full",
+					 "conn=%llu queued_bytes=%llu "
+					 "queued_msgs=%u code=4001",
 					 (unsigned long long)c->id,
 					 (unsigned long long)c->q.bytes,
 					 c->q.msgs);
@@ -586,8 +588,7 @@ wk_conn_charge(struct wk_conn *c, size_t len)
 		return WSD_OK;
 	rc = wk_rate_charge(r, &l, ev_now(wk.loop), len);
 	if (rc < 0) {
-		log_info("conn %llu: over its send rate for %.1f s; closing "
-			 "4002",
+		log_info("rate_close", "conn=%llu over_s=%.1f code=4002",
 			 (unsigned long long)c->id, l.grace);
 		wk.tot[PROTO_TOT_LIMIT_RATE_CLOSE]++;
 		wk_conn_close(c, 4002, "rate limit exceeded");
@@ -628,7 +629,8 @@ heartbeat(struct wk_conn *c)
 					 : timeout - (now - c->ping_at));
 			return;
 		}
-		log_debug("conn %llu: no pong within %.1f s; closing 4000",
+		log_debug("heartbeat_timeout",
+			  "conn=%llu timeout_s=%.1f code=4000",
 			  (unsigned long long)c->id,
 			  WK_SECONDS(wk.cfg.heartbeat_timeout_ms));
 		wk_conn_close(c, 4000, "heartbeat timeout");
@@ -661,7 +663,7 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	case WK_OPEN: heartbeat(c); break;
 	case WK_HANDSHAKE:
 	case WK_ADMITTING:
-		log_debug("conn %llu: handshake timeout",
+		log_debug("handshake_timeout", "conn=%llu",
 			  (unsigned long long)c->id);
 		wk_conn_abort(c);
 		break;

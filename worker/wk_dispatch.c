@@ -52,15 +52,15 @@ apply_config(const struct proto_msg *m)
 	addr_cidrs_free(&wk.proxies);
 	if (addr_cidrs_parse(wk.cfg.trusted_proxies.v, wk.cfg.trusted_proxies.n,
 			     &wk.proxies, &bad, &why) != 0)
-		log_error("cannot apply trusted_proxies (%s): peers are the "
-			  "clients",
-			  why);
-	/* The log follows the supervisor's: a new level, and log_file opened
-	 * again (a new path, or the same one after a rotation). */
+		log_error("trusted_proxies_failed", "error=%s", log_q(why));
+	/* The log follows the supervisor's: a new level and format, and
+	 * log_file opened again (a new path, or the same one after a
+	 * rotation). */
 	log_set_level((enum log_level)wk.cfg.log_level);
+	log_set_format((enum log_format)wk.cfg.log_format);
 	if (wk.cfg.log_file[0] != '\0' && log_reopen(wk.cfg.log_file) != 0)
-		log_error("cannot open log_file %s: %s", wk.cfg.log_file,
-			  strerror(errno));
+		log_error("log_file_failed", "path=%s error=%s",
+			  log_q(wk.cfg.log_file), log_q(strerror(errno)));
 	return WSD_OK;
 }
 
@@ -70,9 +70,8 @@ on_config(const struct proto_msg *m)
 	struct proto_msg r;
 
 	if (apply_config(m) != WSD_OK) {
-		log_error("cannot apply CONFIG generation %u (out of memory); "
-			  "exiting",
-			  m->gen);
+		log_error("config_failed", "generation=%u error=%s", m->gen,
+			  log_q("out of memory"));
 		exit(PROTO_EXIT_NO_RESTART);
 	}
 	memset(&r, 0, sizeof(r));
@@ -82,7 +81,7 @@ on_config(const struct proto_msg *m)
 		wk.configured = 1;
 		wk_accept_start();
 	}
-	log_debug("applied config generation %u", m->gen);
+	log_debug("config_applied", "generation=%u", m->gen);
 }
 
 static void
@@ -104,11 +103,11 @@ on_kick(struct wk_conn *c, const struct proto_msg *m)
 	/* A drain closes every client with 1001 and counts them in its own
 	 * log lines; a kick by an operator is worth a line each. */
 	if (m->status == 1001)
-		log_debug("conn %llu closed with 1001 (drain)",
+		log_debug("drain_close", "conn=%llu code=1001",
 			  (unsigned long long)c->id);
 	else
-		log_info("conn %llu kicked with %d", (unsigned long long)c->id,
-			 (int)m->status);
+		log_info("kicked", "conn=%llu code=%d",
+			 (unsigned long long)c->id, (int)m->status);
 	wk_conn_close(c, (int)m->status, reason);
 	wk_conn_settle(c);
 }
@@ -123,8 +122,9 @@ wk_dispatch_msg(const struct proto_msg *m)
 	case PROTO_REOPEN_LOG:
 		if (wk.cfg.log_file[0] != '\0' &&
 		    log_reopen(wk.cfg.log_file) != 0)
-			log_error("cannot open log_file %s: %s",
-				  wk.cfg.log_file, strerror(errno));
+			log_error("log_file_failed", "path=%s error=%s",
+				  log_q(wk.cfg.log_file),
+				  log_q(strerror(errno)));
 		return;
 	case PROTO_DELIVER: wk_client_on_deliver(c, m); return;
 	case PROTO_CONN_ACCEPT:
@@ -134,7 +134,7 @@ wk_dispatch_msg(const struct proto_msg *m)
 	case PROTO_RESUMED:
 	case PROTO_KICK: break;
 	default:
-		log_error("unexpected %s from the supervisor; exiting",
+		log_error("ipc_unexpected", "type=%s",
 			  proto_type_name(m->type));
 		exit(1);
 	}

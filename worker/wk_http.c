@@ -260,7 +260,8 @@ reject(struct wk_conn *c, int status, const char *why)
 		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
 		     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s\n",
 		     status, status_text(status), strlen(why) + 1, extra, why);
-	log_debug("conn %llu: %d %s", (unsigned long long)c->id, status, why);
+	log_debug("handshake_refused", "conn=%llu status=%d reason=%s",
+		  (unsigned long long)c->id, status, log_q(why));
 	wk.tot[PROTO_TOT_REFUSED + stats_refused_index(status)]++;
 	send_raw(c, head, (size_t)n);
 	hs_free(c->hs);

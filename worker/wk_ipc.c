@@ -95,14 +95,12 @@ wk_ipc_send(struct proto_msg *m)
 	/* Keep it, behind whatever already waits. */
 	if ((o = malloc(sizeof(*o))) == NULL || outbox_len >= OUTBOX_MAX ||
 	    outbox_bytes + nng_msg_len(msg) > OUTBOX_MAX_BYTES) {
-		log_error("the supervisor has not taken %u messages (%llu "
-			  "bytes); exiting",
-			  outbox_len, (unsigned long long)outbox_bytes);
+		log_error("ipc_stuck", "msgs=%u bytes=%llu", outbox_len,
+			  (unsigned long long)outbox_bytes);
 		exit(1);
 	}
 	if (refused++ % 10000 == 0)
-		log_warn("IPC queue to the supervisor full: %s waits (%u "
-			 "waiting)",
+		log_warn("ipc_queue_full", "type=%s waiting=%u",
 			 proto_type_name(m->type), outbox_len + 1);
 	o->msg = msg;
 	STAILQ_INSERT_TAIL(&outbox, o, link);
@@ -146,11 +144,10 @@ on_readable(struct ev_loop *loop, ev_io *io, int revents)
 		if (proto_decode(&m, &u, nng_msg_body(msg), nng_msg_len(msg)) !=
 			WSD_OK ||
 		    m.worker != (uint32_t)wk.id) {
-			log_error("malformed IPC message from the supervisor "
-				  "(%s); exiting",
-				  m.bad != PROTO_BAD_NONE
-				      ? proto_bad_name(m.bad)
-				      : "wrong worker id");
+			log_error("ipc_malformed", "reason=%s",
+				  log_q(m.bad != PROTO_BAD_NONE
+					    ? proto_bad_name(m.bad)
+					    : "wrong worker id"));
 			exit(1);
 		}
 		msg_cb(&m);
@@ -212,7 +209,8 @@ wk_ipc_open(const char *url, wk_ipc_msg_fn *on_msg, wk_ipc_gone_fn *gone_fn)
 	ev_io_start(wk.loop, &recv_io);
 	return WSD_OK;
 fail:
-	log_error("cannot open the IPC channel %s: %s", url, nng_strerror(rv));
+	log_error("ipc_open_failed", "url=%s error=%s", log_q(url),
+		  log_q(nng_strerror(rv)));
 	wk_ipc_close();
 	return WSD_ECLOSED;
 }

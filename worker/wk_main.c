@@ -66,8 +66,7 @@ on_config_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)revents;
 	if (wk.configured)
 		return;
-	log_error("no CONFIG from the supervisor within %.0f s; exiting",
-		  CONFIG_DEADLINE);
+	log_error("config_missing", "deadline_s=%.0f", CONFIG_DEADLINE);
 	exit(1);
 }
 
@@ -215,7 +214,7 @@ stop(const char *why)
 		return;
 	wk.stopping = 1;
 	ev_timer_stop(wk.loop, &drain_timer);
-	log_info("stopping (%s): closing %u connections", why, wk.nconns);
+	log_info("stopping", "reason=%s conns=%u", log_q(why), wk.nconns);
 	wk_accept_stop();
 	wk_conn_close_all(1001, "going away");
 	stop_started = ev_now(wk.loop);
@@ -229,7 +228,7 @@ on_drain_timer(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)t;
 	(void)revents;
 	if (wk.nconns == 0) {
-		log_info("drained: every client is gone");
+		log_info("drained", "conns=0");
 		ev_break(loop, EVBREAK_ALL);
 	} else if (ev_now(loop) - drain_started >=
 		   WK_SECONDS(wk.cfg.drain_timeout_ms)) {
@@ -254,7 +253,7 @@ drain(void)
 		stop("SIGTERM before any CONFIG");
 		return;
 	}
-	log_info("draining: %u connections", wk.nconns);
+	log_info("draining", "conns=%u", wk.nconns);
 	wk_accept_stop();
 	drain_started = ev_now(wk.loop);
 	ev_timer_init(&drain_timer, on_drain_timer, STOP_POLL, STOP_POLL);
@@ -280,7 +279,8 @@ on_supervisor_gone(void)
 }
 
 static int
-parse_args(int argc, char **argv, const char **url, int *level, int *fd)
+parse_args(int argc, char **argv, const char **url, int *level, int *format,
+	   int *fd)
 {
 	int i;
 
@@ -293,6 +293,8 @@ parse_args(int argc, char **argv, const char **url, int *level, int *fd)
 			*fd = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--log-level") == 0)
 			*level = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--log-format") == 0)
+			*format = atoi(argv[i + 1]);
 		else
 			return WSD_EINVAL;
 	}
@@ -305,18 +307,17 @@ wk_main(int argc, char **argv)
 {
 	struct proto_msg hello;
 	const char *url = NULL;
-	char role[32];
-	int level = LOG_LEVEL_INFO, listen_fd = -1;
+	int level = LOG_LEVEL_INFO, format = LOG_FORMAT_JSON, listen_fd = -1;
 	struct wk_conn *c, *tmp;
 
-	if (argc < 3 || parse_args(argc - 1, argv + 1, &url, &level,
+	if (argc < 3 || parse_args(argc - 1, argv + 1, &url, &level, &format,
 				   &listen_fd) != WSD_OK) {
 		fprintf(stderr, "wsd: bad worker arguments (workers are "
 				"started by the supervisor)\n");
 		return PROTO_EXIT_NO_RESTART;
 	}
-	snprintf(role, sizeof(role), "worker %d", wk.id);
-	log_init(role, (enum log_level)level);
+	log_init("worker", wk.id, (enum log_level)level,
+		 (enum log_format)format);
 	signal(SIGPIPE, SIG_IGN);
 	/* Reload and the user signals are the supervisor's: one sent here
 	 * by mistake (`kill -HUP $(pidof ...)`) must not end a worker. */

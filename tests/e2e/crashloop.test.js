@@ -36,7 +36,7 @@ describe('crash loop', () => {
     assert.equal(failed.crash_loop, true);
     assert.equal(failed.last_exit, 'signal 9');
     assert.equal(failed.pid, 0);
-    await waitFor(() => /worker 0: crash loop \(3 exits within 20000 ms\)/.test(d.log()), { what: 'the crash loop logged' });
+    await waitFor(() => /"event":"worker_crash_loop","worker":0,"exits":3,"window_ms":20000\}/.test(d.log()), { what: 'the crash loop logged' });
     await sleep(1000);
     assert.equal(slot(0).state, 'failed', 'not restarted');
     assert.equal(d.ctl(['status']).state, 'degraded');

@@ -66,7 +66,7 @@ describe('wsd -d', () => {
     assert.equal(status.workers_ready, 2);
     const workers = JSON.parse(execFileSync(wsctl, ['-s', sock, '--json', 'workers']).toString()).workers.map((w) => w.pid);
     pids = pids.concat(workers);
-    assert.match(fs.readFileSync(logFile, 'utf8'), /worker 1 ready/, 'the log goes to log_file');
+    assert.match(fs.readFileSync(logFile, 'utf8'), /"event":"worker_ready","worker":1,/, 'the log goes to log_file');
     process.kill(pid, 'SIGTERM');
     for (let i = 0; i < 50 && (alive(pid) || workers.some(alive)); i++) await sleep(100);
     assert.ok(!alive(pid), 'the supervisor exited');

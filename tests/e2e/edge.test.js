@@ -144,7 +144,7 @@ describe('a slow consumer', () => {
     slow.ws._socket.resume();
     const info = await slow.waitClose(5000);
     assert.equal(info.code, 4001, `closed with ${info.code} ${info.reason}`);
-    assert.match(d.log(), /send queue full .*closing 4001/);
+    assert.match(d.log(), /"event":"send_queue_full","conn":\d+,"queued_bytes":\d+,"queued_msgs":\d+,"code":4001/);
     pub.close();
   });
 });

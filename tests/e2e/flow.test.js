@@ -67,7 +67,7 @@ describe('flow control for senders', () => {
     /* Not read while paused: far fewer answered than sent. */
     assert.ok(pongs < sent / 2, `${pongs} pongs for ${sent} pings`);
     assert.ok(c.all.some((m) => m.type === 'flow' && m.state === 'pause'));
-    assert.match(d.log(), /over its send rate for 1\.5 s; closing 4002/);
+    assert.match(d.log(), /"event":"rate_close","conn":\d+,"over_s":1\.5,"code":4002\}/);
     assert.ok(other.isOpen);
     other.close();
   });

@@ -157,7 +157,7 @@ describe('sd_notify', () => {
       [],
       'every worker was replaced before READY=1',
     );
-    assert.match(d.log(), /roll: every worker is on generation/);
+    assert.match(d.log(), /"event":"roll_done"/);
     assert.equal(y, r + 1, 'nothing between RELOADING=1 and READY=1');
   });
 

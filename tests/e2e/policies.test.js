@@ -144,7 +144,7 @@ describe('limits.worker_queue_bytes', () => {
       if (i % 200 === 199) await sleep(5);
     }
     await waitFor(() => d.ctl(['room', 'b.room']).room.seq === 3000, { timeoutMs: 20000, what: 'all published' });
-    await waitFor(() => /over limits\.worker_queue_bytes; closing its/.test(d.log()), { timeoutMs: 5000, what: 'the budget acting' });
+    await waitFor(() => /"event":"worker_budget_close",.*"code":4001/.test(d.log()), { timeoutMs: 5000, what: 'the budget acting' });
     const left = new Set(d.ctl(['conns']).conns.map((c) => c.id));
     const closed = readers.filter((c) => !left.has(c.welcome.conn));
     assert.ok(closed.length >= 1 && closed.length < 3, `${closed.length} of 3 readers closed`);

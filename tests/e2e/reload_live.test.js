@@ -66,17 +66,17 @@ describe('reload: log level and log file', () => {
     const file = path.join(d.dir, 'wsd.log.file');
     fs.writeFileSync(d.confPath, renderConfig(d.base, { log_file: file }));
     assert.equal(d.ctlResult(['reload']).status, 0);
-    await waitFor(() => fs.existsSync(file) && /supervisor\[\d+\] info: reloaded: generation 2/.test(fs.readFileSync(file, 'utf8')), {
+    await waitFor(() => fs.existsSync(file) && /"level":"info","process":"supervisor","pid":\d+,"event":"reloaded","generation":2,/.test(fs.readFileSync(file, 'utf8')), {
       what: 'the supervisor logging to log_file',
     });
     fs.renameSync(file, `${file}.1`);
     fs.writeFileSync(d.confPath, renderConfig(d.base, { log_file: file, log_level: 'debug' }));
     assert.equal(d.ctlResult(['reload']).status, 0);
     for (const id of [0, 1])
-      await waitFor(() => fs.existsSync(file) && new RegExp(`worker ${id}\\[\\d+\\] debug: applied config generation 3`).test(fs.readFileSync(file, 'utf8')), {
+      await waitFor(() => fs.existsSync(file) && new RegExp(`"level":"debug","process":"worker","worker":${id},"pid":\\d+,"event":"config_applied","generation":3\\}`).test(fs.readFileSync(file, 'utf8')), {
         what: `worker ${id} logging at debug to the new file`,
       });
-    assert.match(fs.readFileSync(file, 'utf8'), /supervisor\[\d+\] info: reload: log_level info -> debug: live/);
+    assert.match(fs.readFileSync(file, 'utf8'), /"process":"supervisor","pid":\d+,"event":"reload_change","change":"log_level info -> debug: live"\}/);
     assert.doesNotMatch(fs.readFileSync(`${file}.1`, 'utf8'), /generation 3/);
   });
 });

@@ -162,7 +162,7 @@ describe('reload: rolling the workers', () => {
     assert.equal(overlap.status, 1, `the overlapping reload: ${overlap.stdout} ${overlap.stderr}`);
     assert.match(overlap.stderr, /still rolling/);
     assert.ok(clients.every((t) => t.resumes.length > 0), 'every client moved to the new address');
-    assert.match(d.log(), /roll: every worker is on generation 2/);
+    assert.match(d.log(), /"event":"roll_done","generation":2\}/);
   });
 });
 

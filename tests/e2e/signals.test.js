@@ -105,7 +105,7 @@ describe('process names and signals', () => {
     assert.ok(stays.isOpen);
     const slot = d.ctl(['workers']).workers.find((w) => w.id === 0);
     assert.equal(slot.crash_loop, false);
-    assert.match(d.log(), /worker 0 \(pid \d+\) is draining: 1 clients to tell/);
+    assert.match(d.log(), /"event":"worker_draining","worker":0,"worker_pid":\d+,"conns":1\}/);
     back.close();
     stays.close();
   });
@@ -138,7 +138,7 @@ describe('a handshake during a worker drain', () => {
     }
     await sleep(100); /* the worker has read the heads */
     process.kill(victim.pid, 'SIGTERM');
-    await waitFor(() => d.log().includes(`worker 0 (pid ${victim.pid}) is draining`), { what: 'worker 0 draining' });
+    await waitFor(() => d.log().includes(`\"event\":\"worker_draining\",\"worker\":0,\"worker_pid\":${victim.pid},`), { what: 'worker 0 draining' });
     for (const s of socks) s.write(rest);
     await waitFor(() => socks.every((s) => /\r\n\r\n/.test(s.data)), { what: 'every handshake answered' });
     for (const s of socks) {

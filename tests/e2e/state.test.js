@@ -47,12 +47,12 @@ describe('state file', () => {
     assert.equal((await stays.nextIn('news')).seq, 4);
     const r = await d.stop({ closeClients: false });
     assert.equal(r.code, 0);
-    assert.match(d.log(), /saved state to .*wsd\.state: 1 rooms, 6 replay entries, 2 sessions/);
+    assert.match(d.log(), /"event":"state_saved","path":"[^"]*wsd\.state","rooms":1,"replay_entries":6,"sessions":2,/);
     assert.equal((await stays.waitClose()).code, 1001);
     assert.ok(fs.existsSync(file));
 
     d = await startWsd({ config });
-    assert.match(d.log(), /loaded state from .*: 1 rooms, 6 replay entries, 2 sessions/);
+    assert.match(d.log(), /"event":"state_loaded","path":"[^"]*","rooms":1,"replay_entries":6,"sessions":2\}/);
     assert.ok(!fs.existsSync(file), 'a loaded file is moved aside');
     const room = d.ctl(['room', 'news']).room;
     assert.equal(room.epoch, epoch);
@@ -92,7 +92,7 @@ describe('state file', () => {
       await d.stop();
       fs.writeFileSync(file, make(fs.readFileSync(file)));
       d = await startWsd({ config });
-      assert.match(d.log(), /warn: state file ignored: .*wsd\.state/);
+      assert.match(d.log(), /"level":"warn",.*"event":"state_ignored",.*wsd\.state/);
       const c2 = await connectWelcomed(d.url);
       c2.send({ type: 'subscribe', room: 'x', since: 1, epoch });
       const sub = await c2.next('subscribed');
@@ -142,7 +142,7 @@ describe('state snapshot', () => {
     assert.ok(fs.existsSync(snap), 'the snapshot outlives the supervisor');
 
     d = await startWsd({ config });
-    assert.match(d.log(), /the last stop was not clean; loaded the snapshot .*wsd\.snapshot: 1 rooms, 3 replay entries, 1 sessions; every room has a new epoch/);
+    assert.match(d.log(), /"event":"snapshot_loaded","path":"[^"]*wsd\.snapshot","rooms":1,"replay_entries":3,"sessions":1,"new_epochs":true\}/);
     const room = d.ctl(['room', 'snap']).room;
     assert.equal(room.seq, 3);
     assert.notEqual(room.epoch, epoch);

@@ -67,7 +67,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	log_init("fuzz_config", LOG_LEVEL_ERROR);
+	log_init("fuzz_config", -1, LOG_LEVEL_ERROR, LOG_FORMAT_JSON);
 	if ((fd = mkstemp(path)) < 0) {
 		perror("fuzz_config: mkstemp");
 		abort();

@@ -99,9 +99,10 @@ fh_worker_init(void)
 	const char *lv = getenv("FUZZ_LOG");
 	const struct setting_row *orig;
 
-	log_init("fuzz worker", lv && strcmp(lv, "debug") == 0
-				    ? LOG_LEVEL_DEBUG
-				    : LOG_LEVEL_ERROR);
+	log_init("worker", 1,
+		 lv && strcmp(lv, "debug") == 0 ? LOG_LEVEL_DEBUG
+						: LOG_LEVEL_ERROR,
+		 LOG_FORMAT_JSON);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&wk, 0, sizeof(wk));
 	wk.loop = ev_default_loop(0);

@@ -176,6 +176,7 @@ static struct settings cfg_all = {
     .drain_timeout_ms = 12000,
     .log_level = 3,
     .log_file = "/var/log/wsd.log",
+    .log_format = 1,
     .rate_msgs = 50,
     .rate_msgs_burst = 75,
     .rate_bytes = 1000000,
@@ -365,6 +366,7 @@ assert_config_eq(const msgpack_object *obj, const struct settings *want)
 	assert_int_equal(got->drain_timeout_ms, want->drain_timeout_ms);
 	assert_int_equal(got->log_level, want->log_level);
 	assert_string_equal(got->log_file, want->log_file);
+	assert_int_equal(got->log_format, want->log_format);
 	settings_free(settings_worker, settings_worker_n, got);
 }
 
@@ -488,7 +490,7 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			/* The block's slots: test_settings.c pins the
 			 * order of every row. */
-			assert_int_equal(o->via.array.size, 32);
+			assert_int_equal(o->via.array.size, 33);
 			assert_obj_uint(&o->via.array.ptr[0],
 					want->config->max_message_bytes);
 			assert_obj_uint(&o->via.array.ptr[10],

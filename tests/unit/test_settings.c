@@ -51,6 +51,7 @@ static const char *const wire_keys[] = {
     "drain.timeout_ms",
     "log_level",
     "log_file",
+    "log_format",
     "trusted_proxies",
     "limits.rate_msgs",
     "limits.rate_msgs_burst",
@@ -184,6 +185,7 @@ test_defaults(void **state)
 	assert_int_equal(s.jwt_info_max_bytes, 1024);
 	assert_int_equal(s.drain_timeout_ms, 30000);
 	assert_int_equal(s.log_level, LOG_LEVEL_INFO);
+	assert_int_equal(s.log_format, LOG_FORMAT_JSON);
 	assert_string_equal(s.log_file, "");
 	settings_free(settings_worker, NROWS, &s);
 	assert_null(s.ws_path);
