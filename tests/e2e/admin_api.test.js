@@ -15,7 +15,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { startWsd, connectWelcomed, mintToken, waitFor, freePorts, renderConfig, WSD_BIN } = require('./harness');
+const { startWsd, connectWelcomed, mintToken, waitFor, freePorts, renderConfig, WSD_BIN, pidAlive } = require('./harness');
 
 const T = { timeout: 30000 };
 const KEY = 'e2e-admin-key-7f3a9c1d2b';
@@ -202,6 +202,62 @@ describe('the admin API with admin.key', () => {
     });
     assert.match(raw, /^HTTP\/1\.1 200 /, raw);
     assert.match(raw, /"ok":true/);
+  });
+  it('the other actions: token, worker restart, reload, kick --revoke, as wsctl gives them', T, async () => {
+    const keys = (o) => Object.keys(o).sort();
+    /* token: both mint a JWT the daemon accepts. */
+    const viaCtl = d.ctl(['token', '--user', 'dave', '--ttl', '60']);
+    const tr = await post('/api/token', { user: 'dave', ttl: 60 });
+    assert.equal(tr.status, 200);
+    const viaApi = await tr.json();
+    assert.deepEqual(keys(viaApi), keys(viaCtl));
+    for (const t of [viaApi.token, viaCtl.token]) {
+      const c = await (await get(`/api/checktoken?token=${encodeURIComponent(t)}`)).json();
+      assert.equal(c.ok, true, JSON.stringify(c));
+      assert.equal(c.user, 'dave');
+    }
+    /* worker restart: the slot comes back ready, through either. */
+    const restarted = d.ctl(['worker', 'restart', '0']);
+    await waitFor(() => d.ctl(['workers']).workers.every((w) => w.state === 'ready'), { what: 'slot 0 ready again' });
+    const wr = await (await post('/api/worker', { action: 'restart', id: 1 })).json();
+    assert.deepEqual(keys(wr), keys(restarted));
+    assert.equal(wr.id, 1);
+    await waitFor(() => d.ctl(['workers']).workers.every((w) => w.state === 'ready'), { timeoutMs: 10000, what: 'slot 1 ready again' });
+    /* reload: each makes the next generation and reports the changes. */
+    const g = d.ctl(['status']).generation;
+    const r1 = d.ctl(['reload']);
+    const r2 = await (await post('/api/reload', {})).json();
+    assert.deepEqual(keys(r2), keys(r1));
+    assert.equal(r1.generation, g + 1);
+    assert.equal(r2.generation, g + 2);
+    assert.deepEqual(r2.changes, r1.changes);
+    /* kick --user --revoke: a user without connections is not an error. */
+    const k1 = d.ctl(['kick', '--user', 'nobody-here', '--revoke']);
+    const k2 = await (await post('/api/kick', { user: 'nobody-here', revoke: true })).json();
+    assert.deepEqual(steady(k2), steady(k1));
+  });
+});
+
+/* drain, last: the daemon stops. */
+describe('POST /api/drain', () => {
+  let d;
+
+  before(async () => {
+    d = await startWsd({ workers: 1, config: { admin: { key: KEY } } });
+  });
+  after(async () => {
+    if (d) await d.stop();
+  });
+
+  it('drains and stops the daemon, as wsctl drain does', T, async () => {
+    const res = await fetch(`http://127.0.0.1:${d.adminPort}/api/drain`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ timeout: 2 }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).ok, true);
+    await waitFor(() => !pidAlive(d.pid), { timeoutMs: 15000, what: 'the daemon gone after the drain' });
   });
 });
 
