@@ -347,6 +347,7 @@ ctl_print_workers(const json_t *req, const json_t *reply)
 	    {"STATE", "state", FMT_VALUE},
 	    {"CONNS", "connections", FMT_VALUE},
 	    {"RESTARTS", "restarts", FMT_VALUE},
+	    {"DROPS", "drops", FMT_VALUE},
 	    {"LAST EXIT", "last_exit", FMT_VALUE},
 	    {"UPTIME", "uptime_s", FMT_DURATION},
 	};
