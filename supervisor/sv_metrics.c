@@ -107,56 +107,61 @@ self_fds(void)
 	return n > 0 ? n - 1 : 0; /* the directory's own */
 }
 
+/* One process_* family: the supervisor's value without a label, then each
+ * running worker's with its slot; from f (CPU seconds) or else u. */
+static void
+per_process(struct sv_prom *p, const char *name, const char *type,
+	    const char *help, const int *up, const double *f, const uint64_t *u)
+{
+	int i;
+
+	sv_prom_family(p, name, type, help);
+	for (i = 0; i <= SV_MAX_WORKERS; i++) {
+		struct wlabel l = wlabel(i - 1);
+		const char *lab[] = {"worker", l.id, NULL};
+
+		if (!up[i])
+			continue;
+		if (f != NULL)
+			sv_prom_f64(p, name, i ? lab : NULL, f[i]);
+		else
+			sv_prom_u64(p, name, i ? lab : NULL, u[i]);
+	}
+}
+
 static void
 processes(struct sv *sv, struct sv_prom *p)
 {
 	double cpu[SV_MAX_WORKERS + 1];
-	uint64_t rss[SV_MAX_WORKERS + 1];
+	uint64_t rss[SV_MAX_WORKERS + 1], fds[SV_MAX_WORKERS + 1];
 	int up[SV_MAX_WORKERS + 1], i;
 
 	memset(up, 0, sizeof(up));
 	up[0] = proc_usage(0, &cpu[0], &rss[0]) == 0;
+	fds[0] = self_fds();
 	for (i = 0; i < SV_MAX_WORKERS; i++) {
 		struct sv_worker *w = sv_worker_get(sv, i);
 
 		up[i + 1] = w->pid > 0 &&
 			    proc_usage(w->pid, &cpu[i + 1], &rss[i + 1]) == 0;
+		fds[i + 1] = sv->stats.wgauge[i][PROTO_TOT_FDS];
 	}
-	sv_prom_family(p, "process_cpu_seconds_total", "counter",
-		       "User and system CPU time of the supervisor (no label) "
-		       "and of each worker process.");
-	for (i = 0; i <= SV_MAX_WORKERS; i++) {
-		struct wlabel l = wlabel(i - 1);
-		const char *lab[] = {"worker", l.id, NULL};
-
-		if (up[i])
-			sv_prom_f64(p, "process_cpu_seconds_total",
-				    i ? lab : NULL, cpu[i]);
-	}
-	sv_prom_family(p, "process_resident_memory_bytes", "gauge",
-		       "Resident memory of the supervisor (no label) and of "
-		       "each worker process.");
-	for (i = 0; i <= SV_MAX_WORKERS; i++) {
-		struct wlabel l = wlabel(i - 1);
-		const char *lab[] = {"worker", l.id, NULL};
-
-		if (up[i])
-			sv_prom_u64(p, "process_resident_memory_bytes",
-				    i ? lab : NULL, rss[i]);
-	}
-	sv_prom_family(p, "process_open_fds", "gauge",
-		       "Open file descriptors of the supervisor (no label) and "
-		       "of each worker (from its last STATS: its connections "
-		       "and the descriptors counted while it had few).");
-	sv_prom_u64(p, "process_open_fds", NULL, self_fds());
-	for (i = 0; i < SV_MAX_WORKERS; i++) {
-		struct wlabel l = wlabel(i);
-		const char *lab[] = {"worker", l.id, NULL};
-
-		if (up[i + 1])
-			sv_prom_u64(p, "process_open_fds", lab,
-				    sv->stats.wgauge[i][PROTO_TOT_FDS]);
-	}
+	per_process(p, "process_cpu_seconds_total", "counter",
+		    "User and system CPU time of the supervisor (no label) "
+		    "and of each worker process.",
+		    up, cpu, NULL);
+	per_process(p, "process_resident_memory_bytes", "gauge",
+		    "Resident memory of the supervisor (no label) and of "
+		    "each worker process.",
+		    up, NULL, rss);
+	/* The supervisor's is counted even when /proc/self/stat was not read.
+	 */
+	up[0] = 1;
+	per_process(p, "process_open_fds", "gauge",
+		    "Open file descriptors of the supervisor (no label) and "
+		    "of each worker (from its last STATS: its connections "
+		    "and the descriptors counted while it had few).",
+		    up, NULL, fds);
 }
 
 static void
