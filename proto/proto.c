@@ -38,6 +38,7 @@ enum field {
 	F_TOKEN,
 	F_EPOCH,
 	F_KEY,
+	F_TRACE,
 	F_CONFIG,
 	F_RECORDS,
 	F_TOTALS,
@@ -56,7 +57,7 @@ static const struct schema schemas[PROTO_TYPE_END] = {
     [PROTO_READY] = {"READY", {F_END}},
     [PROTO_CONN_OPEN] = {"CONN_OPEN",
 			 {F_CONN, F_USER, F_ADDR, F_AGENT, F_FLAGS, F_DATA,
-			  F_TOKEN}},
+			  F_TOKEN, F_TRACE}},
     [PROTO_CONN_ACCEPT] = {"CONN_ACCEPT",
 			   {F_CONN, F_STATUS, F_SESSION, F_TOKEN}},
     [PROTO_CONN_CLOSE] = {"CONN_CLOSE", {F_CONN, F_STATUS}},
@@ -64,7 +65,8 @@ static const struct schema schemas[PROTO_TYPE_END] = {
     [PROTO_SUB_REPLY] = {"SUB_REPLY",
 			 {F_CONN, F_ROOM, F_SEQ, F_FLAGS, F_EPOCH}},
     [PROTO_UNSUB] = {"UNSUB", {F_CONN, F_ROOM}},
-    [PROTO_PUBLISH] = {"PUBLISH", {F_CONN, F_ROOM, F_DATA, F_ID, F_KEY}},
+    [PROTO_PUBLISH] = {"PUBLISH",
+		       {F_CONN, F_ROOM, F_DATA, F_ID, F_KEY, F_TRACE}},
     [PROTO_DELIVER] = {"DELIVER",
 		       {F_ROOM, F_SEQ, F_CONN, F_EXCLUDE, F_FLAGS, F_DATA,
 			F_KEY, F_STAMP}},
@@ -114,6 +116,7 @@ msg_str(struct proto_msg *m, enum field f)
 	case F_TOKEN: return &m->token;
 	case F_EPOCH: return &m->epoch;
 	case F_KEY: return &m->key;
+	case F_TRACE: return &m->trace;
 	default: return NULL;
 	}
 }

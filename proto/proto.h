@@ -41,7 +41,8 @@ enum proto_type {
 	PROTO_READY,	   /* W: config applied, accepting */
 	PROTO_CONN_OPEN,   /* W: conn, user, addr, agent, flags, data (the
 			      token's info claim, JSON text, or ""), token
-			      (a resume token from ?resume=, or ""); asks to
+			      (a resume token from ?resume=, or ""), trace
+			      (the upgrade's traceparent, or ""); asks to
 			      admit */
 	PROTO_CONN_ACCEPT, /* S: conn, status (0 or HTTP status), session, token
 			    */
@@ -51,21 +52,22 @@ enum proto_type {
 	PROTO_SUB_REPLY, /* S: conn, room, seq, flags (PROTO_F_RECOVERED),
 			    epoch (the room's) */
 	PROTO_UNSUB,	 /* W: conn, room */
-	PROTO_PUBLISH, /* W: conn, room, data (JSON text), id, key ("": none) */
-	PROTO_DELIVER, /* S: room, seq, conn (0: room members), exclude, data,
-			  key (for latest_per_key rooms; "": none), stamp
-			  (mono_us when the supervisor took the publish; 0:
-			  not a publish) */
-	PROTO_ACK,     /* S: conn, id, seq */
-	PROTO_ERROR,   /* S: conn, code (text), reason, id, flags
-			  (PROTO_F_SUB) */
-	PROTO_KICK,    /* S: conn, status (close code), reason */
-	PROTO_STATS,   /* W: records (one per connection that changed),
-			  totals (the worker's, stats.h; or empty) */
-	PROTO_RESUME,  /* W: conn, token, data (the client's rooms, JSON) */
-	PROTO_RESUMED, /* S: conn, session, user, token, data (JSON object
-			  {room: {seq, epoch, recovered}}) */
-	PROTO_PRESENCE,	   /* W: conn, room; answered by a DELIVER or ERROR */
+	PROTO_PUBLISH,	 /* W: conn, room, data (JSON text), id, key, trace ("":
+			    none) */
+	PROTO_DELIVER,	 /* S: room, seq, conn (0: room members), exclude, data,
+			    key (for latest_per_key rooms; "": none), stamp
+			    (mono_us when the supervisor took the publish; 0:
+			    not a publish) */
+	PROTO_ACK,	 /* S: conn, id, seq */
+	PROTO_ERROR,	 /* S: conn, code (text), reason, id, flags
+			    (PROTO_F_SUB) */
+	PROTO_KICK,	 /* S: conn, status (close code), reason */
+	PROTO_STATS,	 /* W: records (one per connection that changed),
+			    totals (the worker's, stats.h; or empty) */
+	PROTO_RESUME,	 /* W: conn, token, data (the client's rooms, JSON) */
+	PROTO_RESUMED,	 /* S: conn, session, user, token, data (JSON object
+			    {room: {seq, epoch, recovered}}) */
+	PROTO_PRESENCE,	 /* W: conn, room; answered by a DELIVER or ERROR */
 	PROTO_RESUMED_ACK, /* W: conn; `resumed` is on its way to the client */
 	PROTO_DRAINING,	   /* W: got SIGTERM; accepts no more and waits for
 			      its clients to be told and gone */
@@ -152,6 +154,9 @@ struct proto_msg {
 	struct proto_str token;
 	struct proto_str epoch;
 	struct proto_str key; /* PUBLISH, DELIVER: the message's key, or "" */
+	/* CONN_OPEN: the upgrade's traceparent; PUBLISH: the message's
+	 * trace (proto/trace.h, checked by the worker); "": none. */
+	struct proto_str trace;
 	/* CONFIG: to encode, point config at the settings; decoded, load
 	 * config_obj (checked row by row) with settings_load. */
 	const struct settings *config;

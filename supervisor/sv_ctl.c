@@ -20,6 +20,7 @@
 
 #include "../proto/jwt.h"
 #include "../proto/log.h"
+#include "../proto/trace.h"
 #include "sv_route.h"
 #include "sv_session.h"
 
@@ -331,6 +332,8 @@ cmd_conn(struct sv *sv, const json_t *req)
 		json_array_append_new(rooms, json_string(m->room->name));
 	json_object_set_new(o, "rooms", rooms);
 	json_object_set_new(o, "agent", json_string(c->agent));
+	json_object_set_new(o, "traceparent",
+			    c->trace ? json_string(c->trace) : json_null());
 	json_object_set_new(o, "anonymous", json_boolean(c->anonymous));
 	{
 		char sid[SV_SESSION_ID_LEN + 1];
@@ -564,17 +567,38 @@ ctl_published(void *arg, int rc, uint64_t seq, int nworkers)
 	p->nworkers = nworkers;
 }
 
-/* Publish the request's data to room; fills the reply. */
+/* The request's optional "trace" into out: 1 when given, 0 when absent,
+ * -1 when it is not a traceparent (proto/trace.h). */
+static int
+req_trace(const json_t *req, char out[TRACE_LEN + 1])
+{
+	const json_t *jt = json_object_get(req, "trace");
+
+	if (jt == NULL)
+		return 0;
+	if (!json_is_string(jt) ||
+	    !trace_parse(json_string_value(jt), json_string_length(jt), out))
+		return -1;
+	return 1;
+}
+
+/* Publish the request's data (and its optional trace) to room; fills the
+ * reply. */
 static json_t *
-publish_to(struct sv *sv, const char *room_name, const json_t *data,
+publish_to(struct sv *sv, const char *room_name, const json_t *req,
 	   uint64_t exclude, const char *key)
 {
+	const json_t *data = json_object_get(req, "data");
 	struct ctl_pub p = {0, WSD_OK, 0, 0};
+	char trace[TRACE_LEN + 1];
+	int traced = req_trace(req, trace);
 	json_t *r;
 	char *text;
 
 	if (data == NULL)
 		return fail("data is required%s", NULL);
+	if (traced < 0)
+		return fail("trace must be a W3C traceparent%s", NULL);
 	if ((text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
 		return fail("out of memory%s", NULL);
 	{
@@ -588,6 +612,7 @@ publish_to(struct sv *sv, const char *room_name, const json_t *data,
 		    .key = key,
 		    .keylen = key ? strlen(key) : 0,
 		    .exclude = exclude,
+		    .trace = traced ? trace : NULL,
 		};
 
 		sv_route_publish(sv, &rp, ctl_published, &p);
@@ -621,7 +646,7 @@ cmd_publish(struct sv *sv, const json_t *req)
 		return fail("key must be a string of 1 to 128 bytes, no "
 			    "control bytes%s",
 			    NULL);
-	return publish_to(sv, room, json_object_get(req, "data"), 0, key);
+	return publish_to(sv, room, req, 0, key);
 }
 
 static json_t *
@@ -630,16 +655,16 @@ cmd_send(struct sv *sv, const json_t *req)
 	const char *user = json_string_value(json_object_get(req, "user"));
 	const json_t *data = json_object_get(req, "data");
 	struct sv_conn *c;
-	char room[ROOM_PERSONAL_MAX + 1];
+	char room[ROOM_PERSONAL_MAX + 1], trace[TRACE_LEN + 1];
+	int rc, traced = req_trace(req, trace);
 	char *text;
 	json_t *r;
-	int rc;
 
 	if (user != NULL) {
 		if (room_personal_name(room, sizeof(room), user, strlen(user)) <
 		    0)
 			return fail("bad user id%s", NULL);
-		return publish_to(sv, room, data, 0, NULL);
+		return publish_to(sv, room, req, 0, NULL);
 	}
 	if (!json_is_integer(json_object_get(req, "conn")))
 		return fail("send needs user or conn%s", NULL);
@@ -647,9 +672,11 @@ cmd_send(struct sv *sv, const json_t *req)
 		return fail("no such connection%s", NULL);
 	if (data == NULL)
 		return fail("data is required%s", NULL);
+	if (traced < 0)
+		return fail("trace must be a W3C traceparent%s", NULL);
 	if ((text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
 		return fail("out of memory%s", NULL);
-	rc = sv_route_direct(sv, c, text, strlen(text));
+	rc = sv_route_direct(sv, c, text, strlen(text), traced ? trace : NULL);
 	free(text);
 	if (rc != WSD_OK)
 		return fail("the connection's worker did not take it%s", NULL);
@@ -666,7 +693,7 @@ cmd_broadcast(struct sv *sv, const json_t *req)
 
 	if (ex && !json_is_integer(ex))
 		return fail("exclude must be a connection id%s", NULL);
-	return publish_to(sv, ROOM_BROADCAST, json_object_get(req, "data"),
+	return publish_to(sv, ROOM_BROADCAST, req,
 			  ex ? (uint64_t)json_integer_value(ex) : 0, NULL);
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../proto/log.h"
+#include "../proto/trace.h"
 #include "sv.h"
 #include "sv_drain.h"
 #include "sv_notify.h"
@@ -108,6 +109,17 @@ limit_hit(struct sv *sv, const struct sv_worker *w, const struct sv_user *u,
 	return over_rate(sv, m) ? 503 : 0;
 }
 
+/* The upgrade's traceparent, checked by the worker; checked again, since
+ * it goes into log lines. Out of memory: no trace, nothing worse. */
+static void
+keep_trace(struct sv_conn *c, const struct proto_msg *m)
+{
+	char t[TRACE_LEN + 1];
+
+	if (m->trace.len > 0 && trace_parse(m->trace.p, m->trace.len, t))
+		c->trace = strdup(t);
+}
+
 static void
 admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 {
@@ -140,10 +152,15 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 			sv_reg_conn_remove(&sv->reg, c);
 			r.status = 503;
 		} else {
+			keep_trace(c, m);
 			sv_token_sid_hex(c->sid, sid);
 			r.session = proto_cstr(sid);
 			r.token = proto_cstr(token);
 			sv->stats.conns_opened++;
+			log_debug("conn_opened",
+				  "worker=%d conn=%llu user=%s%s", w->id,
+				  (unsigned long long)c->id,
+				  log_q(c->user->name), trace_log_kv(c->trace));
 		}
 	}
 	if (r.status != 0)
@@ -310,6 +327,9 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	switch (m->type) {
 	case PROTO_CONN_CLOSE:
 		sv_count_closed(&sv->stats, (uint32_t)m->status, 1);
+		log_debug("conn_closed", "worker=%d conn=%llu code=%u%s", w->id,
+			  (unsigned long long)c->id, (unsigned)m->status,
+			  trace_log_kv(c->trace));
 		leaving(sv, c);
 		sv_reg_conn_remove(&sv->reg, c);
 		break;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "../proto/log.h"
+#include "../proto/trace.h"
 #include "sv.h"
 #include "sv_route.h"
 #include "sv_session.h"
@@ -73,9 +74,10 @@ queue(struct sv *sv, struct sv_conn *c)
 		uint64_t *ids = realloc(d->ids, cap * sizeof(*ids));
 
 		if (ids == NULL) {
-			log_error("drain_queue_failed", "conn=%llu error=%s",
+			log_error("drain_queue_failed", "conn=%llu error=%s%s",
 				  (unsigned long long)c->id,
-				  log_q("out of memory"));
+				  log_q("out of memory"),
+				  trace_log_kv(c->trace));
 			sv_route_kick(sv, c, 1001, "server draining");
 			return 1;
 		}

@@ -56,6 +56,7 @@ struct sv_eng_pub {
 	size_t datalen;
 	const char *id; /* may be NULL */
 	size_t idlen;
+	const char *trace; /* a checked traceparent, or NULL */
 };
 
 /*

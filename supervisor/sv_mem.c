@@ -344,6 +344,9 @@ mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 {
 	struct mem *m = e->impl;
 	uint64_t now = wall_ms();
+	struct sv_message msg = {p->room,    p->rlen,  p->from,
+				 p->fromlen, p->data,  p->datalen,
+				 p->id,	     p->idlen, p->trace};
 	struct sv_eng_entry out;
 	struct mroom *r;
 	size_t len;
@@ -354,9 +357,7 @@ mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 		cb(arg, rc, NULL, NULL);
 		return;
 	}
-	text =
-	    sv_message_json(p->room, p->rlen, r->seq + 1, p->from, p->fromlen,
-			    p->data, p->datalen, p->id, p->idlen, &len);
+	text = sv_message_json(&msg, r->seq + 1, &len);
 	if (text == NULL || len > UINT32_MAX) {
 		free(text);
 		cb(arg, WSD_ENOMEM, NULL, NULL);
@@ -396,9 +397,7 @@ mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 	heap_update(m, r);
 	log_shrink(r);
 	if (text == NULL) {
-		text = sv_message_json(p->room, p->rlen, out.seq, p->from,
-				       p->fromlen, p->data, p->datalen, p->id,
-				       p->idlen, &len);
+		text = sv_message_json(&msg, out.seq, &len);
 		if (text == NULL) {
 			cb(arg, WSD_ENOMEM, NULL, NULL);
 			return;

@@ -59,9 +59,7 @@ raw_append(const char *s, size_t len, char **out, size_t *olen, size_t *ocap)
 }
 
 char *
-sv_message_json(const char *room, size_t roomlen, uint64_t seq,
-		const char *from, size_t fromlen, const char *data,
-		size_t datalen, const char *id, size_t idlen, size_t *lenp)
+sv_message_json(const struct sv_message *m, uint64_t seq, size_t *lenp)
 {
 	char *out = NULL, num[32];
 	size_t olen = 0, ocap = 0;
@@ -70,20 +68,25 @@ sv_message_json(const char *room, size_t roomlen, uint64_t seq,
 
 	bad =
 	    bad || raw_append("{\"type\":\"message\"", 17, &out, &olen, &ocap);
-	if (room != NULL) {
+	if (m->room != NULL) {
 		n = snprintf(num, sizeof(num), ",\"seq\":%llu",
 			     (unsigned long long)seq);
 		bad = bad || raw_append(",\"room\":", 8, &out, &olen, &ocap) ||
-		      json_str_append(tmp, room, roomlen, &out, &olen, &ocap) ||
+		      json_str_append(tmp, m->room, m->roomlen, &out, &olen,
+				      &ocap) ||
 		      raw_append(num, (size_t)n, &out, &olen, &ocap);
 	}
 	bad = bad || raw_append(",\"from\":", 8, &out, &olen, &ocap) ||
-	      json_str_append(tmp, from, fromlen, &out, &olen, &ocap) ||
+	      json_str_append(tmp, m->from, m->fromlen, &out, &olen, &ocap) ||
 	      raw_append(",\"data\":", 8, &out, &olen, &ocap) ||
-	      raw_append(data, datalen, &out, &olen, &ocap);
-	if (id != NULL && idlen > 0)
+	      raw_append(m->data, m->datalen, &out, &olen, &ocap);
+	if (m->id != NULL && m->idlen > 0)
 		bad = bad || raw_append(",\"id\":", 6, &out, &olen, &ocap) ||
-		      json_str_append(tmp, id, idlen, &out, &olen, &ocap);
+		      json_str_append(tmp, m->id, m->idlen, &out, &olen, &ocap);
+	if (m->trace != NULL && *m->trace != '\0')
+		bad = bad || raw_append(",\"trace\":", 9, &out, &olen, &ocap) ||
+		      json_str_append(tmp, m->trace, strlen(m->trace), &out,
+				      &olen, &ocap);
 	bad = bad || raw_append("}", 1, &out, &olen, &ocap);
 	json_decref(tmp);
 	if (bad) {

@@ -306,6 +306,7 @@ sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c)
 	r->nconns--;
 	free(c->agent);
 	free(c->info);
+	free(c->trace);
 	free(c);
 }
 

@@ -73,7 +73,8 @@ struct sv_conn {
 	struct sv_ipent *ip;
 	char *agent;
 	char addr[64];
-	char *info; /* the token's info claim (JSON text), or NULL */
+	char *info;  /* the token's info claim (JSON text), or NULL */
+	char *trace; /* the upgrade's traceparent (proto/trace.h), or NULL */
 	uint8_t sid[SV_SESSION_ID_BYTES];
 	uint64_t nonce;
 	uint64_t session_ms; /* when the session began */

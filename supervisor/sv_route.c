@@ -21,6 +21,7 @@
 
 #include "../proto/clock.h"
 #include "../proto/log.h"
+#include "../proto/trace.h"
 #include "sv_message.h"
 
 struct pub_ctx {
@@ -102,6 +103,12 @@ published(void *arg, int rc, const struct sv_eng_entry *e, const char *epoch)
 		sent = fan_out(x->sv, p->room, p->rlen, &m);
 		x->sv->stats.publishes++;
 		x->sv->stats.deliveries += (uint64_t)sent;
+		if (p->trace != NULL)
+			log_debug("publish_traced",
+				  "room=%s seq=%llu sends=%d%s",
+				  log_qn(p->room, p->rlen),
+				  (unsigned long long)e->seq, sent,
+				  trace_log_kv(p->trace));
 	}
 	if (x->done != NULL)
 		x->done(x->arg, rc, rc == WSD_OK ? e->seq : 0, sent);
@@ -111,8 +118,9 @@ void
 sv_route_publish(struct sv *sv, const struct sv_route_pub *p,
 		 sv_route_done_fn done, void *arg)
 {
-	struct sv_eng_pub ep = {p->room, p->rlen,    p->from, p->fromlen,
-				p->data, p->datalen, p->id,   p->idlen};
+	struct sv_eng_pub ep = {p->room,    p->rlen,  p->from,
+				p->fromlen, p->data,  p->datalen,
+				p->id,	    p->idlen, p->trace};
 	/* The memory engine completes before publish returns; an engine
 	 * that completes later must copy what it needs of ctx. */
 	struct pub_ctx ctx = {sv, p, done, arg, mono_us()};
@@ -122,15 +130,19 @@ sv_route_publish(struct sv *sv, const struct sv_route_pub *p,
 
 int
 sv_route_direct(struct sv *sv, struct sv_conn *c, const char *data,
-		size_t datalen)
+		size_t datalen, const char *trace)
 {
+	struct sv_message dm = {.from = "server",
+				.fromlen = 6,
+				.data = data,
+				.datalen = datalen,
+				.trace = trace};
 	struct proto_msg m;
 	size_t len;
 	char *payload;
 	int rc;
 
-	payload = sv_message_json(NULL, 0, 0, "server", 6, data, datalen, NULL,
-				  0, &len);
+	payload = sv_message_json(&dm, 0, &len);
 	if (payload == NULL)
 		return WSD_ENOMEM;
 	memset(&m, 0, sizeof(m));
@@ -543,6 +555,7 @@ sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 {
 	struct client_pub p = {0, WSD_OK};
 	struct proto_msg a;
+	char trace[TRACE_LEN + 1];
 	size_t ulen;
 
 	ulen = strlen(c->user->name);
@@ -563,6 +576,10 @@ sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 		    .idlen = m->id.len,
 		    .key = m->key.len ? m->key.p : NULL,
 		    .keylen = m->key.len,
+		    /* The worker checked it; what it says goes into logs. */
+		    .trace = trace_parse(m->trace.p, m->trace.len, trace)
+				 ? trace
+				 : NULL,
 		};
 
 		sv_route_publish(sv, &rp, client_published, &p);

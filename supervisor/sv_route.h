@@ -29,7 +29,8 @@ typedef void (*sv_route_done_fn)(void *arg, int rc, uint64_t seq, int nworkers);
 struct sv_route_pub {
 	const char *room, *from, *data, *id, *key;
 	size_t rlen, fromlen, datalen, idlen, keylen;
-	uint64_t exclude; /* a connection not to deliver to, or 0 */
+	uint64_t exclude;  /* a connection not to deliver to, or 0 */
+	const char *trace; /* a checked traceparent (NUL-terminated), or NULL */
 };
 
 /*
@@ -41,10 +42,11 @@ struct sv_route_pub {
 void sv_route_publish(struct sv *sv, const struct sv_route_pub *p,
 		      sv_route_done_fn done, void *arg);
 
-/* Deliver data (JSON text) to one connection, outside any room. Returns
- * as sv_worker_send, or WSD_ENOMEM. */
+/* Deliver data (JSON text) to one connection, outside any room, with a
+ * checked traceparent (or NULL). Returns as sv_worker_send, or
+ * WSD_ENOMEM. */
 int sv_route_direct(struct sv *sv, struct sv_conn *c, const char *data,
-		    size_t datalen);
+		    size_t datalen, const char *trace);
 
 /* Send text as it stands (a whole server message) to one connection. */
 int sv_route_text(struct sv *sv, struct sv_conn *c, const char *text,

@@ -16,6 +16,7 @@
 
 #include "../proto/clock.h"
 #include "../proto/log.h"
+#include "../proto/trace.h"
 #include "../proto/room.h"
 #include "sv.h"
 #include "sv_route.h"
@@ -177,9 +178,10 @@ sv_session_dump(struct sv *sv, msgpack_packer *pk, uint32_t *nlive)
 				continue;
 			if ((live[n] = sess_of(sv, c)) == NULL)
 				log_warn("session_save_failed",
-					 "conn=%llu error=%s",
+					 "conn=%llu error=%s%s",
 					 (unsigned long long)c->id,
-					 log_q("out of memory"));
+					 log_q("out of memory"),
+					 trace_log_kv(c->trace));
 			else
 				n++;
 		}
@@ -206,8 +208,9 @@ sv_session_detach(struct sv *sv, struct sv_conn *c)
 		return;
 	if ((s = sess_of(sv, c)) == NULL ||
 	    sv->eng.ops->session_put(&sv->eng, s) != WSD_OK)
-		log_warn("session_save_failed", "conn=%llu error=%s",
-			 (unsigned long long)c->id, log_q("out of memory"));
+		log_warn("session_save_failed", "conn=%llu error=%s%s",
+			 (unsigned long long)c->id, log_q("out of memory"),
+			 trace_log_kv(c->trace));
 }
 
 uint32_t
@@ -247,8 +250,8 @@ taken(void *arg, int rc, struct sv_sess *s)
 static void
 resume_failed(struct sv *sv, struct sv_conn *c, const char *why)
 {
-	log_info("resume_refused", "conn=%llu reason=%s",
-		 (unsigned long long)c->id, log_q(why));
+	log_info("resume_refused", "conn=%llu reason=%s%s",
+		 (unsigned long long)c->id, log_q(why), trace_log_kv(c->trace));
 	sv->stats.resume_failures++;
 	sv_route_error(sv, c, "resume_failed", "the session cannot be resumed",
 		       proto_cstr(""), 0);
@@ -501,9 +504,9 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 	tell_refused(sv, c, refused);
 	sv->stats.resumes++;
 	/* Not the session id: it is a part of the token. */
-	log_info("resumed", "conn=%llu user=%s rooms=%u",
+	log_info("resumed", "conn=%llu user=%s rooms=%u%s",
 		 (unsigned long long)c->id, log_q(c->user->name),
-		 (unsigned)json_object_size(out));
+		 (unsigned)json_object_size(out), trace_log_kv(c->trace));
 done:
 	if (replaced != NULL) {
 		sv_route_gone(sv, replaced);

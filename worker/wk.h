@@ -168,6 +168,7 @@ struct wk_conn {
 	/* wk_http.c and wk_auth.c: the handshake, and who the client is. */
 	struct wk_hs *hs;
 	char *user;
+	char *trace; /* the upgrade's traceparent (proto/trace.h), or NULL */
 	json_t *allowed_rooms; /* the token's "rooms" claim, or NULL */
 	/* wk_client.c and wk_rooms.c: rooms. */
 	uint32_t nrooms;

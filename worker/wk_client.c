@@ -22,6 +22,7 @@
 
 #include "../proto/log.h"
 #include "../proto/room.h"
+#include "../proto/trace.h"
 #include "wk_conn.h"
 #include "wk_frame.h"
 #include "wk_ipc.h"
@@ -90,6 +91,29 @@ get_id(struct wk_conn *c, json_t *req, const char **id, size_t *idlen)
 	}
 	*id = json_string_value(j);
 	*idlen = json_string_length(j);
+	return WSD_OK;
+}
+
+/*
+ * The optional "trace" of a publish or send: a W3C traceparent
+ * (proto/trace.h), passed through to the deliveries. Returns WSD_OK (out
+ * "" when absent), or WSD_EINVAL after telling the client.
+ */
+static int
+get_trace(struct wk_conn *c, json_t *req, char out[TRACE_LEN + 1],
+	  const char *id, size_t idlen)
+{
+	json_t *j = json_object_get(req, "trace");
+
+	out[0] = '\0';
+	if (j == NULL)
+		return WSD_OK;
+	if (!json_is_string(j) ||
+	    !trace_parse(json_string_value(j), json_string_length(j), out)) {
+		wk_client_error(c, "bad_request",
+				"trace must be a W3C traceparent", id, idlen);
+		return WSD_EINVAL;
+	}
 	return WSD_OK;
 }
 
@@ -175,7 +199,8 @@ on_unsubscribe(struct wk_conn *c, json_t *req)
 
 static void
 publish(struct wk_conn *c, const char *room, size_t rlen, json_t *data,
-	const char *id, size_t idlen, const char *key, size_t klen)
+	const char *id, size_t idlen, const char *key, size_t klen,
+	const char *trace)
 {
 	struct proto_msg m;
 	char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -200,6 +225,7 @@ publish(struct wk_conn *c, const char *room, size_t rlen, json_t *data,
 	m.id.len = (uint32_t)idlen;
 	m.key.p = key;
 	m.key.len = (uint32_t)klen;
+	m.trace = proto_cstr(trace);
 	if (wk_ipc_send(&m) != 0)
 		wk_client_error(c, "unavailable", "try again", id, idlen);
 	free(text);
@@ -217,8 +243,10 @@ on_publish(struct wk_conn *c, json_t *req)
 	const char *key = json_string_value(jk);
 	size_t rlen = json_string_length(jr), idlen;
 	size_t klen = json_string_length(jk);
+	char trace[TRACE_LEN + 1];
 
-	if (get_id(c, req, &id, &idlen) != WSD_OK)
+	if (get_id(c, req, &id, &idlen) != WSD_OK ||
+	    get_trace(c, req, trace, id, idlen) != WSD_OK)
 		return;
 	/* A key follows the room name rule (1 to 128 bytes, no control). */
 	if (jk != NULL && (key == NULL || !room_valid(key, klen))) {
@@ -241,7 +269,7 @@ on_publish(struct wk_conn *c, json_t *req)
 		wk_client_error(c, "forbidden", "room not allowed", id, idlen);
 		return;
 	}
-	publish(c, room, rlen, data, id, idlen, key, key ? klen : 0);
+	publish(c, room, rlen, data, id, idlen, key, key ? klen : 0, trace);
 }
 
 static void
@@ -251,10 +279,11 @@ on_send(struct wk_conn *c, json_t *req)
 	json_t *data = json_object_get(req, "data");
 	const char *user = json_string_value(ju), *id;
 	size_t ulen = json_string_length(ju), idlen;
-	char room[ROOM_PERSONAL_MAX + 1];
+	char room[ROOM_PERSONAL_MAX + 1], trace[TRACE_LEN + 1];
 	int n;
 
-	if (get_id(c, req, &id, &idlen) != WSD_OK)
+	if (get_id(c, req, &id, &idlen) != WSD_OK ||
+	    get_trace(c, req, trace, id, idlen) != WSD_OK)
 		return;
 	if (user == NULL || data == NULL || ulen == 0 || ulen > ROOM_NAME_MAX) {
 		wk_client_error(c, "bad_request", "send needs user and data",
@@ -265,7 +294,7 @@ on_send(struct wk_conn *c, json_t *req)
 		wk_client_error(c, "bad_request", "invalid user id", id, idlen);
 		return;
 	}
-	publish(c, room, (size_t)n, data, id, idlen, NULL, 0);
+	publish(c, room, (size_t)n, data, id, idlen, NULL, 0, trace);
 }
 
 /*

@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 
 #include "../proto/log.h"
+#include "../proto/trace.h"
 #include "wk_frame.h"
 #include "wk_ipc.h"
 #include "wk_queue.h"
@@ -193,6 +194,7 @@ wk_conn_destroy(struct wk_conn *c)
 		c->h->fini(c);
 	wk_room_leave_all(c);
 	free(c->user);
+	free(c->trace);
 	json_decref(c->allowed_rooms);
 	free(c);
 }
@@ -392,10 +394,11 @@ shed(void)
 		/* Over limits.worker_queue_bytes: the largest queue goes. */
 		log_info("worker_budget_close",
 			 "conn=%llu worker_queued_bytes=%llu queued_bytes=%llu "
-			 "code=4001",
+			 "code=4001%s",
 			 (unsigned long long)big->id,
 			 (unsigned long long)wk.queued_bytes,
-			 (unsigned long long)big->q.bytes);
+			 (unsigned long long)big->q.bytes,
+			 trace_log_kv(big->trace));
 		wk.tot[PROTO_TOT_LIMIT_WORKER_QUEUE]++;
 		close_counted(big, 4001, "slow consumer", PROTO_TOT_DROPS_SHED);
 	}
@@ -433,10 +436,10 @@ wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy, uint64_t key)
 			if (lim.policy == PROTO_SLOW_DISCONNECT) {
 				log_info("send_queue_full",
 					 "conn=%llu queued_bytes=%llu "
-					 "queued_msgs=%u code=4001",
+					 "queued_msgs=%u code=4001%s",
 					 (unsigned long long)c->id,
 					 (unsigned long long)c->q.bytes,
-					 c->q.msgs);
+					 c->q.msgs, trace_log_kv(c->trace));
 				close_counted(c, 4001, "slow consumer",
 					      PROTO_TOT_DROPS +
 						  PROTO_SLOW_DISCONNECT);
@@ -588,8 +591,9 @@ wk_conn_charge(struct wk_conn *c, size_t len)
 		return WSD_OK;
 	rc = wk_rate_charge(r, &l, ev_now(wk.loop), len);
 	if (rc < 0) {
-		log_info("rate_close", "conn=%llu over_s=%.1f code=4002",
-			 (unsigned long long)c->id, l.grace);
+		log_info("rate_close", "conn=%llu over_s=%.1f code=4002%s",
+			 (unsigned long long)c->id, l.grace,
+			 trace_log_kv(c->trace));
 		wk.tot[PROTO_TOT_LIMIT_RATE_CLOSE]++;
 		wk_conn_close(c, 4002, "rate limit exceeded");
 		return WSD_ECLOSED;
@@ -630,9 +634,10 @@ heartbeat(struct wk_conn *c)
 			return;
 		}
 		log_debug("heartbeat_timeout",
-			  "conn=%llu timeout_s=%.1f code=4000",
+			  "conn=%llu timeout_s=%.1f code=4000%s",
 			  (unsigned long long)c->id,
-			  WK_SECONDS(wk.cfg.heartbeat_timeout_ms));
+			  WK_SECONDS(wk.cfg.heartbeat_timeout_ms),
+			  trace_log_kv(c->trace));
 		wk_conn_close(c, 4000, "heartbeat timeout");
 		/* The peer is presumed dead: send the close, do not wait. */
 		c->state = WK_DEAD;

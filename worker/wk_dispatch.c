@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../proto/log.h"
+#include "../proto/trace.h"
 #include "wk.h"
 #include "wk_accept.h"
 #include "wk_client.h"
@@ -103,11 +104,12 @@ on_kick(struct wk_conn *c, const struct proto_msg *m)
 	/* A drain closes every client with 1001 and counts them in its own
 	 * log lines; a kick by an operator is worth a line each. */
 	if (m->status == 1001)
-		log_debug("drain_close", "conn=%llu code=1001",
-			  (unsigned long long)c->id);
+		log_debug("drain_close", "conn=%llu code=1001%s",
+			  (unsigned long long)c->id, trace_log_kv(c->trace));
 	else
-		log_info("kicked", "conn=%llu code=%d",
-			 (unsigned long long)c->id, (int)m->status);
+		log_info("kicked", "conn=%llu code=%d%s",
+			 (unsigned long long)c->id, (int)m->status,
+			 trace_log_kv(c->trace));
 	wk_conn_close(c, (int)m->status, reason);
 	wk_conn_settle(c);
 }

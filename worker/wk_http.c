@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "../proto/log.h"
+#include "../proto/trace.h"
 #include "wk_auth.h"
 #include "wk_conn.h"
 #include "wk_demo.h"
@@ -50,6 +51,7 @@ enum hdr {
 	H_HOST,
 	H_XFF,
 	H_FORWARDED,
+	H_TRACE,
 	H_COUNT
 };
 
@@ -64,15 +66,17 @@ static const char *const hdr_names[H_COUNT] = {"upgrade",
 					       "user-agent",
 					       "host",
 					       "x-forwarded-for",
-					       "forwarded"};
+					       "forwarded",
+					       "traceparent"};
 
 struct wk_hs {
 	http_parser parser;
 	struct span url;
 	struct span field, value;
 	int last_was_value;
-	int cur; /* enum hdr of the header being read, or -1 */
-	int dup; /* a header that must be single came twice */
+	int cur;	 /* enum hdr of the header being read, or -1 */
+	int dup;	 /* a header that must be single came twice */
+	int trace_twice; /* two traceparent headers: neither is kept */
 	int headers_done;
 	uint32_t consumed; /* bytes the parser took, through the head */
 	struct span h[H_COUNT];
@@ -117,9 +121,11 @@ header_end(struct wk_hs *hs)
 		if (strlen(hdr_names[i]) == hs->field.len &&
 		    strncasecmp(hs->buf + hs->field.off, hdr_names[i],
 				hs->field.len) == 0) {
-			if (hs->h[i].len != 0 || hs->h[i].off != 0)
+			if (hs->h[i].len != 0 || hs->h[i].off != 0) {
 				hs->dup |= (i == H_KEY || i == H_VERSION ||
 					    i == H_HOST);
+				hs->trace_twice |= i == H_TRACE;
+			}
 			hs->h[i] = hs->value;
 			break;
 		}
@@ -376,6 +382,25 @@ origin_allowed(const struct wk_hs *hs)
 
 static void peer_addr(struct wk_conn *c, char *buf, size_t len);
 
+/*
+ * Keep the upgrade's traceparent with the connection (proto/trace.h).
+ * One that is not valid, or sent twice, is ignored, as W3C Trace Context
+ * says: the connection is not refused for it.
+ */
+static void
+take_trace(struct wk_conn *c, const struct wk_hs *hs)
+{
+	const char *v = hs->buf + hs->h[H_TRACE].off;
+	size_t n = hs->h[H_TRACE].len;
+	char t[TRACE_LEN + 1];
+
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n == 0 || hs->trace_twice || !trace_parse(v, n, t))
+		return;
+	c->trace = strdup(t); /* out of memory: no trace, nothing worse */
+}
+
 /* Ask the supervisor to admit c; info (the token's info claim, or NULL)
  * goes with it and is the supervisor's to keep. */
 static void
@@ -415,6 +440,9 @@ admit(struct wk_conn *c, int anonymous, const char *info, const char *q,
 	m.flags = anonymous ? PROTO_F_ANONYMOUS : 0;
 	if (info != NULL)
 		m.data = proto_cstr(info); /* for presence and wsctl */
+	take_trace(c, hs);
+	if (c->trace != NULL)
+		m.trace = proto_cstr(c->trace);
 	/* A client that comes back with ?resume= is resumed by the
 	 * supervisor right after its welcome, and is let in ahead of fresh
 	 * connections when connects are over their rate. */

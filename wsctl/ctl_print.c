@@ -424,6 +424,7 @@ ctl_print_conn(const json_t *req, const json_t *reply)
 	    {"worker", "worker", FMT_VALUE},
 	    {"addr", "addr", FMT_VALUE},
 	    {"agent", "agent", FMT_VALUE},
+	    {"traceparent", "traceparent", FMT_VALUE},
 	    {"connected_at", "connected_at", FMT_TIME},
 	    {"last_seen", "last_seen", FMT_TIME},
 	    {"age_s", "age", FMT_DURATION},

@@ -56,6 +56,8 @@ enum opt {
 	OPT_ROOMS,
 	OPT_INFO,
 	OPT_BY,
+	OPT_KEY,
+	OPT_TRACE,
 	OPT_COUNT
 };
 
@@ -83,6 +85,8 @@ static const struct {
     [OPT_BY] = {"by", ARG_STRING},
     [OPT_ROOMS] = {"rooms", ARG_LIST},
     [OPT_INFO] = {"info", ARG_JSON},
+    [OPT_KEY] = {"key", ARG_STRING},
+    [OPT_TRACE] = {"trace", ARG_STRING},
 };
 
 /* A positional argument of a command: its request key and type. */
@@ -160,26 +164,27 @@ static const struct command commands[] = {
     },
     {
 	.name = "publish",
+	.opts = OPT(OPT_KEY) | OPT(OPT_TRACE),
 	.pos = {{"room", ARG_STRING}, {"data", ARG_DATA}},
 	.print = ctl_print_publish,
-	.synopsis = "publish ROOM DATA",
+	.synopsis = "publish ROOM DATA [--key K] [--trace TRACEPARENT]",
 	.about = "publish to a room as the server",
     },
     {
 	.name = "send",
-	.opts = OPT(OPT_USER) | OPT(OPT_CONN),
+	.opts = OPT(OPT_USER) | OPT(OPT_CONN) | OPT(OPT_TRACE),
 	.one_of = OPT(OPT_USER) | OPT(OPT_CONN),
 	.pos = {{"data", ARG_DATA}},
 	.print = ctl_print_send,
-	.synopsis = "send (--user U | --conn ID) DATA",
+	.synopsis = "send (--user U | --conn ID) DATA [--trace TRACEPARENT]",
 	.about = "deliver to a user's connections, or to one",
     },
     {
 	.name = "broadcast",
-	.opts = OPT(OPT_EXCLUDE),
+	.opts = OPT(OPT_EXCLUDE) | OPT(OPT_TRACE),
 	.pos = {{"data", ARG_DATA}},
 	.print = ctl_print_broadcast,
-	.synopsis = "broadcast DATA [--exclude CONN]",
+	.synopsis = "broadcast DATA [--exclude CONN] [--trace TRACEPARENT]",
 	.about = "deliver to every connection",
     },
     {
