@@ -216,7 +216,6 @@ ws_on_msg(wslay_event_context_ptr ctx,
 {
 	struct wk_conn *c = user;
 
-	(void)ctx;
 	if (a->opcode == WSLAY_PONG && c->awaiting_pong) {
 		double rtt = ev_now(wk.loop) - c->ping_at;
 
@@ -229,6 +228,11 @@ ws_on_msg(wslay_event_context_ptr ctx,
 		return; /* ping, pong and close are wslay's */
 	if (c->state != WK_OPEN)
 		return; /* we are closing: what follows is not read */
+	/* A pong wslay queued for a ping that came before this message's
+	 * last frame goes out first: control frames are answered in the
+	 * order they were received, before a message completed after them. */
+	if (wslay_event_get_queued_msg_count(ctx) > 0)
+		wslay_event_send(ctx);
 	c->msgs_in++;
 	wk.tot[PROTO_TOT_MSGS_IN]++;
 	wk_mark_stats(c);

@@ -49,18 +49,6 @@ async function expectEcho(rw, opcode, payload, timeoutMs = 5000) {
   assert.ok(m.payload.equals(payload), `echoed payload differs: sent ${hex(payload)}, got ${hex(m.payload)}`);
 }
 
-/* The continuation frames of a message whose first frame was already read. */
-async function readRest(rw) {
-  const parts = [];
-  for (;;) {
-    const f = await rw.nextFrame(3000);
-    assertServerFrame(f);
-    assert.equal(f.opcode, OP.CONT, `expected a continuation frame, got opcode ${f.opcode}`);
-    parts.push(f.payload);
-    if (f.fin) return { payload: Buffer.concat(parts) };
-  }
-}
-
 async function expectPong(rw, payload, timeoutMs = 3000) {
   const f = await rw.nextFrame(timeoutMs);
   assertServerFrame(f);
@@ -269,37 +257,52 @@ describe('5: fragmentation', () => {
     await closeNormally(rw);
   });
 
-  it('a ping between fragments is answered and the message is still echoed', T, async () => {
+  /*
+   * A ping that arrives before a message's last fragment is answered
+   * before the message: control frames are answered in the order they
+   * were received. The frames go in one write, so that one read holds
+   * them all and the server cannot answer them one at a time.
+   */
+  const pingOrderCases = [
+    ['text, one ping before the last fragment', OP.TEXT, ['frag1-', 'frag2-', 'frag3'], [[1, ['again']]]],
+    ['binary, one ping before the last fragment', OP.BINARY, ['\x00\x01', '\x02', '\xff'], [[1, ['bin']]]],
+    ['text, a ping after each fragment', OP.TEXT, ['a', 'b', 'c', 'd'], [[0, ['p0']], [1, ['p1']], [2, ['p2']]]],
+    ['binary, three pings before the last fragment', OP.BINARY, ['xx', 'yy'], [[0, ['one', 'two', 'three']]]],
+    ['text, two pings after the first fragment', OP.TEXT, ['m1-', 'm2'], [[0, ['first', 'second']]]],
+  ];
+  for (const [name, opcode, parts, pingsAfter] of pingOrderCases) {
+    it(`ping between fragments in one write (${name}): the pongs come first, in order, then the echo`, T, async () => {
+      const rw = await open();
+      const bufs = [];
+      const expectPongs = [];
+      parts.forEach((p, i) => {
+        bufs.push(encodeFrame({ opcode: i === 0 ? opcode : OP.CONT, payload: Buffer.from(p, 'latin1'), fin: i === parts.length - 1 }));
+        for (const [after, payloads] of pingsAfter)
+          if (after === i)
+            for (const pp of payloads) {
+              bufs.push(encodeFrame({ opcode: OP.PING, payload: Buffer.from(pp) }));
+              expectPongs.push(pp);
+            }
+      });
+      rw.write(Buffer.concat(bufs));
+      for (const pp of expectPongs) {
+        const f = await rw.nextFrame(3000);
+        assertServerFrame(f);
+        assert.equal(f.opcode, OP.PONG, `a pong before the echo; got opcode ${f.opcode}`);
+        assert.equal(f.payload.toString(), pp, 'pongs in the order of the pings');
+      }
+      await expectEcho(rw, opcode, Buffer.from(parts.join(''), 'latin1'));
+      await closeNormally(rw);
+    });
+  }
+
+  it('a ping between fragments is answered at once, before the message completes', T, async () => {
     const rw = await open();
     rw.send({ opcode: OP.TEXT, payload: Buffer.from('frag1-'), fin: false });
     rw.ping(Buffer.from('in between'));
     await expectPong(rw, Buffer.from('in between'));
-    rw.send({ opcode: OP.CONT, payload: Buffer.from('frag2-'), fin: false });
-    rw.ping(Buffer.from('again'));
-    rw.send({ opcode: OP.CONT, payload: Buffer.from('frag3'), fin: true });
-    /*
-     * The second ping and the last fragment arrive together, so the pong and
-     * the echo may come in either order; both exactly once.
-     */
-    const seen = [];
-    let text = null;
-    let pongs = 0;
-    while (text === null || pongs === 0) {
-      const f = await rw.nextFrame(3000);
-      assertServerFrame(f);
-      seen.push(f.opcode);
-      if (f.opcode === OP.PONG) {
-        assert.equal(f.payload.toString(), 'again', 'pong payload');
-        pongs++;
-      } else if (f.opcode === OP.TEXT || f.opcode === OP.CONT) {
-        text = text === null ? f.payload : Buffer.concat([text, f.payload]);
-        if (!f.fin) text = Buffer.concat([text, (await readRest(rw)).payload]);
-      } else {
-        assert.fail(`unexpected opcode ${f.opcode} (frames so far ${seen})`);
-      }
-    }
-    assert.equal(text.toString(), 'frag1-frag2-frag3');
-    assert.equal(pongs, 1);
+    rw.send({ opcode: OP.CONT, payload: Buffer.from('frag2'), fin: true });
+    await expectEcho(rw, OP.TEXT, Buffer.from('frag1-frag2'));
     await closeNormally(rw);
   });
 
