@@ -35,6 +35,8 @@ struct wb_opts {
 	int port;
 	char path[256];	      /* request target; "{id}" becomes the conn id */
 	const char *subproto; /* Sec-WebSocket-Protocol to offer, or NULL */
+	int deflate;	      /* offer permessage-deflate (no context
+				 takeover either way) */
 	int wsd;	      /* wsd.v1: wait for welcome, subscribe, publish */
 	int conns;	      /* connections (subscribers in fanout) */
 	int size;	      /* echo message bytes */
@@ -153,6 +155,7 @@ struct wb_conn {
 	uint8_t doomed;		    /* aborted inside a callback */
 	uint8_t eof;		    /* the server closed the TCP stream */
 	uint8_t drained;	    /* the last recv was short: no more yet */
+	uint8_t deflate;	    /* permessage-deflate was agreed */
 };
 
 /* How a connection ended, as told to ops->end. */

@@ -13,7 +13,10 @@
  * (request, response buffer, expected accept value, bytes that came after
  * the response head) is allocated for the handshake only and freed once
  * those bytes are consumed, so an idle connection costs its struct and
- * wslay's context.
+ * wslay's context. With --deflate, the upgrade offers permessage-deflate
+ * without context takeover on either side, and a compressed message
+ * (RSV1) is inflated, with one zlib stream per process reset after each
+ * message, before the mode sees it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <zlib.h>
 
 #include "wb.h"
 
@@ -59,6 +63,10 @@ static struct {
 	uint8_t rnd[4096];
 	size_t rnd_off;
 	int fail_logs;
+	z_stream z; /* inflate, raw, 15 window bits; reset per message */
+	int z_ready;
+	uint8_t *zbuf;
+	size_t zcap;
 } net;
 
 static void
@@ -217,17 +225,72 @@ on_ws_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
 	return 0;
 }
 
+/*
+ * Inflate a compressed message (RFC 7692: the 00 00 ff ff tail is
+ * implied) into net.zbuf; its length, or -1 when it does not inflate.
+ */
+static ssize_t
+inflate_msg(const uint8_t *in, size_t len)
+{
+	static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
+	size_t out = 0;
+	int pass, rc = Z_OK;
+
+	if (!net.z_ready) {
+		if (inflateInit2(&net.z, -15) != Z_OK)
+			return -1;
+		net.z_ready = 1;
+	}
+	for (pass = 0; pass < 2; pass++) {
+		net.z.next_in = (Bytef *)(pass == 0 ? in : tail);
+		net.z.avail_in = (uInt)(pass == 0 ? len : sizeof(tail));
+		do {
+			if (net.zcap - out < 4096) {
+				size_t cap = net.zcap ? net.zcap * 2 : 65536;
+				uint8_t *p = realloc(net.zbuf, cap);
+
+				if (p == NULL)
+					return -1;
+				net.zbuf = p;
+				net.zcap = cap;
+			}
+			net.z.next_out = net.zbuf + out;
+			net.z.avail_out = (uInt)(net.zcap - out);
+			rc = inflate(&net.z, Z_SYNC_FLUSH);
+			out = net.zcap - net.z.avail_out;
+		} while ((rc == Z_OK || rc == Z_BUF_ERROR) &&
+			 (net.z.avail_in > 0 || net.z.avail_out == 0));
+		if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END)
+			break;
+	}
+	inflateReset(&net.z);
+	return rc == Z_OK || rc == Z_BUF_ERROR || rc == Z_STREAM_END
+		   ? (ssize_t)out
+		   : -1;
+}
+
 static void
 on_ws_msg(wslay_event_context_ptr ctx,
 	  const struct wslay_event_on_msg_recv_arg *a, void *user)
 {
 	struct wb_conn *c = user;
+	ssize_t n;
 
 	(void)ctx;
 	if (c->doomed)
 		return;
-	if (a->opcode == WSLAY_TEXT_FRAME || a->opcode == WSLAY_BINARY_FRAME)
+	if (a->opcode != WSLAY_TEXT_FRAME && a->opcode != WSLAY_BINARY_FRAME)
+		return;
+	if (!(a->rsv & WSLAY_RSV1_BIT)) {
 		net.ops->msg(c, a->opcode, a->msg, a->msg_length);
+		return;
+	}
+	if ((n = inflate_msg(a->msg, a->msg_length)) < 0) {
+		fail_log(c, "a compressed message did not inflate", NULL);
+		c->doomed = 1;
+		return;
+	}
+	net.ops->msg(c, a->opcode, net.zbuf, (size_t)n);
 }
 
 /* Read and write as wslay wants; the connection may end here. */
@@ -291,6 +354,25 @@ check_response(struct wb_conn *c)
 	return -1;
 }
 
+/* Did the server agree to permessage-deflate (Sec-WebSocket-Extensions)? */
+static int
+agreed_deflate(const struct wb_hs *hs)
+{
+	const char *line = hs->buf, *end = hs->buf + hs->head_end, *next;
+
+	for (; line < end; line = next + 2) {
+		if ((next = memmem(line, (size_t)(end - line), "\r\n", 2)) ==
+		    NULL)
+			break;
+		if (next - line > 25 &&
+		    strncasecmp(line, "sec-websocket-extensions:", 25) == 0 &&
+		    memmem(line, (size_t)(next - line), "permessage-deflate",
+			   18) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 handshake_read(struct wb_conn *c)
 {
@@ -323,6 +405,12 @@ handshake_read(struct wb_conn *c)
 	    wslay_event_context_client_init(&c->ws, &net.cb, c) != 0) {
 		conn_end(c, WB_END_FAILED);
 		return;
+	}
+	if (net.o->deflate && agreed_deflate(hs)) {
+		c->deflate = 1;
+		wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
+	} else if (net.o->deflate) {
+		fail_log(c, "the server declined permessage-deflate", NULL);
 	}
 	hs->left_off = hs->head_end;
 	if (hs->left_off == hs->len) {
@@ -428,6 +516,11 @@ make_request(struct wb_hs *hs, uint32_t id)
 	const struct wb_opts *o = net.o;
 	unsigned char raw[16], digest[SHA_DIGEST_LENGTH];
 	char key[32], cat[64], path[300], proto[128] = "";
+	const char *ext = o->deflate
+			      ? "Sec-WebSocket-Extensions: permessage-deflate; "
+				"client_no_context_takeover; "
+				"server_no_context_takeover\r\n"
+			      : "";
 	int n;
 
 	random_bytes(raw, sizeof(raw));
@@ -443,8 +536,8 @@ make_request(struct wb_hs *hs, uint32_t id)
 		     "GET %s HTTP/1.1\r\nHost: %s:%d\r\n"
 		     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 		     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-		     "%s\r\n",
-		     path, o->host, o->port, key, proto);
+		     "%s%s\r\n",
+		     path, o->host, o->port, key, proto, ext);
 	hs->req_len =
 	    (size_t)n < sizeof(hs->req) ? (size_t)n : sizeof(hs->req) - 1;
 }

@@ -65,6 +65,8 @@ usage(void)
 	    "      --wsd           speak wsd.v1 (welcome, subscribe, "
 	    "publish)\n"
 	    "      --proto P       offer Sec-WebSocket-Protocol P\n"
+	    "      --deflate       offer permessage-deflate (no context "
+	    "takeover)\n"
 	    "  -c, --conns N       connections or subscribers (default "
 	    "200)\n"
 	    "  -s, --size B        echo message bytes, >= 16 (default 64)\n"
@@ -116,18 +118,29 @@ parse_url(struct wb_opts *o, const char *url)
 static void
 parse(struct wb_opts *o, int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"mode", 1, 0, 'm'},	  {"url", 1, 0, 'u'},
-	    {"name", 1, 0, 'n'},	  {"pid", 1, 0, 'p'},
-	    {"wsd", 0, 0, 'W'},		  {"proto", 1, 0, 'X'},
-	    {"conns", 1, 0, 'c'},	  {"size", 1, 0, 's'},
-	    {"rate", 1, 0, 'r'},	  {"secs", 1, 0, 't'},
-	    {"publishes", 1, 0, 'P'},	  {"room", 1, 0, 'R'},
-	    {"addrs", 1, 0, 'a'},	  {"per-proc", 1, 0, 'M'},
-	    {"procs", 1, 0, 'j'},	  {"inflight", 1, 0, 'I'},
-	    {"settle", 1, 0, 'S'},	  {"hs-timeout", 1, 0, 'H'},
-	    {"ready-timeout", 1, 0, 'T'}, {"warmup", 1, 0, 'w'},
-	    {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
+	static const struct option lo[] = {{"mode", 1, 0, 'm'},
+					   {"url", 1, 0, 'u'},
+					   {"name", 1, 0, 'n'},
+					   {"pid", 1, 0, 'p'},
+					   {"wsd", 0, 0, 'W'},
+					   {"proto", 1, 0, 'X'},
+					   {"conns", 1, 0, 'c'},
+					   {"size", 1, 0, 's'},
+					   {"rate", 1, 0, 'r'},
+					   {"secs", 1, 0, 't'},
+					   {"publishes", 1, 0, 'P'},
+					   {"room", 1, 0, 'R'},
+					   {"addrs", 1, 0, 'a'},
+					   {"per-proc", 1, 0, 'M'},
+					   {"procs", 1, 0, 'j'},
+					   {"inflight", 1, 0, 'I'},
+					   {"settle", 1, 0, 'S'},
+					   {"hs-timeout", 1, 0, 'H'},
+					   {"ready-timeout", 1, 0, 'T'},
+					   {"warmup", 1, 0, 'w'},
+					   {"deflate", 0, 0, 'D'},
+					   {"help", 0, 0, 'h'},
+					   {0, 0, 0, 0}};
 	const char *mode = NULL, *url = NULL;
 	int ch, rate_set = 0;
 
@@ -154,6 +167,7 @@ parse(struct wb_opts *o, int argc, char **argv)
 		case 'p': o->server_pid = (pid_t)atoi(optarg); break;
 		case 'W': o->wsd = 1; break;
 		case 'X': o->subproto = optarg; break;
+		case 'D': o->deflate = 1; break;
 		case 'c': o->conns = atoi(optarg); break;
 		case 's': o->size = atoi(optarg); break;
 		case 'r':

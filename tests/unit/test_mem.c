@@ -126,19 +126,28 @@ on_pub(void *arg, int rc, const struct sv_eng_entry *e, const char *epoch)
 	strcpy(o->epoch, epoch);
 }
 
-/* Publish data (JSON text) to room as from, with an id or NULL. */
+/* Publish data (JSON text) to room as from, with an id and a trace, or
+ * NULL. */
 static struct pub_out
-publish_id(struct sv_engine *e, const char *room, const char *from,
-	   const char *data, const char *id)
+publish_traced(struct sv_engine *e, const char *room, const char *from,
+	       const char *data, const char *id, const char *trace)
 {
 	struct sv_eng_pub p = {room, strlen(room), from, strlen(from),
-			       data, strlen(data), id,	 id ? strlen(id) : 0};
+			       data, strlen(data), id,	 id ? strlen(id) : 0,
+			       trace};
 	struct pub_out o;
 
 	memset(&o, 0, sizeof(o));
 	e->ops->publish(e, &p, on_pub, &o);
 	assert_int_equal(o.called, 1);
 	return o;
+}
+
+static struct pub_out
+publish_id(struct sv_engine *e, const char *room, const char *from,
+	   const char *data, const char *id)
+{
+	return publish_traced(e, room, from, data, id, NULL);
 }
 
 static struct pub_out
@@ -1766,12 +1775,37 @@ test_restore_refuses(void **state)
 	}
 }
 
+/* A publish's trace is part of the message text (which the log keeps). */
+static void
+test_publish_trace(void **state)
+{
+	static const char tp[] =
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	struct sv_engine *e = *state;
+	struct pub_out o;
+
+	o = publish_traced(e, "t", "alice", "1", "m-1", tp);
+	assert_int_equal(o.rc, WSD_OK);
+	assert_string_equal(o.text,
+			    "{\"type\":\"message\",\"room\":\"t\",\"seq\":1,"
+			    "\"from\":\"alice\",\"data\":1,\"id\":\"m-1\","
+			    "\"trace\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-"
+			    "00f067aa0ba902b7-01\"}");
+	o = publish_traced(e, "t", "alice", "2", NULL, tp);
+	assert_non_null(strstr(o.text, "\"data\":2,\"trace\":\""));
+	/* An empty trace is none. */
+	o = publish_traced(e, "t", "alice", "3", NULL, "");
+	assert_null(strstr(o.text, "trace"));
+	assert_int_equal(room_info(e, "t").log_len, 3);
+}
+
 int
 main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_publish_seq),
+	    T(test_publish_trace),
 	    T(test_publish_escapes),
 	    T(test_epoch_lifecycle),
 	    T(test_sweep_idle),
