@@ -127,7 +127,10 @@ main(int argc, char **argv)
 	m.addr = proto_cstr("127.0.0.1:50312");
 	m.agent = proto_cstr("Mozilla/5.0");
 	m.data = proto_cstr("{\"name\":\"Alice\"}");
+	m.trace = proto_cstr(
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 	emit("conn-open", &m);
+	m.trace = proto_cstr("");
 	m.user = proto_cstr("anon-0123456789abcdef");
 	m.agent = proto_cstr("");
 	m.data = proto_cstr("");
@@ -177,6 +180,8 @@ main(int argc, char **argv)
 	m.data = proto_cstr("{\"text\":\"hello\"}");
 	m.id = proto_cstr("msg-1");
 	m.key = proto_cstr("AAPL");
+	m.trace = proto_cstr(
+	    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
 	emit("publish", &m);
 
 	m = msg(PROTO_DELIVER);

@@ -63,6 +63,7 @@ enum tf {
 	TF_TOKEN,
 	TF_EPOCH,
 	TF_KEY,
+	TF_TRACE,
 	TF_CONFIG,
 	TF_RECORDS,
 	TF_TOTALS,
@@ -70,7 +71,7 @@ enum tf {
 };
 
 #define NUM_FIELDS 8  /* TF_CONN .. TF_STAMP are integers */
-#define STR_FIELDS 12 /* TF_ROOM .. TF_KEY are strings */
+#define STR_FIELDS 13 /* TF_ROOM .. TF_TRACE are strings */
 
 /*
  * The wire layout of every message type, written out from the protocol
@@ -88,14 +89,15 @@ static const struct layout layouts[] = {
     {PROTO_CONFIG, 1, {TF_CONFIG}},
     {PROTO_READY, 0, {0}},
     {PROTO_CONN_OPEN,
-     7,
-     {TF_CONN, TF_USER, TF_ADDR, TF_AGENT, TF_FLAGS, TF_DATA, TF_TOKEN}},
+     8,
+     {TF_CONN, TF_USER, TF_ADDR, TF_AGENT, TF_FLAGS, TF_DATA, TF_TOKEN,
+      TF_TRACE}},
     {PROTO_CONN_ACCEPT, 4, {TF_CONN, TF_STATUS, TF_SESSION, TF_TOKEN}},
     {PROTO_CONN_CLOSE, 2, {TF_CONN, TF_STATUS}},
     {PROTO_SUB, 5, {TF_CONN, TF_ROOM, TF_SINCE, TF_FLAGS, TF_EPOCH}},
     {PROTO_SUB_REPLY, 5, {TF_CONN, TF_ROOM, TF_SEQ, TF_FLAGS, TF_EPOCH}},
     {PROTO_UNSUB, 2, {TF_CONN, TF_ROOM}},
-    {PROTO_PUBLISH, 5, {TF_CONN, TF_ROOM, TF_DATA, TF_ID, TF_KEY}},
+    {PROTO_PUBLISH, 6, {TF_CONN, TF_ROOM, TF_DATA, TF_ID, TF_KEY, TF_TRACE}},
     {PROTO_DELIVER,
      8,
      {TF_ROOM, TF_SEQ, TF_CONN, TF_EXCLUDE, TF_FLAGS, TF_DATA, TF_KEY,
@@ -216,6 +218,7 @@ str_of(struct proto_msg *m, enum tf f)
 	case TF_TOKEN: return &m->token;
 	case TF_EPOCH: return &m->epoch;
 	case TF_KEY: return &m->key;
+	case TF_TRACE: return &m->trace;
 	default: return NULL;
 	}
 }
@@ -1203,7 +1206,7 @@ test_string_limits(void **state)
 	big = malloc(PROTO_MAX_DATA + 1);
 	assert_non_null(big);
 	memset(big, 'x', PROTO_MAX_DATA + 1);
-	raw_begin(&sb, &pk, 9);
+	raw_begin(&sb, &pk, 10);
 	raw_header(&pk, PROTO_VERSION, PROTO_PUBLISH);
 	msgpack_pack_uint32(&pk, 1);
 	msgpack_pack_str(&pk, 1);
@@ -1212,16 +1215,18 @@ test_string_limits(void **state)
 	msgpack_pack_str_body(&pk, big, PROTO_MAX_DATA + 1);
 	msgpack_pack_str(&pk, 0);
 	msgpack_pack_str(&pk, 0);
+	msgpack_pack_str(&pk, 0);
 	assert_int_equal(raw_decode(&sb), PROTO_BAD_FIELD);
 
 	/* And of exactly PROTO_MAX_DATA bytes. */
-	raw_begin(&sb, &pk, 9);
+	raw_begin(&sb, &pk, 10);
 	raw_header(&pk, PROTO_VERSION, PROTO_PUBLISH);
 	msgpack_pack_uint32(&pk, 1);
 	msgpack_pack_str(&pk, 1);
 	msgpack_pack_str_body(&pk, "r", 1);
 	msgpack_pack_str(&pk, PROTO_MAX_DATA);
 	msgpack_pack_str_body(&pk, big, PROTO_MAX_DATA);
+	msgpack_pack_str(&pk, 0);
 	msgpack_pack_str(&pk, 0);
 	msgpack_pack_str(&pk, 0);
 	assert_int_equal(raw_decode(&sb), PROTO_BAD_NONE);
