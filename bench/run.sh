@@ -7,6 +7,10 @@
 # in the same minutes of a shared machine. The servers:
 #   wsd   bin/wsd, generated config: 2 workers, echo_path "/echo",
 #         log_level warn, limits raised;
+#   wsd1  the same with 1 worker (on 2 cores, one worker and the load
+#         generator cost less per message than two workers and it);
+#   floor bin/floor (bench/floor.c): the least a server can do, one
+#         epoll loop and one write per message, no registry, no queues;
 #   node  bench/peer-node.js: the npm `ws` server on Node 20 (echo or
 #         broadcast);
 #   lws   Debian's libwebsockets-test-server on its libev loop (-e), through
@@ -24,8 +28,8 @@
 # BENCH_ECHO_CONNS, BENCH_ECHO_RATE, BENCH_ECHO_SECS, BENCH_ECHO_SIZE,
 # BENCH_FAN_SUBS, BENCH_FAN_RATE, BENCH_FAN_PUBS, BENCH_FAN_PROCS,
 # BENCH_CONNECT_SECS,
-# BENCH_BIG_CONNS, BENCH_BIG_WORKERS. BENCH_SERVERS="wsd node lws" picks
-# the servers. Only loopback addresses are used; every process started here
+# BENCH_BIG_CONNS, BENCH_BIG_WORKERS. BENCH_SERVERS="wsd wsd1 floor node
+# lws" picks the servers. Only loopback addresses are used; every process started here
 # is stopped by its PID, also when the script is interrupted.
 set -uo pipefail
 set -f # URLs carry "?": no globbing anywhere
@@ -56,7 +60,7 @@ if [ "$FULL" = 1 ]; then
 	FAN_RATE=${BENCH_FAN_RATE:-2}
 	FAN_PUBS=${BENCH_FAN_PUBS:-30}
 fi
-SERVERS=${BENCH_SERVERS:-wsd node lws}
+SERVERS=${BENCH_SERVERS:-wsd wsd1 floor node lws}
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=$root/bench/out/$stamp
@@ -81,6 +85,8 @@ die() {
 
 [ -x "$WSD_BIN" ] || die "$WSD_BIN is missing: run make"
 [ -x "$WSBENCH" ] || die "$WSBENCH is missing: run make bench-build"
+FLOOR_BIN=${FLOOR_BIN:-$root/bin/floor}
+[ -x "$FLOOR_BIN" ] || die "$FLOOR_BIN is missing: run make bench-build"
 [ -d "$root/tests/node_modules/ws" ] || die "tests/node_modules/ws is missing: run scripts/install-deps.sh"
 if [[ " $SERVERS " == *" lws "* ]] && [ -z "$LWS_BIN" ]; then
 	echo "bench: libwebsockets-test-server not installed; lws left out" >&2
@@ -163,6 +169,17 @@ start_node() {
 	wait_listen "$SRV_PID" "$port"
 }
 
+start_floor() {
+	local mode=$1 port
+	port=$(free_port) || return 1
+	"$FLOOR_BIN" "$mode" "$port" </dev/null >>"$out/floor.log" 2>&1 &
+	SRV_PID=$!
+	started+=("$SRV_PID")
+	SRV_BASE="ws://127.0.0.1:$port"
+	SRV_DIR=
+	wait_listen "$SRV_PID" "$port"
+}
+
 start_lws() {
 	local port
 	port=$(free_port) || return 1
@@ -214,6 +231,8 @@ with() {
 	for try in 1 2 3; do # a port taken meanwhile: another port
 		case $srv in
 		wsd) start_wsd && ok=1 ;;
+		wsd1) WSD_WORKERS=1 start_wsd && ok=1 ;;
+		floor) start_floor "$kind" && ok=1 ;;
 		node) start_node "$kind" && ok=1 ;;
 		lws) start_lws && ok=1 ;;
 		esac
@@ -230,9 +249,9 @@ with() {
 
 url() { # SERVER USE: the URL and protocol options for wsbench
 	case $1:$2 in
-	wsd:echo) echo "-u $SRV_BASE/echo" ;;
-	wsd:*) echo "-u $SRV_BASE/ws --wsd" ;;
-	node:*) echo "-u $SRV_BASE/" ;;
+	wsd:echo | wsd1:echo) echo "-u $SRV_BASE/echo" ;;
+	wsd:* | wsd1:*) echo "-u $SRV_BASE/ws --wsd" ;;
+	node:* | floor:*) echo "-u $SRV_BASE/" ;;
 	lws:idle) echo "-u $SRV_BASE/?mirror=idle --proto lws-mirror-protocol" ;;
 	lws:echo) echo "-u $SRV_BASE/?mirror=e{id} --proto lws-mirror-protocol" ;;
 	lws:fanout) echo "-u $SRV_BASE/?mirror=fan --proto lws-mirror-protocol" ;;
@@ -251,7 +270,7 @@ wsv=$(node -p "require('$root/tests/node_modules/ws/package.json').version")
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
 	echo "machine: $cores cores, $model, $memg, Linux $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "software: wsd $rev (2 workers), node $(node --version) ws $wsv, libwebsockets-test-server $lwsv; load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "software: wsd $rev (wsd: 2 workers, wsd1: 1 worker), floor (bench/floor.c), node $(node --version) ws $wsv, libwebsockets-test-server $lwsv; load $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/machine.txt"
 
 echo "== idle: $IDLE_CONNS connections held =="

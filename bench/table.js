@@ -23,7 +23,10 @@ for (const line of fs.readFileSync(resultsFile, 'utf8').split('\n')) {
   (runs[kv.id] = runs[kv.id] || {})[kv.server] = kv;
 }
 
-const peers = ['node', 'lws'].filter((p) => Object.values(runs).some((r) => r[p]));
+const peers = ['floor', 'node', 'lws'].filter((p) => Object.values(runs).some((r) => r[p]));
+/* wsd with one worker, when it ran: its own column and its ratio to the floor. */
+const one = Object.values(runs).some((r) => r.wsd1) ? ['wsd1'] : [];
+const label = (p) => (p === 'node' ? 'node ws' : p === 'wsd1' ? 'wsd (1 worker)' : p);
 const num = (r, k) => (r && r[k] !== undefined ? parseFloat(r[k]) : undefined);
 
 function fmt(v) {
@@ -79,22 +82,27 @@ if (runs.fanout) { const r = runs.fanout.wsd || Object.values(runs.fanout)[0]; s
 if (runs.connect) { const r = runs.connect.wsd || Object.values(runs.connect)[0]; sizes.push(`connect ${r.secs} s, ${r.inflight} in flight`); }
 console.log(`sizes: ${sizes.join('; ')}`);
 console.log('');
-const head = ['measure', 'wsd', ...peers.map((p) => (p === 'node' ? 'node ws' : p)),
-  ...peers.map((p) => `wsd/${p === 'node' ? 'node' : p}`), 'target (wsd)'];
+const oneFloor = one.length && peers.includes('floor') ? ['wsd1/floor'] : [];
+const head = ['measure', 'wsd', ...one.map(label), ...peers.map(label),
+  ...peers.map((p) => `wsd/${p}`), ...oneFloor, 'target (wsd)'];
 console.log(`| ${head.join(' | ')} |`);
 console.log(`|${head.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
-for (const [id, key, label, scale, check] of rows) {
+for (const [id, key, text, scale, check] of rows) {
   const set = runs[id];
   if (!set) continue;
   const w = num(set.wsd, key);
+  const w1 = one.map((p) => num(set[p], key));
   const vals = peers.map((p) => num(set[p], key));
-  const ratios = vals.map((v) => (w !== undefined && v && key !== 'server_user_share' ? w / v : undefined));
+  const ratio = (a, b) => (a !== undefined && b && key !== 'server_user_share' ? a / b : undefined);
+  const ratios = vals.map((v) => ratio(w, v));
+  if (oneFloor.length) ratios.push(ratio(w1[0], num(set.floor, key)));
   let target = '';
   if (check && w !== undefined) {
     const res = check(w, num(set.node, key), set.wsd);
     if (res) target = `${res[1]}: ${res[0] ? 'met' : 'MISSED'}`;
   }
-  const cells = [label, fmt(w !== undefined ? w * scale : undefined),
+  const cells = [text, fmt(w !== undefined ? w * scale : undefined),
+    ...w1.map((v) => fmt(v !== undefined ? v * scale : undefined)),
     ...vals.map((v) => fmt(v !== undefined ? v * scale : undefined)),
     ...ratios.map((x) => (x === undefined ? 'n/a' : x.toFixed(2))), target];
   console.log(`| ${cells.join(' | ')} |`);
