@@ -217,10 +217,11 @@ upgrade(struct fconn *c)
 	n = snprintf(cat, sizeof(cat), "%.*s" WS_GUID, (int)klen, k);
 	SHA1((unsigned char *)cat, (size_t)n, digest);
 	EVP_EncodeBlock((unsigned char *)acc, digest, sizeof(digest));
-	n = snprintf(resp, sizeof(resp),
-		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-		     acc);
+	n = snprintf(
+	    resp, sizeof(resp),
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+	    acc);
 	if (write(c->fd, resp, (size_t)n) != n)
 		return -1;
 	c->open = 1;
@@ -291,7 +292,8 @@ readable(struct fconn *c)
 		size_t cap = c->incap ? c->incap * 2 : 8192;
 		uint8_t *p;
 
-		if (cap > 2 * MAX_FRAME + 16 || (p = realloc(c->in, cap)) == NULL) {
+		if (cap > 2 * MAX_FRAME + 16 ||
+		    (p = realloc(c->in, cap)) == NULL) {
 			drop(c);
 			return;
 		}
@@ -329,8 +331,9 @@ main(int argc, char **argv)
 	struct epoll_event e, evs[256];
 	int lfd, one = 1, port, i, n;
 
-	if (argc != 3 || (strcmp(argv[1], "echo") != 0 &&
-			  strcmp(argv[1], "broadcast") != 0) ||
+	if (argc != 3 ||
+	    (strcmp(argv[1], "echo") != 0 &&
+	     strcmp(argv[1], "broadcast") != 0) ||
 	    (port = atoi(argv[2])) <= 0) {
 		fprintf(stderr, "usage: floor echo|broadcast PORT\n");
 		return 2;
@@ -371,8 +374,9 @@ main(int argc, char **argv)
 						close(cfd);
 						continue;
 					}
-					setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY,
-						   &one, sizeof(one));
+					setsockopt(cfd, IPPROTO_TCP,
+						   TCP_NODELAY, &one,
+						   sizeof(one));
 					c->fd = cfd;
 					conns[cfd] = c;
 					e.events = EPOLLIN;

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "../proto/addr.h"
 #include "../proto/err.h"
@@ -307,6 +309,16 @@ apply_setting(struct sv_config *c, config_setting_t *s, const char *prefix,
 				return rc;
 		return WSD_OK;
 	}
+	if (strcmp(name, "workers") == 0 &&
+	    config_setting_type(s) == CONFIG_TYPE_STRING) {
+		if (strcmp(config_setting_get_string(s), "auto") != 0) {
+			fail_at(err, errlen, file, s,
+				"workers must be an integer or \"auto\"");
+			return WSD_EINVAL;
+		}
+		c->workers_auto = 1;
+		return WSD_OK;
+	}
 	if ((r = key_find(c, name, &base)) == NULL) {
 		fail_at(err, errlen, file, s, "unknown key %s", name);
 		return WSD_EINVAL;
@@ -398,12 +410,53 @@ sv_config_check_admin(const struct sv_config *c, const char *file, char *err,
 	return WSD_EINVAL;
 }
 
+/*
+ * workers = "auto": as many workers as limits.max_connections needs at
+ * the descriptor limit a worker gets (RLIMIT_NOFILE, less
+ * WORKER_FD_RESERVE that a worker keeps for itself), and at least one
+ * per CPU. Without limits.max_connections, one per CPU.
+ */
+#define WORKER_FD_RESERVE 64
+
+static int
+size_workers(struct sv_config *c, const char *file, char *err, size_t errlen)
+{
+	struct rlimit rl;
+	uint64_t per, need = 0;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		rl.rlim_cur = 1u << 20;
+	per = rl.rlim_cur > 2 * WORKER_FD_RESERVE
+		  ? rl.rlim_cur - WORKER_FD_RESERVE
+		  : rl.rlim_cur / 2;
+	if (c->max_connections > 0)
+		need = (c->max_connections + per - 1) / per;
+	if (need < (uint64_t)(cpus > 0 ? cpus : 1))
+		need = (uint64_t)(cpus > 0 ? cpus : 1);
+	if (need > SV_MAX_WORKERS) {
+		snprintf(err, errlen,
+			 "%s: workers = \"auto\": limits.max_connections %llu "
+			 "needs %llu workers at %llu descriptors each; at most "
+			 "%d",
+			 file, (unsigned long long)c->max_connections,
+			 (unsigned long long)need, (unsigned long long)per,
+			 SV_MAX_WORKERS);
+		return WSD_EINVAL;
+	}
+	c->workers = (int)need;
+	return WSD_OK;
+}
+
 /* The rules between keys, once every key is read. */
 static int
 check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 {
 	char host[256];
 	int port;
+
+	if (c->workers_auto && size_workers(c, file, err, errlen) != WSD_OK)
+		return WSD_EINVAL;
 
 	if (sv_parse_hostport(c->listen, host, sizeof(host), &port) != 0) {
 		snprintf(err, errlen, "%s: listen \"%s\" is not ADDR:PORT",
@@ -762,8 +815,10 @@ apply_overrides(struct sv_config *c, const struct sv_overrides *ov, char *err,
 		snprintf(err, errlen, "-w: at most %d workers", SV_MAX_WORKERS);
 		return WSD_EINVAL;
 	}
-	if (ov->workers > 0)
+	if (ov->workers > 0) {
 		c->workers = ov->workers;
+		c->workers_auto = 0;
+	}
 	return WSD_OK;
 }
 

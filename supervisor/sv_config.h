@@ -26,6 +26,8 @@ struct sv_config {
 	/* The supervisor's own keys (the table in sv_config.c). */
 	char *listen; /* "ADDR:PORT" */
 	int workers;
+	int workers_auto; /* workers = "auto": sized when loaded (see
+			     sv_config.c) */
 	char *run_dir;
 	char *control_socket;	  /* a filesystem path */
 	char *admin_listen;	  /* "ADDR:PORT" or "" */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -348,6 +349,79 @@ test_shipped_file_is_the_defaults(void **state)
 	sv_config_free(f);
 }
 
+/* Write text to the test file and load it; err set when it fails. */
+static struct sv_config *
+load_text(const char *text, const struct sv_overrides *ov, char *err,
+	  size_t errlen)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	err[0] = '\0';
+	return sv_config_load(path, ov, err, errlen);
+}
+
+/* workers = "auto": sized from limits.max_connections and the descriptor
+ * limit, at least one per CPU; -w still wins; too many is refused. */
+static void
+test_workers_auto(void **state)
+{
+	struct rlimit rl;
+	struct sv_overrides ov;
+	struct sv_config *c;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t per;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	per = rl.rlim_cur - 64;
+	c = load_text("workers = \"auto\";\n", NULL, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->workers, cpus);
+	sv_config_free(c);
+	/* Exactly what per workers can hold, then one more connection. */
+	{
+		char text[256];
+		uint64_t n = per * (uint64_t)(cpus + 3);
+
+		snprintf(text, sizeof(text),
+			 "workers = \"auto\";\nlimits = { max_connections = "
+			 "%llu; };\n",
+			 (unsigned long long)n);
+		assert_non_null(c = load_text(text, NULL, err, sizeof(err)));
+		assert_int_equal(c->workers, cpus + 3);
+		sv_config_free(c);
+		snprintf(text, sizeof(text),
+			 "workers = \"auto\";\nlimits = { max_connections = "
+			 "%llu; };\n",
+			 (unsigned long long)n + 1);
+		assert_non_null(c = load_text(text, NULL, err, sizeof(err)));
+		assert_int_equal(c->workers, cpus + 4);
+		sv_config_free(c);
+		/* -w overrides it. */
+		memset(&ov, 0, sizeof(ov));
+		ov.workers = 3;
+		assert_non_null(c = load_text(text, &ov, err, sizeof(err)));
+		assert_int_equal(c->workers, 3);
+		sv_config_free(c);
+	}
+	/* More than SV_MAX_WORKERS: refused, saying why. */
+	assert_null(load_text("workers = \"auto\";\nlimits = { "
+			      "max_connections = 10000000; };\n",
+			      NULL, err, sizeof(err)));
+	if (rl.rlim_cur * SV_MAX_WORKERS < 10000000)
+		assert_non_null(strstr(err, "at most 64"));
+	/* Another string is refused at its line. */
+	assert_null(
+	    load_text("\nworkers = \"many\";\n", NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, ":2: workers must be an integer or "
+				    "\"auto\""));
+}
+
 int
 main(void)
 {
@@ -357,6 +431,7 @@ main(void)
 	    cmocka_unit_test(test_diff_and_fixed_keys),
 	    cmocka_unit_test(test_jwt_key_files),
 	    cmocka_unit_test(test_shipped_file_is_the_defaults),
+	    cmocka_unit_test(test_workers_auto),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
