@@ -533,6 +533,8 @@ wk_frameset_get(struct wk_frameset *f, const struct wk_conn *c)
 	if (!c->pmd.on || bits < 9 || bits > 15 ||
 	    f->len < wk.cfg.deflate_min_bytes || f->len == 0)
 		return plain(f);
+	if (f->z[bits - 8] != NULL && f->z[bits - 8] != f->plain)
+		goto compressed;
 	if (f->z[bits - 8] == NULL) {
 		struct wk_buf *b = compress_frame(f->opcode, f->payload, f->len,
 						  bits, &nosave);
@@ -546,7 +548,14 @@ wk_frameset_get(struct wk_frameset *f, const struct wk_conn *c)
 		}
 		b->stamp = f->stamp;
 		f->z[bits - 8] = b;
+		if (b == f->plain)
+			return b;
 	}
+compressed:
+	/* Counted per recipient, as it is sent (wk.h's totals). */
+	wk.tot[PROTO_TOT_DEFLATE_OUT]++;
+	wk.tot[PROTO_TOT_DEFLATE_OUT_SAVED] +=
+	    wk_frame_header_len(f->len) + f->len - f->z[bits - 8]->len;
 	return f->z[bits - 8];
 }
 

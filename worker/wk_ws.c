@@ -329,6 +329,10 @@ ws_on_msg(wslay_event_context_ptr ctx,
 			ws_fail(c, ctx, 1007, "invalid UTF-8");
 			return;
 		}
+		wk.tot[PROTO_TOT_DEFLATE_IN]++;
+		if (len > a->msg_length)
+			wk.tot[PROTO_TOT_DEFLATE_IN_SAVED] +=
+			    len - a->msg_length;
 	} else if (len > wk.cfg.max_message_bytes) {
 		/* Within the compressed bound, over the limit. */
 		ws_fail(c, ctx, 1009, "message too big");

@@ -14,7 +14,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const zlib = require('node:zlib');
 const WebSocket = require('ws');
-const { startWsd, RawWs, OP, waitFor } = require('./harness');
+const { startWsd, RawWs, OP, waitFor, httpGet } = require('./harness');
 
 const T = { timeout: 20000 };
 const LIMIT = 262144;
@@ -512,5 +512,59 @@ describe('room deliveries to compressed and uncompressed members', () => {
     );
     rw.destroy();
     for (const c of members) c.ws.close();
+  });
+});
+
+/* One sample of /metrics, or 0. */
+async function metric(name) {
+  const r = await httpGet(d.adminPort, '/metrics');
+  const line = r.body
+    .toString()
+    .split('\n')
+    .find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
+describe('metrics', () => {
+  it('compressed messages and the bytes saved are counted, in and out, exactly', T, async () => {
+    const names = [
+      'wsd_compressed_messages_total{direction="in"}',
+      'wsd_compressed_messages_total{direction="out"}',
+      'wsd_compression_saved_bytes_total{direction="in"}',
+      'wsd_compression_saved_bytes_total{direction="out"}',
+    ];
+    /* Nothing else runs on d now: wait for the counters to settle. */
+    let before = [];
+    await waitFor(
+      async () => {
+        const v = await Promise.all(names.map(metric));
+        const same = before.length && v.every((x, i) => x === before[i]);
+        before = v;
+        return same;
+      },
+      { intervalMs: 1200, timeoutMs: 10000, what: 'settled counters' },
+    );
+    const hdr = (n) => (n < 126 ? 2 : n < 65536 ? 4 : 10);
+    const rw = await openDeflate();
+    const want = [0, 0, 0, 0];
+    for (const size of [500, 5000, 70000]) {
+      const payload = textPayload(size);
+      const z = compress(payload);
+      rw.send({ opcode: OP.TEXT, payload: z, rsv1: true });
+      const first = await rw.nextFrame();
+      assert.ok(first.rsv1 && first.fin);
+      want[0] += 1;
+      want[1] += 1;
+      want[2] += size - z.length;
+      want[3] += hdr(size) + size - (hdr(first.payload.length) + first.payload.length);
+    }
+    rw.destroy();
+    await waitFor(
+      async () => {
+        const v = await Promise.all(names.map(metric));
+        return v.every((x, i) => x - before[i] === want[i]);
+      },
+      { intervalMs: 300, timeoutMs: 10000, what: `counters moved by ${want}` },
+    );
   });
 });
