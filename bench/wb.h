@@ -51,6 +51,9 @@ struct wb_opts {
 	double warmup;	      /* echo: seconds of load before measuring */
 	double hs_timeout;    /* seconds allowed for connect plus handshake */
 	double ready_timeout; /* seconds allowed for every child to get ready */
+	int pad;     /* fanout: bytes of text added to each publish ("p") */
+	int deflate; /* offer permessage-deflate (client_no_context_takeover)
+			and inflate what comes compressed */
 };
 
 /*
@@ -153,6 +156,7 @@ struct wb_conn {
 	uint8_t doomed;		    /* aborted inside a callback */
 	uint8_t eof;		    /* the server closed the TCP stream */
 	uint8_t drained;	    /* the last recv was short: no more yet */
+	uint8_t pmd;		    /* permessage-deflate was agreed */
 };
 
 /* How a connection ended, as told to ops->end. */

@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -217,17 +218,80 @@ on_ws_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
 	return 0;
 }
 
+/*
+ * Inflate a compressed message (RFC 7692: the 00 00 ff ff tail added back)
+ * into a buffer of this process, valid until the next call. wsd always
+ * answers server_no_context_takeover, so each message stands alone and one
+ * stream, reset per message, serves every connection. Returns the length,
+ * or -1.
+ */
+static ssize_t
+inflate_msg(const uint8_t *in, size_t len, uint8_t **out)
+{
+	static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
+	static z_stream z;
+	static int ready;
+	static uint8_t *buf;
+	static size_t cap;
+	size_t have = 0;
+	int pass, rc = Z_OK;
+
+	if (!ready) {
+		if (inflateInit2(&z, -15) != Z_OK)
+			return -1;
+		ready = 1;
+	}
+	inflateReset(&z);
+	for (pass = 0; pass < 2 && rc != Z_STREAM_END; pass++) {
+		z.next_in = (Bytef *)(pass == 0 ? in : tail);
+		z.avail_in = (uInt)(pass == 0 ? len : sizeof(tail));
+		while (z.avail_in > 0 || have == cap) {
+			if (have == cap) {
+				size_t ncap = cap ? cap * 2 : 65536;
+				uint8_t *nb = realloc(buf, ncap);
+
+				if (nb == NULL)
+					return -1;
+				buf = nb;
+				cap = ncap;
+			}
+			z.next_out = buf + have;
+			z.avail_out = (uInt)(cap - have);
+			rc = inflate(&z, Z_SYNC_FLUSH);
+			have = cap - z.avail_out;
+			if (rc == Z_STREAM_END ||
+			    (rc == Z_BUF_ERROR && z.avail_out > 0))
+				break;
+			if (rc != Z_OK && rc != Z_BUF_ERROR)
+				return -1;
+		}
+	}
+	*out = buf;
+	return (ssize_t)have;
+}
+
 static void
 on_ws_msg(wslay_event_context_ptr ctx,
 	  const struct wslay_event_on_msg_recv_arg *a, void *user)
 {
 	struct wb_conn *c = user;
+	uint8_t *msg;
+	ssize_t n;
 
 	(void)ctx;
 	if (c->doomed)
 		return;
-	if (a->opcode == WSLAY_TEXT_FRAME || a->opcode == WSLAY_BINARY_FRAME)
-		net.ops->msg(c, a->opcode, a->msg, a->msg_length);
+	if (a->opcode != WSLAY_TEXT_FRAME && a->opcode != WSLAY_BINARY_FRAME)
+		return;
+	if (a->rsv & WSLAY_RSV1_BIT) {
+		if ((n = inflate_msg(a->msg, a->msg_length, &msg)) < 0) {
+			fail_log(c, "message does not inflate", NULL);
+			return;
+		}
+		net.ops->msg(c, a->opcode, msg, (size_t)n);
+		return;
+	}
+	net.ops->msg(c, a->opcode, a->msg, a->msg_length);
 }
 
 /* Read and write as wslay wants; the connection may end here. */
@@ -282,8 +346,13 @@ check_response(struct wb_conn *c)
 			continue;
 		for (v = line + 21; v < next && (*v == ' ' || *v == '\t'); v++)
 			;
-		if (next - v >= 28 && memcmp(v, hs->accept, 28) == 0)
+		if (next - v >= 28 && memcmp(v, hs->accept, 28) == 0) {
+			/* The extension answered, if it was offered. */
+			c->pmd = net.o->deflate &&
+				 memmem(hs->buf, hs->head_end,
+					"permessage-deflate", 18) != NULL;
 			return 0;
+		}
 		fail_log(c, "wrong Sec-WebSocket-Accept", NULL);
 		return -1;
 	}
@@ -324,6 +393,8 @@ handshake_read(struct wb_conn *c)
 		conn_end(c, WB_END_FAILED);
 		return;
 	}
+	if (c->pmd)
+		wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
 	hs->left_off = hs->head_end;
 	if (hs->left_off == hs->len) {
 		free(hs);
@@ -427,7 +498,7 @@ make_request(struct wb_hs *hs, uint32_t id)
 {
 	const struct wb_opts *o = net.o;
 	unsigned char raw[16], digest[SHA_DIGEST_LENGTH];
-	char key[32], cat[64], path[300], proto[128] = "";
+	char key[32], cat[64], path[300], proto[128] = "", ext[96] = "";
 	int n;
 
 	random_bytes(raw, sizeof(raw));
@@ -439,12 +510,16 @@ make_request(struct wb_hs *hs, uint32_t id)
 	if (o->subproto != NULL)
 		snprintf(proto, sizeof(proto),
 			 "Sec-WebSocket-Protocol: %.80s\r\n", o->subproto);
+	if (o->deflate)
+		snprintf(ext, sizeof(ext),
+			 "Sec-WebSocket-Extensions: permessage-deflate; "
+			 "client_no_context_takeover\r\n");
 	n = snprintf(hs->req, sizeof(hs->req),
 		     "GET %s HTTP/1.1\r\nHost: %s:%d\r\n"
 		     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 		     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-		     "%s\r\n",
-		     path, o->host, o->port, key, proto);
+		     "%s%s\r\n",
+		     path, o->host, o->port, key, proto, ext);
 	hs->req_len =
 	    (size_t)n < sizeof(hs->req) ? (size_t)n : sizeof(hs->req) - 1;
 }

@@ -65,6 +65,10 @@ usage(void)
 	    "      --wsd           speak wsd.v1 (welcome, subscribe, "
 	    "publish)\n"
 	    "      --proto P       offer Sec-WebSocket-Protocol P\n"
+	    "      --deflate       offer permessage-deflate "
+	    "(client_no_context_takeover)\n"
+	    "      --pad B         fanout: B bytes of text in each publish "
+	    "(0..60000)\n"
 	    "  -c, --conns N       connections or subscribers (default "
 	    "200)\n"
 	    "  -s, --size B        echo message bytes, >= 16 (default 64)\n"
@@ -127,6 +131,7 @@ parse(struct wb_opts *o, int argc, char **argv)
 	    {"procs", 1, 0, 'j'},	  {"inflight", 1, 0, 'I'},
 	    {"settle", 1, 0, 'S'},	  {"hs-timeout", 1, 0, 'H'},
 	    {"ready-timeout", 1, 0, 'T'}, {"warmup", 1, 0, 'w'},
+	    {"deflate", 0, 0, 'D'},	  {"pad", 1, 0, 'G'},
 	    {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
 	const char *mode = NULL, *url = NULL;
 	int ch, rate_set = 0;
@@ -153,6 +158,8 @@ parse(struct wb_opts *o, int argc, char **argv)
 		case 'n': o->name = optarg; break;
 		case 'p': o->server_pid = (pid_t)atoi(optarg); break;
 		case 'W': o->wsd = 1; break;
+		case 'D': o->deflate = 1; break;
+		case 'G': o->pad = atoi(optarg); break;
 		case 'X': o->subproto = optarg; break;
 		case 'c': o->conns = atoi(optarg); break;
 		case 's': o->size = atoi(optarg); break;
