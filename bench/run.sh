@@ -29,7 +29,10 @@
 # BENCH_FAN_SUBS, BENCH_FAN_RATE, BENCH_FAN_PUBS, BENCH_FAN_PROCS,
 # BENCH_CONNECT_SECS,
 # BENCH_BIG_CONNS, BENCH_BIG_WORKERS. BENCH_SERVERS="wsd wsd1 floor node
-# lws" picks the servers. Only loopback addresses are used; every process started here
+# lws" picks the servers. BENCH_DEFLATE=1 adds the permessage-deflate
+# fan-out (wsd with compression on, subscribers with and without it,
+# BENCH_DEFLATE_ROUNDS rounds each, publishes of BENCH_DEFLATE_PAD bytes of
+# text); BENCH_DEFLATE=only runs nothing else. Only loopback addresses are used; every process started here
 # is stopped by its PID, also when the script is interrupted.
 set -uo pipefail
 set -f # URLs carry "?": no globbing anywhere
@@ -61,6 +64,11 @@ if [ "$FULL" = 1 ]; then
 	FAN_PUBS=${BENCH_FAN_PUBS:-30}
 fi
 SERVERS=${BENCH_SERVERS:-wsd wsd1 floor node lws}
+DEFLATE=${BENCH_DEFLATE:-0}
+DEFLATE_ROUNDS=${BENCH_DEFLATE_ROUNDS:-3}
+DEFLATE_PAD=${BENCH_DEFLATE_PAD:-1024}
+[ "$DEFLATE" = only ] && SERVERS=
+WSD_EXTRA=
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=$root/bench/out/$stamp
@@ -142,6 +150,7 @@ log_level = "warn";
 echo_path = "/echo";
 demo_page = false;
 limits = { max_connections = 0; max_connections_per_user = 0; max_connections_per_address = 0; rate_msgs = 0; };
+$WSD_EXTRA
 EOF
 	"$WSD_BIN" -c "$SRV_DIR/wsd.conf" </dev/null >>"$out/wsd.log" 2>&1 &
 	SRV_PID=$!
@@ -273,34 +282,36 @@ rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "software: wsd $rev (wsd: 2 workers, wsd1: 1 worker), floor (bench/floor.c), node $(node --version) ws $wsv, libwebsockets-test-server $lwsv; load $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/machine.txt"
 
-echo "== idle: $IDLE_CONNS connections held =="
-for s in $SERVERS; do
-	with "$s" echo idle idle -m idle -c "$IDLE_CONNS"
-done
+if [ -n "$SERVERS" ]; then
+	echo "== idle: $IDLE_CONNS connections held =="
+	for s in $SERVERS; do
+		with "$s" echo idle idle -m idle -c "$IDLE_CONNS"
+	done
 
-echo "== echo: $ECHO_CONNS connections, $ECHO_SIZE-byte messages, $ECHO_RATE/s for $ECHO_SECS s =="
-for s in $SERVERS; do
-	[ "$s" = lws ] && { echo "  lws: n/a (the test server echoes on at most 3 connections)"; continue; }
-	with "$s" echo echo echo -m echo -c "$ECHO_CONNS" \
-		-s "$ECHO_SIZE" -r "$ECHO_RATE" -t "$ECHO_SECS"
-done
+	echo "== echo: $ECHO_CONNS connections, $ECHO_SIZE-byte messages, $ECHO_RATE/s for $ECHO_SECS s =="
+	for s in $SERVERS; do
+		[ "$s" = lws ] && { echo "  lws: n/a (the test server echoes on at most 3 connections)"; continue; }
+		with "$s" echo echo echo -m echo -c "$ECHO_CONNS" \
+			-s "$ECHO_SIZE" -r "$ECHO_RATE" -t "$ECHO_SECS"
+	done
 
-echo "== echo: 3 connections, $ECHO_SIZE-byte messages, $ECHO_RATE/s for $ECHO_SECS s =="
-for s in $SERVERS; do
-	with "$s" echo echo3 echo -m echo -c 3 \
-		-s "$ECHO_SIZE" -r "$ECHO_RATE" -t "$ECHO_SECS"
-done
+	echo "== echo: 3 connections, $ECHO_SIZE-byte messages, $ECHO_RATE/s for $ECHO_SECS s =="
+	for s in $SERVERS; do
+		with "$s" echo echo3 echo -m echo -c 3 \
+			-s "$ECHO_SIZE" -r "$ECHO_RATE" -t "$ECHO_SECS"
+	done
 
-echo "== fanout: $FAN_SUBS subscribers, $FAN_PUBS publishes at $FAN_RATE/s =="
-for s in $SERVERS; do
-	with "$s" broadcast fanout fanout -m fanout -j "$FAN_PROCS" \
-		-c "$FAN_SUBS" -r "$FAN_RATE" -P "$FAN_PUBS"
-done
+	echo "== fanout: $FAN_SUBS subscribers, $FAN_PUBS publishes at $FAN_RATE/s =="
+	for s in $SERVERS; do
+		with "$s" broadcast fanout fanout -m fanout -j "$FAN_PROCS" \
+			-c "$FAN_SUBS" -r "$FAN_RATE" -P "$FAN_PUBS"
+	done
 
-echo "== connect: open, upgrade, close for $CONNECT_SECS s =="
-for s in $SERVERS; do
-	with "$s" echo connect connect -m connect -t "$CONNECT_SECS"
-done
+	echo "== connect: open, upgrade, close for $CONNECT_SECS s =="
+	for s in $SERVERS; do
+		with "$s" echo connect connect -m connect -t "$CONNECT_SECS"
+	done
+fi
 
 if [ "$FULL" = 1 ] && has wsd; then
 	echo "== idle: $BIG_CONNS connections held by wsd ($BIG_WORKERS workers) =="
@@ -310,6 +321,40 @@ if [ "$FULL" = 1 ] && has wsd; then
 	echo "  node, lws: n/a (one process each, at most 20,000 descriptors)"
 fi
 
+if [ "$DEFLATE" != 0 ]; then
+	# The same wsd (compression on) each time; only the subscribers'
+	# offer differs. Rounds alternate, so both see the same neighbours.
+	echo "== fanout with permessage-deflate: $FAN_SUBS subscribers, $FAN_PUBS publishes of $DEFLATE_PAD bytes at $FAN_RATE/s, $DEFLATE_ROUNDS rounds =="
+	WSD_EXTRA='compression = { enabled = true; };'
+	for r in $(seq 1 "$DEFLATE_ROUNDS"); do
+		for v in plain deflate; do
+			with wsd broadcast "fanout_pad_$v" fanout -m fanout -j "$FAN_PROCS" \
+				-c "$FAN_SUBS" -r "$FAN_RATE" -P "$FAN_PUBS" --pad "$DEFLATE_PAD" \
+				$([ $v = deflate ] && echo --deflate)
+		done
+	done
+	WSD_EXTRA=
+	# The ratio of the medians of CPU per delivery, deflate over plain.
+	awk '/^id=fanout_pad_/ {
+		id = $1; sub(/^id=fanout_pad_/, "", id)
+		for (i = 2; i <= NF; i++) if ($i ~ /^cpu_per_delivery_us=/) {
+			split($i, kv, "="); v[id, ++n[id]] = kv[2]
+		}
+	}
+	function med(id,   i, j, t, a) {
+		for (i = 1; i <= n[id]; i++) a[i] = v[id, i]
+		for (i = 1; i <= n[id]; i++) for (j = i + 1; j <= n[id]; j++)
+			if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n[id] % 2 ? a[(n[id] + 1) / 2] : (a[n[id] / 2] + a[n[id] / 2 + 1]) / 2
+	}
+	END {
+		if (!n["plain"] || !n["deflate"]) { print "  deflate: no result"; exit }
+		p = med("plain"); d = med("deflate")
+		printf "  cpu per delivery: plain %.3f us, deflate %.3f us (medians of %d, %d rounds): ratio %.2f\n", p, d, n["plain"], n["deflate"], d / p
+	}' "$results" | tee -a "$out/deflate.txt"
+fi
+
+[ -z "$SERVERS" ] && { echo "bench: done in $(($(date +%s) - t_start)) s"; exit 0; }
 echo "== table (bench/out/$stamp) =="
 node "$root/bench/table.js" "$out/machine.txt" "$results" | tee "$out/table.md"
 echo "bench: done in $(($(date +%s) - t_start)) s"

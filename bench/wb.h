@@ -35,8 +35,6 @@ struct wb_opts {
 	int port;
 	char path[256];	      /* request target; "{id}" becomes the conn id */
 	const char *subproto; /* Sec-WebSocket-Protocol to offer, or NULL */
-	int deflate;	      /* offer permessage-deflate (no context
-				 takeover either way) */
 	int wsd;	      /* wsd.v1: wait for welcome, subscribe, publish */
 	int conns;	      /* connections (subscribers in fanout) */
 	int size;	      /* echo message bytes */
@@ -53,6 +51,9 @@ struct wb_opts {
 	double warmup;	      /* echo: seconds of load before measuring */
 	double hs_timeout;    /* seconds allowed for connect plus handshake */
 	double ready_timeout; /* seconds allowed for every child to get ready */
+	int pad;     /* fanout: bytes of text added to each publish ("p") */
+	int deflate; /* offer permessage-deflate (client_no_context_takeover)
+			and inflate what comes compressed */
 };
 
 /*
@@ -155,7 +156,7 @@ struct wb_conn {
 	uint8_t doomed;		    /* aborted inside a callback */
 	uint8_t eof;		    /* the server closed the TCP stream */
 	uint8_t drained;	    /* the last recv was short: no more yet */
-	uint8_t deflate;	    /* permessage-deflate was agreed */
+	uint8_t pmd;		    /* permessage-deflate was agreed */
 };
 
 /* How a connection ended, as told to ops->end. */

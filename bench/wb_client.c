@@ -396,8 +396,18 @@ fanout_tick(uint64_t now)
 {
 	const struct wb_opts *o = cl.o;
 	uint64_t target, elapsed = now - cl.t_run;
-	char buf[300];
-	int n;
+	static char buf[61000], pad[60001];
+	int n, plen = o->pad < 0 ? 0 : o->pad > 60000 ? 60000 : o->pad;
+
+	/* Text like a chat message's, the same every time. */
+	if (plen > 0 && pad[0] == '\0') {
+		static const char words[] = "the room said hello to everyone ";
+		int k;
+
+		for (k = 0; k < plen; k++)
+			pad[k] = words[k % (sizeof(words) - 1)];
+		pad[plen] = '\0';
+	}
 
 	if (cl.pub != NULL && cl.rep.sent < (uint64_t)o->publishes) {
 		target = (uint64_t)(o->rate * (double)elapsed / 1e9) + 1;
@@ -410,13 +420,17 @@ fanout_tick(uint64_t now)
 				n = snprintf(buf, sizeof(buf),
 					     "{\"type\":\"publish\",\"room\":"
 					     "\"%s\",\"data\":{\"t\":%" PRIu64
-					     ",\"i\":%" PRIu64 "}}",
-					     o->room, t, cl.rep.sent);
+					     ",\"i\":%" PRIu64 "%s%s%s}}",
+					     o->room, t, cl.rep.sent,
+					     plen ? ",\"p\":\"" : "", pad,
+					     plen ? "\"" : "");
 			else
 				n = snprintf(buf, sizeof(buf),
 					     "{\"t\":%" PRIu64 ",\"i\":%" PRIu64
-					     "}",
-					     t, cl.rep.sent);
+					     "%s%s%s}",
+					     t, cl.rep.sent,
+					     plen ? ",\"p\":\"" : "", pad,
+					     plen ? "\"" : "");
 			if (cl.rep.sent == 0)
 				cl.rep.t_first_ns = t;
 			if (wb_conn_send(cl.pub, WSLAY_TEXT_FRAME, buf,

@@ -13,10 +13,7 @@
  * (request, response buffer, expected accept value, bytes that came after
  * the response head) is allocated for the handshake only and freed once
  * those bytes are consumed, so an idle connection costs its struct and
- * wslay's context. With --deflate, the upgrade offers permessage-deflate
- * without context takeover on either side, and a compressed message
- * (RSV1) is inflated, with one zlib stream per process reset after each
- * message, before the mode sees it.
+ * wslay's context.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,11 +25,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include <zlib.h>
 
 #include "wb.h"
 
@@ -63,10 +60,6 @@ static struct {
 	uint8_t rnd[4096];
 	size_t rnd_off;
 	int fail_logs;
-	z_stream z; /* inflate, raw, 15 window bits; reset per message */
-	int z_ready;
-	uint8_t *zbuf;
-	size_t zcap;
 } net;
 
 static void
@@ -226,47 +219,55 @@ on_ws_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
 }
 
 /*
- * Inflate a compressed message (RFC 7692: the 00 00 ff ff tail is
- * implied) into net.zbuf; its length, or -1 when it does not inflate.
+ * Inflate a compressed message (RFC 7692: the 00 00 ff ff tail added back)
+ * into a buffer of this process, valid until the next call. wsd always
+ * answers server_no_context_takeover, so each message stands alone and one
+ * stream, reset per message, serves every connection. Returns the length,
+ * or -1.
  */
 static ssize_t
-inflate_msg(const uint8_t *in, size_t len)
+inflate_msg(const uint8_t *in, size_t len, uint8_t **out)
 {
-	static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
-	size_t out = 0;
+	static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
+	static z_stream z;
+	static int ready;
+	static uint8_t *buf;
+	static size_t cap;
+	size_t have = 0;
 	int pass, rc = Z_OK;
 
-	if (!net.z_ready) {
-		if (inflateInit2(&net.z, -15) != Z_OK)
+	if (!ready) {
+		if (inflateInit2(&z, -15) != Z_OK)
 			return -1;
-		net.z_ready = 1;
+		ready = 1;
 	}
-	for (pass = 0; pass < 2; pass++) {
-		net.z.next_in = (Bytef *)(pass == 0 ? in : tail);
-		net.z.avail_in = (uInt)(pass == 0 ? len : sizeof(tail));
-		do {
-			if (net.zcap - out < 4096) {
-				size_t cap = net.zcap ? net.zcap * 2 : 65536;
-				uint8_t *p = realloc(net.zbuf, cap);
+	inflateReset(&z);
+	for (pass = 0; pass < 2 && rc != Z_STREAM_END; pass++) {
+		z.next_in = (Bytef *)(pass == 0 ? in : tail);
+		z.avail_in = (uInt)(pass == 0 ? len : sizeof(tail));
+		while (z.avail_in > 0 || have == cap) {
+			if (have == cap) {
+				size_t ncap = cap ? cap * 2 : 65536;
+				uint8_t *nb = realloc(buf, ncap);
 
-				if (p == NULL)
+				if (nb == NULL)
 					return -1;
-				net.zbuf = p;
-				net.zcap = cap;
+				buf = nb;
+				cap = ncap;
 			}
-			net.z.next_out = net.zbuf + out;
-			net.z.avail_out = (uInt)(net.zcap - out);
-			rc = inflate(&net.z, Z_SYNC_FLUSH);
-			out = net.zcap - net.z.avail_out;
-		} while ((rc == Z_OK || rc == Z_BUF_ERROR) &&
-			 (net.z.avail_in > 0 || net.z.avail_out == 0));
-		if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END)
-			break;
+			z.next_out = buf + have;
+			z.avail_out = (uInt)(cap - have);
+			rc = inflate(&z, Z_SYNC_FLUSH);
+			have = cap - z.avail_out;
+			if (rc == Z_STREAM_END ||
+			    (rc == Z_BUF_ERROR && z.avail_out > 0))
+				break;
+			if (rc != Z_OK && rc != Z_BUF_ERROR)
+				return -1;
+		}
 	}
-	inflateReset(&net.z);
-	return rc == Z_OK || rc == Z_BUF_ERROR || rc == Z_STREAM_END
-		   ? (ssize_t)out
-		   : -1;
+	*out = buf;
+	return (ssize_t)have;
 }
 
 static void
@@ -274,6 +275,7 @@ on_ws_msg(wslay_event_context_ptr ctx,
 	  const struct wslay_event_on_msg_recv_arg *a, void *user)
 {
 	struct wb_conn *c = user;
+	uint8_t *msg;
 	ssize_t n;
 
 	(void)ctx;
@@ -281,16 +283,15 @@ on_ws_msg(wslay_event_context_ptr ctx,
 		return;
 	if (a->opcode != WSLAY_TEXT_FRAME && a->opcode != WSLAY_BINARY_FRAME)
 		return;
-	if (!(a->rsv & WSLAY_RSV1_BIT)) {
-		net.ops->msg(c, a->opcode, a->msg, a->msg_length);
+	if (a->rsv & WSLAY_RSV1_BIT) {
+		if ((n = inflate_msg(a->msg, a->msg_length, &msg)) < 0) {
+			fail_log(c, "message does not inflate", NULL);
+			return;
+		}
+		net.ops->msg(c, a->opcode, msg, (size_t)n);
 		return;
 	}
-	if ((n = inflate_msg(a->msg, a->msg_length)) < 0) {
-		fail_log(c, "a compressed message did not inflate", NULL);
-		c->doomed = 1;
-		return;
-	}
-	net.ops->msg(c, a->opcode, net.zbuf, (size_t)n);
+	net.ops->msg(c, a->opcode, a->msg, a->msg_length);
 }
 
 /* Read and write as wslay wants; the connection may end here. */
@@ -345,32 +346,18 @@ check_response(struct wb_conn *c)
 			continue;
 		for (v = line + 21; v < next && (*v == ' ' || *v == '\t'); v++)
 			;
-		if (next - v >= 28 && memcmp(v, hs->accept, 28) == 0)
+		if (next - v >= 28 && memcmp(v, hs->accept, 28) == 0) {
+			/* The extension answered, if it was offered. */
+			c->pmd = net.o->deflate &&
+				 memmem(hs->buf, hs->head_end,
+					"permessage-deflate", 18) != NULL;
 			return 0;
+		}
 		fail_log(c, "wrong Sec-WebSocket-Accept", NULL);
 		return -1;
 	}
 	fail_log(c, "no Sec-WebSocket-Accept", NULL);
 	return -1;
-}
-
-/* Did the server agree to permessage-deflate (Sec-WebSocket-Extensions)? */
-static int
-agreed_deflate(const struct wb_hs *hs)
-{
-	const char *line = hs->buf, *end = hs->buf + hs->head_end, *next;
-
-	for (; line < end; line = next + 2) {
-		if ((next = memmem(line, (size_t)(end - line), "\r\n", 2)) ==
-		    NULL)
-			break;
-		if (next - line > 25 &&
-		    strncasecmp(line, "sec-websocket-extensions:", 25) == 0 &&
-		    memmem(line, (size_t)(next - line), "permessage-deflate",
-			   18) != NULL)
-			return 1;
-	}
-	return 0;
 }
 
 static void
@@ -406,12 +393,8 @@ handshake_read(struct wb_conn *c)
 		conn_end(c, WB_END_FAILED);
 		return;
 	}
-	if (net.o->deflate && agreed_deflate(hs)) {
-		c->deflate = 1;
+	if (c->pmd)
 		wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
-	} else if (net.o->deflate) {
-		fail_log(c, "the server declined permessage-deflate", NULL);
-	}
 	hs->left_off = hs->head_end;
 	if (hs->left_off == hs->len) {
 		free(hs);
@@ -515,12 +498,7 @@ make_request(struct wb_hs *hs, uint32_t id)
 {
 	const struct wb_opts *o = net.o;
 	unsigned char raw[16], digest[SHA_DIGEST_LENGTH];
-	char key[32], cat[64], path[300], proto[128] = "";
-	const char *ext = o->deflate
-			      ? "Sec-WebSocket-Extensions: permessage-deflate; "
-				"client_no_context_takeover; "
-				"server_no_context_takeover\r\n"
-			      : "";
+	char key[32], cat[64], path[300], proto[128] = "", ext[96] = "";
 	int n;
 
 	random_bytes(raw, sizeof(raw));
@@ -532,6 +510,10 @@ make_request(struct wb_hs *hs, uint32_t id)
 	if (o->subproto != NULL)
 		snprintf(proto, sizeof(proto),
 			 "Sec-WebSocket-Protocol: %.80s\r\n", o->subproto);
+	if (o->deflate)
+		snprintf(ext, sizeof(ext),
+			 "Sec-WebSocket-Extensions: permessage-deflate; "
+			 "client_no_context_takeover\r\n");
 	n = snprintf(hs->req, sizeof(hs->req),
 		     "GET %s HTTP/1.1\r\nHost: %s:%d\r\n"
 		     "Upgrade: websocket\r\nConnection: Upgrade\r\n"

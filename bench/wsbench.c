@@ -65,8 +65,10 @@ usage(void)
 	    "      --wsd           speak wsd.v1 (welcome, subscribe, "
 	    "publish)\n"
 	    "      --proto P       offer Sec-WebSocket-Protocol P\n"
-	    "      --deflate       offer permessage-deflate (no context "
-	    "takeover)\n"
+	    "      --deflate       offer permessage-deflate "
+	    "(client_no_context_takeover)\n"
+	    "      --pad B         fanout: B bytes of text in each publish "
+	    "(0..60000)\n"
 	    "  -c, --conns N       connections or subscribers (default "
 	    "200)\n"
 	    "  -s, --size B        echo message bytes, >= 16 (default 64)\n"
@@ -118,29 +120,19 @@ parse_url(struct wb_opts *o, const char *url)
 static void
 parse(struct wb_opts *o, int argc, char **argv)
 {
-	static const struct option lo[] = {{"mode", 1, 0, 'm'},
-					   {"url", 1, 0, 'u'},
-					   {"name", 1, 0, 'n'},
-					   {"pid", 1, 0, 'p'},
-					   {"wsd", 0, 0, 'W'},
-					   {"proto", 1, 0, 'X'},
-					   {"conns", 1, 0, 'c'},
-					   {"size", 1, 0, 's'},
-					   {"rate", 1, 0, 'r'},
-					   {"secs", 1, 0, 't'},
-					   {"publishes", 1, 0, 'P'},
-					   {"room", 1, 0, 'R'},
-					   {"addrs", 1, 0, 'a'},
-					   {"per-proc", 1, 0, 'M'},
-					   {"procs", 1, 0, 'j'},
-					   {"inflight", 1, 0, 'I'},
-					   {"settle", 1, 0, 'S'},
-					   {"hs-timeout", 1, 0, 'H'},
-					   {"ready-timeout", 1, 0, 'T'},
-					   {"warmup", 1, 0, 'w'},
-					   {"deflate", 0, 0, 'D'},
-					   {"help", 0, 0, 'h'},
-					   {0, 0, 0, 0}};
+	static const struct option lo[] = {
+	    {"mode", 1, 0, 'm'},	  {"url", 1, 0, 'u'},
+	    {"name", 1, 0, 'n'},	  {"pid", 1, 0, 'p'},
+	    {"wsd", 0, 0, 'W'},		  {"proto", 1, 0, 'X'},
+	    {"conns", 1, 0, 'c'},	  {"size", 1, 0, 's'},
+	    {"rate", 1, 0, 'r'},	  {"secs", 1, 0, 't'},
+	    {"publishes", 1, 0, 'P'},	  {"room", 1, 0, 'R'},
+	    {"addrs", 1, 0, 'a'},	  {"per-proc", 1, 0, 'M'},
+	    {"procs", 1, 0, 'j'},	  {"inflight", 1, 0, 'I'},
+	    {"settle", 1, 0, 'S'},	  {"hs-timeout", 1, 0, 'H'},
+	    {"ready-timeout", 1, 0, 'T'}, {"warmup", 1, 0, 'w'},
+	    {"deflate", 0, 0, 'D'},	  {"pad", 1, 0, 'G'},
+	    {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
 	const char *mode = NULL, *url = NULL;
 	int ch, rate_set = 0;
 
@@ -166,8 +158,9 @@ parse(struct wb_opts *o, int argc, char **argv)
 		case 'n': o->name = optarg; break;
 		case 'p': o->server_pid = (pid_t)atoi(optarg); break;
 		case 'W': o->wsd = 1; break;
-		case 'X': o->subproto = optarg; break;
 		case 'D': o->deflate = 1; break;
+		case 'G': o->pad = atoi(optarg); break;
+		case 'X': o->subproto = optarg; break;
 		case 'c': o->conns = atoi(optarg); break;
 		case 's': o->size = atoi(optarg); break;
 		case 'r':

@@ -102,6 +102,22 @@ const struct setting_row settings_worker[] = {
      * own copy of the other one would pass through them unchecked. */
     {"trusted_proxies_header", SETTING_ENUM, OFF(proxy_header), 0, 2, 0, NULL,
      proxy_header_names, 0, 0},
+    /* permessage-deflate (RFC 7692; worker/wk_deflate.c): off unless
+     * enabled. window_bits bounds our compressor's window and, when the
+     * client lets us, the client's (and so the inflate memory a client
+     * that keeps its context costs); mem_level and level are zlib's for
+     * the worker's compressors; a message under min_bytes goes out
+     * uncompressed. */
+    {"compression.enabled", SETTING_BOOL, OFF(deflate), 0, 1, 0, NULL, NULL, 0,
+     0},
+    {"compression.window_bits", SETTING_UINT, OFF(deflate_window_bits), 9, 15,
+     15, NULL, NULL, 0, 0},
+    {"compression.mem_level", SETTING_UINT, OFF(deflate_mem_level), 1, 9, 8,
+     NULL, NULL, 0, 0},
+    {"compression.level", SETTING_UINT, OFF(deflate_level), 1, 9, 6, NULL, NULL,
+     0, 0},
+    {"compression.min_bytes", SETTING_UINT, OFF(deflate_min_bytes), 0,
+     16u << 20, 256, NULL, NULL, 0, 0},
 };
 
 const size_t settings_worker_n =

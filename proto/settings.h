@@ -85,6 +85,10 @@ struct settings {
 	uint64_t worker_queue_bytes;	   /* all queues together; 0: none */
 	int proxy_header; /* trusted_proxies_header: 0 X-Forwarded-For, 1
 			     Forwarded, 2 the PROXY protocol */
+	/* compression.*: permessage-deflate (worker/wk_deflate.h). */
+	int deflate;
+	uint64_t deflate_window_bits, deflate_mem_level, deflate_level;
+	uint64_t deflate_min_bytes;
 };
 
 /* The names of enum proto_slow_policy, in order. */

@@ -60,6 +60,13 @@ enum proto_tot {
 	/* Pong round trip: buckets, then the sum (us). */
 	PROTO_TOT_RTT,
 	PROTO_TOT_RTT_SUM = PROTO_TOT_RTT + STATS_LAT_N + 1,
+	/* permessage-deflate: messages sent compressed (one per recipient)
+	 * and the bytes that saved on the wire; compressed messages
+	 * received and the bytes they inflated beyond their size. */
+	PROTO_TOT_DEFLATE_OUT,
+	PROTO_TOT_DEFLATE_OUT_SAVED,
+	PROTO_TOT_DEFLATE_IN,
+	PROTO_TOT_DEFLATE_IN_SAVED,
 	/* Gauges: the values now. */
 	PROTO_TOT_GAUGES,
 	/* Connections by send queue depth: buckets, then the messages. */

@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh regress [NAME...]  run each NAME once over its committed
 #                                      corpus and crash reproducers
 #
-# NAME is one of ipc, config, http, client (default: all four). A run
+# NAME is one of ipc, config, http, client, frames (default: all five). A run
 # fuzzes a working copy of the seeds, build/fuzz/corpus/NAME, so the
 # committed corpus in tests/fuzz/corpus/NAME is never rewritten; with
 # FUZZ_MERGE=1 the new coverage found is merged back into it afterwards
@@ -25,7 +25,7 @@ SRC=tests/fuzz
 FUZZ_TIME=${FUZZ_TIME:-60}
 FUZZ_MERGE=${FUZZ_MERGE:-0}
 FUZZ_ARGS=${FUZZ_ARGS:-}
-ALL="ipc config http client"
+ALL="ipc config http client frames"
 
 # Per-target flags: the largest input worth trying, and a dictionary.
 flags_for() {
@@ -36,6 +36,7 @@ flags_for() {
   config) echo "-max_len=16384 -detect_leaks=0" ;;
   http) echo "-max_len=65536 -dict=$SRC/http.dict" ;;
   client) echo "-max_len=16384 -dict=$SRC/json.dict" ;;
+  frames) echo "-max_len=65536" ;;
   *) return 1 ;;
   esac
 }

@@ -112,8 +112,8 @@ static const struct setting_row sv_keys[] = {
 
 /* The groups a file may have; every key in one is "group.key". */
 static const char *const groups[] = {
-    "limits", "heartbeat", "replay", "sessions", "presence",
-    "jwt",    "restart",   "ready",  "drain",	 "admin"};
+    "limits",  "heartbeat", "replay", "sessions", "presence",	"jwt",
+    "restart", "ready",	    "drain",  "admin",	  "compression"};
 
 /* The row of a key in either table, and the struct its value lives in. */
 static const struct setting_row *

@@ -384,6 +384,28 @@ traffic(struct sv *sv, struct sv_prom *p)
 			sv_prom_u64(p, "wsd_limit_hits_total", lab, v[i]);
 		}
 	}
+	sv_prom_family(p, "wsd_compressed_messages_total", "counter",
+		       "Messages with permessage-deflate, by direction: sent "
+		       "compressed (each recipient), received compressed.");
+	{
+		const char *out[] = {"direction", "out", NULL};
+		const char *in[] = {"direction", "in", NULL};
+
+		sv_prom_u64(p, "wsd_compressed_messages_total", out,
+			    s->wtot[PROTO_TOT_DEFLATE_OUT]);
+		sv_prom_u64(p, "wsd_compressed_messages_total", in,
+			    s->wtot[PROTO_TOT_DEFLATE_IN]);
+		sv_prom_family(p, "wsd_compression_saved_bytes_total",
+			       "counter",
+			       "Bytes permessage-deflate saved on the wire, by "
+			       "direction: the plain frames' size less the "
+			       "compressed frames' sent, the inflated size "
+			       "less the compressed size received.");
+		sv_prom_u64(p, "wsd_compression_saved_bytes_total", out,
+			    s->wtot[PROTO_TOT_DEFLATE_OUT_SAVED]);
+		sv_prom_u64(p, "wsd_compression_saved_bytes_total", in,
+			    s->wtot[PROTO_TOT_DEFLATE_IN_SAVED]);
+	}
 	sv_prom_family(p, "wsd_delivery_latency_seconds", "histogram",
 		       "From the supervisor taking a publish to a worker "
 		       "writing its last byte to a subscriber's socket, one "

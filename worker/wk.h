@@ -7,11 +7,11 @@
  * the frame boundary tracker), wk_io.c (the I/O seam: every read, writev
  * and shutdown of a client socket), wk_ipc.c (the channel to the
  * supervisor), wk_rooms.c (the local replica of room membership) and
- * wk_auth.c (tokens); wk_queue.c (a connection's send queue); wk_ws.c (the
- * wslay glue); wk_conn.c (a connection's life); wk_http.c (the upgrade)
- * and wk_client.c (wsd.v1 and the echo endpoint); wk_accept.c (the
- * listening socket); wk_dispatch.c (what the supervisor says); wk_main.c
- * (the process).
+ * wk_auth.c (tokens); wk_deflate.c (permessage-deflate) and wk_queue.c
+ * (a connection's send queue); wk_ws.c (the wslay glue); wk_conn.c (a
+ * connection's life); wk_http.c (the upgrade) and wk_client.c (wsd.v1 and the
+ * echo endpoint); wk_accept.c (the listening socket); wk_dispatch.c (what the
+ * supervisor says); wk_main.c (the process).
  *
  * Memory per idle connection is kept small on purpose: the handshake state
  * and the wslay context (about 9 KB with its buffers) exist only while a
@@ -82,9 +82,27 @@ struct wk_stash {
 	uint8_t buf[2 + 4 + 125];
 };
 
+/*
+ * permessage-deflate as a connection agreed to it (RFC 7692; wk_deflate.c
+ * negotiates, compresses and inflates). All zero: not negotiated. The
+ * server never keeps its compression context (it always answers
+ * server_no_context_takeover), so what it sends depends only on
+ * out_bits, and a delivery is compressed once per worker for each.
+ */
+struct wk_pmd {
+	uint8_t on;
+	uint8_t out_bits; /* our compressor's window, 9..15; 0: we send
+			     uncompressed (server_max_window_bits=8) */
+	uint8_t in_bits;  /* the client's window, 8..15 */
+	uint8_t in_nct;	  /* client_no_context_takeover agreed */
+	uint8_t ans_out;  /* answer server_max_window_bits=N (N) */
+	uint8_t ans_in;	  /* answer client_max_window_bits=N (N) */
+};
+
 struct wk_conn;
 struct wk_member;
 struct wk_hs;
+struct z_stream_s;
 
 /*
  * The I/O seam (wk_io.c): how a connection's socket is read, written and
@@ -161,6 +179,11 @@ struct wk_conn {
 	wslay_event_context_ptr ws;
 	struct wk_stash *stash;
 	struct wk_scan scan;
+	/* wk_deflate.c: what the handshake agreed (wk_http.c sets it), and
+	 * the inflate stream of a client that keeps its context (NULL until
+	 * its first compressed message, and for every other client). */
+	struct wk_pmd pmd;
+	struct z_stream_s *zin;
 	/* wk_queue.c: what waits to be written. */
 	struct wk_queue q;
 	/* wk_conn.c: its send rate, once it sent a message (wk_rate.h). */

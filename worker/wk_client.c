@@ -9,7 +9,8 @@
  * also when `subscribed` is sent, so the first delivery can never come
  * before it), publish and send (PUBLISH). Deliveries come back as one
  * DELIVER per worker: its text is framed once here and the one buffer is
- * queued to every local member.
+ * queued to every local member (once plain and once compressed for each
+ * permessage-deflate window in use, wk_deflate.h).
  *
  * The echo endpoint's handler is here too: it sends every message back.
  */
@@ -24,6 +25,7 @@
 #include "../proto/room.h"
 #include "../proto/trace.h"
 #include "wk_conn.h"
+#include "wk_deflate.h"
 #include "wk_frame.h"
 #include "wk_ipc.h"
 #include "wk_rooms.h"
@@ -469,36 +471,51 @@ key_hash(const struct proto_msg *m)
 	return h ? h : 1;
 }
 
+/* The delivery's frame for c, or NULL (out of memory: logged once). */
+static struct wk_buf *
+frame_for(struct wk_frameset *f, const struct wk_conn *c, const char *to,
+	  int *logged)
+{
+	struct wk_buf *b = wk_frameset_get(f, c);
+
+	if (b == NULL && !*logged) {
+		log_error("deliver_failed", "to=%s error=%s", to,
+			  log_q("out of memory"));
+		*logged = 1;
+	}
+	return b;
+}
+
 void
 wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 {
+	struct wk_frameset f;
 	struct wk_buf *b;
 	struct wk_room *room;
 	struct wk_member *mem, *next;
+	int logged = 0;
 
 	/* A delivery to one connection that is gone costs nothing. */
 	if (m->conn != 0 && (c == NULL || c->state != WK_OPEN))
 		return;
-	b = wk_frame_new(WSLAY_TEXT_FRAME, m->data.p, m->data.len);
-	if (b == NULL) {
-		log_error("deliver_failed", "to=%s error=%s",
-			  m->conn ? "conn" : "room", log_q("out of memory"));
-		return;
-	}
-	b->stamp = m->stamp;
+	/* Framed (and compressed) on first need, once per kind. */
+	wk_frameset_init(&f, WSLAY_TEXT_FRAME, m->data.p, m->data.len,
+			 m->stamp);
 	if (m->conn != 0) {
 		/* A replay of a room the connection is not in (a resumed
 		 * room the token does not allow) is not sent. */
-		if (m->room.len == 0 ||
-		    room_is_personal(m->room.p, m->room.len) ||
-		    wk_room_is_member(c, m->room.p, m->room.len))
+		if ((m->room.len == 0 ||
+		     room_is_personal(m->room.p, m->room.len) ||
+		     wk_room_is_member(c, m->room.p, m->room.len)) &&
+		    (b = frame_for(&f, c, "conn", &logged)) != NULL)
 			wk_conn_send(c, b, 0);
 	} else if (m->flags & PROTO_F_BROADCAST) {
 		struct wk_conn *tmp;
 
 		HASH_ITER (hh, wk.conns, c, tmp) {
 			if (c->state == WK_OPEN && !c->echo &&
-			    c->id != m->exclude)
+			    c->id != m->exclude &&
+			    (b = frame_for(&f, c, "room", &logged)) != NULL)
 				wk_conn_send(c, b, 0);
 		}
 	} else if ((room = wk_room_find(m->room.p, m->room.len)) != NULL) {
@@ -506,12 +523,14 @@ wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 
 		/* A send may close a slow member; it stays in the room. */
 		TAILQ_FOREACH_SAFE (mem, &room->members, in_room, next) {
-			if (mem->conn->id != m->exclude)
+			if (mem->conn->id != m->exclude &&
+			    (b = frame_for(&f, mem->conn, "room", &logged)) !=
+				NULL)
 				wk_conn_send_room(mem->conn, b, room->policy,
 						  key);
 		}
 	}
-	wk_buf_unref(b);
+	wk_frameset_fini(&f);
 }
 
 void
@@ -625,16 +644,18 @@ client_message(struct wk_conn *c, int opcode, const uint8_t *msg, size_t len)
 static void
 echo_message(struct wk_conn *c, int opcode, const uint8_t *msg, size_t len)
 {
+	struct wk_frameset f;
 	struct wk_buf *b;
 
 	if (wk_conn_charge(c, len) != WSD_OK)
 		return;
-	b = wk_frame_new(opcode, msg, len);
+	wk_frameset_init(&f, opcode, msg, len, 0);
+	b = wk_frameset_get(&f, c);
 	if (b != NULL && wk_conn_send(c, b, 0) == WSD_OK) {
 		c->msgs_out--; /* echoes are not deliveries */
 		wk.tot[PROTO_TOT_MSGS_OUT]--;
 	}
-	wk_buf_unref(b);
+	wk_frameset_fini(&f);
 }
 
 /* {"type":"flow","state":"pause","reason":R} or {"type":"flow",

@@ -34,6 +34,7 @@
 
 #include "../proto/log.h"
 #include "../proto/trace.h"
+#include "wk_deflate.h"
 #include "wk_frame.h"
 #include "wk_ipc.h"
 #include "wk_queue.h"
@@ -464,13 +465,15 @@ wk_conn_send_room(struct wk_conn *c, struct wk_buf *b, int policy, uint64_t key)
 int
 wk_conn_send_text(struct wk_conn *c, const char *text, size_t len)
 {
-	struct wk_buf *b = wk_frame_new(WSLAY_TEXT_FRAME, text, len);
+	struct wk_frameset f;
+	struct wk_buf *b;
 	int rc;
 
-	if (b == NULL)
-		return WSD_ENOMEM;
-	rc = wk_conn_send(c, b, 0);
-	wk_buf_unref(b);
+	/* Compressed when the connection negotiated it and it pays. */
+	wk_frameset_init(&f, WSLAY_TEXT_FRAME, text, len, 0);
+	b = wk_frameset_get(&f, c);
+	rc = b != NULL ? wk_conn_send(c, b, 0) : WSD_ENOMEM;
+	wk_frameset_fini(&f);
 	return rc;
 }
 

@@ -11,6 +11,10 @@
  * handshake (the 101; wk_client.c then takes the connection over) or
  * refuses it (429 or 503). The handshake state is freed as soon as the
  * connection is upgraded or refused.
+ *
+ * Sec-WebSocket-Extensions may come in several headers: each is looked at
+ * as it ends, in order, until one holds a permessage-deflate offer that
+ * wk_deflate.c accepts; the 101 carries the answer to that offer.
  */
 #include "wk_http.h"
 
@@ -28,6 +32,7 @@
 #include "../proto/trace.h"
 #include "wk_auth.h"
 #include "wk_conn.h"
+#include "wk_deflate.h"
 #include "wk_demo.h"
 #include "wk_frame.h"
 #include "wk_ipc.h"
@@ -52,6 +57,7 @@ enum hdr {
 	H_XFF,
 	H_FORWARDED,
 	H_TRACE,
+	H_EXTENSIONS,
 	H_COUNT
 };
 
@@ -67,7 +73,8 @@ static const char *const hdr_names[H_COUNT] = {"upgrade",
 					       "host",
 					       "x-forwarded-for",
 					       "forwarded",
-					       "traceparent"};
+					       "traceparent",
+					       "sec-websocket-extensions"};
 
 struct wk_hs {
 	http_parser parser;
@@ -82,9 +89,10 @@ struct wk_hs {
 	struct span h[H_COUNT];
 	uint32_t len, cap;
 	char *buf;
-	int owned_buf;	 /* buf is ours, not the shared one */
-	char accept[29]; /* while admitting: Sec-WebSocket-Accept */
-	int proto;	 /* while admitting: answer with wsd.v1 */
+	int owned_buf;	   /* buf is ours, not the shared one */
+	char accept[29];   /* while admitting: Sec-WebSocket-Accept */
+	int proto;	   /* while admitting: answer with wsd.v1 */
+	struct wk_pmd pmd; /* the permessage-deflate offer accepted */
 	/* The PROXY protocol, from a trusted proxy: a header is due first
 	 * (pp_need), and the client it named (pp_have, pp_ip). */
 	uint8_t pp_need, pp_have;
@@ -121,6 +129,18 @@ header_end(struct wk_hs *hs)
 		if (strlen(hdr_names[i]) == hs->field.len &&
 		    strncasecmp(hs->buf + hs->field.off, hdr_names[i],
 				hs->field.len) == 0) {
+			if (i == H_EXTENSIONS) {
+				/* Offers may span headers: the first one
+				 * accepted wins. */
+				if (wk.cfg.deflate && !hs->pmd.on)
+					wk_deflate_negotiate(
+					    hs->buf + hs->value.off,
+					    hs->value.len,
+					    (unsigned)
+						wk.cfg.deflate_window_bits,
+					    &hs->pmd);
+				break;
+			}
 			if (hs->h[i].len != 0 || hs->h[i].off != 0) {
 				hs->dup |= (i == H_KEY || i == H_VERSION ||
 					    i == H_HOST);
@@ -423,6 +443,7 @@ admit(struct wk_conn *c, int anonymous, const char *info, const char *q,
 		      keep->accept);
 	keep->proto = hs->h[H_PROTOCOL].len > 0 &&
 		      has_token(hs, hs->h[H_PROTOCOL], "wsd.v1") && !c->echo;
+	keep->pmd = hs->pmd;
 	peer_addr(c, addr, sizeof(addr));
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_CONN_OPEN;
@@ -722,7 +743,7 @@ void
 wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 {
 	struct wk_hs *hs = c->hs;
-	char head[256];
+	char head[512], ext[160] = "";
 	int n;
 
 	if (c->state != WK_ADMITTING || hs == NULL)
@@ -735,12 +756,23 @@ wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 			   : "overloaded or draining");
 		return;
 	}
+	if (hs->pmd.on) {
+		char v[128];
+
+		if (wk_deflate_answer(&hs->pmd, v, sizeof(v)) < 0)
+			hs->pmd.on = 0; /* cannot happen: v is large enough */
+		else
+			snprintf(ext, sizeof(ext),
+				 "Sec-WebSocket-Extensions: %s\r\n", v);
+	}
 	n = snprintf(
 	    head, sizeof(head),
 	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n%s\r\n",
-	    hs->accept, hs->proto ? "Sec-WebSocket-Protocol: wsd.v1\r\n" : "");
+	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %.28s\r\n%s%s\r\n",
+	    hs->accept, hs->proto ? "Sec-WebSocket-Protocol: wsd.v1\r\n" : "",
+	    ext);
 	send_raw(c, head, (size_t)n);
+	c->pmd = hs->pmd;
 	hs_free(hs);
 	c->hs = NULL;
 	wk_conn_open(c);

@@ -39,6 +39,7 @@
 #include "wk.h"
 #include "wk_accept.h"
 #include "wk_conn.h"
+#include "wk_deflate.h"
 #include "wk_dispatch.h"
 #include "wk_ipc.h"
 #include "wk_rate.h"
@@ -362,6 +363,7 @@ wk_main(int argc, char **argv)
 	on_stats(wk.loop, &stats_timer, 0);
 	wk_ipc_close();
 	wk_dispatch_fini();
+	wk_deflate_shutdown();
 	ev_loop_destroy(wk.loop);
 	return 0;
 }

@@ -15,6 +15,15 @@
  * dropping the pong the ping is owed. So ws_recv holds a close frame back
  * in c->stash (at most 131 bytes) unless it starts the call, and wk_ws_read
  * calls wslay again once the replies to the earlier frames are queued.
+ *
+ * With permessage-deflate negotiated (wk_deflate.c), wslay lets RSV1
+ * through on the first frame of a data message (on a continuation or a
+ * control frame it is still 1002) and hands over the compressed message;
+ * the limits on what is read are then the compressed bound of
+ * max_message_bytes, and the message limit itself applies to the
+ * inflated size, while it inflates (1009). Data that does not inflate
+ * closes with 1007, as does inflated text that is not UTF-8, which wslay
+ * cannot check before inflation.
  */
 #include "wk_ws.h"
 
@@ -22,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "wk_deflate.h"
 #include "wk_frame.h"
 #include "wk_queue.h"
 #include "wk_rate.h"
@@ -42,6 +52,73 @@ struct ws_read {
 };
 
 static struct ws_read *cur;
+
+/* The largest frame or message wslay and the tracker let through: the
+ * message limit, or what a compressed message within it may take. */
+static uint64_t
+read_limit(const struct wk_conn *c)
+{
+	return c->pmd.on ? wk_deflate_bound(wk.cfg.max_message_bytes)
+			 : wk.cfg.max_message_bytes;
+}
+
+/*
+ * Fail the connection from the read path: the close frame is queued in
+ * wslay and nothing more is read. A message over the limit is the
+ * server's decision: its 1009 goes before what was queued (those
+ * messages are in the replay logs). A protocol error's close follows the
+ * replies already owed.
+ */
+static void
+ws_fail(struct wk_conn *c, wslay_event_context_ptr ctx, uint16_t code,
+	const char *why)
+{
+	c->close_code = code;
+	if (code == 1009) {
+		uint32_t lost = wk_queue_discard_unsent(&c->q);
+
+		c->drops += lost;
+		wk.tot[PROTO_TOT_DROPS_CLOSE] += lost;
+		wk.tot[PROTO_TOT_LIMIT_MAX_MESSAGE]++;
+	}
+	wslay_event_queue_close(ctx, code, (const uint8_t *)why, strlen(why));
+	wslay_event_shutdown_read(ctx);
+}
+
+/* Is p[0..n) UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+ * U+10FFFF)? wslay checks the text it sees; this is for inflated text. */
+static int
+utf8_valid(const uint8_t *p, size_t n)
+{
+	size_t i = 0, k, need;
+	uint32_t cp, min;
+
+	while (i < n) {
+		uint8_t b = p[i++];
+
+		if (b < 0x80)
+			continue;
+		if (b >= 0xc2 && b <= 0xdf) {
+			need = 1, cp = b & 0x1f, min = 0x80;
+		} else if (b >= 0xe0 && b <= 0xef) {
+			need = 2, cp = b & 0x0f, min = 0x800;
+		} else if (b >= 0xf0 && b <= 0xf4) {
+			need = 3, cp = b & 0x07, min = 0x10000;
+		} else {
+			return 0;
+		}
+		if (n - i < need)
+			return 0;
+		for (k = 0; k < need; k++, i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+	}
+	return 1;
+}
 
 /* Tell wslay there is nothing to read now; returns its -1. */
 static ssize_t
@@ -173,8 +250,7 @@ ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		cur->drained = 1;
 	cur->budget -= (size_t)n;
 	/* Hand wslay the frames before a bad one, if any. */
-	n = (ssize_t)wk_scan_feed(&c->scan, buf, (size_t)n,
-				  wk.cfg.max_message_bytes);
+	n = (ssize_t)wk_scan_feed(&c->scan, buf, (size_t)n, read_limit(c));
 	if (!c->scan.bad && c->scan.close_seen &&
 	    (wk_scan_in_close(&c->scan) || c->scan.close_off > 0 ||
 	     cur->seq > 1) &&
@@ -215,6 +291,9 @@ ws_on_msg(wslay_event_context_ptr ctx,
 	  const struct wslay_event_on_msg_recv_arg *a, void *user)
 {
 	struct wk_conn *c = user;
+	const uint8_t *msg = a->msg;
+	size_t len = a->msg_length;
+	uint8_t *inflated = NULL;
 
 	if (a->opcode == WSLAY_PONG && c->awaiting_pong) {
 		double rtt = ev_now(wk.loop) - c->ping_at;
@@ -233,11 +312,43 @@ ws_on_msg(wslay_event_context_ptr ctx,
 	 * order they were received, before a message completed after them. */
 	if (wslay_event_get_queued_msg_count(ctx) > 0)
 		wslay_event_send(ctx);
+	if (a->rsv & WSLAY_RSV1_BIT) {
+		/* Only a connection that negotiated deflate gets here. */
+		int rc = wk_deflate_inflate(c, a->msg, a->msg_length,
+					    wk.cfg.max_message_bytes, &inflated,
+					    &len);
+
+		if (rc == WK_DEFLATE_TOO_BIG) {
+			ws_fail(c, ctx, 1009, "message too big");
+			return;
+		}
+		if (rc != WSD_OK) {
+			ws_fail(c, ctx, rc == WSD_ENOMEM ? 1011 : 1007,
+				rc == WSD_ENOMEM ? "internal error"
+						 : "invalid compressed data");
+			return;
+		}
+		msg = inflated;
+		if (a->opcode == WSLAY_TEXT_FRAME && !utf8_valid(msg, len)) {
+			free(inflated);
+			ws_fail(c, ctx, 1007, "invalid UTF-8");
+			return;
+		}
+		wk.tot[PROTO_TOT_DEFLATE_IN]++;
+		if (len > a->msg_length)
+			wk.tot[PROTO_TOT_DEFLATE_IN_SAVED] +=
+			    len - a->msg_length;
+	} else if (len > wk.cfg.max_message_bytes) {
+		/* Within the compressed bound, over the limit. */
+		ws_fail(c, ctx, 1009, "message too big");
+		return;
+	}
 	c->msgs_in++;
 	wk.tot[PROTO_TOT_MSGS_IN]++;
 	wk_mark_stats(c);
 	if (c->h != NULL && c->h->message != NULL)
-		c->h->message(c, a->opcode, a->msg, a->msg_length);
+		c->h->message(c, a->opcode, msg, len);
+	free(inflated);
 }
 
 /* The context, created when a frame starts. Returns WSD_OK or
@@ -257,8 +368,9 @@ ws_ensure(struct wk_conn *c)
 		c->ws = NULL;
 		return WSD_ENOMEM;
 	}
-	wslay_event_config_set_max_recv_msg_length(c->ws,
-						   wk.cfg.max_message_bytes);
+	wslay_event_config_set_max_recv_msg_length(c->ws, read_limit(c));
+	if (c->pmd.on)
+		wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
 	return WSD_OK;
 }
 
@@ -311,26 +423,9 @@ wk_ws_read(struct wk_conn *c)
 			break;
 		}
 		if (c->scan.bad && !wslay_event_get_close_sent(c->ws) &&
-		    wslay_event_get_read_enabled(c->ws)) {
-			const char *why = wk_scan_close_reason(&c->scan);
-
-			c->close_code = wk_scan_close_code(&c->scan);
-			/* A message over the limit is the server's decision:
-			 * its 1009 goes before what was queued (those
-			 * messages are in the replay logs). A protocol
-			 * error's 1002 follows the replies already owed. */
-			if (c->close_code == 1009) {
-				uint32_t lost = wk_queue_discard_unsent(&c->q);
-
-				c->drops += lost;
-				wk.tot[PROTO_TOT_DROPS_CLOSE] += lost;
-				wk.tot[PROTO_TOT_LIMIT_MAX_MESSAGE]++;
-			}
-			wslay_event_queue_close(c->ws, c->close_code,
-						(const uint8_t *)why,
-						strlen(why));
-			wslay_event_shutdown_read(c->ws);
-		}
+		    wslay_event_get_read_enabled(c->ws))
+			ws_fail(c, c->ws, wk_scan_close_code(&c->scan),
+				wk_scan_close_reason(&c->scan));
 		st = pump(c);
 		/* A held close frame goes to wslay in a call of its own. */
 		if (st == WK_WS_DONE || c->state == WK_DEAD || c->ws == NULL ||
@@ -370,4 +465,5 @@ wk_ws_fini(struct wk_conn *c)
 	c->ws = NULL;
 	free(c->stash);
 	c->stash = NULL;
+	wk_deflate_conn_fini(c);
 }

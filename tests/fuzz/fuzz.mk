@@ -7,9 +7,10 @@
 # of the main Makefile: the fuzz build is clang with the fuzzer, address
 # and undefined sanitizers, into build/fuzz/.
 #
-#   make fuzz-build           build the four fuzzers
+#   make fuzz-build           build the five fuzzers
 #   make fuzz                 run each for FUZZ_TIME seconds (default 60)
-#   make fuzz-ipc ...         run one (fuzz-ipc, -config, -http, -client)
+#   make fuzz-ipc ...         run one (fuzz-ipc, -config, -http, -client,
+#                             -frames)
 #   make fuzz-regress         run each fuzzer once over its committed corpus
 #                             and crash reproducers (no fuzzing; CI smoke)
 #   make fuzz-seeds           regenerate tests/fuzz/corpus/ipc/ seeds
@@ -21,7 +22,7 @@
 # the working corpus (build/fuzz/corpus/NAME) found into the committed
 # corpus (tests/fuzz/corpus/NAME), only inputs reaching new code
 # (-merge=1 -use_counters=0). FUZZ_TARGETS: the targets `make fuzz` runs
-# (default: all four). FUZZ_ARGS: extra libFuzzer flags.
+# (default: all five). FUZZ_ARGS: extra libFuzzer flags.
 
 # Included before the main Makefile's first rule, this file must not steal
 # the default goal; on its own, fuzz-build is the default.
@@ -33,7 +34,7 @@ FUZZ_DIR := tests/fuzz
 FUZZ_OUT := build/fuzz
 FUZZ_TIME ?= 60
 FUZZ_MERGE ?= 0
-FUZZ_NAMES := ipc config http client
+FUZZ_NAMES := ipc config http client frames
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 FUZZ_ARGS ?=
 
@@ -81,7 +82,8 @@ $(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/$(FUZZ_DIR)/fuzz_%.o \
 
 # The worker fuzzers share harness.c, which holds the supervisor's end of
 # the worker's real IPC channel (nng over inproc://).
-FUZZ_WORKER_BINS := $(FUZZ_OUT)/fuzz_http $(FUZZ_OUT)/fuzz_client
+FUZZ_WORKER_BINS := $(FUZZ_OUT)/fuzz_http $(FUZZ_OUT)/fuzz_client \
+	$(FUZZ_OUT)/fuzz_frames
 $(FUZZ_WORKER_BINS): $(FUZZ_OUT)/obj/$(FUZZ_DIR)/harness.o
 
 # Each run goes through the script, which copies the seeds to a working
@@ -135,7 +137,7 @@ $(FUZZ_COV)/fuzz_%: $(FUZZ_COV)/obj/$(FUZZ_DIR)/fuzz_%.o \
 	    -o $@ $(filter-out $(FUZZ_COV)/libwsd-cov.a,$^) \
 	    $(FUZZ_COV)/libwsd-cov.a $(FUZZ_LIBS)
 
-$(FUZZ_COV)/fuzz_http $(FUZZ_COV)/fuzz_client: \
+$(FUZZ_COV)/fuzz_http $(FUZZ_COV)/fuzz_client $(FUZZ_COV)/fuzz_frames: \
 	$(FUZZ_COV)/obj/$(FUZZ_DIR)/harness.o
 
 fuzz-cov: $(FUZZ_COV_BINS)

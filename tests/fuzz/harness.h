@@ -1,6 +1,6 @@
 /*
- * harness.h: what fuzz_http and fuzz_client share to run worker code
- * outside a worker process.
+ * harness.h: what fuzz_http, fuzz_client and fuzz_frames share to run worker
+ * code outside a worker process.
  *
  * fh_worker_init sets up the worker global `wk` as wk_main would after a
  * CONFIG: the default libev loop (never run; connections start watchers

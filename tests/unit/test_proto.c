@@ -184,6 +184,11 @@ static struct settings cfg_all = {
     .rate_bytes = 1000000,
     .rate_bytes_burst = 2000000,
     .rate_grace_ms = 5000,
+    .deflate = 1,
+    .deflate_window_bits = 10,
+    .deflate_mem_level = 7,
+    .deflate_level = 3,
+    .deflate_min_bytes = 1000,
 };
 
 static uint64_t *
@@ -493,7 +498,7 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			/* The block's slots: test_settings.c pins the
 			 * order of every row. */
-			assert_int_equal(o->via.array.size, 33);
+			assert_int_equal(o->via.array.size, 38);
 			assert_obj_uint(&o->via.array.ptr[0],
 					want->config->max_message_bytes);
 			assert_obj_uint(&o->via.array.ptr[10],
@@ -579,6 +584,9 @@ test_roundtrip_empty_values(void **state)
 	low.max_queue_bytes = 1024;
 	low.max_queue_msgs = 1;
 	low.max_rooms_per_conn = 1;
+	low.deflate_window_bits = 9;
+	low.deflate_mem_level = 1;
+	low.deflate_level = 1;
 	low.heartbeat_interval_ms = 100;
 	low.heartbeat_timeout_ms = 100;
 	low.handshake_timeout_ms = 100;

@@ -61,6 +61,11 @@ static const char *const wire_keys[] = {
     "room_policies",
     "limits.worker_queue_bytes",
     "trusted_proxies_header",
+    "compression.enabled",
+    "compression.window_bits",
+    "compression.mem_level",
+    "compression.level",
+    "compression.min_bytes",
 };
 
 static int
