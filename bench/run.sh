@@ -32,7 +32,10 @@
 # lws" picks the servers. BENCH_DEFLATE=1 adds the permessage-deflate
 # fan-out (wsd with compression on, subscribers with and without it,
 # BENCH_DEFLATE_ROUNDS rounds each, publishes of BENCH_DEFLATE_PAD bytes of
-# text); BENCH_DEFLATE=only runs nothing else. Only loopback addresses are used; every process started here
+# text); BENCH_DEFLATE=only runs nothing else. BENCH_MILLION=1 adds a
+# million idle connections on wsd (BENCH_MILLION_CONNS, heartbeat CPU over
+# BENCH_MILLION_HB_SECS, a broadcast to all; bench/million_hold.sh);
+# BENCH_MILLION=only runs that alone. Only loopback addresses are used; every process started here
 # is stopped by its PID, also when the script is interrupted.
 set -uo pipefail
 set -f # URLs carry "?": no globbing anywhere
@@ -64,10 +67,14 @@ if [ "$FULL" = 1 ]; then
 	FAN_PUBS=${BENCH_FAN_PUBS:-30}
 fi
 SERVERS=${BENCH_SERVERS:-wsd wsd1 floor node lws}
+MILLION=${BENCH_MILLION:-0}
+MILLION_CONNS=${BENCH_MILLION_CONNS:-1000000}
+MILLION_HB_SECS=${BENCH_MILLION_HB_SECS:-60}
 DEFLATE=${BENCH_DEFLATE:-0}
 DEFLATE_ROUNDS=${BENCH_DEFLATE_ROUNDS:-3}
 DEFLATE_PAD=${BENCH_DEFLATE_PAD:-1024}
 [ "$DEFLATE" = only ] && SERVERS=
+[ "$MILLION" = only ] && SERVERS=
 WSD_EXTRA=
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -225,7 +232,7 @@ measure() {
 	res=$(timeout 600 "$WSBENCH" -n "$srv" -p "$SRV_PID" "$@" 2>>"$out/wsbench.log")
 	if [ -n "$res" ]; then
 		echo "id=$id $(head -n 1 <<<"$res")" >>"$results"
-		echo "  $(sed -n 2p <<<"$res")"
+		sed -n '2,$p' <<<"$res" | sed 's/^/  /'
 	else
 		echo "  $srv $id: no result (see $out/wsbench.log)"
 	fi
@@ -352,6 +359,42 @@ if [ "$DEFLATE" != 0 ]; then
 		p = med("plain"); d = med("deflate")
 		printf "  cpu per delivery: plain %.3f us, deflate %.3f us (medians of %d, %d rounds): ratio %.2f\n", p, d, n["plain"], n["deflate"], d / p
 	}' "$results" | tee -a "$out/deflate.txt"
+fi
+
+if [ "$MILLION" != 0 ]; then
+	# wsd sized by workers = "auto" for the count, heartbeats at their
+	# defaults (a ping after 25 s of silence); the clients use wsbench's
+	# light path (no wslay context per connection) over 200 source
+	# addresses and as many processes as 15,000 connections each need.
+	echo "== a million: $MILLION_CONNS idle connections on wsd (workers = \"auto\"), heartbeats on =="
+	port=$(free_port) && aport=$(free_port) || die "no free port"
+	SRV_DIR=$(mktemp -d /tmp/wsd-bench.XXXXXX)
+	cat >"$SRV_DIR/wsd.conf" <<EOF
+listen = "127.0.0.1:$port";
+workers = "auto";
+run_dir = "$SRV_DIR/run";
+admin_listen = "127.0.0.1:$aport";
+log_level = "warn";
+demo_page = false;
+limits = { max_connections = $MILLION_CONNS; max_connections_per_user = 0; max_connections_per_address = 0; rate_msgs = 0; };
+EOF
+	"$WSD_BIN" -c "$SRV_DIR/wsd.conf" </dev/null >>"$out/wsd.log" 2>&1 &
+	SRV_PID=$!
+	started+=("$SRV_PID")
+	w=
+	for i in $(seq 1 300); do
+		st=$("$WSCTL_BIN" -s "$SRV_DIR/run/wsctl.sock" --json status 2>/dev/null)
+		w=$(grep -o '"workers_total":[0-9]*' <<<"$st" | cut -d: -f2)
+		[ -n "$w" ] && [[ "$st" == *"\"workers_ready\":$w,"* ]] && port_open "$port" && break
+		sleep 0.1
+	done
+	echo "  wsd: $w workers for $MILLION_CONNS connections at $(ulimit -n) descriptors each"
+	: >"$out/million.txt"
+	measure million wsd -u "ws://127.0.0.1:$port/ws" --wsd -m idle -c "$MILLION_CONNS" \
+		--light --retries 5 --inflight 64 --settle 10 --ready-timeout 1500 --hs-timeout 120 --await 300 \
+		--hold-cmd "$root/bench/million_hold.sh $SRV_DIR/run/wsctl.sock $aport $SRV_PID $MILLION_HB_SECS $out/million.txt"
+	sed 's/^/  /' "$out/million.txt"
+	stop_server
 fi
 
 [ -z "$SERVERS" ] && { echo "bench: done in $(($(date +%s) - t_start)) s"; exit 0; }

@@ -51,7 +51,17 @@ struct wb_opts {
 	double warmup;	      /* echo: seconds of load before measuring */
 	double hs_timeout;    /* seconds allowed for connect plus handshake */
 	double ready_timeout; /* seconds allowed for every child to get ready */
-	int pad;     /* fanout: bytes of text added to each publish ("p") */
+	int pad;       /* fanout: bytes of text added to each publish ("p") */
+	int light;     /* idle: drop wslay after the 101 and answer
+			  pings by hand (for a million connections) */
+	int await_msg; /* idle: after START, wait for one message on
+			  every connection (a broadcast whose data
+			  holds "t": its CLOCK_REALTIME ns) */
+	double await_secs;    /* idle: how long to wait for it */
+	int retries;	      /* idle: open a failed connection again, up to
+				 this many times */
+	const char *hold_cmd; /* idle: run once all are up and sampled (it
+				 sends the broadcast awaited) */
 	int deflate; /* offer permessage-deflate (client_no_context_takeover)
 			and inflate what comes compressed */
 };
@@ -157,6 +167,11 @@ struct wb_conn {
 	uint8_t eof;		    /* the server closed the TCP stream */
 	uint8_t drained;	    /* the last recv was short: no more yet */
 	uint8_t pmd;		    /* permessage-deflate was agreed */
+	uint8_t light;		    /* --light: no wslay after the 101 */
+	uint8_t got;		    /* idle --await: its message came */
+	uint8_t tries;		    /* --retries: attempts that failed */
+	uint32_t partlen;	    /* light: bytes of a frame read in part */
+	uint8_t *part;		    /* light: that frame so far, or NULL */
 };
 
 /* How a connection ended, as told to ops->end. */

@@ -8,7 +8,9 @@
  * and writes a struct wb_ready to the parent when every connection is up
  * or has failed. On the parent's START it runs the mode:
  *
- *  - idle: report how many connections are still up;
+ *  - idle: report how many connections are still up; with --await,
+ *    first wait for one message on each (a broadcast whose data carries
+ *    "t", its CLOCK_REALTIME send time in ns) and time it;
  *  - echo: send messages of o->size bytes, each carrying its send time,
  *    spread round robin over the connections at this process's share of
  *    the offered rate (open loop: the schedule does not wait for replies),
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wb.h"
@@ -67,6 +70,8 @@ static struct {
 	/* connect */
 	uint32_t next_id;
 	int open_slots;
+	/* idle --await */
+	ev_timer await_t;
 } cl;
 
 static void
@@ -178,6 +183,7 @@ finish(void)
 	cl.rep.cpu_ns = self_cpu_ns() - cl.cpu_run;
 	cl.running = 0;
 	ev_timer_stop(cl.loop, &cl.tick);
+	ev_timer_stop(cl.loop, &cl.await_t);
 	cl.rep.npub = cl.pubs ? (uint32_t)cl.o->publishes : 0;
 	write_full(cl.rep_fd, &cl.rep, sizeof(cl.rep));
 	if (cl.pubs)
@@ -303,6 +309,40 @@ on_echo(const uint8_t *msg, size_t len, uint64_t now)
 		finish();
 }
 
+static uint64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Idle --await: the first message with "t" on each connection. */
+static void
+on_awaited(struct wb_conn *c, const uint8_t *msg, size_t len)
+{
+	uint64_t t, now = realtime_ns();
+
+	if (c->got || find_u64(msg, len, "\"t\":", &t) != 0)
+		return;
+	c->got = 1;
+	wb_hist_add(&cl.rep.lat, now > t ? now - t : 0);
+	cl.rep.received++;
+	cl.rep.t_last_ns = wb_now_ns();
+	if (cl.running && cl.rep.received >= cl.expect)
+		finish();
+}
+
+static void
+on_await_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	finish();
+}
+
 static void
 on_msg(struct wb_conn *c, int opcode, const uint8_t *msg, size_t len)
 {
@@ -311,6 +351,10 @@ on_msg(struct wb_conn *c, int opcode, const uint8_t *msg, size_t len)
 	(void)opcode;
 	if (!c->ready && o->wsd) {
 		wsd_control(c, msg, len);
+		return;
+	}
+	if (o->mode == WB_IDLE && o->await_msg && c->ready) {
+		on_awaited(c, msg, len);
 		return;
 	}
 	if (!cl.running || c->pub)
@@ -337,8 +381,18 @@ on_end(struct wb_conn *c, int how)
 		return;
 	}
 	if (!c->ready) {
-		cl.nfailed++;
 		cl.inflight--;
+		/* A handshake the server dropped (its timeout, under the
+		 * load of a million connecting) is tried again, as a real
+		 * client would. */
+		if (c->tries < cl.o->retries && !cl.ready_sent) {
+			c->tries++;
+			if (wb_conn_open(c, c->id) == 0) {
+				cl.inflight++;
+				return;
+			}
+		}
+		cl.nfailed++;
 		start_more();
 		return;
 	}
@@ -515,8 +569,18 @@ start_run(void)
 	cl.cpu_run = self_cpu_ns();
 	switch (o->mode) {
 	case WB_IDLE:
-		cl.rep.received = (uint64_t)cl.nup;
-		finish();
+		if (!o->await_msg) {
+			cl.rep.received = (uint64_t)cl.nup;
+			finish();
+			return;
+		}
+		cl.expect = (uint64_t)cl.nup;
+		if (cl.rep.received >= cl.expect) {
+			finish();
+			return;
+		}
+		ev_timer_init(&cl.await_t, on_await_timeout, o->await_secs, 0);
+		ev_timer_start(cl.loop, &cl.await_t);
 		return;
 	case WB_ECHO:
 		cl.prate = o->rate * (double)cl.n / (double)o->conns;

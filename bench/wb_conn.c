@@ -105,6 +105,10 @@ conn_end(struct wb_conn *c, int how)
 	c->ws = NULL;
 	free(c->hs);
 	c->hs = NULL;
+	free(c->part);
+	c->part = NULL;
+	c->partlen = 0;
+	c->light = 0;
 	c->state = WB_C_FREE;
 	c->in_recv = c->doomed = c->eof = c->drained = 0;
 	net.ops->end(c, how);
@@ -294,6 +298,157 @@ on_ws_msg(wslay_event_context_ptr ctx,
 	net.ops->msg(c, a->opcode, a->msg, a->msg_length);
 }
 
+/*
+ * The light path (--light, for idle connections by the hundred thousand):
+ * after the 101 the connection has no wslay context (its 8.8 KB would be
+ * 8.8 GB at a million). Server frames are parsed here: a ping is
+ * answered with a pong, a text or binary message (whole, as wsd sends
+ * them) goes to the mode, a close is answered and ends the connection.
+ * A frame read in part waits in c->part until the rest comes.
+ */
+static int
+light_send(struct wb_conn *c, int opcode, const uint8_t *p, size_t len)
+{
+	uint8_t f[14 + 256], mask[4];
+	size_t hl = 2, i;
+
+	if (len > 256)
+		return -1; /* only pongs, closes and small messages here */
+	f[0] = (uint8_t)(0x80 | opcode);
+	if (len < 126) {
+		f[1] = (uint8_t)(0x80 | len);
+	} else {
+		f[1] = 0x80 | 126;
+		f[2] = (uint8_t)(len >> 8);
+		f[3] = (uint8_t)len;
+		hl = 4;
+	}
+	random_bytes(mask, 4);
+	memcpy(f + hl, mask, 4);
+	for (i = 0; i < len; i++)
+		f[hl + 4 + i] = p[i] ^ mask[i & 3];
+	/* A pong that does not fit the socket buffer now is not owed
+	 * again: the server's next ping asks anew. */
+	return send(c->io.fd, f, hl + 4 + len, MSG_NOSIGNAL) < 0 &&
+		       errno != EAGAIN && errno != EWOULDBLOCK
+		   ? -1
+		   : 0;
+}
+
+/* Parse the frames in p[0..n); returns -1 when the connection ended. */
+static int
+light_frames(struct wb_conn *c, const uint8_t *p, size_t n)
+{
+	size_t off = 0;
+
+	while (n - off >= 2) {
+		const uint8_t *f = p + off;
+		uint64_t plen = f[1] & 0x7f;
+		size_t hl = 2;
+		int opcode = f[0] & 0x0f;
+
+		if (f[1] & 0x80) {
+			fail_log(c, "a masked frame from the server", NULL);
+			conn_end(c, WB_END_LOST);
+			return -1;
+		}
+		if (plen == 126) {
+			if (n - off < 4)
+				break;
+			plen = (uint64_t)f[2] << 8 | f[3];
+			hl = 4;
+		} else if (plen == 127) {
+			int i;
+
+			if (n - off < 10)
+				break;
+			for (plen = 0, i = 0; i < 8; i++)
+				plen = plen << 8 | f[2 + i];
+			hl = 10;
+		}
+		if (plen > (1u << 24)) {
+			fail_log(c, "a frame over 16 MiB", NULL);
+			conn_end(c, WB_END_LOST);
+			return -1;
+		}
+		if (n - off < hl + plen)
+			break;
+		off += hl + (size_t)plen;
+		if (opcode == 0x9) {
+			if (light_send(c, 0xa, f + hl, (size_t)plen) != 0) {
+				conn_end(c, WB_END_LOST);
+				return -1;
+			}
+		} else if (opcode == 0x8) {
+			if (c->state == WB_C_OPEN)
+				light_send(c, 0x8, f + hl, plen < 2 ? plen : 2);
+			conn_end(c, WB_END_CLOSED);
+			return -1;
+		} else if ((opcode == 0x1 || opcode == 0x2) && (f[0] & 0x80)) {
+			net.ops->msg(c, opcode, f + hl, (size_t)plen);
+			if (c->state != WB_C_OPEN && c->state != WB_C_CLOSING)
+				return -1;
+		}
+	}
+	/* Keep what is left of a frame read in part. */
+	if (off < n) {
+		uint8_t *keep = malloc(n - off);
+
+		if (keep == NULL) {
+			conn_end(c, WB_END_LOST);
+			return -1;
+		}
+		memcpy(keep, p + off, n - off);
+		free(c->part);
+		c->part = keep;
+		c->partlen = (uint32_t)(n - off);
+	} else if (c->part != NULL && p != c->part) {
+		free(c->part);
+		c->part = NULL;
+		c->partlen = 0;
+	}
+	return 0;
+}
+
+static void
+light_read(struct wb_conn *c)
+{
+	static uint8_t buf[65536];
+	ssize_t r;
+
+	for (;;) {
+		size_t have = 0;
+
+		if (c->part != NULL) {
+			have = c->partlen < sizeof(buf) ? c->partlen : 0;
+			if (have == 0) {
+				conn_end(c, WB_END_LOST); /* a huge frame */
+				return;
+			}
+			memcpy(buf, c->part, have);
+			free(c->part);
+			c->part = NULL;
+			c->partlen = 0;
+		}
+		r = recv(c->io.fd, buf + have, sizeof(buf) - have, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (have > 0)
+				light_frames(c, buf, have);
+			return;
+		}
+		if (r <= 0) {
+			c->eof = 1;
+			conn_end(c, c->state == WB_C_CLOSING ? WB_END_CLOSED
+							     : WB_END_LOST);
+			return;
+		}
+		if (light_frames(c, buf, have + (size_t)r) != 0)
+			return;
+		if ((size_t)r < sizeof(buf) - have)
+			return; /* drained: level-triggered, more wakes us */
+	}
+}
+
 /* Read and write as wslay wants; the connection may end here. */
 static void
 ws_io(struct wb_conn *c, int revents)
@@ -388,6 +543,25 @@ handshake_read(struct wb_conn *c)
 			break;
 	}
 	hs->head_end = (size_t)(p + 4 - hs->buf);
+	if (net.o->light) {
+		uint8_t rest[HS_BUF];
+		size_t nrest = hs->len - hs->head_end;
+
+		if (check_response(c) != 0) {
+			conn_end(c, WB_END_FAILED);
+			return;
+		}
+		memcpy(rest, hs->buf + hs->head_end, nrest);
+		free(hs);
+		c->hs = NULL;
+		c->light = 1;
+		c->state = WB_C_OPEN;
+		set_events(c, EV_READ);
+		net.ops->open(c);
+		if (c->state == WB_C_OPEN && nrest > 0)
+			light_frames(c, rest, nrest);
+		return;
+	}
 	if (check_response(c) != 0 ||
 	    wslay_event_context_client_init(&c->ws, &net.cb, c) != 0) {
 		conn_end(c, WB_END_FAILED);
@@ -457,7 +631,12 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 			handshake_read(c);
 		break;
 	case WB_C_OPEN:
-	case WB_C_CLOSING: ws_io(c, revents); break;
+	case WB_C_CLOSING:
+		if (c->light)
+			light_read(c);
+		else
+			ws_io(c, revents);
+		break;
 	default: break;
 	}
 }
@@ -572,6 +751,13 @@ wb_conn_send(struct wb_conn *c, int opcode, const void *buf, size_t len)
 
 	if (c->state != WB_C_OPEN || c->doomed)
 		return -1;
+	if (c->light) {
+		if (light_send(c, opcode, buf, len) != 0) {
+			wb_conn_abort(c);
+			return -1;
+		}
+		return 0;
+	}
 	m.opcode = (uint8_t)opcode;
 	m.msg = buf;
 	m.msg_length = len;
@@ -595,6 +781,12 @@ wb_conn_close(struct wb_conn *c, uint16_t code)
 	if (c->state != WB_C_OPEN || c->doomed)
 		return;
 	c->state = WB_C_CLOSING;
+	if (c->light) {
+		uint8_t cc[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+
+		light_send(c, 0x8, cc, 2);
+		return;
+	}
 	wslay_event_queue_close(c->ws, code, NULL, 0);
 	if (c->in_recv)
 		return;

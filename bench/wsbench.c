@@ -84,6 +84,16 @@ usage(void)
 	    "      --inflight N    handshakes in flight per process (256; "
 	    "connect: 32)\n"
 	    "      --settle S      idle: wait before sampling (default 2)\n"
+	    "      --light         idle: no wslay after the upgrade (pings "
+	    "answered by hand)\n"
+	    "      --await S       idle: then wait up to S s for one message "
+	    "on each\n"
+	    "                      connection whose data has \"t\" "
+	    "(CLOCK_REALTIME ns)\n"
+	    "      --hold-cmd CMD  idle: run CMD (sh -c) once all are up and "
+	    "sampled\n"
+	    "      --retries N     idle: open a failed connection again, up "
+	    "to N times\n"
 	    "      --warmup S      echo: load before measuring (default 1)\n"
 	    "      --hs-timeout S  handshake limit (default 10)\n"
 	    "      --ready-timeout S  limit for all connections (120)\n"
@@ -132,6 +142,8 @@ parse(struct wb_opts *o, int argc, char **argv)
 	    {"settle", 1, 0, 'S'},	  {"hs-timeout", 1, 0, 'H'},
 	    {"ready-timeout", 1, 0, 'T'}, {"warmup", 1, 0, 'w'},
 	    {"deflate", 0, 0, 'D'},	  {"pad", 1, 0, 'G'},
+	    {"light", 0, 0, 'L'},	  {"await", 1, 0, 'A'},
+	    {"hold-cmd", 1, 0, 'C'},	  {"retries", 1, 0, 'Y'},
 	    {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
 	const char *mode = NULL, *url = NULL;
 	int ch, rate_set = 0;
@@ -175,6 +187,13 @@ parse(struct wb_opts *o, int argc, char **argv)
 		case 'j': o->procs = atoi(optarg); break;
 		case 'I': o->inflight = atoi(optarg); break;
 		case 'S': o->settle = atof(optarg); break;
+		case 'L': o->light = 1; break;
+		case 'A':
+			o->await_msg = 1;
+			o->await_secs = atof(optarg);
+			break;
+		case 'C': o->hold_cmd = optarg; break;
+		case 'Y': o->retries = atoi(optarg); break;
 		case 'H': o->hs_timeout = atof(optarg); break;
 		case 'T': o->ready_timeout = atof(optarg); break;
 		case 'w': o->warmup = atof(optarg); break;
@@ -330,8 +349,9 @@ mb(uint64_t bytes)
 static void
 print_idle(const struct wb_opts *o, const struct wb_sample *s0,
 	   const struct wb_sample *s1, int connected, int failed,
-	   double connect_s, uint64_t still_up)
+	   double connect_s, const struct wb_report *r)
 {
+	uint64_t still_up = o->await_msg ? 0 : r->received;
 	double per =
 	    connected ? ((double)s1->pss - (double)s0->pss) / connected : 0;
 	double kslab = connected ? ((double)s1->slab_kb - (double)s0->slab_kb) *
@@ -367,6 +387,13 @@ print_idle(const struct wb_opts *o, const struct wb_sample *s0,
 				       connected
 				 : 0);
 	}
+	if (o->await_msg)
+		printf(" awaited=%" PRIu64 " await_p50_ms=%.1f "
+		       "await_p99_ms=%.1f await_max_ms=%.1f",
+		       r->received,
+		       (double)wb_hist_quantile(&r->lat, 0.5) / 1e6,
+		       (double)wb_hist_quantile(&r->lat, 0.99) / 1e6,
+		       (double)r->lat.max / 1e6);
 	printf("\n");
 	printf("%s idle: %d/%d connections up in %.1f s (%d client "
 	       "processes); server PSS %.1f -> %.1f MB over %d processes = "
@@ -374,6 +401,14 @@ print_idle(const struct wb_opts *o, const struct wb_sample *s0,
 	       "(client and server ends), TCP buffers %.0f bytes/connection\n",
 	       o->name, connected, o->conns, connect_s, nkids, mb(s0->pss),
 	       mb(s1->pss), s1->nprocs, per, kslab, tcpmem);
+	if (o->await_msg)
+		printf("%s idle: the awaited message reached %" PRIu64
+		       " connections; p50 %.1f ms, p99 %.1f ms, last %.1f "
+		       "ms\n",
+		       o->name, r->received,
+		       (double)wb_hist_quantile(&r->lat, 0.5) / 1e6,
+		       (double)wb_hist_quantile(&r->lat, 0.99) / 1e6,
+		       (double)r->lat.max / 1e6);
 }
 
 static void
@@ -584,6 +619,11 @@ main(int argc, char **argv)
 		usleep((useconds_t)(o.settle * 1e6));
 		wb_sample_take(o.server_pid, 1, &s1);
 		command_all(WB_CMD_START);
+		if (o.hold_cmd != NULL) {
+			fflush(stdout);
+			if (system(o.hold_cmd) != 0)
+				fprintf(stderr, "wsbench: --hold-cmd failed\n");
+		}
 	} else {
 		command_all(WB_CMD_START);
 		if (o.mode == WB_ECHO)
@@ -595,7 +635,7 @@ main(int argc, char **argv)
 	case WB_ECHO: run_s = o.secs + 10; break;
 	case WB_CONNECT: run_s = o.secs + 10; break;
 	case WB_FANOUT: run_s = o.publishes / o.rate + 10; break;
-	default: run_s = 10;
+	default: run_s = 10 + (o.await_msg ? o.await_secs : 0);
 	}
 	deadline = wb_now_ns() + (uint64_t)(run_s * 1e9);
 	memset(&total, 0, sizeof(total));
@@ -651,7 +691,7 @@ main(int argc, char **argv)
 	switch (o.mode) {
 	case WB_IDLE:
 		print_idle(&o, &s0, &s1, connected, failed,
-			   (double)(t_ready - t0) / 1e9, total.received);
+			   (double)(t_ready - t0) / 1e9, &total);
 		break;
 	case WB_ECHO: print_echo(&o, &total, connected, cpu_s, client_s); break;
 	case WB_FANOUT:
