@@ -432,28 +432,6 @@ compressor(unsigned bits)
 	return z;
 }
 
-/* The frame header for a payload of len bytes with RSV1 set, in h;
- * returns its length. */
-static size_t
-header(uint8_t h[10], int opcode, size_t len)
-{
-	size_t n = wk_frame_header_len(len), i;
-
-	h[0] = (uint8_t)(0x80 | 0x40 | (opcode & 0x0f));
-	if (n == 2) {
-		h[1] = (uint8_t)len;
-	} else if (n == 4) {
-		h[1] = 126;
-		h[2] = (uint8_t)(len >> 8);
-		h[3] = (uint8_t)len;
-	} else {
-		h[1] = 127;
-		for (i = 0; i < 8; i++)
-			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-	}
-	return n;
-}
-
 /*
  * A compressed frame of payload with window bits, or NULL: out of memory,
  * or it would not be smaller than the plain frame (*nosave set).
@@ -497,7 +475,7 @@ compress_frame(int opcode, const void *payload, size_t len, unsigned bits,
 		wk_buf_unref(b);
 		return NULL;
 	}
-	hl = header(h, opcode, clen);
+	hl = wk_frame_header(h, (uint8_t)(0x80 | 0x40 | (opcode & 0x0f)), clen);
 	memmove(b->data + hl, b->data + 10, clen);
 	memcpy(b->data, h, hl);
 	b->len = (uint32_t)(hl + clen);

@@ -50,18 +50,12 @@ wk_frame_header_len(uint64_t len)
 	return 10;
 }
 
-struct wk_buf *
-wk_frame_new(int opcode, const void *payload, size_t len)
+size_t
+wk_frame_header(uint8_t *p, uint8_t first, uint64_t len)
 {
 	size_t h = wk_frame_header_len(len), i;
-	struct wk_buf *b;
-	uint8_t *p;
 
-	if (len > UINT32_MAX - 16 ||
-	    (b = wk_buf_new((uint32_t)(h + len))) == NULL)
-		return NULL;
-	p = (uint8_t *)b->data;
-	p[0] = (uint8_t)(0x80 | (opcode & 0x0f));
+	p[0] = first;
 	if (h == 2) {
 		p[1] = (uint8_t)len;
 	} else if (h == 4) {
@@ -71,8 +65,23 @@ wk_frame_new(int opcode, const void *payload, size_t len)
 	} else {
 		p[1] = 127;
 		for (i = 0; i < 8; i++)
-			p[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+			p[2 + i] = (uint8_t)(len >> (56 - 8 * i));
 	}
+	return h;
+}
+
+struct wk_buf *
+wk_frame_new(int opcode, const void *payload, size_t len)
+{
+	size_t h = wk_frame_header_len(len);
+	struct wk_buf *b;
+	uint8_t *p;
+
+	if (len > UINT32_MAX - 16 ||
+	    (b = wk_buf_new((uint32_t)(h + len))) == NULL)
+		return NULL;
+	p = (uint8_t *)b->data;
+	wk_frame_header(p, (uint8_t)(0x80 | (opcode & 0x0f)), len);
 	if (len > 0)
 		memcpy(p + h, payload, len);
 	return b;

@@ -24,6 +24,10 @@ struct wk_buf *wk_frame_new(int opcode, const void *payload, size_t len);
 /* The header length of an unmasked frame with a payload of len bytes. */
 size_t wk_frame_header_len(uint64_t len);
 
+/* Write that header into p (at least 10 bytes), with first as its first
+ * byte (FIN, RSV bits, opcode); returns its length. */
+size_t wk_frame_header(uint8_t *p, uint8_t first, uint64_t len);
+
 /* Why the tracker refused a frame (struct wk_scan's bad). */
 enum wk_scan_bad {
 	WK_SCAN_OK = 0,
