@@ -102,6 +102,12 @@ const struct setting_row settings_worker[] = {
      * own copy of the other one would pass through them unchecked. */
     {"trusted_proxies_header", SETTING_ENUM, OFF(proxy_header), 0, 2, 0, NULL,
      proxy_header_names, 0, 0},
+    /* Filled by the supervisor (settings.h): certificates with their
+     * keys, and the ticket keys it rotates. */
+    {"tls:certs", SETTING_LIST, OFF(tls_certs), 0, 64, 0, NULL, NULL, 65536,
+     SETTING_SECRET},
+    {"tls:tickets", SETTING_LIST, OFF(tls_tickets), 0, 4, 0, NULL, NULL, 160,
+     SETTING_SECRET},
 };
 
 const size_t settings_worker_n =

@@ -61,6 +61,8 @@ static const char *const wire_keys[] = {
     "room_policies",
     "limits.worker_queue_bytes",
     "trusted_proxies_header",
+    "tls:certs",
+    "tls:tickets",
 };
 
 static int
