@@ -118,6 +118,12 @@ const struct setting_row settings_worker[] = {
      0, 0},
     {"compression.min_bytes", SETTING_UINT, OFF(deflate_min_bytes), 0,
      16u << 20, 256, NULL, NULL, 0, 0},
+    /* Filled by the supervisor (settings.h): certificates with their
+     * keys, and the ticket keys it rotates. */
+    {"tls:certs", SETTING_LIST, OFF(tls_certs), 0, 64, 0, NULL, NULL, 65536,
+     SETTING_SECRET},
+    {"tls:tickets", SETTING_LIST, OFF(tls_tickets), 0, 4, 0, NULL, NULL, 160,
+     SETTING_SECRET},
 };
 
 const size_t settings_worker_n =

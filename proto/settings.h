@@ -89,6 +89,15 @@ struct settings {
 	int deflate;
 	uint64_t deflate_window_bits, deflate_mem_level, deflate_level;
 	uint64_t deflate_min_bytes;
+	/* Not keys of the file (their names hold a ':', which libconfig
+	 * names cannot), filled by the supervisor. tls_certs: one element
+	 * per certificate of a TLS listener, "INDEX\n" (the listener's
+	 * index among the client listeners) then the PEM of the chain and
+	 * of its private key, as the supervisor read and checked them.
+	 * tls_tickets: the session ticket keys, 160 hex digits each (name,
+	 * AES key, HMAC key), the first one current. */
+	struct setting_list tls_certs;
+	struct setting_list tls_tickets;
 };
 
 /* The names of enum proto_slow_policy, in order. */

@@ -12,6 +12,14 @@ const uint64_t stats_lat_us[STATS_LAT_N] = {
 const uint64_t stats_qdepth[STATS_QDEPTH_N] = {0,  1,	2,   5,	  10,  20,
 					       50, 100, 200, 500, 1000};
 
+const char *const stats_tls_fail_names[STATS_TLS_FAIL_N] = {"http_request",
+							    "protocol_version",
+							    "no_shared_cipher",
+							    "peer_alert",
+							    "eof",
+							    "timeout",
+							    "other"};
+
 const uint16_t stats_refused_status[STATS_REFUSED_N] = {
     400, 401, 403, 404, 405, 426, 429, 431, 500, 503};
 

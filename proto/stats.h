@@ -29,6 +29,20 @@ extern const uint64_t stats_qdepth[STATS_QDEPTH_N];
 #define STATS_REFUSED_N 10
 extern const uint16_t stats_refused_status[STATS_REFUSED_N];
 
+/* Why a TLS handshake failed (enum stats_tls_fail; the names are the
+ * label values of wsd_tls_handshake_failures_total). */
+enum stats_tls_fail {
+	STATS_TLS_HTTP = 0, /* plain HTTP sent to a TLS listener */
+	STATS_TLS_VERSION,  /* no protocol version in common */
+	STATS_TLS_CIPHER,   /* no cipher (or group) in common */
+	STATS_TLS_ALERT,    /* the client sent an alert (refused us) */
+	STATS_TLS_EOF,	    /* the client closed during the handshake */
+	STATS_TLS_TIMEOUT,  /* closed before it completed (timeout) */
+	STATS_TLS_OTHER,    /* any other protocol error */
+	STATS_TLS_FAIL_N
+};
+extern const char *const stats_tls_fail_names[STATS_TLS_FAIL_N];
+
 /* The slow-consumer policies (enum proto_slow_policy), in order. */
 #define STATS_POLICIES 4
 
@@ -54,8 +68,13 @@ enum proto_tot {
 	PROTO_TOT_LIMIT_IPC,	      /* a client paused for the IPC backlog */
 	/* Handshakes refused, by status (stats_refused_status, then other). */
 	PROTO_TOT_REFUSED,
+	/* TLS handshakes failed, by enum stats_tls_fail; completed, full
+	 * and resumed. */
+	PROTO_TOT_TLS_FAIL = PROTO_TOT_REFUSED + STATS_REFUSED_N + 1,
+	PROTO_TOT_TLS_FULL = PROTO_TOT_TLS_FAIL + STATS_TLS_FAIL_N,
+	PROTO_TOT_TLS_RESUMED,
 	/* Publish-to-delivery latency: buckets, then the sum (us). */
-	PROTO_TOT_LAT = PROTO_TOT_REFUSED + STATS_REFUSED_N + 1,
+	PROTO_TOT_LAT,
 	PROTO_TOT_LAT_SUM = PROTO_TOT_LAT + STATS_LAT_N + 1,
 	/* Pong round trip: buckets, then the sum (us). */
 	PROTO_TOT_RTT,

@@ -29,6 +29,7 @@
 #include "sv_drain.h"
 #include "sv_registry.h"
 #include "sv_engine.h"
+#include "sv_listen.h"
 #include "sv_worker.h"
 
 /* WSD_VERSION, the release, is in proto/version.h (wsctl prints it too). */
@@ -100,7 +101,11 @@ struct sv {
 	struct sv_connrate connrate; /* sv_dispatch: connects a second */
 	struct sv_counters stats;
 	/* sv_cycle */
-	int listen_fd;
+	struct sv_listeners listeners; /* the client listeners */
+	/* The TLS session ticket keys (hex), current first, and their
+	 * rotation. */
+	char tickets[2][161];
+	ev_timer ticket_timer;
 	char self_exe[4096];
 	uint64_t started_ms;
 	int draining;

@@ -14,6 +14,9 @@
 #include <errno.h>
 #include <libconfig.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +117,8 @@ static const struct setting_row sv_keys[] = {
 static const char *const groups[] = {
     "limits",  "heartbeat", "replay", "sessions", "presence",	"jwt",
     "restart", "ready",	    "drain",  "admin",	  "compression"};
+
+static int set_cstr(struct sv_config *c, const char *key, const char *v);
 
 /* The row of a key in either table, and the struct its value lives in. */
 static const struct setting_row *
@@ -273,6 +278,346 @@ apply_list(const struct setting_row *r, void *base, config_setting_t *s,
 	return WSD_OK;
 }
 
+/* A string member of a listeners group, copied into *out. */
+static int
+listener_str(config_setting_t *g, const char *name, char **out,
+	     const char *file, char *err, size_t errlen)
+{
+	config_setting_t *m = config_setting_get_member(g, name);
+	const char *v = m ? config_setting_get_string(m) : NULL;
+
+	if (v == NULL || v[0] == '\0' || strlen(v) > PATH_MAX_BYTES) {
+		fail_at(err, errlen, file, m ? m : g,
+			"listeners: %s must be a non-empty string", name);
+		return WSD_EINVAL;
+	}
+	if ((*out = strdup(v)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return WSD_ENOMEM;
+	}
+	return WSD_OK;
+}
+
+/* Only the members in names[] may be in g. */
+static int
+listener_members(config_setting_t *g, const char *const *names,
+		 const char *what, const char *file, char *err, size_t errlen)
+{
+	int i, n = config_setting_length(g);
+	const char *const *k;
+
+	for (i = 0; i < n; i++) {
+		config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+
+		for (k = names; *k != NULL; k++)
+			if (strcmp(config_setting_name(m), *k) == 0)
+				break;
+		if (*k == NULL) {
+			fail_at(err, errlen, file, m, "unknown key %s.%s", what,
+				config_setting_name(m));
+			return WSD_EINVAL;
+		}
+	}
+	return WSD_OK;
+}
+
+/* One `tls` group: cert and key, or certs = ( { cert; key; }, ... ). */
+static int
+parse_tls(struct sv_listener *l, config_setting_t *t, const char *file,
+	  char *err, size_t errlen)
+{
+	static const char *const tls_keys[] = {"cert", "key", "certs", NULL};
+	static const char *const pair_keys[] = {"cert", "key", NULL};
+	config_setting_t *certs = config_setting_get_member(t, "certs");
+	int i, n, rc;
+
+	if (!config_setting_is_group(t)) {
+		fail_at(err, errlen, file, t, "listeners: tls must be a group");
+		return WSD_EINVAL;
+	}
+	if ((rc = listener_members(t, tls_keys, "listeners.tls", file, err,
+				   errlen)) != WSD_OK)
+		return rc;
+	l->tls = 1;
+	if (config_setting_get_member(t, "cert") != NULL ||
+	    config_setting_get_member(t, "key") != NULL || certs == NULL) {
+		if ((rc = listener_str(t, "cert", &l->cert[0], file, err,
+				       errlen)) != WSD_OK ||
+		    (rc = listener_str(t, "key", &l->key[0], file, err,
+				       errlen)) != WSD_OK)
+			return rc;
+		l->ncerts = 1;
+	}
+	if (certs == NULL)
+		return WSD_OK;
+	if (!config_setting_is_list(certs) ||
+	    (n = config_setting_length(certs)) < 1 ||
+	    (uint32_t)n + l->ncerts > SV_CERTS_MAX) {
+		fail_at(err, errlen, file, certs,
+			"listeners: tls.certs must be a list ( { cert = ...; "
+			"key = ...; }, ... ) of 1 to %d",
+			SV_CERTS_MAX);
+		return WSD_EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		config_setting_t *p =
+		    config_setting_get_elem(certs, (unsigned)i);
+
+		if (!config_setting_is_group(p) ||
+		    (rc = listener_members(p, pair_keys, "listeners.tls.certs",
+					   file, err, errlen)) != WSD_OK ||
+		    (rc = listener_str(p, "cert", &l->cert[l->ncerts], file,
+				       err, errlen)) != WSD_OK ||
+		    (rc = listener_str(p, "key", &l->key[l->ncerts], file, err,
+				       errlen)) != WSD_OK) {
+			if (!config_setting_is_group(p))
+				fail_at(err, errlen, file, p,
+					"listeners: an element of tls.certs "
+					"must be a group");
+			return WSD_EINVAL;
+		}
+		l->ncerts++;
+	}
+	return WSD_OK;
+}
+
+/* listeners = ( { listen = "ADDR:PORT"; tls = { ... }; }, ... ). */
+static int
+parse_listeners(struct sv_config *c, config_setting_t *s, const char *file,
+		char *err, size_t errlen)
+{
+	static const char *const keys[] = {"listen", "tls", NULL};
+	int i, n, rc;
+
+	if (!config_setting_is_list(s) || (n = config_setting_length(s)) < 1 ||
+	    n > SV_LISTENERS_MAX) {
+		fail_at(err, errlen, file, s,
+			"listeners must be a list ( { listen = \"ADDR:PORT\"; "
+			"}, ... ) of 1 to %d",
+			SV_LISTENERS_MAX);
+		return WSD_EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+		struct sv_listener *l = &c->listeners[c->nlisteners];
+		config_setting_t *t;
+
+		if (!config_setting_is_group(g)) {
+			fail_at(err, errlen, file, g,
+				"listeners: each element must be a group");
+			return WSD_EINVAL;
+		}
+		c->nlisteners++;
+		l->line = config_setting_source_line(g);
+		if ((rc = listener_members(g, keys, "listeners", file, err,
+					   errlen)) != WSD_OK ||
+		    (rc = listener_str(g, "listen", &l->listen, file, err,
+				       errlen)) != WSD_OK)
+			return rc;
+		if (strchr(l->listen, ',') != NULL) {
+			fail_at(err, errlen, file, g,
+				"listeners: listen \"%s\" is not ADDR:PORT",
+				l->listen);
+			return WSD_EINVAL;
+		}
+		if ((t = config_setting_get_member(g, "tls")) != NULL &&
+		    (rc = parse_tls(l, t, file, err, errlen)) != WSD_OK)
+			return rc;
+	}
+	return WSD_OK;
+}
+
+static void
+listeners_free(struct sv_config *c)
+{
+	uint32_t i, j;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		free(c->listeners[i].listen);
+		for (j = 0; j < c->listeners[i].ncerts; j++) {
+			free(c->listeners[i].cert[j]);
+			free(c->listeners[i].key[j]);
+		}
+	}
+	memset(c->listeners, 0, sizeof(c->listeners));
+	c->nlisteners = 0;
+}
+
+/*
+ * Read a PEM file whole into buf (max bytes). Returns its length, or -1
+ * with the reason in why.
+ */
+static long
+read_pem(const char *path, char *buf, size_t max, const char **why)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL) {
+		*why = strerror(errno);
+		return -1;
+	}
+	n = fread(buf, 1, max, f);
+	if (ferror(f) || n == max) {
+		*why = n == max ? "too large" : strerror(errno);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if (memchr(buf, '\0', n) != NULL) {
+		*why = "not a PEM file";
+		return -1;
+	}
+	return (long)n;
+}
+
+/* The reason of OpenSSL's last error, or dflt; the error queue is
+ * emptied. */
+static const char *
+ssl_why(const char *dflt)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	ERR_clear_error();
+	return r ? r : dflt;
+}
+
+/*
+ * Check a certificate chain file and its key file as OpenSSL will load
+ * them: the first certificate is the leaf, the others its chain, and the
+ * key must be the leaf's. On success the element "INDEX\nCHAIN\nKEY" is
+ * appended to c->w.tls_certs. The message names the file and the reason,
+ * never the key's contents.
+ */
+static int
+load_cert(struct sv_config *c, uint32_t index, const char *cert,
+	  const char *key, const char *file, int line, char *err, size_t errlen)
+{
+	const struct setting_row *r =
+	    settings_find(settings_worker, settings_worker_n, "tls:certs");
+	size_t max = r->elem_max;
+	char *buf = malloc(max + 1);
+	const char *why = "out of memory", *bad = cert;
+	long pre, nc = -1, nk = -1;
+	X509 *leaf = NULL, *x;
+	EVP_PKEY *pk = NULL;
+	BIO *bio = NULL;
+	int rc = WSD_EINVAL, nchain = 0;
+
+	if (buf == NULL)
+		goto fail;
+	pre = snprintf(buf, max, "%u\n", index);
+	if ((nc = read_pem(cert, buf + pre, max - (size_t)pre - 1, &why)) < 0)
+		goto fail;
+	buf[pre + nc] = '\n';
+	bad = key;
+	if ((nk = read_pem(key, buf + pre + nc + 1,
+			   max - (size_t)(pre + nc) - 1, &why)) < 0)
+		goto fail;
+	buf[pre + nc + 1 + nk] = '\0';
+	bad = cert;
+	if ((bio = BIO_new_mem_buf(buf + pre, (int)nc)) == NULL)
+		goto fail;
+	if ((leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		why = "no PEM certificate in it";
+		ERR_clear_error();
+		goto fail;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		X509_free(x);
+		nchain++;
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	bad = key;
+	if ((bio = BIO_new_mem_buf(buf + pre + nc + 1, (int)nk)) == NULL)
+		goto fail;
+	if ((pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
+		why = "no PEM private key in it (or it is encrypted)";
+		ERR_clear_error();
+		goto fail;
+	}
+	if (X509_check_private_key(leaf, pk) != 1) {
+		why = "the key does not match the certificate";
+		ssl_why(NULL);
+		goto fail;
+	}
+	if ((rc = setting_set_str(r, &c->w, buf, strlen(buf))) != WSD_OK) {
+		why = rc == WSD_ENOMEM ? "out of memory" : "too large";
+		rc = WSD_EINVAL;
+		goto fail;
+	}
+	rc = WSD_OK;
+	goto done;
+fail:
+	if (line > 0)
+		snprintf(err, errlen, "%s:%d: listeners: tls %s: %s", file,
+			 line, bad, why);
+	else
+		snprintf(err, errlen, "%s: listeners: tls %s: %s", file, bad,
+			 why);
+done:
+	BIO_free(bio);
+	X509_free(leaf);
+	EVP_PKEY_free(pk);
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, max + 1);
+		free(buf);
+	}
+	(void)nchain;
+	return rc;
+}
+
+/*
+ * Once the file and the overrides are read: `listen` becomes the
+ * listeners' addresses, comma-separated, and the TLS listeners'
+ * certificates are read and checked. A -l override stands for one plain
+ * listener and replaces the file's listeners.
+ */
+static int
+build_listeners(struct sv_config *c, const struct sv_overrides *ov,
+		const char *file, char *err, size_t errlen)
+{
+	char buf[PATH_MAX_BYTES + 1];
+	size_t used = 0;
+	uint32_t i, j;
+	int rc;
+
+	if (ov != NULL && ov->listen != NULL)
+		listeners_free(c);
+	if (c->nlisteners == 0)
+		return WSD_OK;
+	if (c->listen_in_file) {
+		snprintf(err, errlen,
+			 "%s: listen and listeners cannot both be set", file);
+		return WSD_EINVAL;
+	}
+	buf[0] = '\0';
+	for (i = 0; i < c->nlisteners; i++) {
+		int n = snprintf(buf + used, sizeof(buf) - used, "%s%s",
+				 i ? "," : "", c->listeners[i].listen);
+
+		if (n < 0 || (size_t)n >= sizeof(buf) - used) {
+			snprintf(err, errlen, "%s: listeners: too long", file);
+			return WSD_EINVAL;
+		}
+		used += (size_t)n;
+	}
+	if ((rc = set_cstr(c, "listen", buf)) != WSD_OK) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return rc;
+	}
+	for (i = 0; i < c->nlisteners; i++)
+		for (j = 0; j < c->listeners[i].ncerts; j++)
+			if ((rc = load_cert(c, i, c->listeners[i].cert[j],
+					    c->listeners[i].key[j], file,
+					    c->listeners[i].line, err,
+					    errlen)) != WSD_OK)
+				return rc;
+	return WSD_OK;
+}
+
 static int
 is_group(const char *name)
 {
@@ -295,6 +640,10 @@ apply_setting(struct sv_config *c, config_setting_t *s, const char *prefix,
 
 	snprintf(name, sizeof(name), "%s%s", prefix,
 		 config_setting_name(s) ? config_setting_name(s) : "");
+	if (*prefix == '\0' && strcmp(name, "listeners") == 0)
+		return parse_listeners(c, s, file, err, errlen);
+	if (*prefix == '\0' && strcmp(name, "listen") == 0)
+		c->listen_in_file = 1;
 	if (config_setting_is_group(s)) {
 		if (*prefix != '\0' || !is_group(name)) {
 			fail_at(err, errlen, file, s, "unknown group %s", name);
@@ -452,13 +801,12 @@ size_workers(struct sv_config *c, const char *file, char *err, size_t errlen)
 static int
 check_whole(struct sv_config *c, const char *file, char *err, size_t errlen)
 {
-	char host[256];
+	char host[256], addrs[SV_LISTENERS_MAX][SV_HOSTPORT_MAX];
 	int port;
 
 	if (c->workers_auto && size_workers(c, file, err, errlen) != WSD_OK)
 		return WSD_EINVAL;
-
-	if (sv_parse_hostport(c->listen, host, sizeof(host), &port) != 0) {
+	if (sv_listen_split(c->listen, addrs) < 0) {
 		snprintf(err, errlen, "%s: listen \"%s\" is not ADDR:PORT",
 			 file, c->listen);
 		return WSD_EINVAL;
@@ -842,6 +1190,8 @@ sv_config_load(const char *path, const struct sv_overrides *ov, char *err,
 	}
 	if (ov != NULL && apply_overrides(c, ov, err, errlen) != WSD_OK)
 		goto fail;
+	if (build_listeners(c, ov, name, err, errlen) != WSD_OK)
+		goto fail;
 	if (check_whole(c, name, err, errlen) != WSD_OK ||
 	    load_jwt_keys(c, name, err, errlen) != WSD_OK ||
 	    check_proxies(c, name, err, errlen) != WSD_OK ||
@@ -865,6 +1215,7 @@ sv_config_free(struct sv_config *c)
 	if (c == NULL)
 		return;
 	settings_free(sv_keys, NKEYS, c);
+	listeners_free(c);
 	sv_keys_clear(&c->keys);
 	settings_free(settings_worker, settings_worker_n, &c->w);
 	free(c->path);
@@ -935,4 +1286,27 @@ sv_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 		return WSD_EINVAL;
 	*port = (int)p;
 	return WSD_OK;
+}
+
+int
+sv_listen_split(const char *list, char out[SV_LISTENERS_MAX][SV_HOSTPORT_MAX])
+{
+	char host[256];
+	const char *p = list;
+	int n = 0, port;
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		if (n == SV_LISTENERS_MAX || len == 0 || len >= SV_HOSTPORT_MAX)
+			return -1;
+		memcpy(out[n], p, len);
+		out[n][len] = '\0';
+		if (sv_parse_hostport(out[n], host, sizeof(host), &port) != 0)
+			return -1;
+		n++;
+		if (p[len] == '\0')
+			return n;
+		p += len + 1;
+	}
 }

@@ -18,13 +18,29 @@
 #include "sv_token.h"
 
 #define SV_MAX_WORKERS 64
+#define SV_LISTENERS_MAX 8 /* client listeners */
+#define SV_CERTS_MAX 8	   /* certificates of one TLS listener (SNI) */
+
+/*
+ * One element of the file's `listeners`: an address, and for a TLS
+ * listener the certificate chain and key files (the first pair is the
+ * default; the others are chosen by SNI). The files are read and checked
+ * at every load: what the workers get is their contents (w.tls_certs).
+ */
+struct sv_listener {
+	char *listen;
+	int tls;
+	uint32_t ncerts;
+	char *cert[SV_CERTS_MAX], *key[SV_CERTS_MAX];
+	int line; /* of the element in the file, for messages */
+};
 
 struct sv_config {
 	uint32_t generation;
 	char *path; /* the file, or NULL when running on defaults */
 
 	/* The supervisor's own keys (the table in sv_config.c). */
-	char *listen; /* "ADDR:PORT" */
+	char *listen; /* "ADDR:PORT", or the listeners' "ADDR:PORT,..." */
 	int workers;
 	int workers_auto; /* workers = "auto": sized when loaded (see
 			     sv_config.c) */
@@ -52,6 +68,12 @@ struct sv_config {
 	char *key_file;			  /* used when session_keys is empty */
 	struct setting_list presence_query, presence_announce; /* patterns */
 	struct sv_keys keys; /* parsed from session_keys or key_file */
+
+	/* The file's listeners (0: the one plain listener `listen`), in the
+	 * order of listen's addresses. */
+	struct sv_listener listeners[SV_LISTENERS_MAX];
+	uint32_t nlisteners;
+	int listen_in_file; /* the file set listen */
 
 	/* What the workers get (proto/settings.h's settings_worker). */
 	struct settings w;
@@ -120,5 +142,15 @@ void sv_config_diff(const struct sv_config *a, const struct sv_config *b,
  * WSD_EINVAL.
  */
 int sv_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#define SV_HOSTPORT_MAX 300
+
+/*
+ * Split listen's "ADDR:PORT,ADDR:PORT,..." into out. Returns the number
+ * of addresses (1 to SV_LISTENERS_MAX), or -1 when one is not ADDR:PORT
+ * or there are too many.
+ */
+int sv_listen_split(const char *list,
+		    char out[SV_LISTENERS_MAX][SV_HOSTPORT_MAX]);
 
 #endif

@@ -37,9 +37,61 @@
 #define DEDUPE_WINDOW_MS (120 * 1000)
 #define DRAIN_POLL_S 0.05
 #define ROLL_POLL_S 0.05
+#define TICKET_ROTATE_S 3600. /* the workers accept two keys' tickets */
 
 static void on_roll(struct ev_loop *loop, ev_timer *t, int revents);
 static void notify_reloaded(struct sv *sv);
+
+/*
+ * Give c the running ticket keys, so that a new generation seals and
+ * opens tickets as the last one did. Returns WSD_OK or WSD_ENOMEM.
+ */
+static int
+tickets_install(struct sv *sv, struct sv_config *c)
+{
+	const struct setting_row *r =
+	    settings_find(settings_worker, settings_worker_n, "tls:tickets");
+	int i;
+
+	setting_list_clear(r, &c->w);
+	for (i = 0; i < 2; i++)
+		if (sv->tickets[i][0] != '\0' &&
+		    setting_set_str(r, &c->w, sv->tickets[i], 160) != WSD_OK)
+			return WSD_ENOMEM;
+	return WSD_OK;
+}
+
+/* A new current ticket key; the current one stays to open tickets. */
+static int
+tickets_rotate(struct sv *sv)
+{
+	unsigned char k[80];
+	int i;
+
+	if (RAND_bytes(k, sizeof(k)) != 1)
+		return WSD_EINVAL;
+	memcpy(sv->tickets[1], sv->tickets[0], sizeof(sv->tickets[1]));
+	for (i = 0; i < 80; i++)
+		snprintf(sv->tickets[0] + 2 * i, 3, "%02x", k[i]);
+	OPENSSL_cleanse(k, sizeof(k));
+	return tickets_install(sv, sv->cfg);
+}
+
+static void
+on_ticket_rotate(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct sv *sv = ev_userdata(loop);
+
+	(void)t;
+	(void)revents;
+	if (tickets_rotate(sv) != WSD_OK) {
+		log_error("tls_tickets_failed", "error=%s",
+			  log_q("cannot make a key"));
+		return;
+	}
+	log_info("tls_tickets_rotated", "generation=%u", sv->cfg->generation);
+	sv_workers_configure(sv);
+}
 
 static const struct sv_ctl_actions ctl_actions = {
     .reload = sv_cycle_reload,
@@ -395,7 +447,7 @@ sv_cycle_start(struct sv *sv, int daemon)
 	struct sv_eng_limits lim;
 	int n;
 
-	sv->listen_fd = -1;
+	sv->listeners.n = 0;
 	sv->started_ms = wall_ms();
 	sv->daemon = daemon;
 	sv_registry_init(&sv->reg);
@@ -409,9 +461,8 @@ sv_cycle_start(struct sv *sv, int daemon)
 	sv->roll_slot = -1;
 	if (make_run_dir(sv->cfg->run_dir) != WSD_OK)
 		return WSD_EINVAL;
-	sv->listen_fd =
-	    sv_listen_open(sv->cfg->listen, LISTEN_BACKLOG, NULL, 0);
-	if (sv->listen_fd < 0)
+	if (sv_listen_open_all(sv->cfg->listen, LISTEN_BACKLOG, &sv->listeners,
+			       NULL, 0) != WSD_OK)
 		return WSD_EINVAL;
 	if (daemon && daemonize() != WSD_OK)
 		return WSD_EINVAL;
@@ -429,6 +480,11 @@ sv_cycle_start(struct sv *sv, int daemon)
 	sv->self_exe[n] = '\0';
 	if (ensure_key_file(sv->cfg) != WSD_OK)
 		return WSD_EINVAL;
+	if (tickets_rotate(sv) != WSD_OK)
+		return WSD_EINVAL;
+	ev_timer_init(&sv->ticket_timer, on_ticket_rotate, TICKET_ROTATE_S,
+		      TICKET_ROTATE_S);
+	ev_timer_start(sv->loop, &sv->ticket_timer);
 	engine_limits(sv->cfg, &lim);
 	if (sv_mem_open(&sv->eng, &lim) != WSD_OK)
 		return WSD_ENOMEM;
@@ -460,8 +516,8 @@ static const char *const restart_keys[] = {"run_dir", "control_socket",
 struct report {
 	char *buf;
 	size_t len, used;
-	int listen_fd;		/* the new listener, or -1 */
-	const char *listen_why; /* why a new listener was refused */
+	struct sv_listeners lnew; /* the new listeners (n 0: none) */
+	const char *listen_why;	  /* why a new listener was refused */
 	unsigned nchanges;
 };
 
@@ -485,7 +541,7 @@ report_change(void *arg, const char *key, const char *from, const char *to)
 
 	if (is_restart_key(key))
 		snprintf(how, sizeof(how), "refused (needs a restart)");
-	else if (strcmp(key, "listen") == 0 && r->listen_fd < 0)
+	else if (strcmp(key, "listen") == 0 && r->lnew.n == 0)
 		snprintf(how, sizeof(how), "refused (%s)", r->listen_why);
 	else if (strcmp(key, "listen") == 0 || strcmp(key, "workers") == 0)
 		snprintf(how, sizeof(how), "rolled");
@@ -576,12 +632,12 @@ on_roll(struct ev_loop *loop, ev_timer *t, int revents)
  * is rolled.
  */
 static void
-roll_listener(struct sv *sv, int fd)
+roll_listener(struct sv *sv, const struct sv_listeners *l)
 {
 	int i;
 
-	close(sv->listen_fd);
-	sv->listen_fd = fd;
+	sv_listen_close_all(&sv->listeners);
+	sv->listeners = *l;
 	for (i = 0; i < SV_MAX_WORKERS; i++)
 		if (sv->workers.slot[i].pid > 0)
 			sv->roll_mask |= 1ull << i;
@@ -595,7 +651,7 @@ roll_listener(struct sv *sv, int fd)
 static int
 reload(struct sv *sv, char *msg, size_t len)
 {
-	struct report rep = {msg, len, 0, -1, "", 0};
+	struct report rep = {msg, len, 0, {0, {0}}, "", 0};
 	char err[512], why[300];
 	struct sv_eng_limits lim;
 	struct sv_config *next;
@@ -616,10 +672,12 @@ reload(struct sv *sv, char *msg, size_t len)
 		snprintf(msg, len, "reload failed: no resume token key");
 		return WSD_EINVAL;
 	}
+	if (tickets_install(sv, next) != WSD_OK)
+		rc = WSD_ENOMEM;
 	why[0] = '\0';
 	if (strcmp(next->listen, sv->cfg->listen) != 0) {
-		rep.listen_fd = sv_listen_open(next->listen, LISTEN_BACKLOG,
-					       why, sizeof(why));
+		sv_listen_open_all(next->listen, LISTEN_BACKLOG, &rep.lnew, why,
+				   sizeof(why));
 		rep.listen_why = why;
 	}
 	msg[0] = '\0';
@@ -628,7 +686,7 @@ reload(struct sv *sv, char *msg, size_t len)
 	for (i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++)
 		if (sv_config_keep(next, sv->cfg, restart_keys[i]) != WSD_OK)
 			rc = WSD_ENOMEM;
-	if (rep.listen_fd < 0 &&
+	if (rep.lnew.n == 0 &&
 	    sv_config_keep(next, sv->cfg, "listen") != WSD_OK)
 		rc = WSD_ENOMEM;
 	/* The running admin_listen, kept, may be beyond loopback while the
@@ -637,8 +695,7 @@ reload(struct sv *sv, char *msg, size_t len)
 	    sv_config_check_admin(next,
 				  sv->cfg->path ? sv->cfg->path : "(defaults)",
 				  err, sizeof(err)) != WSD_OK) {
-		if (rep.listen_fd >= 0)
-			close(rep.listen_fd);
+		sv_listen_close_all(&rep.lnew);
 		sv_config_free(next);
 		snprintf(msg, len, "reload failed, keeping generation %u: %s",
 			 sv->cfg->generation, err);
@@ -647,8 +704,7 @@ reload(struct sv *sv, char *msg, size_t len)
 		return WSD_EINVAL;
 	}
 	if (rc != WSD_OK) {
-		if (rep.listen_fd >= 0)
-			close(rep.listen_fd);
+		sv_listen_close_all(&rep.lnew);
 		sv_config_free(next);
 		snprintf(msg, len, "reload failed: out of memory");
 		return rc;
@@ -665,8 +721,8 @@ reload(struct sv *sv, char *msg, size_t len)
 	sv->eng.ops->set_limits(&sv->eng, &lim);
 	sv_workers_configure(sv);
 	snapshot_schedule(sv);
-	if (rep.listen_fd >= 0)
-		roll_listener(sv, rep.listen_fd);
+	if (rep.lnew.n > 0)
+		roll_listener(sv, &rep.lnew);
 	sv_workers_want(sv, next->workers);
 	log_info("reloaded", "generation=%u changes=%u", next->generation,
 		 rep.nchanges);
@@ -745,6 +801,8 @@ sv_cycle_reload(struct sv *sv, char *msg, size_t len)
 static void
 drain_stop_workers(struct sv *sv)
 {
+	int i;
+
 	if (sv->drain_stopping)
 		return;
 	sv->drain_stopping = 1;
@@ -752,7 +810,8 @@ drain_stop_workers(struct sv *sv)
 		 (unsigned long long)(sv->drain.told - sv->drain_told0));
 	/* From here on a connect is refused at once (the daemon is about to
 	 * exit) rather than left in the listen queue to be reset later. */
-	shutdown(sv->listen_fd, SHUT_RDWR);
+	for (i = 0; i < sv->listeners.n; i++)
+		shutdown(sv->listeners.fd[i], SHUT_RDWR);
 	sv_workers_want(sv, 0);
 }
 
@@ -832,6 +891,7 @@ sv_cycle_stop(struct sv *sv)
 			 (unsigned long long)sv->stats.conns_closed);
 	ev_timer_stop(sv->loop, &sv->sweep_timer);
 	ev_timer_stop(sv->loop, &sv->roll_timer);
+	ev_timer_stop(sv->loop, &sv->ticket_timer);
 	ev_timer_stop(sv->loop, &sv->snapshot_timer);
 	ev_timer_stop(sv->loop, &sv->drain_timer);
 	ev_timer_stop(sv->loop, &sv->drain_poll);
@@ -852,8 +912,7 @@ sv_cycle_stop(struct sv *sv)
 	if (sv->eng.ops != NULL)
 		sv->eng.ops->close(&sv->eng);
 	sv_dedupe_fini(&sv->dedupe);
-	if (sv->listen_fd >= 0)
-		close(sv->listen_fd);
+	sv_listen_close_all(&sv->listeners);
 	if (sv->pidfile_written)
 		unlink(sv->cfg->pidfile);
 }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../proto/err.h"
 #include "../proto/log.h"
 #include "sv_config.h"
 
@@ -68,4 +69,39 @@ sv_listen_open(const char *hostport, int backlog, char *why, size_t whylen)
 	}
 	freeaddrinfo(res);
 	return fd;
+}
+
+int
+sv_listen_open_all(const char *list, int backlog, struct sv_listeners *out,
+		   char *why, size_t whylen)
+{
+	char addrs[SV_LISTENERS_MAX][SV_HOSTPORT_MAX];
+	int i, n = sv_listen_split(list, addrs);
+
+	out->n = 0;
+	if (n < 0) {
+		log_error("listen_failed", "listen=%s error=%s", log_q(list),
+			  log_q("not ADDR:PORT"));
+		why_set(why, whylen, "%s is not ADDR:PORT%s", list, "");
+		return WSD_EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		if ((out->fd[i] =
+			 sv_listen_open(addrs[i], backlog, why, whylen)) < 0) {
+			sv_listen_close_all(out);
+			return WSD_EINVAL;
+		}
+		out->n = i + 1;
+	}
+	return WSD_OK;
+}
+
+void
+sv_listen_close_all(struct sv_listeners *l)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		close(l->fd[i]);
+	l->n = 0;
 }

@@ -251,6 +251,29 @@ connections(struct sv *sv, struct sv_prom *p)
 		sv_prom_u64(p, "wsd_handshakes_refused_total", lab,
 			    s->wtot[PROTO_TOT_REFUSED + i]);
 	}
+	sv_prom_family(p, "wsd_tls_handshakes_total", "counter",
+		       "TLS handshakes completed on the TLS listeners, full "
+		       "or resumed (a session ticket or the session cache).");
+	{
+		const char *full[] = {"kind", "full", NULL};
+		const char *res[] = {"kind", "resumed", NULL};
+
+		sv_prom_u64(p, "wsd_tls_handshakes_total", full,
+			    s->wtot[PROTO_TOT_TLS_FULL]);
+		sv_prom_u64(p, "wsd_tls_handshakes_total", res,
+			    s->wtot[PROTO_TOT_TLS_RESUMED]);
+	}
+	sv_prom_family(p, "wsd_tls_handshake_failures_total", "counter",
+		       "TLS handshakes that failed, by reason: http_request "
+		       "(plain HTTP to a TLS port), protocol_version, "
+		       "no_shared_cipher, peer_alert (the client refused us, "
+		       "e.g. our certificate), eof, timeout, other.");
+	for (i = 0; i < STATS_TLS_FAIL_N; i++) {
+		const char *lab[] = {"reason", stats_tls_fail_names[i], NULL};
+
+		sv_prom_u64(p, "wsd_tls_handshake_failures_total", lab,
+			    s->wtot[PROTO_TOT_TLS_FAIL + i]);
+	}
 }
 
 static void

@@ -312,18 +312,20 @@ fail:
 	return WSD_ECLOSED;
 }
 
-/* In the child: become `wsd --worker ID ...`; never returns. */
+/* In the child: become `wsd --worker ID ...`; never returns. The client
+ * listeners become descriptors 3, 4, ... in their order, each named by a
+ * --listen-fd. */
 static void
 exec_worker(struct sv *sv, struct sv_worker *w)
 {
-	char id[16], epoch[16], fd[16], level[16], format[16], url[256];
-	char name[32];
+	char id[16], epoch[16], level[16], format[16], url[256];
+	char fds[SV_LISTENERS_MAX][16], name[32];
 	/* argv[0] names the process in ps and keeps `pidof wsd` to the
 	 * supervisor. */
-	char *argv[] = {name,	"--worker",    id,    "--epoch",
-			epoch,	"--ipc",       url,   "--listen-fd",
-			fd,	"--log-level", level, "--log-format",
-			format, NULL};
+	char *argv[12 + 2 * SV_LISTENERS_MAX] = {
+	    name, "--worker",	 id,	"--epoch",	epoch, "--ipc",
+	    url,  "--log-level", level, "--log-format", format};
+	int tmp[SV_LISTENERS_MAX], i, n = sv->listeners.n, a = 11;
 
 	snprintf(name, sizeof(name), "wsd: worker %d", w->id);
 	snprintf(id, sizeof(id), "%d", w->id);
@@ -331,16 +333,25 @@ exec_worker(struct sv *sv, struct sv_worker *w)
 	snprintf(level, sizeof(level), "%d", sv->cfg->w.log_level);
 	snprintf(format, sizeof(format), "%d", sv->cfg->w.log_format);
 	ipc_path(sv, w->id, url, sizeof(url));
-	/* Die with the supervisor; keep only stdio and the listener. */
+	/* Die with the supervisor; keep only stdio and the listeners. */
 	prctl(PR_SET_PDEATHSIG, SIGQUIT);
 	if (getppid() == 1)
 		_exit(SV_SLOT_NO_RESTART);
-	if (sv->listen_fd != 3 && dup2(sv->listen_fd, 3) < 0)
-		_exit(SV_SLOT_NO_RESTART);
-	if (sv->listen_fd == 3 && fcntl(3, F_SETFD, 0) < 0)
-		_exit(SV_SLOT_NO_RESTART);
-	snprintf(fd, sizeof(fd), "%d", 3);
-	close_range(4, ~0U, 0);
+	/* Out of the way of 3..3+n first, then into place (dup2 clears
+	 * close-on-exec). */
+	for (i = 0; i < n; i++)
+		if ((tmp[i] = fcntl(sv->listeners.fd[i], F_DUPFD_CLOEXEC,
+				    3 + SV_LISTENERS_MAX)) < 0)
+			_exit(SV_SLOT_NO_RESTART);
+	for (i = 0; i < n; i++) {
+		if (dup2(tmp[i], 3 + i) < 0)
+			_exit(SV_SLOT_NO_RESTART);
+		snprintf(fds[i], sizeof(fds[i]), "%d", 3 + i);
+		argv[a++] = "--listen-fd";
+		argv[a++] = fds[i];
+	}
+	argv[a] = NULL;
+	close_range((unsigned)(3 + n), ~0U, 0);
 	execv(sv->self_exe, argv);
 	_exit(SV_SLOT_NO_RESTART);
 }

@@ -103,10 +103,11 @@ struct wk_conn;
 struct wk_member;
 struct wk_hs;
 struct z_stream_s;
+struct wk_tls;
 
 /*
- * The I/O seam (wk_io.c): how a connection's socket is read, written and
- * shut down. Plain sockets now; TLS plugs in here. read and writev return
+ * The I/O seam (wk_io.c, wk_tls.c): how a connection's socket is read,
+ * written and shut down, plain or through TLS. read and writev return
  * the bytes moved (read: > 0), WSD_EAGAIN when the socket would block, or
  * WSD_ECLOSED when the peer closed or the socket failed.
  */
@@ -117,6 +118,10 @@ struct wk_io {
 	void (*shutdown)(struct wk_conn *c, int how);
 	/* Release the transport and close the descriptor. */
 	void (*close)(struct wk_conn *c);
+	/* Whether bytes already read from the socket wait inside the
+	 * transport (TLS records decrypted but not yet returned), which
+	 * the socket's readiness does not show. NULL: never. */
+	int (*pending)(struct wk_conn *c);
 };
 
 /*
@@ -188,6 +193,8 @@ struct wk_conn {
 	struct wk_queue q;
 	/* wk_conn.c: its send rate, once it sent a message (wk_rate.h). */
 	struct wk_rate *rate;
+	/* wk_tls.c: the TLS session of a connection on a TLS listener. */
+	struct wk_tls *tls;
 	/* wk_http.c and wk_auth.c: the handshake, and who the client is. */
 	struct wk_hs *hs;
 	char *user;
@@ -224,6 +231,9 @@ struct wk_member {
 
 /* A setting in milliseconds as libev's seconds. */
 #define WK_SECONDS(ms) ((ev_tstamp)(ms) / 1000.0)
+
+/* Client listeners a worker may be given. */
+#define WK_LISTENERS_MAX 8
 
 /* Longest room epoch and resume token a client may send. */
 #define WK_EPOCH_MAX 32

@@ -18,11 +18,18 @@
 #include "wk_conn.h"
 #include "wk_http.h"
 #include "wk_io.h"
+#include "wk_tls.h"
 
 #define ACCEPT_BUDGET 64 /* connections accepted per wakeup */
 #define ACCEPT_PAUSE 0.1 /* seconds without accepting when out of fds */
 
-static ev_io accept_io;
+struct listener {
+	ev_io io;
+	int index; /* among the client listeners */
+};
+
+static struct listener listeners[WK_LISTENERS_MAX];
+static int nlisteners;
 static ev_timer pause_timer;
 static int accepting;
 
@@ -51,7 +58,9 @@ tune_liveness(int fd)
 static void
 on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
-	int fd, one = 1, budget = ACCEPT_BUDGET;
+	struct listener *l = (struct listener *)io;
+	int fd, one = 1, budget = ACCEPT_BUDGET, i;
+	struct wk_conn *c;
 
 	(void)revents;
 	while (budget-- > 0) {
@@ -62,7 +71,8 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
 					 "error=%s conns=%u pause_ms=%.0f",
 					 log_q(strerror(errno)), wk.nconns,
 					 ACCEPT_PAUSE * 1000);
-				ev_io_stop(loop, io);
+				for (i = 0; i < nlisteners; i++)
+					ev_io_stop(loop, &listeners[i].io);
 				ev_timer_set(&pause_timer, ACCEPT_PAUSE, 0.);
 				ev_timer_start(loop, &pause_timer);
 			} else if (errno == EINVAL) {
@@ -75,44 +85,69 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		tune_liveness(fd);
-		if (wk_conn_create(fd, &wk_io_plain, &wk_http_handler) == NULL)
+		if (!wk_tls_listener(l->index)) {
+			if (wk_conn_create(fd, &wk_io_plain,
+					   &wk_http_handler) == NULL)
+				close(fd);
+			continue;
+		}
+		/* The handshake runs inside the seam's first reads. */
+		if ((c = wk_conn_create(fd, &wk_io_tls, &wk_http_handler)) ==
+		    NULL)
 			close(fd);
+		else if (wk_tls_attach(c, l->index) != WSD_OK)
+			wk_conn_destroy(c);
 	}
 }
 
 static void
 on_pause_end(struct ev_loop *loop, ev_timer *t, int revents)
 {
+	int i;
+
 	(void)t;
 	(void)revents;
-	if (accepting)
-		ev_io_start(loop, &accept_io);
+	for (i = 0; accepting && i < nlisteners; i++)
+		if (listeners[i].io.fd >= 0)
+			ev_io_start(loop, &listeners[i].io);
 }
 
 void
-wk_accept_init(int fd)
+wk_accept_init(int index, int fd)
 {
-	ev_io_init(&accept_io, on_accept, fd, EV_READ);
+	struct listener *l;
+
+	if (nlisteners == WK_LISTENERS_MAX)
+		return;
+	l = &listeners[nlisteners++];
+	l->index = index;
+	ev_io_init(&l->io, on_accept, fd, EV_READ);
 	ev_timer_init(&pause_timer, on_pause_end, ACCEPT_PAUSE, 0.);
 }
 
 void
 wk_accept_start(void)
 {
-	if (accept_io.fd < 0)
-		return;
+	int i;
+
 	accepting = 1;
-	ev_io_start(wk.loop, &accept_io);
+	for (i = 0; i < nlisteners; i++)
+		if (listeners[i].io.fd >= 0)
+			ev_io_start(wk.loop, &listeners[i].io);
 }
 
 void
 wk_accept_stop(void)
 {
+	int i;
+
 	accepting = 0;
-	ev_io_stop(wk.loop, &accept_io);
 	ev_timer_stop(wk.loop, &pause_timer);
-	if (accept_io.fd >= 0) {
-		close(accept_io.fd);
-		ev_io_set(&accept_io, -1, EV_READ);
+	for (i = 0; i < nlisteners; i++) {
+		ev_io_stop(wk.loop, &listeners[i].io);
+		if (listeners[i].io.fd >= 0) {
+			close(listeners[i].io.fd);
+			ev_io_set(&listeners[i].io, -1, EV_READ);
+		}
 	}
 }

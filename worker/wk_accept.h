@@ -6,14 +6,16 @@
 #ifndef WSD_WK_ACCEPT_H
 #define WSD_WK_ACCEPT_H
 
-/* Get ready to accept on fd (nothing is accepted before wk_accept_start). */
-void wk_accept_init(int fd);
+/* Get ready to accept on fd, the client listener of that index (nothing
+ * is accepted before wk_accept_start). A listener with certificates
+ * (wk_tls.h) speaks TLS. */
+void wk_accept_init(int index, int fd);
 
 /* Accept connections (after the first CONFIG). */
 void wk_accept_start(void);
 
-/* Accept no more (stopping): this worker's copy of the listening socket
- * is closed, so that once every worker holding an old address is gone,
+/* Accept no more (stopping): this worker's copies of the listening sockets
+ * are closed, so that once every worker holding an old address is gone,
  * connects to it are refused at once rather than left waiting. */
 void wk_accept_stop(void);
 

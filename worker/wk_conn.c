@@ -113,6 +113,10 @@ update_io(struct wk_conn *c)
 	if (ev != 0) {
 		ev_io_set(&c->io, c->io.fd, ev);
 		ev_io_start(wk.loop, &c->io);
+		/* Stopping the watcher forgot a read the transport owes. */
+		if ((ev & EV_READ) && c->io_ops->pending != NULL &&
+		    c->io_ops->pending(c))
+			ev_feed_event(wk.loop, &c->io, EV_READ);
 	}
 }
 

@@ -22,6 +22,7 @@
 #include "wk_http.h"
 #include "wk_ipc.h"
 #include "wk_rooms.h"
+#include "wk_tls.h"
 
 /*
  * Load a CONFIG message (every value was range-checked by the decoder)
@@ -49,6 +50,7 @@ apply_config(const struct proto_msg *m)
 	if (retime)
 		wk_conn_retime_all();
 	wk_rooms_repolicy();
+	wk_tls_configure();
 	/* The supervisor checked every element; a failure here is memory. */
 	addr_cidrs_free(&wk.proxies);
 	if (addr_cidrs_parse(wk.cfg.trusted_proxies.v, wk.cfg.trusted_proxies.n,

@@ -42,6 +42,7 @@
 #include "wk_deflate.h"
 #include "wk_dispatch.h"
 #include "wk_ipc.h"
+#include "wk_tls.h"
 #include "wk_rate.h"
 
 #define STATS_INTERVAL 1.0
@@ -281,7 +282,7 @@ on_supervisor_gone(void)
 
 static int
 parse_args(int argc, char **argv, const char **url, int *level, int *format,
-	   int *fd)
+	   int *fd, int *nfd)
 {
 	int i;
 
@@ -290,8 +291,9 @@ parse_args(int argc, char **argv, const char **url, int *level, int *format,
 			wk.epoch = (uint32_t)strtoul(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--ipc") == 0)
 			*url = argv[i + 1];
-		else if (strcmp(argv[i], "--listen-fd") == 0)
-			*fd = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--listen-fd") == 0 &&
+			 *nfd < WK_LISTENERS_MAX)
+			fd[(*nfd)++] = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--log-level") == 0)
 			*level = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--log-format") == 0)
@@ -300,7 +302,10 @@ parse_args(int argc, char **argv, const char **url, int *level, int *format,
 			return WSD_EINVAL;
 	}
 	wk.id = atoi(argv[1]);
-	return *url != NULL && *fd > 2 && wk.epoch > 0 ? WSD_OK : WSD_EINVAL;
+	for (i = 0; i < *nfd; i++)
+		if (fd[i] <= 2)
+			return WSD_EINVAL;
+	return *url != NULL && *nfd > 0 && wk.epoch > 0 ? WSD_OK : WSD_EINVAL;
 }
 
 int
@@ -308,11 +313,12 @@ wk_main(int argc, char **argv)
 {
 	struct proto_msg hello;
 	const char *url = NULL;
-	int level = LOG_LEVEL_INFO, format = LOG_FORMAT_JSON, listen_fd = -1;
+	int level = LOG_LEVEL_INFO, format = LOG_FORMAT_JSON;
+	int listen_fd[WK_LISTENERS_MAX], nlisten = 0, i;
 	struct wk_conn *c, *tmp;
 
 	if (argc < 3 || parse_args(argc - 1, argv + 1, &url, &level, &format,
-				   &listen_fd) != WSD_OK) {
+				   listen_fd, &nlisten) != WSD_OK) {
 		fprintf(stderr, "wsd: bad worker arguments (workers are "
 				"started by the supervisor)\n");
 		return PROTO_EXIT_NO_RESTART;
@@ -338,7 +344,8 @@ wk_main(int argc, char **argv)
 	wk.loop = ev_default_loop(EVFLAG_AUTO);
 	TAILQ_INIT(&wk.dirty);
 	TAILQ_INIT(&wk.stats);
-	wk_accept_init(listen_fd);
+	for (i = 0; i < nlisten; i++)
+		wk_accept_init(i, listen_fd[i]);
 	ev_prepare_init(&flush_watcher, on_flush);
 	ev_prepare_start(wk.loop, &flush_watcher);
 	ev_timer_init(&stats_timer, on_stats, STATS_INTERVAL, STATS_INTERVAL);
@@ -364,6 +371,7 @@ wk_main(int argc, char **argv)
 	wk_ipc_close();
 	wk_dispatch_fini();
 	wk_deflate_shutdown();
+	wk_tls_fini();
 	ev_loop_destroy(wk.loop);
 	return 0;
 }

@@ -160,6 +160,9 @@ function cfgValue(v, indent) {
     if (!Number.isInteger(v)) throw new Error(`config: only integers are supported, got ${v}`);
     return String(v);
   }
+  /* An array of groups is a libconfig list ( ... ); others are arrays. */
+  if (Array.isArray(v) && v.some((x) => x && typeof x === 'object'))
+    return `( ${v.map((x) => cfgValue(x, indent)).join(', ')} )`;
   if (Array.isArray(v)) return `[ ${v.map((x) => cfgValue(x, indent)).join(', ')} ]`;
   if (v && typeof v === 'object') {
     const pad = '  '.repeat(indent + 1);

@@ -108,6 +108,9 @@ test_every_row_loads(void **state)
 		const char *p;
 		struct sv_config *c;
 
+		/* The supervisor's own (tls:certs): no key of the file. */
+		if (strchr(r->key, ':') != NULL)
+			continue;
 		other_value(r, value, sizeof(value));
 		c = load_with(r->key, value, err, sizeof(err));
 		if (c == NULL)
@@ -160,6 +163,9 @@ test_every_row_refuses(void **state)
 	for (i = 0; i < settings_worker_n; i++) {
 		const struct setting_row *r = &settings_worker[i];
 		int line = strchr(r->key, '.') ? 4 : 3;
+
+		if (strchr(r->key, ':') != NULL)
+			continue;
 
 		if (r->kind == SETTING_UINT) {
 			/* libconfig 1.5 reads a literal over 32 bits only

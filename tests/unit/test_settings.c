@@ -66,6 +66,8 @@ static const char *const wire_keys[] = {
     "compression.mem_level",
     "compression.level",
     "compression.min_bytes",
+    "tls:certs",
+    "tls:tickets",
 };
 
 static int
