@@ -62,13 +62,15 @@ function filesUnder(root) {
   return out.sort();
 }
 
-/* Every config key of the two settings tables, as "group.key". */
+/* Every config key of the two settings tables, as "group.key", and `listeners`. */
 function settingKeys() {
   const keys = new Set();
   for (const f of ['proto/settings.c', 'supervisor/sv_config.c']) {
     const src = fs.readFileSync(path.join(REPO, f), 'utf8');
     for (const m of src.matchAll(/^\s*\{"([a-z_.]+)", SETTING_[A-Z]+/gm)) keys.add(m[1]);
   }
+  /* A list of groups, read by sv_config.c's parse_listeners, not a row. */
+  if (/parse_listeners/.test(fs.readFileSync(path.join(REPO, 'supervisor/sv_config.c'), 'utf8'))) keys.add('listeners');
   return keys;
 }
 
