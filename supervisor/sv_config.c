@@ -1310,3 +1310,22 @@ sv_listen_split(const char *list, char out[SV_LISTENERS_MAX][SV_HOSTPORT_MAX])
 		p += len + 1;
 	}
 }
+
+int
+sv_config_keep_listeners(struct sv_config *next, const struct sv_config *cur)
+{
+	const struct setting_row *r =
+	    settings_find(settings_worker, settings_worker_n, "tls:certs");
+	uint32_t i;
+	int rc;
+
+	if ((rc = sv_config_keep(next, cur, "listen")) != WSD_OK)
+		return rc;
+	setting_list_clear(r, &next->w);
+	for (i = 0; i < cur->w.tls_certs.n; i++)
+		if ((rc = setting_set_str(r, &next->w, cur->w.tls_certs.v[i],
+					  strlen(cur->w.tls_certs.v[i]))) !=
+		    WSD_OK)
+			return rc;
+	return WSD_OK;
+}

@@ -124,6 +124,14 @@ int sv_config_check_admin(const struct sv_config *c, const char *file,
 int sv_config_keep(struct sv_config *next, const struct sv_config *cur,
 		   const char *key);
 
+/*
+ * Give next the running listeners: listen's addresses and the TLS
+ * certificates that go with them (a reload could not bind the new
+ * addresses). Returns WSD_OK or WSD_ENOMEM.
+ */
+int sv_config_keep_listeners(struct sv_config *next,
+			     const struct sv_config *cur);
+
 /* Call fn for every key whose value differs between a and b (the
  * supervisor's keys, then the worker settings; settings_each_diff). */
 void sv_config_changes(const struct sv_config *a, const struct sv_config *b,

@@ -686,8 +686,10 @@ reload(struct sv *sv, char *msg, size_t len)
 	for (i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++)
 		if (sv_config_keep(next, sv->cfg, restart_keys[i]) != WSD_OK)
 			rc = WSD_ENOMEM;
-	if (rep.lnew.n == 0 &&
-	    sv_config_keep(next, sv->cfg, "listen") != WSD_OK)
+	/* New addresses that could not be bound: the running listeners stay,
+	 * with the certificates that go with them. */
+	if (rep.lnew.n == 0 && strcmp(next->listen, sv->cfg->listen) != 0 &&
+	    sv_config_keep_listeners(next, sv->cfg) != WSD_OK)
 		rc = WSD_ENOMEM;
 	/* The running admin_listen, kept, may be beyond loopback while the
 	 * file's (loopback) one let it drop the key. */

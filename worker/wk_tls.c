@@ -340,7 +340,8 @@ configure_certs(void)
 	listeners_free(listeners);
 	memcpy(listeners, next, sizeof(next));
 	memcpy(certs_digest, d, sizeof(d));
-	log_info("tls_configured", "certificates=%u", l->n);
+	if (l->n > 0)
+		log_info("tls_configured", "certificates=%u", l->n);
 }
 
 static int
