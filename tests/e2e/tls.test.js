@@ -147,6 +147,12 @@ describe('TLS listeners', () => {
       assert.equal((await c.next((m) => m.type === 'message' && m.data === 'from wss')).room, 'tls.room');
       assert.equal((await c.next((m) => m.type === 'message' && m.data === 'from ws')).room, 'tls.room');
     }
+    /* A message larger than a TLS record (16 KB), both ways. */
+    const big = 'y'.repeat(40000);
+    b.sendJson({ type: 'publish', room: 'tls.room', data: { big } });
+    assert.equal((await a.next((m) => m.type === 'message' && m.data && m.data.big)).data.big, big);
+    a.sendJson({ type: 'publish', room: 'tls.room', data: { big2: big } });
+    assert.equal((await b.next((m) => m.type === 'message' && m.data && m.data.big2)).data.big2, big);
   });
 
   it('a wss:// client resumes its session and gets what it missed', T, async () => {
@@ -173,11 +179,26 @@ describe('TLS listeners', () => {
     assert.equal(d.ctl(['status']).workers_ready, 2, 'the workers are still up');
   });
 
-  it('TLS 1.1 is refused by the server with a protocol version alert', T, async () => {
+  it('TLS 1.1 is refused by the server with a protocol version alert, counted; 1.2 and 1.3 work', T, async () => {
+    const counted = async () => {
+      const m = await metricsText();
+      return Number((/wsd_tls_handshake_failures_total\{reason="protocol_version"\} (\d+)/.exec(m) || [0, 0])[1]);
+    };
+    const before = await counted();
     const r = childProcess.spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${tlsPort}`, '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0'], { input: '', encoding: 'utf8', timeout: 10000 });
     const out = r.stdout + r.stderr;
     assert.match(out, /alert protocol version/i, out);
     assert.match(out, /Cipher is \(NONE\)/, 'no session was made');
+    await waitFor(async () => (await counted()) > before, { what: 'protocol_version counted' });
+    for (const v of ['TLSv1.2', 'TLSv1.3']) {
+      const sock = tls.connect({ host: '127.0.0.1', port: tlsPort, servername: 'localhost', ca: ca(), minVersion: v, maxVersion: v });
+      await new Promise((res, rej) => {
+        sock.once('secureConnect', res);
+        sock.once('error', rej);
+      });
+      assert.equal(sock.getProtocol(), v);
+      sock.destroy();
+    }
   });
 
   it('SNI picks the certificate for the name asked', T, async () => {
