@@ -49,18 +49,24 @@ describe('room_policies', () => {
     const plain = await reader(d, 'plain');
     const pub = await connectWelcomed(d.url);
     const last = {};
+    /* Once closed, the disconnect reader reads again at once: its close
+     * frame must be read before CLOSE_WAIT runs out, also while the test
+     * waits below (a slow, sanitized run closes it late). */
+    const watch = setInterval(() => {
+      try {
+        if (plain.ws._socket.isPaused() && !d.ctl(['conns']).conns.some((x) => x.id === plain.welcome.conn)) plain.ws._socket.resume();
+      } catch (_) {
+        clearInterval(watch); /* the daemon is gone: the test has failed */
+      }
+    }, 50);
+    watch.unref();
     for (let i = 0; i < N; i++) {
       const key = KEYS[i % KEYS.length];
       last[key] = i;
       pub.send({ type: 'publish', room: 'tick.prices', key, data: { key, i, pad: PAD } });
       pub.send({ type: 'publish', room: 'chat.lobby', data: { i, pad: PAD } });
       pub.send({ type: 'publish', room: 'plain', data: { i, pad: PAD } });
-      if (i % 200 === 199) {
-        await sleep(5);
-        /* Once closed, it reads again at once: its close frame must be
-         * read before CLOSE_WAIT runs out. */
-        if (plain.ws._socket.isPaused() && !d.ctl(['conns']).conns.some((x) => x.id === plain.welcome.conn)) plain.ws._socket.resume();
-      }
+      if (i % 200 === 199) await sleep(5);
     }
     /* Everything is published and fanned out. */
     await waitFor(() => d.ctl(['room', 'plain']).room.seq === N, { timeoutMs: 20000, what: 'all published' });
@@ -68,6 +74,7 @@ describe('room_policies', () => {
     await sleep(300);
     /* The default policy closed its reader; the others are still there. */
     await waitFor(() => !d.ctl(['conns']).conns.some((x) => x.id === plain.welcome.conn), { what: 'the disconnect reader closed' });
+    clearInterval(watch);
     plain.ws._socket.resume();
     const conns = new Map(d.ctl(['conns']).conns.map((c) => [c.id, c]));
     assert.ok(!conns.has(plain.welcome.conn), 'the disconnect reader is closed');
