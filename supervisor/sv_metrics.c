@@ -32,6 +32,18 @@ struct wlabel {
 	char id[12];
 };
 
+/* Two samples of name that differ in one label (label=a, label=b). */
+static void
+two_samples(struct sv_prom *p, const char *name, const char *label,
+	    const char *a, uint64_t va, const char *b, uint64_t vb)
+{
+	const char *la[] = {label, a, NULL};
+	const char *lb[] = {label, b, NULL};
+
+	sv_prom_u64(p, name, la, va);
+	sv_prom_u64(p, name, lb, vb);
+}
+
 static struct wlabel
 wlabel(int id)
 {
@@ -254,15 +266,9 @@ connections(struct sv *sv, struct sv_prom *p)
 	sv_prom_family(p, "wsd_tls_handshakes_total", "counter",
 		       "TLS handshakes completed on the TLS listeners, full "
 		       "or resumed (a session ticket or the session cache).");
-	{
-		const char *full[] = {"kind", "full", NULL};
-		const char *res[] = {"kind", "resumed", NULL};
-
-		sv_prom_u64(p, "wsd_tls_handshakes_total", full,
-			    s->wtot[PROTO_TOT_TLS_FULL]);
-		sv_prom_u64(p, "wsd_tls_handshakes_total", res,
-			    s->wtot[PROTO_TOT_TLS_RESUMED]);
-	}
+	two_samples(p, "wsd_tls_handshakes_total", "kind", "full",
+		    s->wtot[PROTO_TOT_TLS_FULL], "resumed",
+		    s->wtot[PROTO_TOT_TLS_RESUMED]);
 	sv_prom_family(p, "wsd_tls_handshake_failures_total", "counter",
 		       "TLS handshakes that failed, by reason: http_request "
 		       "(plain HTTP to a TLS port), protocol_version, "
@@ -410,25 +416,17 @@ traffic(struct sv *sv, struct sv_prom *p)
 	sv_prom_family(p, "wsd_compressed_messages_total", "counter",
 		       "Messages with permessage-deflate, by direction: sent "
 		       "compressed (each recipient), received compressed.");
-	{
-		const char *out[] = {"direction", "out", NULL};
-		const char *in[] = {"direction", "in", NULL};
-
-		sv_prom_u64(p, "wsd_compressed_messages_total", out,
-			    s->wtot[PROTO_TOT_DEFLATE_OUT]);
-		sv_prom_u64(p, "wsd_compressed_messages_total", in,
-			    s->wtot[PROTO_TOT_DEFLATE_IN]);
-		sv_prom_family(p, "wsd_compression_saved_bytes_total",
-			       "counter",
-			       "Bytes permessage-deflate saved on the wire, by "
-			       "direction: the plain frames' size less the "
-			       "compressed frames' sent, the inflated size "
-			       "less the compressed size received.");
-		sv_prom_u64(p, "wsd_compression_saved_bytes_total", out,
-			    s->wtot[PROTO_TOT_DEFLATE_OUT_SAVED]);
-		sv_prom_u64(p, "wsd_compression_saved_bytes_total", in,
-			    s->wtot[PROTO_TOT_DEFLATE_IN_SAVED]);
-	}
+	two_samples(p, "wsd_compressed_messages_total", "direction", "out",
+		    s->wtot[PROTO_TOT_DEFLATE_OUT], "in",
+		    s->wtot[PROTO_TOT_DEFLATE_IN]);
+	sv_prom_family(p, "wsd_compression_saved_bytes_total", "counter",
+		       "Bytes permessage-deflate saved on the wire, by "
+		       "direction: the plain frames' size less the "
+		       "compressed frames' sent, the inflated size less the "
+		       "compressed size received.");
+	two_samples(p, "wsd_compression_saved_bytes_total", "direction", "out",
+		    s->wtot[PROTO_TOT_DEFLATE_OUT_SAVED], "in",
+		    s->wtot[PROTO_TOT_DEFLATE_IN_SAVED]);
 	sv_prom_family(p, "wsd_delivery_latency_seconds", "histogram",
 		       "From the supervisor taking a publish to a worker "
 		       "writing its last byte to a subscriber's socket, one "
