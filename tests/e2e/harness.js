@@ -506,14 +506,15 @@ function destroyAllSockets(port) {
 }
 
 /*
- * connect(url, { protocol, headers, timeoutMs }) -> client once open.
+ * connect(url, { protocol, headers, timeoutMs, tls }) -> client once open;
+ * tls: options for a wss:// URL's TLS (ca, servername, session, ...).
  * client.next(type, timeoutMs) resolves with the next JSON message of that
  * type (messages of other types stay queued); client.closed resolves with
  * { code, reason } when the connection closes.
  */
-function connect(url, { protocol, headers, timeoutMs = 5000 } = {}) {
+function connect(url, { protocol, headers, timeoutMs = 5000, tls } = {}) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocol, { headers, handshakeTimeout: timeoutMs });
+    const ws = new WebSocket(url, protocol, { ...tls, headers, handshakeTimeout: timeoutMs });
     liveSockets.set(ws, Number(new URL(url).port));
     const client = new Client(ws);
     const timer = setTimeout(() => {
