@@ -205,7 +205,6 @@ export class WsdClient extends Emitter {
   async _token(refresh) {
     if (this.options.getToken && (refresh || this.token === undefined)) {
       this.token = await this.options.getToken();
-      this.tokenRefreshes = (this.tokenRefreshes || 0) + 1;
     }
     return this.token;
   }
@@ -455,7 +454,6 @@ export class WsdClient extends Emitter {
       const rooms = {};
       for (const [name, r] of this.rooms) if (r.seq !== undefined) rooms[name] = r.epoch ? { seq: r.seq, epoch: r.epoch } : r.seq;
       this.resuming = true;
-      this.resumeFrom = old;
       this._setState('connected', { welcome: m, resuming: true, force: true });
       this._send({ type: 'resume', token: old.resumeToken, rooms });
       return;
@@ -589,7 +587,6 @@ export class WsdClient extends Emitter {
     if (!p) return;
     this.pending.delete(m.id);
     p.resolve({ id: m.id, seq: m.seq });
-    this._flushPending();
   }
 
   _onError(m) {
