@@ -101,7 +101,7 @@ async function handshakes(port, pids, ca, resume) {
     let session;
     while (Date.now() < deadline) {
       await new Promise((res) => {
-        const s = tls.connect({ host: '127.0.0.1', port, ca, servername: undefined, minVersion: 'TLSv1.3', session: resume ? session : undefined, ALPNProtocols: ['http/1.1'] });
+        const s = tls.connect({ host: '127.0.0.1', port, ca, minVersion: 'TLSv1.3', session: resume ? session : undefined, ALPNProtocols: ['http/1.1'] });
         let done = false;
         const finish = () => {
           if (done) return;
