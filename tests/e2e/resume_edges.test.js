@@ -26,10 +26,21 @@ describe('resume edges', () => {
     if (d) await stopCleanly(d);
   });
 
-  /* Publishes n messages to room through the control socket. */
-  function publish(room, n) {
+  /* Publishes n messages to room through the admin API, one request at
+   * a time so the seqs are in order; returns the last seq. (One wsctl
+   * process per message was too slow on a loaded 2-core CI machine.) */
+  async function publish(room, n) {
     let seq = 0;
-    for (let i = 0; i < n; i++) seq = d.ctl(['publish', room, JSON.stringify({ i })]).seq;
+    for (let i = 0; i < n; i++) {
+      const res = await fetch(`http://127.0.0.1:${d.adminPort}/api/publish`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ room, data: { i } }),
+      });
+      const j = await res.json();
+      assert.equal(j.ok, true, JSON.stringify(j));
+      seq = j.seq;
+    }
     return seq;
   }
 
@@ -39,7 +50,7 @@ describe('resume edges', () => {
     const sub = await a.next('subscribed');
     a.ws._socket.destroy();
     await sleep(200);
-    const last = publish('big', 800);
+    const last = await publish('big', 800);
     const b = await connectWelcomed(url('pager'));
     b.send({ type: 'resume', token: a.welcome.resume_token, rooms: { big: { seq: 0, epoch: sub.epoch } } });
     const r = await b.next('resumed');
@@ -140,7 +151,7 @@ describe('resume edges', () => {
     const a = await connectWelcomed(url('epo'));
     a.send({ type: 'subscribe', room: 'ep' });
     const sub = await a.next('subscribed');
-    publish('ep', 3);
+    await publish('ep', 3);
     for (let i = 0; i < 3; i++) await a.nextIn('ep');
     a.send({ type: 'subscribe', room: 'ep', since: 1, epoch: `${sub.epoch}-other` });
     const again = await a.next('subscribed');
