@@ -80,6 +80,7 @@ static const struct schema schemas[PROTO_TYPE_END] = {
     [PROTO_RESUMED_ACK] = {"RESUMED_ACK", {F_CONN}},
     [PROTO_DRAINING] = {"DRAINING", {F_END}},
     [PROTO_REOPEN_LOG] = {"REOPEN_LOG", {F_END}},
+    [PROTO_SSE_INPUT] = {"SSE_INPUT", {F_CONN, F_TOKEN, F_DATA}},
 };
 
 #define REC_FIELDS 9

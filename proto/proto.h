@@ -72,6 +72,11 @@ enum proto_type {
 	PROTO_DRAINING,	   /* W: got SIGTERM; accepts no more and waits for
 			      its clients to be told and gone */
 	PROTO_REOPEN_LOG,  /* S: open log_file again (after a rotation) */
+	PROTO_SSE_INPUT,   /* W and S: conn, token (its send key), data
+			      (newline-separated client messages): what a
+			      POST /sse/send carried, to the worker that
+			      holds the SSE stream conn, through the
+			      supervisor */
 	PROTO_TYPE_END
 };
 
@@ -81,6 +86,7 @@ enum proto_type {
 #define PROTO_F_RECOVERED 0x4u /* SUB_REPLY: the replay covered the gap */
 #define PROTO_F_BROADCAST 0x8u /* DELIVER: every local connection */
 #define PROTO_F_SUB 0x10u      /* ERROR: the refused request was a SUB */
+#define PROTO_F_SSE 0x20u      /* CONN_OPEN: an event stream (GET /sse) */
 
 /*
  * A string borrowed from a decoded message: not NUL-terminated, valid only

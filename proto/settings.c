@@ -46,6 +46,8 @@ const struct setting_row settings_worker[] = {
     {"allow_anonymous", SETTING_BOOL, OFF(allow_anonymous), 0, 1, 1, NULL, NULL,
      0, 0},
     {"demo_page", SETTING_BOOL, OFF(demo_page), 0, 1, 1, NULL, NULL, 0, 0},
+    /* The Server-Sent Events fallback (GET /sse, POST /sse/send). */
+    {"sse", SETTING_BOOL, OFF(sse), 0, 1, 1, NULL, NULL, 0, 0},
     {"ws_path", SETTING_STR, OFF(ws_path), 1, 256, 0, "/ws", NULL, 0, 0},
     {"echo_path", SETTING_STR, OFF(echo_path), 0, 256, 0, "", NULL, 0, 0},
     {"jwt_secret", SETTING_STR, OFF(jwt_secret), 0, 512, 0, "", NULL, 0,

@@ -62,6 +62,7 @@ struct settings {
 	uint64_t handshake_timeout_ms;
 	int allow_anonymous;
 	int demo_page;
+	int sse; /* the Server-Sent Events fallback (worker/wk_sse.c) */
 	char *ws_path;
 	char *echo_path;
 	char *jwt_secret;

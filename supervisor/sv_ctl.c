@@ -173,6 +173,8 @@ conn_brief(const struct sv_conn *c, uint64_t now)
 				      : json_null());
 	json_object_set_new(o, "flow",
 			    json_string(c->paused ? "paused" : "open"));
+	json_object_set_new(o, "transport",
+			    json_string(c->sse ? "sse" : "websocket"));
 	json_object_set_new(o, "rate_in",
 			    json_real(rate_now(c->rate_in, c->stats_ms, now)));
 	json_object_set_new(o, "rate_out",

@@ -138,6 +138,8 @@ admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 		    &sv->reg, m->conn, w->id, m->user.p, m->user.len, m->addr.p,
 		    m->addr.len, m->agent.p, m->agent.len,
 		    (m->flags & PROTO_F_ANONYMOUS) != 0, wall_ms());
+		if (c != NULL)
+			c->sse = (m->flags & PROTO_F_SSE) != 0;
 		if (c == NULL) {
 			log_error("conn_register_failed", "worker=%d conn=%llu",
 				  w->id, (unsigned long long)m->conn);
@@ -259,6 +261,26 @@ sender(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 }
 
 /*
+ * A POST /sse/send that any worker took goes to the worker holding the
+ * stream, which checks its key. A stream that is gone loses it: the POST
+ * was answered 202 already, and the client, whose stream ended, sends
+ * again what was not acknowledged once it is back.
+ */
+static void
+sse_input(struct sv *sv, const struct proto_msg *m)
+{
+	struct sv_conn *c = sv_reg_conn_find(&sv->reg, m->conn);
+	struct proto_msg f = *m;
+
+	if (c == NULL) {
+		log_debug("sse_input_lost", "conn=%llu bytes=%u",
+			  (unsigned long long)m->conn, m->data.len);
+		return;
+	}
+	sv_worker_send(sv, sv_worker_get(sv, c->worker), &f);
+}
+
+/*
  * w got SIGTERM and accepts no more: its clients are told to go (they
  * resume on the other workers, or on its successor). The slot replaces
  * it, unless the daemon is draining or the slot was being stopped.
@@ -309,6 +331,7 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	case PROTO_DRAINING: draining(sv, w); return;
 	case PROTO_STATS: on_stats(sv, w, m); return;
 	case PROTO_CONN_OPEN: admit(sv, w, m); return;
+	case PROTO_SSE_INPUT: sse_input(sv, m); return;
 	case PROTO_CONN_CLOSE:
 	case PROTO_SUB:
 	case PROTO_UNSUB:

@@ -195,6 +195,9 @@ struct wk_conn {
 	struct wk_rate *rate;
 	/* wk_tls.c: the TLS session of a connection on a TLS listener. */
 	struct wk_tls *tls;
+	/* wk_sse.c: the event stream of a connection that came by GET /sse
+	 * (set by wk_http.c), or NULL for a WebSocket. */
+	struct wk_sse *sse;
 	/* wk_http.c and wk_auth.c: the handshake, and who the client is. */
 	struct wk_hs *hs;
 	char *user;

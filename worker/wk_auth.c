@@ -47,6 +47,13 @@ find_pair(const char *s, size_t len, char sep, const char *name,
 }
 
 int
+wk_auth_query(const char *q, size_t qlen, const char *name, const char **v,
+	      size_t *len)
+{
+	return q != NULL && find_pair(q, qlen, '&', name, v, len);
+}
+
+int
 wk_auth_find_resume(const char *q, size_t qlen, const char **tok, size_t *len)
 {
 	return q != NULL && find_pair(q, qlen, '&', "resume", tok, len);

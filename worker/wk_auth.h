@@ -39,6 +39,11 @@ int wk_auth_verify(const char *tok, size_t len, const struct settings *cfg,
  */
 char *wk_auth_anonymous(void);
 
+/* The value of name=VALUE in the query q[0..qlen) (not decoded): 1 with
+ * it, or 0. */
+int wk_auth_query(const char *q, size_t qlen, const char *name, const char **v,
+		  size_t *len);
+
 /* A resume token in the query (resume=TOKEN): 1 with it, or 0. */
 int wk_auth_find_resume(const char *q, size_t qlen, const char **tok,
 			size_t *len);

@@ -13,6 +13,10 @@
  * permessage-deflate window in use, wk_deflate.h).
  *
  * The echo endpoint's handler is here too: it sends every message back.
+ *
+ * For an SSE stream (c->sse), what moves its resume cursor is told to
+ * wk_sse.c as it happens: the welcome's token, subscribes and their
+ * answers, unsubscribes, deliveries, resumes and a drain's `shutdown`.
  */
 #include "wk_client.h"
 
@@ -29,6 +33,7 @@
 #include "wk_frame.h"
 #include "wk_ipc.h"
 #include "wk_rooms.h"
+#include "wk_sse.h"
 
 /* Send {"type":"error",...}; ref may be NULL. */
 static void
@@ -167,10 +172,13 @@ on_subscribe(struct wk_conn *c, json_t *req)
 		m.epoch.p = json_string_value(je);
 		m.epoch.len = (uint32_t)json_string_length(je);
 	}
-	if (wk_ipc_send(&m) != 0)
+	if (wk_ipc_send(&m) != 0) {
 		wk_client_error(c, "unavailable", "try again", room, rlen);
-	else
-		c->pending_subs++;
+		return;
+	}
+	c->pending_subs++;
+	if (c->sse != NULL && js != NULL)
+		wk_sse_want(c->sse, room, rlen, m.since);
 }
 
 static void
@@ -191,6 +199,8 @@ on_unsubscribe(struct wk_conn *c, json_t *req)
 				rlen);
 		return;
 	}
+	if (c->sse != NULL)
+		wk_sse_left(c->sse, room, rlen);
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_UNSUB;
 	m.conn = c->id;
@@ -354,6 +364,8 @@ on_resume(struct wk_conn *c, json_t *req)
 					      je ? json_string_value(je) : ""));
 	}
 	text = json_dumps(out, JSON_COMPACT);
+	if (c->sse != NULL)
+		wk_sse_resuming(c->sse, out);
 	json_decref(out);
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_RESUME;
@@ -447,6 +459,9 @@ wk_client_on_sub_reply(struct wk_conn *c, const struct proto_msg *m)
 				m->room.len);
 		return;
 	}
+	if (c->sse != NULL)
+		wk_sse_joined(c->sse, m->room.p, m->room.len, m->seq,
+			      m->epoch.p ? m->epoch.p : "", m->epoch.len);
 	r = json_pack("{s:s, s:s#, s:I, s:s#}", "type", "subscribed", "room",
 		      m->room.p, (int)m->room.len, "seq", (json_int_t)m->seq,
 		      "epoch", m->epoch.p ? m->epoch.p : "", (int)m->epoch.len);
@@ -486,6 +501,33 @@ frame_for(struct wk_frameset *f, const struct wk_conn *c, const char *to,
 	return b;
 }
 
+/*
+ * A delivery to one SSE stream moves its cursor: a replay or a personal
+ * room's message by its seq, a drain's `shutdown` by its token (which
+ * spends the one before).
+ */
+static void
+sse_direct(struct wk_conn *c, const struct proto_msg *m)
+{
+	static const char shut[] = "{\"type\":\"shutdown\"";
+	json_t *j, *t;
+
+	if (m->room.len > 0) {
+		wk_sse_advance(c->sse, m->room.p, m->room.len, m->seq,
+			       room_is_personal(m->room.p, m->room.len));
+		return;
+	}
+	if (m->data.len < sizeof(shut) - 1 ||
+	    memcmp(m->data.p, shut, sizeof(shut) - 1) != 0)
+		return;
+	j = json_loadb(m->data.p, m->data.len, 0, NULL);
+	t = json_object_get(j, "resume_token");
+	if (json_is_string(t))
+		wk_sse_token(c->sse, json_string_value(t),
+			     json_string_length(t), 0);
+	json_decref(j);
+}
+
 void
 wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 {
@@ -504,11 +546,14 @@ wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 	if (m->conn != 0) {
 		/* A replay of a room the connection is not in (a resumed
 		 * room the token does not allow) is not sent. */
-		if ((m->room.len == 0 ||
-		     room_is_personal(m->room.p, m->room.len) ||
-		     wk_room_is_member(c, m->room.p, m->room.len)) &&
-		    (b = frame_for(&f, c, "conn", &logged)) != NULL)
-			wk_conn_send(c, b, 0);
+		if (m->room.len == 0 ||
+		    room_is_personal(m->room.p, m->room.len) ||
+		    wk_room_is_member(c, m->room.p, m->room.len)) {
+			if (c->sse != NULL)
+				sse_direct(c, m);
+			if ((b = frame_for(&f, c, "conn", &logged)) != NULL)
+				wk_conn_send(c, b, 0);
+		}
 	} else if (m->flags & PROTO_F_BROADCAST) {
 		struct wk_conn *tmp;
 
@@ -523,9 +568,13 @@ wk_client_on_deliver(struct wk_conn *c, const struct proto_msg *m)
 
 		/* A send may close a slow member; it stays in the room. */
 		TAILQ_FOREACH_SAFE (mem, &room->members, in_room, next) {
-			if (mem->conn->id != m->exclude &&
-			    (b = frame_for(&f, mem->conn, "room", &logged)) !=
-				NULL)
+			if (mem->conn->id == m->exclude)
+				continue;
+			if (mem->conn->sse != NULL)
+				wk_sse_advance(mem->conn->sse, m->room.p,
+					       m->room.len, m->seq, 0);
+			if ((b = frame_for(&f, mem->conn, "room", &logged)) !=
+			    NULL)
 				wk_conn_send_room(mem->conn, b, room->policy,
 						  key);
 		}
@@ -592,6 +641,13 @@ wk_client_on_resumed(struct wk_conn *c, const struct proto_msg *m)
 		json_array_append_new(refused, json_string(name));
 		json_object_del(rooms, name);
 	}
+	if (c->sse != NULL) {
+		char *text = json_dumps(rooms, JSON_COMPACT);
+
+		wk_sse_resumed(c->sse, m->token.p, m->token.len,
+			       text ? text : "{}", text ? strlen(text) : 2);
+		free(text);
+	}
 	r = json_pack("{s:s, s:s#, s:s#, s:s#, s:O}", "type", "resumed",
 		      "session", m->session.p, (int)m->session.len, "user",
 		      m->user.p, (int)m->user.len, "resume_token", m->token.p,
@@ -619,8 +675,11 @@ wk_client_on_error(struct wk_conn *c, const struct proto_msg *m)
 	/* A refused subscribe is no longer in flight, nor a resume. */
 	if ((m->flags & PROTO_F_SUB) && c->pending_subs > 0)
 		c->pending_subs--;
-	if (m->code.len == 13 && memcmp(m->code.p, "resume_failed", 13) == 0)
+	if (m->code.len == 13 && memcmp(m->code.p, "resume_failed", 13) == 0) {
 		c->resuming = 0;
+		if (c->sse != NULL)
+			wk_sse_resume_failed(c->sse);
+	}
 	snprintf(code, sizeof(code), "%.*s", (int)m->code.len, m->code.p);
 	snprintf(reason, sizeof(reason), "%.*s", (int)m->reason.len,
 		 m->reason.p);
@@ -686,6 +745,12 @@ send_welcome(struct wk_conn *c, const struct proto_msg *m)
 	    "user", c->user, "resume_token", m->token.p, (int)m->token.len,
 	    "heartbeat_ms", (json_int_t)wk.cfg.heartbeat_interval_ms,
 	    "max_message_bytes", (json_int_t)wk.cfg.max_message_bytes);
+	if (c->sse != NULL && w != NULL) {
+		/* What POST /sse/send must show for this stream. */
+		json_object_set_new(w, "send_key",
+				    json_string(wk_sse_key(c->sse)));
+		wk_sse_token(c->sse, m->token.p, m->token.len, 1);
+	}
 	if (wk_conn_send_json(c, w) != WSD_OK)
 		wk_conn_close(c, 1011, "internal error");
 }

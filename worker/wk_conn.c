@@ -40,6 +40,7 @@
 #include "wk_queue.h"
 #include "wk_rate.h"
 #include "wk_rooms.h"
+#include "wk_sse.h"
 #include "wk_ws.h"
 
 #define container_of(p, type, member)                                          \
@@ -195,6 +196,7 @@ wk_conn_destroy(struct wk_conn *c)
 	c->io_ops->close(c);
 	wk_queue_clear(&c->q);
 	wk_ws_fini(c);
+	wk_sse_free(c->sse);
 	if (c->h != NULL && c->h->fini != NULL)
 		c->h->fini(c);
 	wk_room_leave_all(c);
@@ -312,6 +314,30 @@ ws_says(struct wk_conn *c, int st)
 }
 
 /*
+ * An event stream has no close frame: its last event says the code,
+ * {"type":"close","code":N,"reason":R}, and the response ends (the
+ * connection is written out, then shut).
+ */
+static void
+sse_close(struct wk_conn *c, int code, const char *reason)
+{
+	json_t *j = json_pack("{s:s, s:i, s:s}", "type", "close", "code", code,
+			      "reason", reason ? reason : "");
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	struct wk_buf *b =
+	    text ? wk_sse_event(c->sse, text, strlen(text)) : NULL;
+
+	c->close_code = (uint16_t)code;
+	if (b != NULL)
+		wk_conn_send(c, b, 1);
+	wk_buf_unref(b);
+	free(text);
+	json_decref(j);
+	c->state = WK_DEAD;
+	wk_mark_dirty(c);
+}
+
+/*
  * Close c with code; what a close for a fault discards of its queue is
  * counted as dropped by `why` (an index of the worker's totals: the
  * policy, the worker's budget, or a close).
@@ -337,6 +363,10 @@ close_counted(struct wk_conn *c, int code, const char *reason, unsigned why)
 
 		c->drops += lost;
 		wk.tot[why] += lost;
+	}
+	if (c->sse != NULL) {
+		sse_close(c, code, reason);
+		return;
 	}
 	ws_says(c, wk_ws_close(c, (uint16_t)code, reason));
 	wk_mark_dirty(c);
@@ -626,6 +656,18 @@ heartbeat(struct wk_conn *c)
 	ev_tstamp timeout = WK_SECONDS(wk.cfg.heartbeat_timeout_ms);
 	struct wk_buf *b;
 
+	/* An event stream is kept alive with a comment; a peer that is gone
+	 * shows as a write error or a full queue. */
+	if (c->sse != NULL) {
+		if (now - c->ping_at >= interval &&
+		    (b = wk_sse_comment()) != NULL) {
+			wk_conn_send(c, b, 1);
+			wk_buf_unref(b);
+			c->ping_at = now;
+		}
+		arm_timer(c, interval - (now - c->ping_at));
+		return;
+	}
 	if (c->awaiting_pong) {
 		if (c->last_rx > c->ping_at) {
 			c->awaiting_pong = 0;
@@ -686,6 +728,20 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	wk_conn_settle(c);
 }
 
+/* An event stream's client has nothing more to say: what it sends is
+ * dropped, and its end ends the stream. */
+static void
+sse_read(struct wk_conn *c)
+{
+	static char sink[4096];
+	ssize_t n;
+
+	while ((n = c->io_ops->read(c, sink, sizeof(sink))) > 0)
+		;
+	if (n != WSD_EAGAIN)
+		wk_conn_abort(c);
+}
+
 static void
 on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -703,6 +759,8 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 		if (c->state == WK_HANDSHAKE) {
 			if (c->h != NULL && c->h->read != NULL)
 				c->h->read(c);
+		} else if (c->sse != NULL) {
+			sse_read(c);
 		} else if (c->state == WK_OPEN || c->state == WK_CLOSING) {
 			ws_says(c, wk_ws_read(c));
 		}

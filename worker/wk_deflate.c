@@ -31,6 +31,7 @@
 #include <zlib.h>
 
 #include "wk_frame.h"
+#include "wk_sse.h"
 
 #define EXT_NAME "permessage-deflate"
 #define OUT_STEP 16384 /* the first step of an inflation's output */
@@ -508,6 +509,12 @@ wk_frameset_get(struct wk_frameset *f, const struct wk_conn *c)
 	unsigned bits = c->pmd.out_bits;
 	int nosave;
 
+	if (c->sse != NULL) {
+		wk_buf_unref(f->sse);
+		if ((f->sse = wk_sse_event(c->sse, f->payload, f->len)) != NULL)
+			f->sse->stamp = f->stamp;
+		return f->sse;
+	}
 	if (!c->pmd.on || bits < 9 || bits > 15 ||
 	    f->len < wk.cfg.deflate_min_bytes || f->len == 0)
 		return plain(f);
@@ -544,6 +551,7 @@ wk_frameset_fini(struct wk_frameset *f)
 
 	for (i = 0; i < 8; i++)
 		wk_buf_unref(f->z[i]);
+	wk_buf_unref(f->sse);
 	wk_buf_unref(f->plain);
 	memset(f, 0, sizeof(*f));
 }

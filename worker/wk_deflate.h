@@ -69,13 +69,15 @@ struct wk_frameset {
 	uint64_t stamp; /* set on every buffer built (struct wk_buf) */
 	struct wk_buf *plain;
 	struct wk_buf *z[8]; /* by window bits 8..15 */
+	struct wk_buf *sse;  /* the last event built for an SSE stream */
 };
 
 void wk_frameset_init(struct wk_frameset *f, int opcode, const void *payload,
 		      size_t len, uint64_t stamp);
 
 /*
- * The frame for c: compressed (RSV1) when c negotiated permessage-deflate
+ * The frame for c: for an SSE stream, an event of its own (its cursor is
+ * its own); compressed (RSV1) when c negotiated permessage-deflate
  * with a window we compress with, the message is at least
  * compression.min_bytes and compressing saves bytes; else plain. The
  * buffer is the set's (the caller takes a reference to keep it beyond

@@ -22,6 +22,7 @@
 #include "wk_http.h"
 #include "wk_ipc.h"
 #include "wk_rooms.h"
+#include "wk_stream.h"
 #include "wk_tls.h"
 
 /*
@@ -93,6 +94,8 @@ on_accept(struct wk_conn *c, const struct proto_msg *m)
 	wk_http_on_accept(c, m);
 	if (c->state == WK_OPEN)
 		wk_client_open(c, m);
+	if (c->state == WK_OPEN && c->sse != NULL)
+		wk_stream_open(c);
 	wk_conn_settle(c);
 }
 
@@ -136,6 +139,7 @@ wk_dispatch_msg(const struct proto_msg *m)
 	case PROTO_ACK:
 	case PROTO_ERROR:
 	case PROTO_RESUMED:
+	case PROTO_SSE_INPUT:
 	case PROTO_KICK: break;
 	default:
 		log_error("ipc_unexpected", "type=%s",
@@ -151,8 +155,17 @@ wk_dispatch_msg(const struct proto_msg *m)
 		break;
 	case PROTO_SUB_REPLY: wk_client_on_sub_reply(c, m); break;
 	case PROTO_ACK: wk_client_on_ack(c, m); break;
-	case PROTO_ERROR: wk_client_on_error(c, m); break;
-	case PROTO_RESUMED: wk_client_on_resumed(c, m); break;
+	case PROTO_ERROR:
+		wk_client_on_error(c, m);
+		if (c->sse != NULL && c->state == WK_OPEN && !c->resuming)
+			wk_stream_settled(c);
+		break;
+	case PROTO_RESUMED:
+		wk_client_on_resumed(c, m);
+		if (c->sse != NULL && c->state == WK_OPEN)
+			wk_stream_settled(c);
+		break;
+	case PROTO_SSE_INPUT: wk_stream_input(c, m); break;
 	default: on_kick(c, m); break;
 	}
 }

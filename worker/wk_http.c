@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <http_parser.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 #include "wk_demo.h"
 #include "wk_frame.h"
 #include "wk_ipc.h"
+#include "wk_sse.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -58,6 +60,7 @@ enum hdr {
 	H_FORWARDED,
 	H_TRACE,
 	H_EXTENSIONS,
+	H_LAST_EVENT_ID,
 	H_COUNT
 };
 
@@ -74,7 +77,8 @@ static const char *const hdr_names[H_COUNT] = {"upgrade",
 					       "x-forwarded-for",
 					       "forwarded",
 					       "traceparent",
-					       "sec-websocket-extensions"};
+					       "sec-websocket-extensions",
+					       "last-event-id"};
 
 struct wk_hs {
 	http_parser parser;
@@ -97,6 +101,13 @@ struct wk_hs {
 	 * (pp_need), and the client it named (pp_have, pp_ip). */
 	uint8_t pp_need, pp_have;
 	struct addr_ip pp_ip;
+	/* POST /sse/send: the body, read to body_need bytes, and the stream
+	 * it is for. */
+	int post; /* the request is for POST /sse/send */
+	char *body;
+	uint32_t body_len, body_need;
+	uint64_t post_conn;
+	char post_key[WK_SSE_KEY_LEN + 1];
 };
 
 /*
@@ -209,6 +220,7 @@ hs_free(struct wk_hs *hs)
 		return;
 	if (hs->owned_buf)
 		free(hs->buf);
+	free(hs->body);
 	if (hs != &scratch)
 		free(hs);
 }
@@ -260,6 +272,8 @@ status_text(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
 	case 426: return "Upgrade Required";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
@@ -277,7 +291,8 @@ reject(struct wk_conn *c, int status, const char *why)
 	int n;
 
 	if (status == 405)
-		extra = "Allow: GET\r\n";
+		extra = c->hs != NULL && c->hs->post ? "Allow: POST\r\n"
+						     : "Allow: GET\r\n";
 	else if (status == 426)
 		extra = "Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n";
 	else if (status == 503 || status == 429)
@@ -458,7 +473,8 @@ admit(struct wk_conn *c, int anonymous, const char *info, const char *q,
 		if ((unsigned char)agent[i] < 0x20 || agent[i] == 0x7f)
 			agent[i] = '?';
 	m.agent.p = agent;
-	m.flags = anonymous ? PROTO_F_ANONYMOUS : 0;
+	m.flags = (anonymous ? PROTO_F_ANONYMOUS : 0) |
+		  (c->sse != NULL ? PROTO_F_SSE : 0);
 	if (info != NULL)
 		m.data = proto_cstr(info); /* for presence and wsctl */
 	take_trace(c, hs);
@@ -482,13 +498,188 @@ admit(struct wk_conn *c, int anonymous, const char *info, const char *q,
 	wk_conn_admitting(c);
 }
 
+/*
+ * GET /sse: an event stream instead of an upgrade, with the same checks
+ * after the path (origin, token) and the same admission. Its cursor comes
+ * from Last-Event-ID (what EventSource sends when it reconnects) or from
+ * last_event_id= (for a client that opens a new EventSource), the rooms to
+ * join from rooms=.
+ */
+static void
+sse_request(struct wk_conn *c, const char *q, size_t qlen)
+{
+	struct wk_hs *hs = c->hs;
+	const char *cur = hs->buf + hs->h[H_LAST_EVENT_ID].off, *rooms = NULL;
+	size_t clen = hs->h[H_LAST_EVENT_ID].len, rlen = 0;
+	int anonymous, rc;
+	const char *why;
+	char *info = NULL;
+
+	if (!origin_allowed(hs)) {
+		reject(c, 403, "origin not allowed");
+		return;
+	}
+	if (hs->consumed < hs->len) {
+		reject(c, 400, "data sent after the request");
+		return;
+	}
+	if (clen == 0 && q != NULL)
+		wk_auth_query(q, qlen, "last_event_id", &cur, &clen);
+	if (q != NULL)
+		wk_auth_query(q, qlen, "rooms", &rooms, &rlen);
+	if ((c->sse = wk_sse_new()) == NULL ||
+	    wk_sse_set_request(c->sse, cur, clen, rooms, rlen) != WSD_OK) {
+		reject(c, 503, "out of memory");
+		return;
+	}
+	if ((rc = authenticate(c, q, qlen, &anonymous, &info, &why)) !=
+	    WSD_OK) {
+		reject(c, rc == WSD_ENOMEM ? 503 : 401,
+		       rc == WSD_ENOMEM ? "out of memory" : why);
+		free(info);
+		return;
+	}
+	admit(c, anonymous, info, q, qlen);
+	free(info);
+}
+
+/* Answer a POST /sse/send that was taken: 202, and close. */
+static void
+sse_post_taken(struct wk_conn *c)
+{
+	static const char ok[] = "HTTP/1.1 202 Accepted\r\n"
+				 "Content-Type: application/json\r\n"
+				 "Content-Length: 12\r\n"
+				 "Cache-Control: no-store\r\n"
+				 "Connection: close\r\n\r\n{\"ok\":true}\n";
+
+	send_raw(c, ok, sizeof(ok) - 1);
+	hs_free(c->hs);
+	c->hs = NULL;
+	wk_conn_end(c);
+	c->io_ops->shutdown(c, SHUT_RD);
+}
+
+/* The whole body is here: to the supervisor, which hands it to the
+ * worker that holds the stream. */
+static void
+sse_post_done(struct wk_conn *c)
+{
+	struct wk_hs *hs = c->hs;
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_SSE_INPUT;
+	m.conn = hs->post_conn;
+	m.token = proto_cstr(hs->post_key);
+	m.data.p = hs->body;
+	m.data.len = hs->body_len;
+	if (memchr(hs->body, '\0', hs->body_len) != NULL)
+		reject(c, 400, "the body holds a NUL byte");
+	else if (wk_ipc_send(&m) != WSD_OK)
+		reject(c, 503, "the supervisor is unavailable");
+	else
+		sse_post_taken(c);
+}
+
+/* Read more of a POST's body. */
+static void
+sse_post_read(struct wk_conn *c)
+{
+	struct wk_hs *hs = c->hs;
+	ssize_t n = c->io_ops->read(c, hs->body + hs->body_len,
+				    hs->body_need - hs->body_len);
+
+	if (n == WSD_EAGAIN)
+		return;
+	if (n <= 0) {
+		wk_conn_abort(c);
+		return;
+	}
+	hs->body_len += (uint32_t)n;
+	if (hs->body_len == hs->body_need)
+		sse_post_done(c);
+}
+
+/*
+ * POST /sse/send?conn=ID&key=KEY: the client messages of an event stream,
+ * one JSON object per line, at most max_message_bytes in all. Checked
+ * here for what the request alone shows; the worker that holds the
+ * stream checks the key and the messages. The request head is in the
+ * shared buffer: what the answer needs moves to memory of its own.
+ */
+static void
+sse_post_begin(struct wk_conn *c, const char *q, size_t qlen)
+{
+	struct wk_hs *hs = c->hs, *keep;
+	const char *v, *key;
+	size_t vlen = 0, klen = 0;
+	uint64_t len = hs->parser.content_length, conn = 0;
+	size_t i, have;
+	char num[24];
+
+	hs->post = 1;
+	if (hs->parser.method != HTTP_POST) {
+		reject(c, 405, "messages are sent with POST");
+		return;
+	}
+	if (!origin_allowed(hs)) {
+		reject(c, 403, "origin not allowed");
+		return;
+	}
+	if (q == NULL || !wk_auth_query(q, qlen, "conn", &v, &vlen) ||
+	    vlen == 0 || vlen >= sizeof(num) ||
+	    !wk_auth_query(q, qlen, "key", &key, &klen) ||
+	    klen != WK_SSE_KEY_LEN) {
+		reject(c, 400, "conn and key (from the welcome) are required");
+		return;
+	}
+	for (i = 0; i < vlen; i++) {
+		if (v[i] < '0' || v[i] > '9' || conn > UINT64_MAX / 10 - 1) {
+			reject(c, 400, "conn must be a connection id");
+			return;
+		}
+		conn = conn * 10 + (uint64_t)(v[i] - '0');
+	}
+	if (len == ULLONG_MAX || (hs->parser.flags & F_CHUNKED)) {
+		reject(c, 411, "a Content-Length is required");
+		return;
+	}
+	if (len == 0 || len > wk.cfg.max_message_bytes) {
+		reject(c, len ? 413 : 400,
+		       len ? "over max_message_bytes" : "no messages");
+		return;
+	}
+	have = hs->len - hs->consumed;
+	if (have > len) {
+		reject(c, 400, "data sent after the request");
+		return;
+	}
+	if ((keep = calloc(1, sizeof(*keep))) == NULL ||
+	    (keep->body = malloc(len + 1)) == NULL) {
+		free(keep);
+		reject(c, 503, "out of memory");
+		return;
+	}
+	keep->post = 1;
+	keep->post_conn = conn;
+	memcpy(keep->post_key, key, klen);
+	keep->body_need = (uint32_t)len;
+	keep->body_len = (uint32_t)have;
+	memcpy(keep->body, hs->buf + hs->consumed, have);
+	hs_free(hs);
+	c->hs = keep;
+	if (keep->body_len == keep->body_need)
+		sse_post_done(c);
+}
+
 static void
 check_request(struct wk_conn *c)
 {
 	struct wk_hs *hs = c->hs;
 	const char *url = hs->buf + hs->url.off, *q;
 	size_t plen, qlen = 0;
-	int is_ws, is_echo, anonymous, rc;
+	int is_ws, is_echo, is_sse, anonymous, rc;
 	const char *why;
 	char *info = NULL;
 
@@ -502,7 +693,12 @@ check_request(struct wk_conn *c)
 		memcmp(url, wk.cfg.ws_path, plen) == 0;
 	is_echo = wk.cfg.echo_path[0] && plen == strlen(wk.cfg.echo_path) &&
 		  memcmp(url, wk.cfg.echo_path, plen) == 0;
-	if (!is_ws && !is_echo) {
+	is_sse = wk.cfg.sse && plen == 4 && memcmp(url, "/sse", 4) == 0;
+	if (wk.cfg.sse && plen == 9 && memcmp(url, "/sse/send", 9) == 0) {
+		sse_post_begin(c, q, qlen);
+		return;
+	}
+	if (!is_ws && !is_echo && !is_sse) {
 		if (wk.cfg.demo_page && plen == 1 && url[0] == '/' &&
 		    hs->parser.method == HTTP_GET)
 			serve_demo(c);
@@ -511,7 +707,9 @@ check_request(struct wk_conn *c)
 		return;
 	}
 	if (hs->parser.method != HTTP_GET) {
-		reject(c, 405, "WebSocket upgrades use GET");
+		reject(c, 405,
+		       is_sse ? "an event stream is opened with GET"
+			      : "WebSocket upgrades use GET");
 		return;
 	}
 	if (hs->parser.http_major != 1 || hs->parser.http_minor < 1) {
@@ -521,6 +719,10 @@ check_request(struct wk_conn *c)
 	/* RFC 9112 3.2: a request without Host, or with two, gets 400. */
 	if (hs->h[H_HOST].len == 0 || hs->dup) {
 		reject(c, 400, "exactly one Host header is required");
+		return;
+	}
+	if (is_sse) {
+		sse_request(c, q, qlen);
 		return;
 	}
 	if (!has_token(hs, hs->h[H_UPGRADE], "websocket") ||
@@ -658,6 +860,10 @@ wk_http_on_read(struct wk_conn *c)
 	ssize_t n;
 	size_t used;
 
+	if (hs != NULL && hs->body != NULL) {
+		sse_post_read(c);
+		return;
+	}
 	if (hs == NULL) {
 		if (shared_cap < wk.cfg.max_header_bytes) {
 			char *b = realloc(shared_buf, wk.cfg.max_header_bytes);
@@ -754,6 +960,19 @@ wk_http_on_accept(struct wk_conn *c, const struct proto_msg *m)
 		       m->status == 429
 			   ? "too many connections for this user or address"
 			   : "overloaded or draining");
+		return;
+	}
+	if (c->sse != NULL) {
+		static const char head_sse[] =
+		    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+		    "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n"
+		    "Connection: close\r\n\r\n";
+
+		send_raw(c, head_sse, sizeof(head_sse) - 1);
+		hs_free(hs);
+		c->hs = NULL;
+		wk_conn_open(c);
+		wk_mark_stats(c);
 		return;
 	}
 	if (hs->pmd.on) {

@@ -9,7 +9,10 @@
 // onRecovery, that some could not be recovered. Publishes carry ids, so
 // one resent after a reconnect is not delivered twice. No runtime
 // dependencies: in a browser it uses the global WebSocket, in Node 20 the
-// caller passes one (the `ws` package's WebSocket class).
+// caller passes one (the `ws` package's WebSocket class). Where a
+// WebSocket cannot be opened (a proxy that refuses upgrades), the same
+// protocol runs over Server-Sent Events (GET /sse, read with fetch) and
+// POST /sse/send: see SseSocket below and the `transport` option.
 //
 //   import { WsdClient } from 'wsd-client';
 //   const c = new WsdClient('wss://example.com/ws', { getToken: () => fetchToken() });
@@ -26,6 +29,154 @@ const DEFAULTS = {
 };
 
 let idCounter = 0;
+
+/**
+ * The SSE fallback with the part of the WebSocket interface the client
+ * uses (readyState, send, close, onopen, onmessage, onerror, onclose), so
+ * that everything above it is the same for both transports. The stream
+ * is read with fetch (in browsers and Node 20), which lets the client
+ * choose when to reconnect, with its own backoff, instead of EventSource.
+ * Client messages are POSTed in order, one request at a time, each with
+ * what has queued meanwhile (one JSON message per line, at most the
+ * welcome's max_message_bytes), with the stream's conn and send_key. A
+ * POST that fails ends the stream: the client reconnects and resends
+ * what was not acknowledged.
+ */
+export class SseSocket {
+  constructor(wsUrl, protocol, options = {}) {
+    this.readyState = 0;
+    this.fetch = options.fetch || globalThis.fetch;
+    const u = new URL(wsUrl);
+    u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+    const base = options.sseUrl ? new URL(options.sseUrl) : new URL('/sse', u);
+    for (const [k, v] of u.searchParams) base.searchParams.set(k, v);
+    this.url = base;
+    this.out = [];
+    this.posting = false;
+    this.maxBytes = 65536;
+    this.ctrl = new AbortController();
+    this._start();
+  }
+
+  async _start() {
+    let res;
+    try {
+      res = await this.fetch(this.url.href, { headers: { Accept: 'text/event-stream' }, cache: 'no-store', signal: this.ctrl.signal });
+    } catch (e) {
+      this._fail(e && e.message ? e.message : 'the event stream could not be opened');
+      return;
+    }
+    if (res.status !== 200 || !res.body) {
+      this._fail(`Unexpected server response: ${res.status}`);
+      return;
+    }
+    if (this.readyState !== 0) return;
+    this.readyState = 1;
+    if (this.onopen) this.onopen();
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = '';
+    let data = [];
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += decoder.decode(value, { stream: true });
+        let i;
+        while ((i = buf.search(/\r\n|\r|\n/)) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(buf[i] === '\r' && buf[i + 1] === '\n' ? i + 2 : i + 1);
+          if (line === '') {
+            if (data.length) this._event(data.join('\n'));
+            data = [];
+          } else if (line.startsWith(':')) {
+            if (this.onactivity) this.onactivity();
+          } else if (line.startsWith('data:')) {
+            data.push(line.slice(line[5] === ' ' ? 6 : 5));
+          }
+        }
+      }
+    } catch (e) {
+      /* aborted, or the connection broke */
+    }
+    this._end(this.closeCode || 1006, this.closeReason || '');
+  }
+
+  _event(text) {
+    if (this.readyState !== 1) return;
+    let m;
+    try {
+      m = JSON.parse(text);
+    } catch (e) {
+      m = null;
+    }
+    if (m && m.type === 'welcome') {
+      this.conn = m.conn;
+      this.key = m.send_key;
+      if (m.max_message_bytes) this.maxBytes = m.max_message_bytes;
+      this._pump();
+    } else if (m && m.type === 'close') {
+      /* The stream's last event: the close code a WebSocket would get. */
+      this.closeCode = m.code;
+      this.closeReason = m.reason;
+      return;
+    }
+    if (this.onmessage) this.onmessage({ data: text });
+  }
+
+  send(text) {
+    if (this.readyState !== 1) throw new Error('the event stream is not open');
+    this.out.push(text);
+    this._pump();
+  }
+
+  async _pump() {
+    if (this.posting || !this.out.length || this.key === undefined || this.readyState !== 1) return;
+    const batch = [this.out.shift()];
+    let size = batch[0].length;
+    while (this.out.length && size + 1 + this.out[0].length <= this.maxBytes) {
+      size += 1 + this.out[0].length;
+      batch.push(this.out.shift());
+    }
+    this.posting = true;
+    const to = new URL('/sse/send', this.url);
+    to.searchParams.set('conn', String(this.conn));
+    to.searchParams.set('key', this.key);
+    let ok = false;
+    try {
+      const res = await this.fetch(to.href, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: batch.join('\n'), cache: 'no-store' });
+      ok = res.status === 202;
+      await res.text().catch(() => '');
+    } catch (e) {
+      ok = false;
+    }
+    this.posting = false;
+    if (!ok) {
+      this._end(1006, 'a POST to /sse/send failed');
+      return;
+    }
+    this._pump();
+  }
+
+  close(code = 1000, reason = '') {
+    this._end(code, reason);
+  }
+
+  _fail(message) {
+    if (this.readyState === 3) return;
+    if (this.onerror) this.onerror({ message });
+    this._end(1006, '');
+  }
+
+  _end(code, reason) {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.ctrl.abort();
+    setTimeout(() => {
+      if (this.onclose) this.onclose({ code, reason });
+    }, 0);
+  }
+}
 
 /** A small event emitter that works the same in browsers and Node. */
 class Emitter {
@@ -79,7 +230,13 @@ export class WsdClient extends Emitter {
     this.url = url;
     this.options = options;
     this.WebSocket = options.WebSocket || globalThis.WebSocket;
-    if (typeof this.WebSocket !== 'function') throw new TypeError('no WebSocket implementation: pass options.WebSocket');
+    this.transport = options.transport || 'auto';
+    if (!['auto', 'websocket', 'sse'].includes(this.transport)) throw new TypeError(`transport must be auto, websocket or sse, not ${this.transport}`);
+    if (this.transport !== 'sse' && typeof this.WebSocket !== 'function') throw new TypeError('no WebSocket implementation: pass options.WebSocket');
+    if (this.transport !== 'websocket' && typeof (options.fetch || globalThis.fetch) !== 'function') throw new TypeError('no fetch for the SSE transport: pass options.fetch');
+    /* auto: WebSocket until one fails before it opened without ever having opened (below). */
+    this.useSse = this.transport === 'sse';
+    this.everOpened = false;
     this.backoff = { ...DEFAULTS.backoff, ...(options.backoff || {}) };
     this.offlineMax = options.offlineQueue === undefined ? DEFAULTS.offlineQueue : options.offlineQueue;
     this.requestTimeoutMs = options.requestTimeoutMs || DEFAULTS.requestTimeoutMs;
@@ -223,7 +380,9 @@ export class WsdClient extends Emitter {
     if (token) url += `${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
     let ws;
     try {
-      ws = new this.WebSocket(url, 'wsd.v1', this.options.wsOptions);
+      ws = this.useSse
+        ? new SseSocket(url, 'wsd.v1', { fetch: this.options.fetch, sseUrl: this.options.sseUrl })
+        : new this.WebSocket(url, 'wsd.v1', this.options.wsOptions);
     } catch (e) {
       this._retry(e);
       return;
@@ -234,8 +393,10 @@ export class WsdClient extends Emitter {
     this.resuming = false;
     ws.onopen = () => {
       this.opened = true;
+      this.everOpened = true;
       this._touch();
     };
+    ws.onactivity = () => this._touch();
     ws.onmessage = (ev) => this._onFrame(ev.data);
     this.errorText = null;
     ws.onerror = (ev) => {
@@ -262,6 +423,16 @@ export class WsdClient extends Emitter {
     this.requests = [];
     for (const p of this.pending.values()) p.sent = false;
     if (this.stopped) return;
+    if (this.transport === 'auto' && !this.useSse && !this.opened && !this.everOpened && ![401, 429, 503].includes(this.refused)) {
+      /* The first WebSocket never opened and wsd did not refuse it: a
+       * proxy on the way may not pass upgrades. The same session goes
+       * over SSE from now on, at once. */
+      this.useSse = true;
+      this.emit('transport', 'sse', { code, reason, refused: this.refused });
+      this._setState('disconnected', { code, reason, fallback: 'sse' });
+      this._open(false);
+      return;
+    }
     if (this.refused === 401 && this.options.getToken && !this.refreshedFor401) {
       /* An expired or refused token: ask for a new one, once, and come straight back. */
       this.refreshedFor401 = true;

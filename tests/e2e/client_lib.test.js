@@ -21,6 +21,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const WebSocket = require('ws');
@@ -37,7 +38,7 @@ const KEYS = ['k1:5d41402abc4b2a76b9719d911017c592'];
 const ROOMS = ['lib.a', 'lib.b', 'lib.c'];
 
 /* A library client that records what its handlers see. */
-function tracked(url, rooms, extra = {}) {
+function trackedClient(url, rooms, extra = {}) {
   const c = new WsdClient(url, { WebSocket, backoff: { baseMs: 100, capMs: 1000 }, ...extra });
   const seen = Object.fromEntries(rooms.map((r) => [r, []]));
   const notes = [];
@@ -63,11 +64,33 @@ async function adminPublish(port, room, data) {
   }
 }
 
-describe('wsd-client: every message once and in order across a worker kill and a daemon restart', () => {
+/*
+ * A proxy in front of the daemon's port that passes plain HTTP through,
+ * streaming, and refuses every WebSocket upgrade with 403, as some
+ * corporate proxies do: the library must fall back to SSE.
+ */
+function noUpgradeProxy(target) {
+  const server = http.createServer((req, res) => {
+    const up = http.request({ host: '127.0.0.1', port: target(), path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    res.on('close', () => up.destroy());
+    req.pipe(up);
+  });
+  server.on('upgrade', (req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+  return server;
+}
+
+/* The scenario below, over WebSocket, or (sse) through the proxy above. */
+function killAndRestart(title, { sse }) {
+describe(title, () => {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsd-e2e-lib-'));
   const config = { state_dir: stateDir, sessions: { keys: KEYS }, drain: { spread_ms: 300 }, replay: { size: 4096 } };
   let d;
   let d2;
+  let proxy;
   const clients = [];
 
   after(
@@ -75,6 +98,7 @@ describe('wsd-client: every message once and in order across a worker kill and a
       for (const t of clients) t.c.close();
       if (d) await d.stop();
       if (d2) await d2.stop();
+      if (proxy) proxy.close();
       fs.rmSync(stateDir, { recursive: true, force: true });
     },
     { timeout: 20000 },
@@ -82,7 +106,18 @@ describe('wsd-client: every message once and in order across a worker kill and a
 
   it('a worker killed with SIGKILL, then drain and restart, during 200 publishes/s', { timeout: 90000 }, async (ctx) => {
     d = await startWsd({ workers: 2, config });
-    const url = d.url;
+    let url = d.url;
+    let daemonPort = d.port;
+    if (sse) {
+      proxy = noUpgradeProxy(() => daemonPort);
+      await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      url = `ws://127.0.0.1:${proxy.address().port}/ws`;
+    }
+    const tracked = (u, rooms) => {
+      const t = trackedClient(u, rooms);
+      if (sse) t.c.on('transport', (tr) => (t.transport = tr));
+      return t;
+    };
     const publisher = tracked(url, []);
     clients.push(publisher);
     const workerOf = (t) => d.ctl(['conn', String(t.c.session.conn)]).conn.worker;
@@ -144,6 +179,8 @@ describe('wsd-client: every message once and in order across a worker kill and a
     await d.stop();
     d = null;
     d2 = await startWsd({ workers: 2, config: { ...config, listen: `127.0.0.1:${port}` } });
+    /* d2 listens on `port` (d2.port is the harness's unused pick). */
+    daemonPort = port;
     adminPort = d2.adminPort;
     await waitFor(() => clients.every((t) => t.c.state === 'connected' && !t.c.resuming), { timeoutMs: 20000, what: 'every client back after the restart' });
     await sleep(1000);
@@ -175,8 +212,18 @@ describe('wsd-client: every message once and in order across a worker kill and a
     assert.equal(new Set(seqs).size, seqs.length, 'distinct seqs');
     assert.equal(new Set(acks.map((a) => a.id)).size, acks.length, 'distinct ids');
     ctx.diagnostic(`epochs kept: ${JSON.stringify(d2.ctl(['rooms']).rooms.filter((r) => ROOMS.includes(r.name)).map((r) => r.epoch))}`);
+    if (sse) {
+      /* Each went over SSE, and the daemon has them as event streams. */
+      for (const [i, t] of clients.entries()) assert.equal(t.transport, 'sse', `client ${i} fell back to SSE`);
+      const conns = d2.ctl(['conns']).conns;
+      assert.ok(conns.length >= clients.length && conns.every((c) => c.transport === 'sse'), JSON.stringify(conns.map((c) => c.transport)));
+    }
   });
 });
+}
+
+killAndRestart('wsd-client: every message once and in order across a worker kill and a daemon restart', { sse: false });
+killAndRestart('wsd-client over the SSE fallback (a proxy refuses upgrades): the same, every message once and in order', { sse: true });
 
 describe('wsd-client: reconnects, tokens and terminal codes', () => {
   const SECRET = 'client-lib-secret-1';
@@ -197,7 +244,7 @@ describe('wsd-client: reconnects, tokens and terminal codes', () => {
     const [port] = await freePorts(1);
     const base = 40;
     const cap = 2560;
-    const c = new WsdClient(`ws://127.0.0.1:${port}/ws`, { WebSocket, backoff: { baseMs: base, capMs: cap, maxAttempts: 8 }, autoConnect: false });
+    const c = new WsdClient(`ws://127.0.0.1:${port}/ws`, { WebSocket, transport: 'websocket', backoff: { baseMs: base, capMs: cap, maxAttempts: 8 }, autoConnect: false });
     opened.push(c);
     const starts = [];
     const planned = [];

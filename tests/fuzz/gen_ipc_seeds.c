@@ -267,5 +267,11 @@ main(int argc, char **argv)
 
 	m = msg(PROTO_REOPEN_LOG);
 	emit("reopen-log", &m);
+
+	m = msg(PROTO_SSE_INPUT);
+	m.conn = 0x100000002ull;
+	m.token = proto_cstr("Zm9vYmFyYmF6cXV4cXV1eA");
+	m.data = proto_cstr("{\"type\":\"ping\"}\n");
+	emit("sse-input", &m);
 	return 0;
 }

@@ -112,6 +112,7 @@ static const struct layout layouts[] = {
     {PROTO_RESUMED_ACK, 1, {TF_CONN}},
     {PROTO_DRAINING, 0, {0}},
     {PROTO_REOPEN_LOG, 0, {0}},
+    {PROTO_SSE_INPUT, 3, {TF_CONN, TF_TOKEN, TF_DATA}},
 };
 
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
@@ -498,22 +499,24 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			/* The block's slots: test_settings.c pins the
 			 * order of every row. */
-			assert_int_equal(o->via.array.size, 40);
+			assert_int_equal(o->via.array.size, 41);
 			assert_obj_uint(&o->via.array.ptr[0],
 					want->config->max_message_bytes);
 			assert_obj_uint(&o->via.array.ptr[10],
 					(uint64_t)want->config->demo_page);
-			assert_obj_str(&o->via.array.ptr[11],
+			assert_obj_uint(&o->via.array.ptr[11],
+					(uint64_t)want->config->sse);
+			assert_obj_str(&o->via.array.ptr[12],
 				       proto_cstr(want->config->ws_path));
-			assert_obj_str(&o->via.array.ptr[13],
+			assert_obj_str(&o->via.array.ptr[14],
 				       proto_cstr(want->config->jwt_secret));
-			assert_int_equal(o->via.array.ptr[14].type,
+			assert_int_equal(o->via.array.ptr[15].type,
 					 MSGPACK_OBJECT_ARRAY);
-			assert_int_equal(o->via.array.ptr[14].via.array.size,
-					 want->config->origins.n);
 			assert_int_equal(o->via.array.ptr[15].via.array.size,
+					 want->config->origins.n);
+			assert_int_equal(o->via.array.ptr[16].via.array.size,
 					 want->config->jwt_keys.n);
-			assert_obj_str(&o->via.array.ptr[17],
+			assert_obj_str(&o->via.array.ptr[18],
 				       proto_cstr(want->config->jwt_audience));
 		} else if (l->f[i] == TF_RECORDS) {
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);

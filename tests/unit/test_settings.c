@@ -39,6 +39,7 @@ static const char *const wire_keys[] = {
     "heartbeat.handshake_timeout_ms",
     "allow_anonymous",
     "demo_page",
+    "sse",
     "ws_path",
     "echo_path",
     "jwt_secret",

@@ -15,7 +15,7 @@
 #include "../../worker/wk.h"
 
 /* docs/memory.md, x86-64 with glibc. */
-#define WK_CONN_BUDGET 424
+#define WK_CONN_BUDGET 432
 #define WK_MEMBER_BUDGET 48
 #define SV_CONN_BUDGET 368
 #define SV_USER_BUDGET 88
