@@ -423,6 +423,7 @@ ctl_print_conn(const json_t *req, const json_t *reply)
 	    {"anonymous", "anonymous", FMT_VALUE},
 	    {"worker", "worker", FMT_VALUE},
 	    {"addr", "addr", FMT_VALUE},
+	    {"transport", "transport", FMT_VALUE},
 	    {"agent", "agent", FMT_VALUE},
 	    {"traceparent", "traceparent", FMT_VALUE},
 	    {"connected_at", "connected_at", FMT_TIME},

@@ -8,7 +8,9 @@ const client = new WsdClient('ws://127.0.0.1:8080/ws', {
   WebSocket: WS,
   getToken: async () => 'a.jwt.token',
   backoff: { baseMs: 250, capMs: 10000, maxAttempts: 20 },
+  transport: 'auto',
 });
+client.on('transport', (t, detail) => console.log(`now over ${t === 'sse' ? 'SSE' : 'WebSocket'}`, detail.refused));
 
 client.on('state', (state, detail) => {
   const s: 'connecting' | 'connected' | 'disconnected' | 'closed' = state;

@@ -76,6 +76,17 @@ export interface Options {
   autoConnect?: boolean;
   /** The random source for jitter and ids (default Math.random). */
   random?: () => number;
+  /**
+   * 'auto' (default): WebSocket, and Server-Sent Events with POST when
+   * nothing has opened yet and the server did not refuse (a proxy that
+   * blocks upgrades); the first transport that opens is kept.
+   * 'websocket' or 'sse': only that one.
+   */
+  transport?: 'auto' | 'websocket' | 'sse';
+  /** The fetch used by the SSE transport; defaults to globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** The event stream's URL (default: /sse on the url's host); the url's query is added to it. */
+  sseUrl?: string;
 }
 
 export class WsdError extends Error {
@@ -96,14 +107,35 @@ export interface Events {
   flow: (msg: { state: 'pause' | 'resume'; reason?: string }) => void;
   /** Deliveries outside a subscribed room: direct sends, the broadcast room `*`, the personal room. */
   message: (msg: Message) => void;
+  /** The transport changed before anything opened ('sse' after a WebSocket that did not open, 'websocket' after SSE did not either). */
+  transport: (transport: 'websocket' | 'sse', detail: { code?: number; reason?: string; refused?: number | null }) => void;
   /** Other server messages: pong, join, leave. */
   event: (msg: { type: string; [k: string]: unknown }) => void;
+}
+
+/**
+ * The SSE transport with the part of the WebSocket interface the client
+ * uses: GET /sse read with fetch, client messages POSTed to /sse/send.
+ */
+export class SseSocket implements WebSocketLike {
+  constructor(wsUrl: string, protocol?: string, options?: { fetch?: typeof fetch; sseUrl?: string });
+  readonly readyState: number;
+  onopen: ((ev: any) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: any) => void) | null;
+  onmessage: ((ev: { data: any }) => void) | null;
+  /** A heartbeat comment arrived. */
+  onactivity: (() => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
 }
 
 export class WsdClient {
   constructor(url: string, options?: Options);
   readonly url: string;
   readonly state: State;
+  /** The transport option as given ('auto' by default). */
+  readonly transport: 'auto' | 'websocket' | 'sse';
   readonly session: { id: string; user: string; resumeToken: string; conn?: number } | null;
   connect(): void;
   close(): void;

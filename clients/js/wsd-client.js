@@ -45,6 +45,7 @@ let idCounter = 0;
 export class SseSocket {
   constructor(wsUrl, protocol, options = {}) {
     this.readyState = 0;
+    this.onopen = this.onclose = this.onerror = this.onmessage = this.onactivity = null;
     this.fetch = options.fetch || globalThis.fetch;
     const u = new URL(wsUrl);
     u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
@@ -423,15 +424,18 @@ export class WsdClient extends Emitter {
     this.requests = [];
     for (const p of this.pending.values()) p.sent = false;
     if (this.stopped) return;
-    if (this.transport === 'auto' && !this.useSse && !this.opened && !this.everOpened && ![401, 429, 503].includes(this.refused)) {
-      /* The first WebSocket never opened and wsd did not refuse it: a
-       * proxy on the way may not pass upgrades. The same session goes
-       * over SSE from now on, at once. */
-      this.useSse = true;
-      this.emit('transport', 'sse', { code, reason, refused: this.refused });
-      this._setState('disconnected', { code, reason, fallback: 'sse' });
-      this._open(false);
-      return;
+    if (this.transport === 'auto' && !this.opened && !this.everOpened && ![401, 429, 503].includes(this.refused)) {
+      /* Nothing has opened yet and wsd did not refuse it. After a
+       * WebSocket, a proxy on the way may not pass upgrades: SSE at
+       * once. After SSE too, the daemon may just be down: WebSocket
+       * again, after the backoff below. The first that opens is kept. */
+      this.useSse = !this.useSse;
+      this.emit('transport', this.useSse ? 'sse' : 'websocket', { code, reason, refused: this.refused });
+      if (this.useSse) {
+        this._setState('disconnected', { code, reason, fallback: 'sse' });
+        this._open(false);
+        return;
+      }
     }
     if (this.refused === 401 && this.options.getToken && !this.refreshedFor401) {
       /* An expired or refused token: ask for a new one, once, and come straight back. */
