@@ -862,7 +862,7 @@ wk_http_on_read(struct wk_conn *c)
 
 	if (hs != NULL && hs->body != NULL) {
 		sse_post_read(c);
-		return;
+		goto done;
 	}
 	if (hs == NULL) {
 		if (shared_cap < wk.cfg.max_header_bytes) {

@@ -175,8 +175,9 @@ resume_of(const char *text)
 	tok = json_object_get(c, "token");
 	rooms = json_object_get(c, "rooms");
 	if (json_is_string(tok) && (rooms == NULL || json_is_object(rooms)) &&
-	    (r = json_pack("{s:s, s:O, s:O}", "type", "resume", "token", tok,
-			   "rooms", rooms ? rooms : json_object())) != NULL) {
+	    (r = json_pack(
+		 "{s:s, s:O, s:o}", "type", "resume", "token", tok, "rooms",
+		 rooms ? json_incref(rooms) : json_object())) != NULL) {
 		out = json_dumps(r, JSON_COMPACT);
 		json_decref(r);
 	}
@@ -397,7 +398,8 @@ wk_sse_event(struct wk_sse *s, const char *text, size_t len)
 		return NULL;
 	}
 	p = b->data;
-	memcpy(p, id, idlen);
+	if (id != NULL)
+		memcpy(p, id, idlen);
 	p += idlen;
 	memcpy(p, "data: ", 6);
 	p += 6;
