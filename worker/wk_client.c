@@ -32,6 +32,7 @@
 #include "wk_deflate.h"
 #include "wk_frame.h"
 #include "wk_ipc.h"
+#include "wk_rate.h"
 #include "wk_rooms.h"
 #include "wk_sse.h"
 
@@ -177,8 +178,8 @@ on_subscribe(struct wk_conn *c, json_t *req)
 		return;
 	}
 	c->pending_subs++;
-	if (c->sse != NULL && js != NULL)
-		wk_sse_want(c->sse, room, rlen, m.since);
+	if (c->sse != NULL)
+		wk_sse_want(c->sse, room, rlen, js != NULL, m.since);
 }
 
 static void
@@ -717,8 +718,75 @@ echo_message(struct wk_conn *c, int opcode, const uint8_t *msg, size_t len)
 	wk_frameset_fini(&f);
 }
 
+/* Is c paused (over its send rate, or the supervisor is behind)? */
+static int
+paused(const struct wk_conn *c)
+{
+	return c->rate != NULL && c->rate->paused != 0;
+}
+
+/*
+ * Take an event stream's held input, a client message a line (LF or
+ * CRLF; blank lines skipped), as a WebSocket client's: counted, charged
+ * to its send rate, handled. Only while c is open and not paused: what
+ * is left waits for the resume (client_flow), as a paused WebSocket is
+ * not read.
+ */
+static void
+take_held(struct wk_conn *c)
+{
+	size_t len;
+	const char *start = wk_sse_held(c->sse, &len), *p = start;
+	const char *end = start + len;
+
+	while (p < end && c->state == WK_OPEN && !paused(c)) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *line = p, *e = nl ? nl : end;
+
+		p = nl ? nl + 1 : end;
+		while (e > line && (e[-1] == '\r' || e[-1] == ' '))
+			e--;
+		if (e == line)
+			continue;
+		if ((size_t)(e - line) > wk.cfg.max_message_bytes) {
+			wk_conn_close(c, 1009, "message too big");
+			break;
+		}
+		c->msgs_in++;
+		wk.tot[PROTO_TOT_MSGS_IN]++;
+		wk_mark_stats(c);
+		if (wk_conn_charge(c, (size_t)(e - line)) != WSD_OK)
+			break;
+		wk_client_on_text(c, (const uint8_t *)line, (size_t)(e - line));
+	}
+	wk_sse_take_held(c->sse, (size_t)(p - start));
+}
+
+void
+wk_client_sse_input(struct wk_conn *c, const char *data, size_t len)
+{
+	int rc = wk_sse_hold(c->sse, data, len,
+			     2 * (size_t)wk.cfg.max_message_bytes);
+
+	if (rc == WSD_EFULL) {
+		/* It went on sending while paused, past what may wait. */
+		log_info("rate_close", "conn=%llu held_bytes=%zu code=4002%s",
+			 (unsigned long long)c->id, len,
+			 trace_log_kv(c->trace));
+		wk.tot[PROTO_TOT_LIMIT_RATE_CLOSE]++;
+		wk_conn_close(c, 4002, "rate limit exceeded");
+		return;
+	}
+	if (rc != WSD_OK) {
+		wk_conn_close(c, 1011, "out of memory");
+		return;
+	}
+	take_held(c);
+}
+
 /* {"type":"flow","state":"pause","reason":R} or {"type":"flow",
- * "state":"resume"}: the client is not read meanwhile. */
+ * "state":"resume"}: the client is not read meanwhile (an event stream's
+ * POSTed input waits). */
 static void
 client_flow(struct wk_conn *c, const char *reason)
 {
@@ -728,6 +796,8 @@ client_flow(struct wk_conn *c, const char *reason)
 		   : json_pack("{s:s, s:s}", "type", "flow", "state", "resume");
 
 	wk_conn_send_json(c, f);
+	if (reason == NULL && c->sse != NULL)
+		take_held(c);
 }
 
 static const struct wk_handler client_handler = {.message = client_message,

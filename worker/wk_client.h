@@ -22,6 +22,11 @@ void wk_client_open(struct wk_conn *c, const struct proto_msg *accept);
 /* Handle one complete text message of wsd.v1. */
 void wk_client_on_text(struct wk_conn *c, const uint8_t *msg, size_t len);
 
+/* The messages of an event stream's POST (one a line), taken in order
+ * after what still waits from earlier ones; while c is paused they wait,
+ * up to twice limits.max_message_bytes (then 4002). */
+void wk_client_sse_input(struct wk_conn *c, const char *data, size_t len);
+
 /* The supervisor's replies about connection c. */
 void wk_client_on_sub_reply(struct wk_conn *c, const struct proto_msg *m);
 void wk_client_on_ack(struct wk_conn *c, const struct proto_msg *m);

@@ -640,6 +640,12 @@ wk_conn_charge(struct wk_conn *c, size_t len)
 	return WSD_OK;
 }
 
+int
+wk_conn_ipc_busy(void)
+{
+	return wk_ipc_backlog() >= IPC_PAUSE_HIGH;
+}
+
 void
 wk_conn_ipc_check(struct wk_conn *c)
 {
@@ -734,11 +740,15 @@ static void
 sse_read(struct wk_conn *c)
 {
 	static char sink[4096];
-	ssize_t n;
+	ssize_t n = 0;
+	int rounds = 0;
 
-	while ((n = c->io_ops->read(c, sink, sizeof(sink))) > 0)
+	/* At most 64 KiB a wakeup: a client that keeps sending does not
+	 * hold the loop. */
+	while (rounds++ < 16 &&
+	       (n = c->io_ops->read(c, sink, sizeof(sink))) > 0)
 		;
-	if (n != WSD_EAGAIN)
+	if (n <= 0 && n != WSD_EAGAIN)
 		wk_conn_abort(c);
 }
 

@@ -117,6 +117,10 @@ int wk_conn_charge(struct wk_conn *c, size_t len);
 /* Pause c for why (WK_PAUSE_*) until that clears. */
 void wk_conn_pause(struct wk_conn *c, unsigned why);
 
+/* Is the supervisor behind (the IPC outbox over the mark that pauses
+ * publishers)? */
+int wk_conn_ipc_busy(void);
+
 /* c just sent something to the supervisor: pause it while the channel's
  * backlog is long (WK_PAUSE_IPC). */
 void wk_conn_ipc_check(struct wk_conn *c);

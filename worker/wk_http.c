@@ -511,11 +511,14 @@ sse_request(struct wk_conn *c, const char *q, size_t qlen)
 	struct wk_hs *hs = c->hs;
 	const char *cur = hs->buf + hs->h[H_LAST_EVENT_ID].off, *rooms = NULL;
 	size_t clen = hs->h[H_LAST_EVENT_ID].len, rlen = 0;
-	int anonymous, rc;
+	char *decoded = NULL;
+	int anonymous, rc, n;
 	const char *why;
 	char *info = NULL;
 
-	if (!origin_allowed(hs)) {
+	/* A browser sends no Origin with a same-origin GET (the Fetch
+	 * standard), as it does with every WebSocket upgrade. */
+	if (hs->h[H_ORIGIN].len > 0 && !origin_allowed(hs)) {
 		reject(c, 403, "origin not allowed");
 		return;
 	}
@@ -523,15 +526,27 @@ sse_request(struct wk_conn *c, const char *q, size_t qlen)
 		reject(c, 400, "data sent after the request");
 		return;
 	}
-	if (clen == 0 && q != NULL)
-		wk_auth_query(q, qlen, "last_event_id", &cur, &clen);
+	if (clen == 0 && q != NULL &&
+	    wk_auth_query(q, qlen, "last_event_id", &cur, &clen)) {
+		/* Percent-encoded in a query: decoded into a copy of its own,
+		 * which the stream's state takes (dropped when it is bad). */
+		if ((decoded = malloc(clen + 1)) == NULL) {
+			reject(c, 503, "out of memory");
+			return;
+		}
+		n = wk_sse_unescape(cur, clen, decoded);
+		cur = decoded;
+		clen = n < 0 ? 0 : (size_t)n;
+	}
 	if (q != NULL)
 		wk_auth_query(q, qlen, "rooms", &rooms, &rlen);
 	if ((c->sse = wk_sse_new()) == NULL ||
 	    wk_sse_set_request(c->sse, cur, clen, rooms, rlen) != WSD_OK) {
+		free(decoded);
 		reject(c, 503, "out of memory");
 		return;
 	}
+	free(decoded);
 	if ((rc = authenticate(c, q, qlen, &anonymous, &info, &why)) !=
 	    WSD_OK) {
 		reject(c, rc == WSD_ENOMEM ? 503 : 401,
@@ -576,7 +591,7 @@ sse_post_done(struct wk_conn *c)
 	m.data.len = hs->body_len;
 	if (memchr(hs->body, '\0', hs->body_len) != NULL)
 		reject(c, 400, "the body holds a NUL byte");
-	else if (wk_ipc_send(&m) != WSD_OK)
+	else if (wk_conn_ipc_busy() || wk_ipc_send(&m) != WSD_OK)
 		reject(c, 503, "the supervisor is unavailable");
 	else
 		sse_post_taken(c);
@@ -673,6 +688,23 @@ sse_post_begin(struct wk_conn *c, const char *q, size_t qlen)
 		sse_post_done(c);
 }
 
+/* HTTP/1.1 with one Host header (RFC 9112 3.2), or a 400 and 0. */
+static int
+http11_with_host(struct wk_conn *c)
+{
+	struct wk_hs *hs = c->hs;
+
+	if (hs->parser.http_major != 1 || hs->parser.http_minor < 1) {
+		reject(c, 400, "HTTP/1.1 is required");
+		return 0;
+	}
+	if (hs->h[H_HOST].len == 0 || hs->dup) {
+		reject(c, 400, "exactly one Host header is required");
+		return 0;
+	}
+	return 1;
+}
+
 static void
 check_request(struct wk_conn *c)
 {
@@ -695,6 +727,8 @@ check_request(struct wk_conn *c)
 		  memcmp(url, wk.cfg.echo_path, plen) == 0;
 	is_sse = wk.cfg.sse && plen == 4 && memcmp(url, "/sse", 4) == 0;
 	if (wk.cfg.sse && plen == 9 && memcmp(url, "/sse/send", 9) == 0) {
+		if (hs->parser.method == HTTP_POST && !http11_with_host(c))
+			return;
 		sse_post_begin(c, q, qlen);
 		return;
 	}
@@ -712,15 +746,8 @@ check_request(struct wk_conn *c)
 			      : "WebSocket upgrades use GET");
 		return;
 	}
-	if (hs->parser.http_major != 1 || hs->parser.http_minor < 1) {
-		reject(c, 400, "HTTP/1.1 is required");
+	if (!http11_with_host(c))
 		return;
-	}
-	/* RFC 9112 3.2: a request without Host, or with two, gets 400. */
-	if (hs->h[H_HOST].len == 0 || hs->dup) {
-		reject(c, 400, "exactly one Host header is required");
-		return;
-	}
 	if (is_sse) {
 		sse_request(c, q, qlen);
 		return;

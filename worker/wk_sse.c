@@ -24,6 +24,7 @@
 struct wk_sse {
 	char key[WK_SSE_KEY_LEN + 1];
 	char *token;   /* the cursor's resume token, or NULL */
+	char *fresh;   /* the welcome's token while a resume is due */
 	json_t *rooms; /* {ROOM: {"seq": N, "epoch": E}} */
 	json_t *want;  /* {ROOM: since} of subscribes with since that are out */
 	json_t *asked; /* a resume's rooms while it is out, or NULL */
@@ -31,6 +32,8 @@ struct wk_sse {
 	int resume_due; /* the request's cursor asks for a resume */
 	char *resume;	/* that resume, JSON text */
 	char *join;	/* the request's rooms=, decoded */
+	char *held;	/* POSTed input not taken yet (the client is paused) */
+	size_t nheld;
 };
 
 /* base64url without padding of in[0..n) into out (4 * n / 3 + 4 bytes). */
@@ -46,44 +49,6 @@ b64url(const unsigned char *in, size_t n, char *out)
 		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
 	out[len] = '\0';
 	return (size_t)len;
-}
-
-/* Decode base64url in[0..n) into a malloc'd NUL-terminated string;
- * NULL when it is not base64url or holds a NUL. */
-static char *
-unb64url(const char *in, size_t n)
-{
-	size_t padded = (n + 3) / 4 * 4, i;
-	unsigned char *tmp = malloc(padded + 1);
-	char *out = malloc(padded / 4 * 3 + 1);
-	int len;
-
-	if (tmp == NULL || out == NULL || n % 4 == 1)
-		goto bad;
-	for (i = 0; i < n; i++) {
-		char ch = in[i];
-
-		if (ch == '+' || ch == '/' || ch == '=')
-			goto bad; /* not the url alphabet */
-		tmp[i] = (unsigned char)(ch == '-'   ? '+'
-					 : ch == '_' ? '/'
-						     : ch);
-	}
-	for (; i < padded; i++)
-		tmp[i] = '=';
-	len = EVP_DecodeBlock((unsigned char *)out, tmp, (int)padded);
-	if (len < 0)
-		goto bad;
-	len -= (int)(padded - n); /* EVP_DecodeBlock counts the padding */
-	out[len] = '\0';
-	if (memchr(out, '\0', (size_t)len) != NULL)
-		goto bad;
-	free(tmp);
-	return out;
-bad:
-	free(tmp);
-	free(out);
-	return NULL;
 }
 
 struct wk_sse *
@@ -108,6 +73,8 @@ wk_sse_free(struct wk_sse *s)
 	if (s == NULL)
 		return;
 	free(s->token);
+	free(s->fresh);
+	free(s->held);
 	json_decref(s->rooms);
 	json_decref(s->want);
 	json_decref(s->asked);
@@ -165,36 +132,50 @@ wk_sse_unescape(const char *in, size_t len, char *out)
 	return (int)n;
 }
 
-/* A cursor's JSON, checked for shape; the resume it asks for, or NULL. */
+/*
+ * A cursor, {"t":TOKEN,"r":{ROOM:[SEQ,EPOCH]}}, checked for shape; the
+ * resume it asks for ({"type":"resume","token":T,"rooms":{ROOM:{"seq":N,
+ * "epoch":E}}}, which wk_client.c checks further), or NULL.
+ */
 static char *
-resume_of(const char *text)
+resume_of(const char *text, size_t len)
 {
-	json_t *c = json_loads(text, 0, NULL), *tok, *rooms, *r;
-	char *out = NULL;
+	json_t *c = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *tok = json_object_get(c, "t"), *rooms = json_object_get(c, "r");
+	json_t *r = NULL, *out = json_object(), *v;
+	const char *name;
+	char *text_out = NULL;
 
-	tok = json_object_get(c, "token");
-	rooms = json_object_get(c, "rooms");
-	if (json_is_string(tok) && (rooms == NULL || json_is_object(rooms)) &&
-	    (r = json_pack(
-		 "{s:s, s:O, s:o}", "type", "resume", "token", tok, "rooms",
-		 rooms ? json_incref(rooms) : json_object())) != NULL) {
-		out = json_dumps(r, JSON_COMPACT);
-		json_decref(r);
+	if (!json_is_string(tok) || (rooms != NULL && !json_is_object(rooms)) ||
+	    out == NULL)
+		goto done;
+	json_object_foreach (rooms, name, v) {
+		json_t *seq = json_array_get(v, 0), *ep = json_array_get(v, 1);
+
+		if (!json_is_array(v) || json_array_size(v) != 2 ||
+		    !json_is_integer(seq) || !json_is_string(ep) ||
+		    json_object_set_new(
+			out, name,
+			json_pack("{s:O, s:O}", "seq", seq, "epoch", ep)) != 0)
+			goto done;
 	}
+	r = json_pack("{s:s, s:O, s:O}", "type", "resume", "token", tok,
+		      "rooms", out);
+	text_out = r ? json_dumps(r, JSON_COMPACT) : NULL;
+done:
+	json_decref(r);
+	json_decref(out);
 	json_decref(c);
-	return out;
+	return text_out;
 }
 
 int
-wk_sse_set_request(struct wk_sse *s, const char *b64, size_t len,
+wk_sse_set_request(struct wk_sse *s, const char *cursor, size_t len,
 		   const char *rooms, size_t rlen)
 {
 	if (len > 0 && len <= WK_SSE_CURSOR_MAX) {
-		char *text = unb64url(b64, len);
-
-		s->resume = text ? resume_of(text) : NULL;
+		s->resume = resume_of(cursor, len);
 		s->resume_due = s->resume != NULL;
-		free(text);
 	}
 	if (rlen > 0) {
 		if ((s->join = malloc(rlen + 1)) == NULL)
@@ -230,12 +211,15 @@ wk_sse_token(struct wk_sse *s, const char *tok, size_t len, int welcome)
 {
 	char *t;
 
-	/* A resume is due: the welcome's token stands for a new session,
-	 * which the cursor must not name before the resume is answered. */
-	if (welcome && s->resume_due)
-		return;
 	if ((t = strndup(tok, len)) == NULL)
 		return;
+	/* A resume is due: the welcome's token stands for a new session,
+	 * which the cursor names only if the resume fails. */
+	if (welcome && s->resume_due) {
+		free(s->fresh);
+		s->fresh = t;
+		return;
+	}
 	free(s->token);
 	s->token = t;
 	s->dirty = 1;
@@ -262,14 +246,19 @@ set_pos(struct wk_sse *s, const char *room, json_int_t seq, const char *epoch)
 }
 
 void
-wk_sse_want(struct wk_sse *s, const char *room, size_t rlen, uint64_t since)
+wk_sse_want(struct wk_sse *s, const char *room, size_t rlen, int has_since,
+	    uint64_t since)
 {
 	char buf[256];
 	const char *k = key_of(buf, room, rlen);
 
-	if (k != NULL)
+	if (k == NULL)
+		return;
+	if (has_since)
 		json_object_set_new(s->want, k,
 				    json_integer((json_int_t)since));
+	else
+		json_object_del(s->want, k);
 }
 
 void
@@ -297,7 +286,10 @@ wk_sse_left(struct wk_sse *s, const char *room, size_t rlen)
 	char buf[256];
 	const char *k = key_of(buf, room, rlen);
 
-	if (k != NULL && json_object_del(s->rooms, k) == 0)
+	if (k == NULL)
+		return;
+	json_object_del(s->want, k);
+	if (json_object_del(s->rooms, k) == 0)
 		s->dirty = 1;
 }
 
@@ -335,14 +327,28 @@ wk_sse_resumed(struct wk_sse *s, const char *tok, size_t len, const char *rooms,
 	const char *name;
 
 	s->resume_due = 0;
+	free(s->fresh);
+	s->fresh = NULL;
 	wk_sse_token(s, tok, len, 0);
 	json_object_clear(s->rooms);
 	json_object_foreach (got, name, v) {
 		json_t *mine = json_object_get(s->asked, name);
-		json_t *seq = json_object_get(mine ? mine : v, "seq");
 		const char *ep = json_string_value(json_object_get(v, "epoch"));
+		const char *mep =
+		    json_string_value(json_object_get(mine, "epoch"));
+		json_int_t seq = json_integer_value(json_object_get(v, "seq"));
+		json_int_t mseq =
+		    json_integer_value(json_object_get(mine, "seq"));
 
-		set_pos(s, name, json_integer_value(seq), ep ? ep : "");
+		/* The client's seq, which the replay that follows moves
+		 * on, while it is within the room's epoch and not ahead of
+		 * it; else (nothing is replayed) the room's. */
+		if (mine != NULL &&
+		    (mep == NULL || mep[0] == '\0' ||
+		     (ep != NULL && strcmp(mep, ep) == 0)) &&
+		    mseq <= seq)
+			seq = mseq;
+		set_pos(s, name, seq, ep ? ep : "");
 	}
 	json_decref(got);
 	json_decref(s->asked);
@@ -353,30 +359,54 @@ wk_sse_resumed(struct wk_sse *s, const char *tok, size_t len, const char *rooms,
 void
 wk_sse_resume_failed(struct wk_sse *s)
 {
+	/* The stream goes on as the welcome's fresh session. */
+	if (s->fresh != NULL) {
+		free(s->token);
+		s->token = s->fresh;
+		s->fresh = NULL;
+		s->dirty = 1;
+	}
 	s->resume_due = 0;
 	json_decref(s->asked);
 	s->asked = NULL;
 }
 
-/* The cursor as an id line, "id: B64\n", malloc'd in *out; its length. */
+/* The cursor as an id line, "id: {...}\n" (ASCII: no line end), malloc'd
+ * in *out; its length. */
 static size_t
 id_line(struct wk_sse *s, char **out)
 {
-	json_t *c = json_pack("{s:s, s:O}", "token", s->token ? s->token : "",
-			      "rooms", s->rooms);
-	char *text = c ? json_dumps(c, JSON_COMPACT) : NULL;
-	size_t n = text ? strlen(text) : 0, len = 0;
-	char *line = text ? malloc(n / 3 * 4 + 16) : NULL;
+	json_t *c = json_object(), *r = json_object(), *v;
+	const char *name;
+	char *text = NULL, *line = NULL;
+	size_t n, len = 0;
 
-	if (line != NULL) {
+	if (c == NULL || r == NULL)
+		goto done;
+	json_object_foreach (s->rooms, name, v)
+		if (json_object_set_new(
+			r, name,
+			json_pack("[O, O]", json_object_get(v, "seq"),
+				  json_object_get(v, "epoch"))) != 0)
+			goto done;
+	if (json_object_set_new(c, "t",
+				json_string(s->token ? s->token : "")) != 0 ||
+	    json_object_set(c, "r", r) != 0)
+		goto done;
+	text = json_dumps(c, JSON_COMPACT | JSON_ENSURE_ASCII);
+	n = text ? strlen(text) : 0;
+	if (text != NULL && (line = malloc(n + 6)) != NULL) {
 		memcpy(line, "id: ", 4);
-		len = 4 + b64url((const unsigned char *)text, n, line + 4);
-		line[len++] = '\n';
+		memcpy(line + 4, text, n);
+		line[4 + n] = '\n';
+		len = n + 5;
 	}
+done:
 	free(text);
+	json_decref(r);
 	json_decref(c);
 	*out = line;
-	return line ? len : 0;
+	return len;
 }
 
 struct wk_buf *
@@ -428,4 +458,41 @@ wk_sse_comment(void)
 	if (b != NULL)
 		memcpy(b->data, ":\n\n", 3);
 	return b;
+}
+
+int
+wk_sse_hold(struct wk_sse *s, const char *p, size_t len, size_t max)
+{
+	char *b;
+
+	if (len == 0)
+		return WSD_OK;
+	if (s->nheld + len > max)
+		return WSD_EFULL;
+	if ((b = realloc(s->held, s->nheld + len)) == NULL)
+		return WSD_ENOMEM;
+	memcpy(b + s->nheld, p, len);
+	s->held = b;
+	s->nheld += len;
+	return WSD_OK;
+}
+
+const char *
+wk_sse_held(const struct wk_sse *s, size_t *len)
+{
+	*len = s->nheld;
+	return s->held;
+}
+
+void
+wk_sse_take_held(struct wk_sse *s, size_t n)
+{
+	if (n >= s->nheld) {
+		free(s->held);
+		s->held = NULL;
+		s->nheld = 0;
+		return;
+	}
+	memmove(s->held, s->held + n, s->nheld - n);
+	s->nheld -= n;
 }

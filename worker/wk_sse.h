@@ -5,10 +5,10 @@
  *
  * The cursor is what a reconnecting EventSource needs to come back
  * without loss: the newest resume token and, for each room, the last seq
- * sent and the room's epoch. It is the event id (base64url of the JSON
- * {"token":T,"rooms":{ROOM:{"seq":N,"epoch":E}}}, the fields of a
- * `resume`), written on each event after which it changed, so that the
- * browser's Last-Event-ID is always the cursor of the last event it got.
+ * sent and the room's epoch. It is the event id (the ASCII JSON
+ * {"t":TOKEN,"r":{ROOM:[SEQ,EPOCH]}}, the fields of a `resume`), written
+ * on each event after which it changed, so that the browser's
+ * Last-Event-ID is always the cursor of the last event it got.
  * Nothing here touches a socket or the connection: wk_client.c tells it
  * what happened, wk_deflate.c and wk_conn.c ask it for events.
  */
@@ -43,7 +43,7 @@ int wk_sse_key_is(const struct wk_sse *s, const char *k, size_t len);
  * A cursor that does not decode is dropped (the stream starts a fresh
  * session). Returns WSD_OK or WSD_ENOMEM.
  */
-int wk_sse_set_request(struct wk_sse *s, const char *b64, size_t len,
+int wk_sse_set_request(struct wk_sse *s, const char *cursor, size_t len,
 		       const char *rooms, size_t rlen);
 
 /* The `resume` message (JSON text, malloc'd) the request's cursor asks
@@ -55,12 +55,12 @@ char *wk_sse_take_resume(struct wk_sse *s);
 char *wk_sse_take_rooms(struct wk_sse *s);
 
 /* What changes the cursor (wk_client.c): the welcome's or a shutdown's
- * token (a welcome's only when no resume is due), a subscribe with since
- * that is out, its answer, an unsubscribe, a delivery, a resume that is
- * out (asked: its rooms, {ROOM:{"seq":N,"epoch":E}}), its answer or its
- * failure. */
+ * token (a welcome's, while a resume is due, only if the resume fails), a
+ * subscribe that is out (with since or without), its answer, an
+ * unsubscribe, a delivery, a resume that is out (asked: its rooms,
+ * {ROOM:{"seq":N,"epoch":E}}), its answer or its failure. */
 void wk_sse_token(struct wk_sse *s, const char *tok, size_t len, int welcome);
-void wk_sse_want(struct wk_sse *s, const char *room, size_t rlen,
+void wk_sse_want(struct wk_sse *s, const char *room, size_t rlen, int has_since,
 		 uint64_t since);
 void wk_sse_joined(struct wk_sse *s, const char *room, size_t rlen,
 		   uint64_t seq, const char *epoch, size_t elen);
@@ -78,6 +78,16 @@ void wk_sse_resume_failed(struct wk_sse *s);
  * per line of it). One reference; NULL when out of memory.
  */
 struct wk_buf *wk_sse_event(struct wk_sse *s, const char *text, size_t len);
+
+/*
+ * POSTed input that waits while its client is paused (wk_client.c): held
+ * adds p[0..len) after what waits (WSD_OK; WSD_EFULL past max bytes in
+ * all, WSD_ENOMEM), held gives what waits, take_held drops its first n
+ * bytes once taken.
+ */
+int wk_sse_hold(struct wk_sse *s, const char *p, size_t len, size_t max);
+const char *wk_sse_held(const struct wk_sse *s, size_t *len);
+void wk_sse_take_held(struct wk_sse *s, size_t n);
 
 /* A heartbeat: a comment line, which EventSource ignores. */
 struct wk_buf *wk_sse_comment(void);

@@ -31,6 +31,9 @@ wk_stream_open(struct wk_conn *c)
 		c->msgs_in++;
 		wk_client_on_text(c, (const uint8_t *)resume, strlen(resume));
 		free(resume);
+		/* Refused before it reached the supervisor. */
+		if (!c->resuming)
+			wk_sse_resume_failed(c->sse);
 	}
 	if (c->state == WK_OPEN && !c->resuming)
 		wk_stream_settled(c);
@@ -67,8 +70,6 @@ wk_stream_settled(struct wk_conn *c)
 void
 wk_stream_input(struct wk_conn *c, const struct proto_msg *m)
 {
-	const char *p = m->data.p, *end = p + m->data.len;
-
 	if (c->sse == NULL || c->state != WK_OPEN ||
 	    !wk_sse_key_is(c->sse, m->token.p, m->token.len)) {
 		log_debug("sse_input_refused", "conn=%llu",
@@ -76,27 +77,6 @@ wk_stream_input(struct wk_conn *c, const struct proto_msg *m)
 		return;
 	}
 	c->last_rx = ev_now(wk.loop);
-	while (p < end && c->state == WK_OPEN) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *e = nl ? nl : end;
-		size_t len;
-
-		while (e > p && (e[-1] == '\r' || e[-1] == ' '))
-			e--;
-		len = (size_t)(e - p);
-		if (len > wk.cfg.max_message_bytes) {
-			wk_conn_close(c, 1009, "message too big");
-			break;
-		}
-		if (len > 0) {
-			c->msgs_in++;
-			wk.tot[PROTO_TOT_MSGS_IN]++;
-			wk_mark_stats(c);
-			if (wk_conn_charge(c, len) != WSD_OK)
-				break;
-			wk_client_on_text(c, (const uint8_t *)p, len);
-		}
-		p = nl ? nl + 1 : end;
-	}
+	wk_client_sse_input(c, m->data.p, m->data.len);
 	wk_conn_settle(c);
 }

@@ -30,6 +30,8 @@ const DEFAULTS = {
 
 let idCounter = 0;
 
+const utf8 = new TextEncoder();
+
 /**
  * The SSE fallback with the part of the WebSocket interface the client
  * uses (readyState, send, close, onopen, onmessage, onerror, onclose), so
@@ -83,10 +85,13 @@ export class SseSocket {
         const { value, done } = await reader.read();
         if (done) break;
         buf += decoder.decode(value, { stream: true });
+        /* Lines end in LF (wsd never sends a CR; one before the LF, as a
+         * proxy might write, is dropped). */
+        let from = 0;
         let i;
-        while ((i = buf.search(/\r\n|\r|\n/)) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(buf[i] === '\r' && buf[i + 1] === '\n' ? i + 2 : i + 1);
+        while ((i = buf.indexOf('\n', from)) >= 0) {
+          const line = buf.slice(from, i > from && buf[i - 1] === '\r' ? i - 1 : i);
+          from = i + 1;
           if (line === '') {
             if (data.length) this._event(data.join('\n'));
             data = [];
@@ -96,6 +101,7 @@ export class SseSocket {
             data.push(line.slice(line[5] === ' ' ? 6 : 5));
           }
         }
+        buf = buf.slice(from);
       }
     } catch (e) {
       /* aborted, or the connection broke */
@@ -133,27 +139,37 @@ export class SseSocket {
 
   async _pump() {
     if (this.posting || !this.out.length || this.key === undefined || this.readyState !== 1) return;
+    /* Sized in UTF-8 bytes, as the server counts them. */
+    const bytes = (t) => utf8.encode(t).length;
     const batch = [this.out.shift()];
-    let size = batch[0].length;
-    while (this.out.length && size + 1 + this.out[0].length <= this.maxBytes) {
-      size += 1 + this.out[0].length;
+    let size = bytes(batch[0]);
+    if (size > this.maxBytes) {
+      /* What a WebSocket would be closed with for it. */
+      this._end(1009, 'message too big');
+      return;
+    }
+    while (this.out.length && size + 1 + bytes(this.out[0]) <= this.maxBytes) {
+      size += 1 + bytes(this.out[0]);
       batch.push(this.out.shift());
     }
     this.posting = true;
     const to = new URL('/sse/send', this.url);
     to.searchParams.set('conn', String(this.conn));
     to.searchParams.set('key', this.key);
-    let ok = false;
+    let status = 0;
     try {
       const res = await this.fetch(to.href, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: batch.join('\n'), cache: 'no-store' });
-      ok = res.status === 202;
+      status = res.status;
       await res.text().catch(() => '');
     } catch (e) {
-      ok = false;
+      status = 0;
     }
     this.posting = false;
-    if (!ok) {
-      this._end(1006, 'a POST to /sse/send failed');
+    if (status !== 202) {
+      /* Not taken: the stream ends, and the client resends after it
+       * reconnected. A body the server refuses as a WebSocket would
+       * refuse the message ends it with that close code. */
+      this._end(status === 413 ? 1009 : status === 400 ? 1007 : 1006, `a POST to /sse/send got ${status || 'no answer'}`);
       return;
     }
     this._pump();

@@ -12,9 +12,15 @@
  *   - Last-Event-ID (and last_event_id=): a stream opened again with the
  *     last event id it got is resumed and gets what was published
  *     meanwhile, each once, in order, then live messages;
+ *   - a refused resume: the stream goes on as the new session, and its
+ *     cursor says so; a stream in 20 rooms comes back with its cursor;
  *   - heartbeats as comments, a kick as a final "close" event, 401 and 403
- *     as on a WebSocket, 404 for both paths when `sse` is off;
- *   - the library with `transport: 'sse'`, and with 'auto' against a
+ *     as on a WebSocket (a same-origin GET without Origin passes), 404
+ *     for both paths when `sse` is off;
+ *   - the send rate: what a paused stream POSTs waits, in order, and
+ *     past twice max_message_bytes the stream is closed with 4002;
+ *   - the library with `transport: 'sse'` (its POSTs sized in UTF-8
+ *     bytes), and with 'auto' against a
  *     daemon that is down at first: it alternates WebSocket and SSE until
  *     one opens, then keeps that one.
  */
@@ -241,6 +247,39 @@ describe('SSE fallback: the stream and POST /sse/send', () => {
     assert.equal(s4.msgs('resumed').length, 0);
   });
 
+  it('after a refused resume, the cursor names the new session: the next reconnect loses nothing', T, async () => {
+    const s1 = open('/sse?rooms=refused', { 'Last-Event-ID': '{"t":"v1.bogus","r":{}}' });
+    await s1.next((m) => m.type === 'error' && m.code === 'resume_failed', 'resume_failed');
+    await s1.next((m) => m.type === 'subscribed' && m.room === 'refused', 'rooms= joined');
+    await adminPublish(d, 'refused', 1);
+    await s1.next((m) => m.type === 'message', 'message 1');
+    const id = s1.lastId;
+    assert.equal(JSON.parse(id).t, s1.msgs('welcome')[0].resume_token);
+    s1.close();
+    await waitFor(() => d.ctl(['conns', '--room', 'refused']).conns.length === 0, { what: 'the first stream gone' });
+    await adminPublish(d, 'refused', 2);
+    const s2 = open('/sse?rooms=refused', { 'Last-Event-ID': id });
+    await s2.next((m) => m.type === 'resumed', 'resumed');
+    await s2.next((m) => m.type === 'message' && m.seq === 2, 'message 2');
+    assert.deepEqual(s2.msgs('message').map((m) => m.seq), [2]);
+  });
+
+  it('keeps the cursor of a stream in 20 rooms small enough to come back with', T, async () => {
+    const rooms = Array.from({ length: 20 }, (_, i) => `many-${String(i).padStart(2, '0')}-${'x'.repeat(12)}`);
+    const s1 = open(`/sse?rooms=${rooms.join(',')}`);
+    await waitFor(() => s1.msgs('subscribed').length === 20, { what: '20 rooms joined' });
+    await adminPublish(d, rooms[7], 'hi');
+    await s1.next((m) => m.type === 'message', 'the message');
+    assert.ok(s1.lastId.length < 1200, `the id is ${s1.lastId.length} bytes`);
+    assert.match(s1.lastId, /^[\x20-\x7e]+$/, 'ASCII');
+    s1.close();
+    await waitFor(() => d.ctl(['conns', '--room', rooms[0]]).conns.length === 0, { what: 'gone' });
+    const s2 = open(`/sse?rooms=${rooms.join(',')}`, { 'Last-Event-ID': s1.lastId });
+    const r = await s2.next((m) => m.type === 'resumed', 'resumed');
+    assert.equal(Object.keys(r.rooms).filter((n) => n.startsWith('many-')).length, 20);
+    assert.equal(s2.msgs('subscribed').length, 0);
+  });
+
   it('ends a kicked stream with a close event', T, async () => {
     const s = open('/sse');
     const w = await s.next((m) => m.type === 'welcome', 'the welcome');
@@ -269,6 +308,14 @@ describe('SSE fallback: refusals and the switch', () => {
     assert.equal((await get('/sse')).status, 401);
     assert.equal((await get('/sse?token=garbage')).status, 401);
     assert.equal((await get('/sse', 'https://evil.example')).status, 403);
+    /* A same-origin GET from a browser carries no Origin: it passes. */
+    const t0 = mintToken(SECRET, { sub: 'bob', exp: Math.floor(Date.now() / 1000) + 60 });
+    const same = new Stream(d.port, `/sse?token=${t0}`);
+    try {
+      assert.equal((await same.opened).statusCode, 200);
+    } finally {
+      same.close();
+    }
     const token = mintToken(SECRET, { sub: 'alice', exp: Math.floor(Date.now() / 1000) + 60 });
     const s = new Stream(d.port, `/sse?token=${token}`, { Origin: 'https://ok.example' });
     try {
@@ -288,15 +335,70 @@ describe('SSE fallback: refusals and the switch', () => {
   });
 });
 
+describe('SSE fallback: POSTed messages and the send rate', () => {
+  let d;
+  const streams = [];
+  before(async () => {
+    d = await startWsd({ workers: 1, config: { limits: { rate_msgs: 5, rate_msgs_burst: 5, max_message_bytes: 4096 } } });
+  });
+  after(async () => {
+    for (const s of streams) s.close();
+    if (d) await stopCleanly(d);
+  });
+
+  it('holds what a paused stream POSTs until the resume, in order', T, async () => {
+    const s = new Stream(d.port, '/sse');
+    streams.push(s);
+    const w = await s.next((m) => m.type === 'welcome', 'the welcome');
+    const body = Array.from({ length: 20 }, (_, i) => `{"type":"publish","room":"paced","data":${i},"id":"p${i}"}`).join('\n');
+    assert.ok(body.length <= 4096);
+    assert.equal((await post(d.port, w, body)).status, 202);
+    await sleep(300);
+    assert.ok(s.msgs('ack').length <= 8, `${s.msgs('ack').length} taken in 300 ms at 5 a second`);
+    await s.next((m) => m.type === 'flow' && m.state === 'pause', 'paused');
+    await waitFor(() => s.msgs('ack').length === 20, { timeoutMs: 15000, what: 'all 20 acked' });
+    assert.deepEqual(s.msgs('ack').map((a) => a.id), Array.from({ length: 20 }, (_, i) => `p${i}`));
+    assert.deepEqual(s.msgs('ack').map((a) => a.seq), Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.ok(s.msgs('flow').some((m) => m.state === 'resume'));
+  });
+
+  it('closes with 4002 a stream that POSTs on past what may wait', T, async () => {
+    const s = new Stream(d.port, '/sse');
+    streams.push(s);
+    const w = await s.next((m) => m.type === 'welcome', 'the welcome');
+    const line = `{"type":"ping","pad":"${'x'.repeat(80)}"}`;
+    const body = Array.from({ length: 35 }, () => line).join('\n');
+    assert.ok(body.length <= 4096);
+    for (let i = 0; i < 4; i++) assert.equal((await post(d.port, w, body)).status, 202);
+    const c = await s.next((m) => m.type === 'close', 'the close event');
+    assert.equal(c.code, 4002);
+  });
+});
+
 describe('the library with transport: sse', () => {
   let d;
   let WsdClient;
   before(async () => {
     ({ WsdClient } = await import(path.join(__dirname, '..', '..', 'clients', 'js', 'wsd-client.js')));
-    d = await startWsd({ workers: 2, config: { sessions: { keys: KEYS } } });
+    d = await startWsd({ workers: 2, config: { sessions: { keys: KEYS }, limits: { max_message_bytes: 4096 } } });
   });
   after(async () => {
     if (d) await stopCleanly(d);
+  });
+
+  it('sizes its POSTs in UTF-8 bytes: non-ASCII publishes go through without a reconnect', T, async () => {
+    const c = new WsdClient(d.url, { WebSocket, transport: 'sse' });
+    let drops = 0;
+    c.on('state', (st) => (drops += st === 'disconnected' ? 1 : 0));
+    try {
+      await waitFor(() => c.state === 'connected', { what: 'connected' });
+      /* 2,400 bytes each (1,200 characters): one a POST of 4,096. */
+      const acks = await Promise.all(Array.from({ length: 8 }, () => c.publish('utf8', 'é'.repeat(1200))));
+      assert.equal(new Set(acks.map((a) => a.seq)).size, 8);
+      assert.equal(drops, 0, 'no reconnect');
+    } finally {
+      c.close();
+    }
   });
 
   it('subscribes, publishes and gets its ack without a WebSocket', T, async () => {

@@ -2,7 +2,8 @@
  * test_sse.c: an event stream's state (worker/wk_sse.h): the send key,
  * events and their data lines, the cursor as the id of the events after
  * which it changed, and a cursor read back from Last-Event-ID becoming
- * the resume it stands for; the rooms= list and its escapes.
+ * the resume it stands for (after a refused resume, in a new epoch, after
+ * a refused subscribe); the rooms= list and its escapes; held input.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -177,7 +178,7 @@ test_since_and_resume(void **state)
 	(void)state;
 	/* A subscribe with since 3 to a room at 10: the client has only 3
 	 * until the replay moves it on. */
-	wk_sse_want(s, "log", 3, 3);
+	wk_sse_want(s, "log", 3, 1, 3);
 	wk_sse_joined(s, "log", 3, 10, "e", 1);
 	ev = event(s, "{}");
 	id = id_of(ev);
@@ -226,11 +227,13 @@ test_bad_cursors(void **state)
 {
 	static const char *const bad[] = {
 	    "not a cursor",
-	    "e30",				/* {} : no token */
-	    "eyJ0b2tlbiI6MX0",			/* {"token":1} */
-	    "eyJ0b2tlbiI6IngiLCJyb29tcyI6W119", /* rooms a list */
-	    "a",				/* a length no base64 has */
-	    "ab+/",				/* the other alphabet */
+	    "{}",			       /* no token */
+	    "{\"t\":1}",		       /* not a string */
+	    "{\"t\":\"x\",\"r\":[]}",	       /* rooms a list */
+	    "{\"t\":\"x\",\"r\":{\"a\":[1]}}", /* no epoch */
+	    "{\"t\":\"x\",\"r\":{\"a\":[\"1\",\"e\"]}}",
+	    "{\"t\":\"x\",\"t\":\"y\"}", /* twice */
+	    "{\"t\":\"x\"",		 /* cut short */
 	};
 	struct wk_sse *s;
 	size_t i;
@@ -283,6 +286,124 @@ test_rooms_list(void **state)
 	assert_int_equal(wk_sse_unescape("", 0, out), 0);
 }
 
+static void
+test_resume_refused(void **state)
+{
+	struct wk_sse *s = wk_sse_new();
+	static const char cur[] = "{\"t\":\"old\",\"r\":{\"a\":[4,\"e1\"]}}";
+	char *ev, *id;
+	json_t *r;
+
+	(void)state;
+	assert_int_equal(wk_sse_set_request(s, cur, strlen(cur), NULL, 0),
+			 WSD_OK);
+	free(wk_sse_take_resume(s));
+	wk_sse_token(s, "fresh", 5, 1);
+	wk_sse_resume_failed(s);
+	/* The stream goes on as the welcome's session: its token. */
+	ev = event(s, "{}");
+	id = id_of(ev);
+	r = resume_from(id);
+	assert_string_equal(json_string_value(json_object_get(r, "token")),
+			    "fresh");
+	json_decref(r);
+	free(id);
+	free(ev);
+	wk_sse_free(s);
+}
+
+static void
+test_resumed_in_a_new_epoch(void **state)
+{
+	struct wk_sse *s = wk_sse_new();
+	json_t *asked, *r, *rooms;
+	char *ev, *id;
+	static const char got[] = "{\"a\":{\"seq\":3,\"epoch\":\"new\"},"
+				  "\"b\":{\"seq\":5,\"epoch\":\"same\"},"
+				  "\"c\":{\"seq\":2,\"epoch\":\"same\"}}";
+
+	(void)state;
+	/* a: the epoch changed (nothing replayed); b: the client is at 4 of
+	 * 5 (the replay moves it on); c: the client is ahead (nothing
+	 * replayed). */
+	asked = json_pack("{s:{s:i, s:s}, s:{s:i, s:s}, s:{s:i, s:s}}", "a",
+			  "seq", 100, "epoch", "old", "b", "seq", 4, "epoch",
+			  "same", "c", "seq", 9, "epoch", "same");
+	wk_sse_resuming(s, asked);
+	json_decref(asked);
+	wk_sse_resumed(s, "tok", 3, got, strlen(got));
+	ev = event(s, "{}");
+	id = id_of(ev);
+	r = resume_from(id);
+	rooms = json_object_get(r, "rooms");
+	assert_int_equal(json_integer_value(json_object_get(
+			     json_object_get(rooms, "a"), "seq")),
+			 3);
+	assert_string_equal(json_string_value(json_object_get(
+				json_object_get(rooms, "a"), "epoch")),
+			    "new");
+	assert_int_equal(json_integer_value(json_object_get(
+			     json_object_get(rooms, "b"), "seq")),
+			 4);
+	assert_int_equal(json_integer_value(json_object_get(
+			     json_object_get(rooms, "c"), "seq")),
+			 2);
+	json_decref(r);
+	free(id);
+	free(ev);
+	wk_sse_free(s);
+}
+
+static void
+test_want_cleared(void **state)
+{
+	struct wk_sse *s = wk_sse_new();
+	char *ev, *id;
+	json_t *r;
+
+	(void)state;
+	/* A subscribe with since that was refused, then one without: the
+	 * room starts at its seq, not at the old since. */
+	wk_sse_want(s, "r", 1, 1, 2);
+	wk_sse_want(s, "r", 1, 0, 0);
+	wk_sse_joined(s, "r", 1, 8, "e", 1);
+	ev = event(s, "{}");
+	id = id_of(ev);
+	r = resume_from(id);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+		json_object_get(json_object_get(r, "rooms"), "r"), "seq")),
+	    8);
+	json_decref(r);
+	free(id);
+	free(ev);
+	wk_sse_free(s);
+}
+
+static void
+test_hold(void **state)
+{
+	struct wk_sse *s = wk_sse_new();
+	const char *p;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(wk_sse_hold(s, "abc", 3, 8), WSD_OK);
+	assert_int_equal(wk_sse_hold(s, "defgh", 5, 8), WSD_OK);
+	assert_int_equal(wk_sse_hold(s, "i", 1, 8), WSD_EFULL);
+	p = wk_sse_held(s, &len);
+	assert_int_equal(len, 8);
+	assert_memory_equal(p, "abcdefgh", 8);
+	wk_sse_take_held(s, 3);
+	p = wk_sse_held(s, &len);
+	assert_int_equal(len, 5);
+	assert_memory_equal(p, "defgh", 5);
+	wk_sse_take_held(s, 5);
+	wk_sse_held(s, &len);
+	assert_int_equal(len, 0);
+	wk_sse_free(s);
+}
+
 int
 main(void)
 {
@@ -293,6 +414,10 @@ main(void)
 	    cmocka_unit_test(test_since_and_resume),
 	    cmocka_unit_test(test_bad_cursors),
 	    cmocka_unit_test(test_rooms_list),
+	    cmocka_unit_test(test_resume_refused),
+	    cmocka_unit_test(test_resumed_in_a_new_epoch),
+	    cmocka_unit_test(test_want_cleared),
+	    cmocka_unit_test(test_hold),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
