@@ -45,7 +45,9 @@ let idCounter = 0;
 export class SseSocket {
   constructor(wsUrl, protocol, options = {}) {
     this.readyState = 0;
-    this.fetch = options.fetch || globalThis.fetch;
+    /* A browser's fetch must be called on the window, not as a method
+     * of this object ("Illegal invocation"). */
+    this.fetch = options.fetch || globalThis.fetch.bind(globalThis);
     const u = new URL(wsUrl);
     u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
     const base = options.sseUrl ? new URL(options.sseUrl) : new URL('/sse', u);
