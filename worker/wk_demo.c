@@ -207,7 +207,7 @@ const char wk_demo_html[] =
     "  for (const ch of user) h = (h * 31 + ch.codePointAt(0)) >>> 0;\n"
     "  const el = document.createElement('span');\n"
     "  el.className = 'avatar';\n"
-    "  el.style.background = `hsl(${h % 360} 55% 45%)`;\n"
+    "  el.style.background = user === 'server' \? '#6b7280' : `hsl(${h % 360} 55% 45%)`;\n"
     "  el.textContent = (label.trim()[0] || '\?').toUpperCase();\n"
     "  return el;\n"
     "}\n"

@@ -16,6 +16,9 @@
  *     connection, still in #lobby, with every message published meanwhile
  *     exactly once (alice's pending message too, sent again by the
  *     library with the same id), and chat again both ways;
+ *   - the daemon is drained and started again on the same port and state
+ *     (with a new demo key): both pages mint new names, resume, and show
+ *     what was published after the restart;
  *   - the page loads nothing from anywhere but its own listener;
  *   - against a daemon with allow_anonymous off, "join anonymously" ends
  *     in a visible refusal hint (401), and so does a name (no demo
@@ -92,7 +95,7 @@ function launch() {
   return chromium.launchServer({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 }
 
-describe('the demo page in headless Chromium: two people chat through a worker kill', () => {
+describe('the demo page in headless Chromium: two people chat through a worker kill and a restart', () => {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsd-e2e-demo-'));
   let d;
   let server;
@@ -100,16 +103,19 @@ describe('the demo page in headless Chromium: two people chat through a worker k
   const pages = {};
   const requests = [];
 
+  const config = {
+    state_dir: stateDir,
+    sessions: { keys: KEYS },
+    replay: { size: 512 },
+    presence: { query: ['*'], announce: ['*'] },
+    drain: { spread_ms: 300 },
+  };
+
+  let port; /* the client listener's, kept across the restart */
+
   before(async () => {
-    d = await startWsd({
-      workers: 2,
-      config: {
-        state_dir: stateDir,
-        sessions: { keys: KEYS },
-        replay: { size: 512 },
-        presence: { query: ['*'], announce: ['*'] },
-      },
-    });
+    d = await startWsd({ workers: 2, config });
+    port = d.port;
     server = await launch();
     trackPid(server.process().pid);
     browser = await chromium.connect(server.wsEndpoint());
@@ -142,7 +148,7 @@ describe('the demo page in headless Chromium: two people chat through a worker k
     await adminPublish(d.adminPort, 'lobby', { text: 'welcome to the lobby' });
     await adminPublish(d.adminPort, 'lobby', { text: 'be nice' });
     for (const [name, page] of Object.entries(pages)) {
-      const res = await page.goto(`http://127.0.0.1:${d.port}/`);
+      const res = await page.goto(`http://127.0.0.1:${port}/`);
       assert.equal(res.status(), 200);
       assert.match(res.headers()['content-type'], /^text\/html/);
       await page.waitForSelector('#login', { state: 'visible' });
@@ -199,6 +205,7 @@ describe('the demo page in headless Chromium: two people chat through a worker k
     await pages.alice.waitForSelector('#messages li.msg.pending', { timeout: 3000 });
     await sleep(300);
     assert.equal((await shownMessages(pages.alice)).filter((m) => m.pending).length, 1, 'one message pending');
+    await pages.alice.screenshot({ path: path.join(ARTIFACTS, 'demo-pending.png') });
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     const meanwhile = [];
     for (let i = 1; i <= 5; i++) {
@@ -244,8 +251,36 @@ describe('the demo page in headless Chromium: two people chat through a worker k
     await pages.bob.screenshot({ path: path.join(ARTIFACTS, 'demo-after-recovery-bob.png') });
   });
 
+  it('after a restart (drain, then a new daemon on the same port and state), both come back with fresh names', T, async () => {
+    for (const page of Object.values(pages)) await recordStates(page);
+    const old = d;
+    d = null;
+    await old.stop();
+    /* The new daemon draws another demo key: the pages' tokens get 401,
+     * and the library asks the page for new ones. */
+    d = await startWsd({ workers: 2, config: { ...config, listen: `127.0.0.1:${port}` } });
+    await adminPublish(d.adminPort, 'lobby', { text: 'published after the restart' });
+    for (const [name, page] of Object.entries(pages)) {
+      await waitShown(page, 'server', 'published after the restart', `${name} after the restart`);
+      await waitConnected(page, `${name} after the restart`);
+      const states = await page.evaluate(() => window.seenStates);
+      assert.ok(states.includes('reconnecting'), `${name} showed the restart: ${states}`);
+      await page.waitForSelector('#rooms li.active.joined[data-room="lobby"]', { timeout: 2000 });
+    }
+    const users = d.ctl(['conns', '--limit', '1000']).conns.map((c) => c.user).sort();
+    assert.deepEqual(users, ['demo:alice', 'demo:bob']);
+    await say(pages.bob, 'bob after the restart');
+    await waitShown(pages.alice, 'bob', 'bob after the restart', "alice's page after the restart");
+    for (const [name, page] of Object.entries(pages)) {
+      const shown = await shownMessages(page);
+      for (const text of ['hello from alice', 'alice is back', 'published after the restart', 'bob after the restart'])
+        assert.equal(count(shown, text), 1, `${name} shows "${text}" ${count(shown, text)} times`);
+    }
+    await pages.alice.screenshot({ path: path.join(ARTIFACTS, 'demo-after-restart.png') });
+  });
+
   it('fetched nothing but its own listener', T, async () => {
-    const origin = `http://127.0.0.1:${d.port}/`;
+    const origin = `http://127.0.0.1:${port}/`;
     assert.ok(requests.some((u) => u === `${origin}wsd-client.js`), 'the page imported /wsd-client.js');
     assert.ok(requests.some((u) => u === `${origin}demo/token`), 'the page asked for a demo token');
     for (const u of requests) assert.ok(u.startsWith(origin), u);
