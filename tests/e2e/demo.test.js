@@ -22,7 +22,11 @@
  *   - the page loads nothing from anywhere but its own listener;
  *   - against a daemon with allow_anonymous off, "join anonymously" ends
  *     in a visible refusal hint (401), and so does a name (no demo
- *     tokens there).
+ *     tokens there);
+ *   - against a full daemon (limits.max_connections 1) a second page says
+ *     the server does not take it (503) while it retries; a kick with
+ *     4502 stops the first page with the reason; the second then gets in
+ *     (and, presence being off there, says so and still chats).
  *
  * Screenshots go to tests/artifacts/demo-*.png.
  */
@@ -75,6 +79,12 @@ async function waitConnected(page, what) {
   await page.waitForSelector('#conn-state[data-state="connected"]', { timeout: 10000 }).catch((e) => {
     throw new Error(`${what}: not connected: ${e.message}`);
   });
+}
+
+/* The name the page shows for the anonymous user of its pill's title. */
+function displayedAnon(title) {
+  const user = / user (anon-[0-9a-f]{16})$/.exec(title)[1];
+  return `guest ${user.slice(-4)}`;
 }
 
 async function say(page, text) {
@@ -323,5 +333,55 @@ describe('the demo page against a daemon that refuses anonymous clients', () => 
     await named.click('#join-named');
     await named.waitForSelector('#conn-state[data-state="closed"]', { timeout: 15000 });
     assert.match(await named.textContent('#hint'), /does not hand out names/);
+  });
+});
+
+describe('the demo page at a full daemon, and kicked for good', () => {
+  let d;
+  let server;
+  let browser;
+
+  before(async () => {
+    d = await startWsd({ workers: 1, config: { limits: { max_connections: 1 } } });
+    server = await launch();
+    trackPid(server.process().pid);
+    browser = await chromium.connect(server.wsEndpoint());
+  });
+  after(async () => {
+    if (browser) await browser.close().catch(() => {});
+    if (server) await server.close().catch(() => {});
+    if (d) await d.stop();
+  });
+
+  it('says when the server is full (503), and when it closed the connection with 4502', T, async () => {
+    const first = await browser.newPage();
+    await first.goto(`http://127.0.0.1:${d.port}/`);
+    await first.click('#join-anon');
+    await waitConnected(first, 'the first page');
+    const second = await browser.newPage();
+    await second.goto(`http://127.0.0.1:${d.port}/`);
+    await second.click('#join-anon');
+    await second.waitForFunction(() => /429 or 503/.test(document.getElementById('hint').textContent), null, { timeout: 15000 });
+    assert.notEqual(await second.getAttribute('#conn-state', 'data-state'), 'connected');
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await second.screenshot({ path: path.join(ARTIFACTS, 'demo-full.png') });
+
+    const conn = await first.getAttribute('#conn-state', 'data-conn');
+    d.ctl(['kick', '--conn', conn, '--code', '4502', '--reason', 'banned']);
+    await first.waitForSelector('#conn-state[data-state="closed"]', { timeout: 10000 });
+    const hint = await first.textContent('#hint');
+    assert.match(hint, /4502: you are banned/);
+    assert.match(hint, /banned/);
+    assert.equal(await first.isDisabled('#send'), true, 'no sending once closed for good');
+    /* The place is free: the second page gets in and the hint goes. */
+    await waitConnected(second, 'the second page');
+    await second.waitForFunction(() => document.getElementById('hint').textContent === '', null, { timeout: 5000 }).catch(async () => {
+      throw new Error(`the hint stays: ${await second.textContent('#hint')}`);
+    });
+    /* presence.query is empty here: the member list says so, and the room works. */
+    assert.match(await second.textContent('#members-note'), /presence\.query/);
+    await second.waitForSelector('#rooms li.active.joined[data-room="lobby"]', { timeout: 2000 });
+    await say(second, 'in at last');
+    await waitShown(second, displayedAnon(await second.getAttribute('#conn-state', 'title')), 'in at last', 'the second page');
   });
 });
