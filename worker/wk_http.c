@@ -327,12 +327,14 @@ reject(struct wk_conn *c, int status, const char *why)
 /*
  * Answer a plain HTTP request with status, a body of type (both
  * borrowed; the body is copied into the send queue) and cache (the
- * Cache-Control value), and close once it is written.
+ * Cache-Control value), and close once it is written. A POST is shut for
+ * reading too, as a rejection is: its body has been read whole.
  */
 static void
 answer(struct wk_conn *c, int status, const char *type, const char *cache,
        const char *body, size_t len)
 {
+	int post = c->hs != NULL && c->hs->post != POST_NONE;
 	char head[320];
 	int n;
 
@@ -347,7 +349,8 @@ answer(struct wk_conn *c, int status, const char *type, const char *cache,
 	hs_free(c->hs);
 	c->hs = NULL;
 	wk_conn_end(c);
-	c->io_ops->shutdown(c, SHUT_RD);
+	if (post)
+		c->io_ops->shutdown(c, SHUT_RD);
 }
 
 /* A POST /demo/token refused with status: {"error": why}. */
