@@ -9,7 +9,7 @@
  *     names get 400 with a JSON error; the token is never logged;
  *   - a token with kid "demo" that the daemon's demo key did not sign for
  *     that sub (a forged sub, another key, another daemon's demo key, as
- *     after a restart) is refused with 401;
+ *     after a restart) is refused with 401, and a reload keeps the key;
  *   - with demo_page off, or anonymous clients off, POST /demo/token is
  *     404 (and with demo_page off, so is the library).
  */
@@ -174,6 +174,16 @@ describe('POST /demo/token and GET /wsd-client.js', () => {
     const fresh = await post(other.port, { name: 'carol' });
     assert.equal(await upgradeStatus(other.url, fresh.json.token), 101);
     minted.push(r.json.token, fresh.json.token);
+  });
+
+  it('keeps the demo key across a reload (it changes only with a restart)', T, async () => {
+    const r = await post(d.port, { name: 'dave' });
+    assert.equal(r.status, 200);
+    d.ctl(['reload']);
+    assert.equal(await upgradeStatus(d.url, r.json.token), 101);
+    const again = await post(d.port, { name: 'dave' });
+    assert.equal(await upgradeStatus(d.url, again.json.token), 101);
+    minted.push(r.json.token, again.json.token);
   });
 
   it('never logs a token', T, async () => {
