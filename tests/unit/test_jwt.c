@@ -927,6 +927,30 @@ test_demo_names(void **state)
 	settings_done(&s);
 }
 
+/* jwt.issuer and jwt.audience are the backend's: a demo token names
+ * neither and still verifies, while the backend's tokens must. */
+static void
+test_demo_issuer_audience(void **state)
+{
+	struct settings s;
+	char *tok, *t;
+
+	(void)state;
+	settings_with(&s, "legacy", NULL);
+	demo_key_set(&s, DEMO_HEX);
+	free(s.jwt_issuer);
+	s.jwt_issuer = strdup("https://backend.example");
+	free(s.jwt_audience);
+	s.jwt_audience = strdup("wsd");
+	assert_string_equal(mint(&s, "erin", &tok), "ok");
+	assert_string_equal(check(&s, tok, NULL), "ok");
+	t = lib_token(JWT_ALG_HS256, "legacy", NULL, ALICE);
+	assert_string_equal(check(&s, t, NULL), "wrong issuer");
+	free(t);
+	free(tok);
+	settings_done(&s);
+}
+
 /* Demo tokens work only while demo_page and allow_anonymous are on. */
 static void
 test_demo_switches(void **state)
@@ -1115,6 +1139,7 @@ main(void)
 	    cmocka_unit_test(test_demo_roundtrip),
 	    cmocka_unit_test(test_demo_names),
 	    cmocka_unit_test(test_demo_switches),
+	    cmocka_unit_test(test_demo_issuer_audience),
 	    cmocka_unit_test(test_demo_key_isolation),
 	    cmocka_unit_test(test_demo_endpoint_body),
 	};
