@@ -315,6 +315,7 @@ const char wk_clientlib_js[] =
     "  unsubscribe(room) {\n"
     "    if (!this.rooms.delete(room)) return;\n"
     "    if (this.state === 'connected') this._send({ type: 'unsubscribe', room });\n"
+    "    this._flushPresence(room);\n"
     "  }\n"
     "\n"
     "  /**\n"

@@ -310,6 +310,7 @@ export class WsdClient extends Emitter {
   unsubscribe(room) {
     if (!this.rooms.delete(room)) return;
     if (this.state === 'connected') this._send({ type: 'unsubscribe', room });
+    this._flushPresence(room);
   }
 
   /**
