@@ -45,6 +45,9 @@ deps:
 worker/wk_demo.c: worker/wk_demo.html scripts/embed.sh
 	sh scripts/embed.sh worker/wk_demo.html worker/wk_demo.c
 
+worker/wk_clientlib.c: clients/js/wsd-client.js scripts/embed.sh
+	sh scripts/embed.sh clients/js/wsd-client.js worker/wk_clientlib.c
+
 supervisor/sv_dashboard.c: supervisor/sv_dashboard.html scripts/embed.sh
 	sh scripts/embed.sh supervisor/sv_dashboard.html supervisor/sv_dashboard.c
 
@@ -146,8 +149,10 @@ uninstall:
 	    $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
 
 # One mechanical style (STYLE.md habit 13): clang-format 14 with the
-# committed .clang-format, over every C file but the generated pages.
-FMT_SRC = $(filter-out worker/wk_demo.c supervisor/sv_dashboard.c, $(wildcard proto/*.[ch] \
+# committed .clang-format, over every C file but the generated ones (the
+# pages and the client library that embed.sh writes).
+FMT_SRC = $(filter-out worker/wk_demo.c worker/wk_clientlib.c \
+	supervisor/sv_dashboard.c, $(wildcard proto/*.[ch] \
 	supervisor/*.[ch] worker/*.[ch] wsctl/*.[ch] tests/unit/*.c \
 	tests/fuzz/*.[ch] bench/*.[ch]))
 

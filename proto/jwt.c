@@ -16,8 +16,10 @@
 #include <jwt.h>
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -69,6 +71,12 @@ proto_jwt_key_parse(const char *s, struct proto_jwt_key *k, const char **why)
 	    !room_name_valid(s, (size_t)(c1 - s))) {
 		*why =
 		    "the key id must be 1 to 128 bytes without control bytes";
+		return WSD_EINVAL;
+	}
+	if ((size_t)(c1 - s) == sizeof(PROTO_JWT_DEMO_KID) - 1 &&
+	    memcmp(s, PROTO_JWT_DEMO_KID, sizeof(PROTO_JWT_DEMO_KID) - 1) ==
+		0) {
+		*why = "the key id demo is reserved for the demo page's tokens";
 		return WSD_EINVAL;
 	}
 	if ((a = alg_find(c1 + 1, (size_t)(c2 - c1 - 1))) == NULL) {
@@ -207,6 +215,77 @@ try_key(const char *t, const struct alg *a, const char *key, size_t keylen)
 	return rc;
 }
 
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The demo key of s as bytes: 1 with key filled, or 0 (none, or not 64
+ * hex digits). */
+static int
+demo_key(const struct settings *s, unsigned char key[PROTO_JWT_DEMO_KEY_LEN])
+{
+	const char *h = s->demo_key;
+	size_t i;
+	int hi, lo;
+
+	if (h == NULL || strlen(h) != 2 * PROTO_JWT_DEMO_KEY_LEN)
+		return 0;
+	for (i = 0; i < PROTO_JWT_DEMO_KEY_LEN; i++) {
+		if ((hi = hex_value(h[2 * i])) < 0 ||
+		    (lo = hex_value(h[2 * i + 1])) < 0)
+			return 0;
+		key[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 1;
+}
+
+int
+proto_jwt_demo_on(const struct settings *s)
+{
+	unsigned char key[PROTO_JWT_DEMO_KEY_LEN];
+	int on = s->demo_page && s->allow_anonymous && demo_key(s, key);
+
+	OPENSSL_cleanse(key, sizeof(key));
+	return on;
+}
+
+/* A token of kid "demo": its signature checked with the demo key alone,
+ * as verify_signature. */
+static int
+verify_demo(const struct settings *s, const char *t, const struct alg *a,
+	    struct proto_jwt_claims *out, const char **why)
+{
+	unsigned char key[PROTO_JWT_DEMO_KEY_LEN];
+	int rc;
+
+	if (!s->demo_page || !s->allow_anonymous || !demo_key(s, key)) {
+		*why = "demo tokens are off";
+		return WSD_EINVAL;
+	}
+	if (a == NULL || strcmp(a->name, "HS256") != 0) {
+		OPENSSL_cleanse(key, sizeof(key));
+		*why = "alg not allowed for key";
+		return WSD_EINVAL;
+	}
+	rc = try_key(t, a, (const char *)key, sizeof(key));
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == WSD_EINVAL)
+		*why = "bad signature";
+	if (rc == WSD_OK) {
+		strcpy(out->kid, PROTO_JWT_DEMO_KID);
+		out->alg = a->name;
+	}
+	return rc;
+}
+
 /*
  * Find the key for a token whose header is hdr and verify the signature
  * of t with it. Returns WSD_OK with out->kid (the key's id, "" for
@@ -240,6 +319,9 @@ verify_signature(const struct settings *s, const char *t, const json_t *hdr,
 		return WSD_EINVAL;
 	}
 	a = alg_find(alg, strlen(alg));
+	/* The demo key, and it alone, for kid "demo" (jwt.h). */
+	if (want != NULL && strcmp(want, PROTO_JWT_DEMO_KID) == 0)
+		return verify_demo(s, t, a, out, why);
 	for (i = 0; i < s->jwt_keys.n; i++) {
 		if (proto_jwt_key_parse(s->jwt_keys.v[i], &k, &kwhy) != WSD_OK)
 			continue;
@@ -298,6 +380,9 @@ read_claims(const struct settings *s, const json_t *pl, int64_t now,
 	const json_t *v;
 	const char *sub;
 	double leeway = (double)s->jwt_leeway_s;
+	/* jwt.issuer and jwt.audience describe the backend's tokens; a demo
+	 * token (out->kid is set by now) is wsd's own and names neither. */
+	int demo = strcmp(out->kid, PROTO_JWT_DEMO_KID) == 0;
 
 	if (!json_is_number(exp)) {
 		*why = "missing exp";
@@ -316,13 +401,13 @@ read_claims(const struct settings *s, const json_t *pl, int64_t now,
 		return WSD_EINVAL;
 	}
 	v = json_object_get(pl, "iss");
-	if (s->jwt_issuer[0] != '\0' &&
+	if (!demo && s->jwt_issuer[0] != '\0' &&
 	    (!json_is_string(v) ||
 	     strcmp(json_string_value(v), s->jwt_issuer) != 0)) {
 		*why = "wrong issuer";
 		return WSD_EINVAL;
 	}
-	if (s->jwt_audience[0] != '\0' &&
+	if (!demo && s->jwt_audience[0] != '\0' &&
 	    !audience_ok(json_object_get(pl, "aud"), s->jwt_audience)) {
 		*why = "wrong audience";
 		return WSD_EINVAL;
@@ -386,6 +471,13 @@ proto_jwt_verify(const struct settings *s, const char *tok, size_t len,
 	if ((rc = verify_signature(s, t, hdr, out, why)) != WSD_OK)
 		goto done;
 	rc = read_claims(s, pl, now, out, why);
+	/* Only demo users come from the demo key, whatever it signed. */
+	if (rc == WSD_OK && strcmp(out->kid, PROTO_JWT_DEMO_KID) == 0 &&
+	    strncmp(out->user, PROTO_JWT_DEMO_PREFIX,
+		    sizeof(PROTO_JWT_DEMO_PREFIX) - 1) != 0) {
+		*why = "a demo token's sub must begin with demo:";
+		rc = WSD_EINVAL;
+	}
 done:
 	if (rc != WSD_OK)
 		proto_jwt_claims_free(out);
@@ -485,6 +577,35 @@ nomem:
 	return WSD_ENOMEM;
 }
 
+/*
+ * The token of claims (borrowed) signed with alg (an HS* name) and
+ * key[0..keylen), with kid in the header unless it is "". Returns WSD_OK
+ * with *out (malloc'd) or WSD_ENOMEM with *why.
+ */
+static int
+encode(const char *alg, const unsigned char *key, size_t keylen,
+       const char *kid, const json_t *claims, char **out, const char **why)
+{
+	jwt_t *jwt = NULL;
+	char *text = NULL;
+	int rc = WSD_ENOMEM;
+
+	*why = "out of memory";
+	if ((text = json_dumps(claims, JSON_COMPACT)) == NULL ||
+	    jwt_new(&jwt) != 0)
+		goto done;
+	if (jwt_set_alg(jwt, jwt_str_alg(alg), key, (int)keylen) != 0 ||
+	    (kid[0] != '\0' && jwt_add_header(jwt, "kid", kid) != 0) ||
+	    jwt_add_grants_json(jwt, text) != 0 ||
+	    (*out = jwt_encode_str(jwt)) == NULL)
+		goto done;
+	rc = WSD_OK;
+done:
+	jwt_free(jwt);
+	free(text);
+	return rc;
+}
+
 int
 proto_jwt_sign(const struct settings *s, const char *user, uint64_t ttl_s,
 	       const json_t *rooms, const char *info, int64_t now, char **out,
@@ -493,8 +614,6 @@ proto_jwt_sign(const struct settings *s, const char *user, uint64_t ttl_s,
 	struct proto_jwt_key k;
 	char kid[PROTO_JWT_KID_MAX + 1];
 	json_t *claims = NULL;
-	jwt_t *jwt = NULL;
-	char *text = NULL;
 	int rc;
 
 	*out = NULL;
@@ -511,23 +630,64 @@ proto_jwt_sign(const struct settings *s, const char *user, uint64_t ttl_s,
 	    (rc = sign_claims(s, user, ttl_s, rooms, info, now, &claims,
 			      why)) != WSD_OK)
 		return rc;
-	rc = WSD_ENOMEM;
-	*why = "out of memory";
-	if ((text = json_dumps(claims, JSON_COMPACT)) == NULL ||
-	    jwt_new(&jwt) != 0)
-		goto done;
 	memcpy(kid, k.kid ? k.kid : "", k.kidlen);
 	kid[k.kidlen] = '\0';
-	if (jwt_set_alg(jwt, jwt_str_alg(k.alg), (const unsigned char *)k.value,
-			(int)k.valuelen) != 0 ||
-	    (k.kidlen > 0 && jwt_add_header(jwt, "kid", kid) != 0) ||
-	    jwt_add_grants_json(jwt, text) != 0 ||
-	    (*out = jwt_encode_str(jwt)) == NULL)
-		goto done;
-	rc = WSD_OK;
-done:
-	jwt_free(jwt);
-	free(text);
+	rc = encode(k.alg, (const unsigned char *)k.value, k.valuelen, kid,
+		    claims, out, why);
+	json_decref(claims);
+	return rc;
+}
+
+/* Is name[0..len) a demo name (jwt.h)? */
+static int
+demo_name_valid(const char *name, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > PROTO_JWT_DEMO_NAME_MAX || name[0] == ' ' ||
+	    name[len - 1] == ' ')
+		return 0;
+	for (i = 0; i < len; i++) {
+		char ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == ' ' || ch == '_' ||
+		      ch == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+proto_jwt_sign_demo(const struct settings *s, const char *name, size_t len,
+		    int64_t now, char **out, const char **why)
+{
+	unsigned char key[PROTO_JWT_DEMO_KEY_LEN];
+	char sub[sizeof(PROTO_JWT_DEMO_PREFIX) + PROTO_JWT_DEMO_NAME_MAX];
+	json_t *claims;
+	int rc;
+
+	*out = NULL;
+	if (!demo_name_valid(name, len)) {
+		*why = "a name is 1 to 24 letters, digits, spaces, _ or -, "
+		       "and neither begins nor ends with a space";
+		return WSD_EINVAL;
+	}
+	if (!s->demo_page || !s->allow_anonymous || !demo_key(s, key)) {
+		*why = "demo tokens are off";
+		return WSD_EINVAL;
+	}
+	snprintf(sub, sizeof(sub), "%s%.*s", PROTO_JWT_DEMO_PREFIX, (int)len,
+		 name);
+	*why = "out of memory";
+	claims = json_pack("{s:s, s:I, s:I, s:{s:s#}}", "sub", sub, "iat",
+			   (json_int_t)now, "exp",
+			   (json_int_t)(now + PROTO_JWT_DEMO_TTL), "info",
+			   "name", name, (int)len);
+	rc = claims == NULL ? WSD_ENOMEM
+			    : encode("HS256", key, sizeof(key),
+				     PROTO_JWT_DEMO_KID, claims, out, why);
+	OPENSSL_cleanse(key, sizeof(key));
 	json_decref(claims);
 	return rc;
 }

@@ -14,6 +14,16 @@
  * exactly the ALG of the key used (an RS256 public key is never taken as
  * an HMAC secret), "none" is always refused, and a "kid" selects its key
  * alone. Pure: nothing here logs, and no token is kept.
+ *
+ * Demo tokens are the one exception to "the keys of the config": the
+ * demo page mints them (POST /demo/token) for names people type, signed
+ * HS256 with the demo key (settings.h demo_key, which the supervisor
+ * draws at every start) and kid "demo". A token whose kid is "demo" is
+ * checked with the demo key alone, only while demo_page and
+ * allow_anonymous are both on, and only when its sub begins with
+ * "demo:"; no key of the config may have the id "demo", and the demo
+ * key is tried for no other token. A demo token so proves nothing that
+ * an anonymous connection could not claim: anyone may mint any name.
  */
 #ifndef WSD_PROTO_JWT_H
 #define WSD_PROTO_JWT_H
@@ -26,6 +36,12 @@
 
 #define PROTO_JWT_KID_MAX 128	  /* bytes of a key id */
 #define PROTO_JWT_TOKEN_MAX 65536 /* bytes of a token we look at */
+
+#define PROTO_JWT_DEMO_KID "demo"     /* the kid of demo tokens */
+#define PROTO_JWT_DEMO_PREFIX "demo:" /* their sub: the prefix, the name */
+#define PROTO_JWT_DEMO_TTL 3600	      /* seconds a demo token is valid */
+#define PROTO_JWT_DEMO_NAME_MAX 24    /* bytes of a demo name */
+#define PROTO_JWT_DEMO_KEY_LEN 32     /* bytes of the demo key */
 
 /* One element of jwt.keys, split; every pointer borrows from the element. */
 struct proto_jwt_key {
@@ -88,5 +104,23 @@ void proto_jwt_claims_free(struct proto_jwt_claims *c);
 int proto_jwt_sign(const struct settings *s, const char *user, uint64_t ttl_s,
 		   const json_t *rooms, const char *info, int64_t now,
 		   char **out, const char **why);
+
+/*
+ * Whether s lets demo tokens be minted and verified: demo_page and
+ * allow_anonymous on, and a demo key of 64 hex digits. 1 or 0.
+ */
+int proto_jwt_demo_on(const struct settings *s);
+
+/*
+ * Mint a demo token for name[0..len): sub "demo:NAME", info {"name":
+ * NAME}, exp now + PROTO_JWT_DEMO_TTL, kid "demo", HS256 with the demo
+ * key. A name is 1 to PROTO_JWT_DEMO_NAME_MAX bytes of ASCII letters,
+ * digits, space, '_' and '-', neither beginning nor ending with a space.
+ * Returns WSD_OK with *out (malloc'd, the caller's), WSD_EINVAL with
+ * *why (a bad name, or demo tokens off: see proto_jwt_demo_on), or
+ * WSD_ENOMEM. name is only read.
+ */
+int proto_jwt_sign_demo(const struct settings *s, const char *name, size_t len,
+			int64_t now, char **out, const char **why);
 
 #endif

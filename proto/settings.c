@@ -126,6 +126,10 @@ const struct setting_row settings_worker[] = {
      SETTING_SECRET},
     {"tls:tickets", SETTING_LIST, OFF(tls_tickets), 0, 4, 0, NULL, NULL, 160,
      SETTING_SECRET},
+    /* The demo page's token key (settings.h), hex; "" before the
+     * supervisor has drawn it. */
+    {"demo:key", SETTING_STR, OFF(demo_key), 0, 64, 0, "", NULL, 0,
+     SETTING_SECRET},
 };
 
 const size_t settings_worker_n =

@@ -99,6 +99,11 @@ struct settings {
 	 * AES key, HMAC key), the first one current. */
 	struct setting_list tls_certs;
 	struct setting_list tls_tickets;
+	/* demo:key, filled by the supervisor too: the demo key, 32 bytes
+	 * it draws at start (64 hex digits), that signs and alone verifies
+	 * the demo page's tokens (kid "demo", proto/jwt.h). Never saved:
+	 * every start makes a new one. "": none. */
+	char *demo_key;
 };
 
 /* The names of enum proto_slow_policy, in order. */

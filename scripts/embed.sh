@@ -1,10 +1,11 @@
 #!/bin/sh
-# embed.sh IN.html OUT.c -- turn a text file into a C source file that
+# embed.sh IN.EXT OUT.c -- turn a text file into a C source file that
 # defines it as a string constant, for the worker to serve.
 #
-# For OUT = dir/NAME.c the output defines
-#     const char NAME_html[]          the file's text, NUL-terminated
-#     const size_t NAME_html_len      its length without the NUL
+# For OUT = dir/NAME.c and an input named *.EXT (html for a page, js for
+# a script) the output defines
+#     const char NAME_EXT[]           the file's text, NUL-terminated
+#     const size_t NAME_EXT_len       its length without the NUL
 # and includes "NAME.h", which declares both.
 #
 # Each input line becomes one string literal ending in \n (adjacent
@@ -15,7 +16,7 @@
 set -eu
 
 if [ $# -ne 2 ]; then
-    echo "usage: sh scripts/embed.sh IN.html OUT.c" >&2
+    echo "usage: sh scripts/embed.sh IN.EXT OUT.c" >&2
     exit 2
 fi
 in=$1
@@ -32,6 +33,12 @@ case $base in
         exit 1 ;;
 esac
 name=$(basename "$in")
+ext=${name##*.}
+case $ext in
+    "$name"|''|*[!A-Za-z0-9]*)
+        echo "embed.sh: $in needs an extension of letters and digits" >&2
+        exit 1 ;;
+esac
 case $name in
     *'*/'*) name=input ;;     # would end the comment early
 esac
@@ -48,9 +55,9 @@ trap 'rm -f "$tmp"' EXIT INT TERM
 
 {
     printf '/* Generated from %s by scripts/embed.sh; do not edit: edit the\n' "$name"
-    printf ' * html instead (the Makefile regenerates this file). */\n'
+    printf ' * %s instead (the Makefile regenerates this file). */\n' "$ext"
     printf '#include "%s.h"\n\n' "$base"
-    printf 'const char %s_html[] =\n' "$base"
+    printf 'const char %s_%s[] =\n' "$base" "$ext"
     if [ -s "$in" ]; then
         # $(...) drops the final newline, which sed leaves out when the
         # input's last line has none; printf puts it back either way.
@@ -64,7 +71,7 @@ trap 'rm -f "$tmp"' EXIT INT TERM
     else
         printf '    "";\n'
     fi
-    printf 'const size_t %s_html_len = sizeof(%s_html) - 1;\n' "$base" "$base"
+    printf 'const size_t %s_%s_len = sizeof(%s_%s) - 1;\n' "$base" "$ext" "$base" "$ext"
 } > "$tmp"
 mv "$tmp" "$out"
 trap - EXIT INT TERM

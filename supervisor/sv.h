@@ -106,6 +106,10 @@ struct sv {
 	 * rotation. */
 	char tickets[2][161];
 	ev_timer ticket_timer;
+	/* The demo page's token key (hex; proto/jwt.h), drawn at start and
+	 * given to every generation; never saved, so a restart ends every
+	 * demo token. */
+	char demo_key[65];
 	char self_exe[4096];
 	uint64_t started_ms;
 	int draining;

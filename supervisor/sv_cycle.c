@@ -77,6 +77,34 @@ tickets_rotate(struct sv *sv)
 	return tickets_install(sv, sv->cfg);
 }
 
+/* Give c the demo key. Returns WSD_OK or WSD_ENOMEM. */
+static int
+demo_key_install(struct sv *sv, struct sv_config *c)
+{
+	const struct setting_row *r =
+	    settings_find(settings_worker, settings_worker_n, "demo:key");
+
+	return setting_set_str(r, &c->w, sv->demo_key, strlen(sv->demo_key)) ==
+		       WSD_OK
+		   ? WSD_OK
+		   : WSD_ENOMEM;
+}
+
+/* Draw the demo key, once, at start: 32 random bytes. */
+static int
+demo_key_make(struct sv *sv)
+{
+	unsigned char k[32];
+	int i;
+
+	if (RAND_bytes(k, sizeof(k)) != 1)
+		return WSD_EINVAL;
+	for (i = 0; i < 32; i++)
+		snprintf(sv->demo_key + 2 * i, 3, "%02x", k[i]);
+	OPENSSL_cleanse(k, sizeof(k));
+	return demo_key_install(sv, sv->cfg);
+}
+
 static void
 on_ticket_rotate(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -480,7 +508,7 @@ sv_cycle_start(struct sv *sv, int daemon)
 	sv->self_exe[n] = '\0';
 	if (ensure_key_file(sv->cfg) != WSD_OK)
 		return WSD_EINVAL;
-	if (tickets_rotate(sv) != WSD_OK)
+	if (tickets_rotate(sv) != WSD_OK || demo_key_make(sv) != WSD_OK)
 		return WSD_EINVAL;
 	ev_timer_init(&sv->ticket_timer, on_ticket_rotate, TICKET_ROTATE_S,
 		      TICKET_ROTATE_S);
@@ -672,7 +700,8 @@ reload(struct sv *sv, char *msg, size_t len)
 		snprintf(msg, len, "reload failed: no resume token key");
 		return WSD_EINVAL;
 	}
-	if (tickets_install(sv, next) != WSD_OK)
+	if (tickets_install(sv, next) != WSD_OK ||
+	    demo_key_install(sv, next) != WSD_OK)
 		rc = WSD_ENOMEM;
 	why[0] = '\0';
 	if (strcmp(next->listen, sv->cfg->listen) != 0) {

@@ -96,6 +96,43 @@ wk_auth_verify(const char *tok, size_t len, const struct settings *cfg,
 	return WSD_OK;
 }
 
+int
+wk_auth_demo_token(const struct settings *cfg, const char *body, size_t len,
+		   int64_t now, char **answer, const char **why)
+{
+	json_t *req, *ans = NULL;
+	const json_t *name;
+	char *tok = NULL,
+	     user[sizeof(PROTO_JWT_DEMO_PREFIX) + PROTO_JWT_DEMO_NAME_MAX];
+	int rc;
+
+	*answer = NULL;
+	req = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	name = json_object_get(req, "name");
+	if (!json_is_object(req) || !json_is_string(name)) {
+		json_decref(req);
+		*why = "the body must be a JSON object with a name (a string)";
+		return WSD_EINVAL;
+	}
+	rc = proto_jwt_sign_demo(cfg, json_string_value(name),
+				 json_string_length(name), now, &tok, why);
+	if (rc == WSD_OK) {
+		snprintf(user, sizeof(user), "%s%s", PROTO_JWT_DEMO_PREFIX,
+			 json_string_value(name));
+		ans = json_pack("{s:s, s:s, s:i}", "token", tok, "user", user,
+				"expires_in", PROTO_JWT_DEMO_TTL);
+		if (ans == NULL ||
+		    (*answer = json_dumps(ans, JSON_COMPACT)) == NULL) {
+			*why = "out of memory";
+			rc = WSD_ENOMEM;
+		}
+	}
+	json_decref(ans);
+	json_decref(req);
+	free(tok);
+	return rc;
+}
+
 char *
 wk_auth_anonymous(void)
 {

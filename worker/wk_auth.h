@@ -3,13 +3,16 @@
  * look (the query's token=, an Authorization: Bearer header, the cookie
  * wsd_token, first match wins), verified as a JWT with the configured
  * keys (proto/jwt.h); or, when anonymous clients are allowed, a generated
- * user id. Pure: it reads only what it is given, and never logs a token.
+ * user id; and the demo page's tokens, minted for a name (POST
+ * /demo/token). Pure: it reads only what it is given, and never logs a
+ * token.
  */
 #ifndef WSD_WK_AUTH_H
 #define WSD_WK_AUTH_H
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../proto/settings.h"
 
@@ -38,6 +41,17 @@ int wk_auth_verify(const char *tok, size_t len, const struct settings *cfg,
  * digits, malloc'd. NULL when out of memory or out of random bytes.
  */
 char *wk_auth_anonymous(void);
+
+/*
+ * POST /demo/token: body[0..len) is {"name": NAME}; mint NAME a demo token
+ * with cfg's demo key, valid from now (proto_jwt_sign_demo). Returns
+ * WSD_OK with *answer, the JSON object to send ({"token", "user",
+ * "expires_in"}, malloc'd, the caller's); WSD_EINVAL with *why, a static
+ * reason for the person (not JSON, a bad name, demo tokens off); or
+ * WSD_ENOMEM. body is only read. The token is in *answer alone.
+ */
+int wk_auth_demo_token(const struct settings *cfg, const char *body, size_t len,
+		       int64_t now, char **answer, const char **why);
 
 /* The value of name=VALUE in the query q[0..qlen) (not decoded): 1 with
  * it, or 0. */

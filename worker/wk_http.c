@@ -15,6 +15,13 @@
  * Sec-WebSocket-Extensions may come in several headers: each is looked at
  * as it ends, in order, until one holds a permessage-deflate offer that
  * wk_deflate.c accepts; the 101 carries the answer to that offer.
+ *
+ * The same parse serves the few plain HTTP requests of the client
+ * listener: with demo_page on, GET / (the demo page), GET /wsd-client.js
+ * (the client library it imports) and, while anonymous clients are
+ * allowed too, POST /demo/token (a demo token for a name, wk_auth.c);
+ * and POST /sse/send. A POST's body is read to its Content-Length into
+ * memory of the request's own.
  */
 #include "wk_http.h"
 
@@ -28,10 +35,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "../proto/log.h"
 #include "../proto/trace.h"
 #include "wk_auth.h"
+#include "wk_clientlib.h"
 #include "wk_conn.h"
 #include "wk_deflate.h"
 #include "wk_demo.h"
@@ -40,6 +49,10 @@
 #include "wk_sse.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define DEMO_BODY_MAX 1024 /* bytes of a POST /demo/token body */
+
+/* Which POST a request is, once its path is known. */
+enum post_kind { POST_NONE = 0, POST_SSE, POST_DEMO_TOKEN };
 
 struct span {
 	uint32_t off, len;
@@ -101,9 +114,9 @@ struct wk_hs {
 	 * (pp_need), and the client it named (pp_have, pp_ip). */
 	uint8_t pp_need, pp_have;
 	struct addr_ip pp_ip;
-	/* POST /sse/send: the body, read to body_need bytes, and the stream
-	 * it is for. */
-	int post; /* the request is for POST /sse/send */
+	/* A POST: the body, read to body_need bytes, and for /sse/send the
+	 * stream it is for. */
+	int post; /* enum post_kind */
 	char *body;
 	uint32_t body_len, body_need;
 	uint64_t post_conn;
@@ -311,22 +324,51 @@ reject(struct wk_conn *c, int status, const char *why)
 	c->io_ops->shutdown(c, SHUT_RD);
 }
 
+/*
+ * Answer a plain HTTP request with status, a body of type (both
+ * borrowed; the body is copied into the send queue) and cache (the
+ * Cache-Control value), and close once it is written. A POST is shut for
+ * reading too, as a rejection is: its body has been read whole.
+ */
 static void
-serve_demo(struct wk_conn *c)
+answer(struct wk_conn *c, int status, const char *type, const char *cache,
+       const char *body, size_t len)
 {
-	char head[256];
+	int post = c->hs != NULL && c->hs->post != POST_NONE;
+	char head[320];
 	int n;
 
 	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 200 OK\r\nContent-Type: text/html; "
-		     "charset=utf-8\r\nContent-Length: %zu\r\n"
-		     "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
-		     wk_demo_html_len);
+		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+		     "Content-Length: %zu\r\nCache-Control: %s\r\n"
+		     "Connection: close\r\n\r\n",
+		     status, status == 200 ? "OK" : status_text(status), type,
+		     len, cache);
 	send_raw(c, head, (size_t)n);
-	send_raw(c, wk_demo_html, wk_demo_html_len);
+	send_raw(c, body, len);
 	hs_free(c->hs);
 	c->hs = NULL;
 	wk_conn_end(c);
+	if (post)
+		c->io_ops->shutdown(c, SHUT_RD);
+}
+
+/* A POST /demo/token refused with status: {"error": why}. */
+static void
+demo_error(struct wk_conn *c, int status, const char *why)
+{
+	json_t *o = json_pack("{s:s}", "error", why);
+	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	log_debug("demo_token_refused", "conn=%llu status=%d reason=%s",
+		  (unsigned long long)c->id, status, log_q(why));
+	if (text == NULL) {
+		reject(c, 503, "out of memory");
+		return;
+	}
+	answer(c, status, "application/json", "no-store", text, strlen(text));
+	free(text);
 }
 
 static int
@@ -575,8 +617,28 @@ sse_post_taken(struct wk_conn *c)
 	c->io_ops->shutdown(c, SHUT_RD);
 }
 
-/* The whole body is here: to the supervisor, which hands it to the
- * worker that holds the stream. */
+/* The whole body of a POST /demo/token is here: mint the token. The
+ * answer holds it; nothing logs it. */
+static void
+demo_token_done(struct wk_conn *c)
+{
+	struct wk_hs *hs = c->hs;
+	const char *why = "out of memory";
+	char *ans = NULL;
+	int rc;
+
+	rc = wk_auth_demo_token(&wk.cfg, hs->body, hs->body_len,
+				(int64_t)time(NULL), &ans, &why);
+	if (rc == WSD_OK)
+		answer(c, 200, "application/json", "no-store", ans,
+		       strlen(ans));
+	else
+		demo_error(c, rc == WSD_ENOMEM ? 503 : 400, why);
+	free(ans);
+}
+
+/* The whole body of a POST /sse/send is here: to the supervisor, which
+ * hands it to the worker that holds the stream. */
 static void
 sse_post_done(struct wk_conn *c)
 {
@@ -612,8 +674,12 @@ sse_post_read(struct wk_conn *c)
 		return;
 	}
 	hs->body_len += (uint32_t)n;
-	if (hs->body_len == hs->body_need)
-		sse_post_done(c);
+	if (hs->body_len == hs->body_need) {
+		if (hs->post == POST_DEMO_TOKEN)
+			demo_token_done(c);
+		else
+			sse_post_done(c);
+	}
 }
 
 /*
@@ -633,7 +699,7 @@ sse_post_begin(struct wk_conn *c, const char *q, size_t qlen)
 	size_t i, have;
 	char num[24];
 
-	hs->post = 1;
+	hs->post = POST_SSE;
 	if (hs->parser.method != HTTP_POST) {
 		reject(c, 405, "messages are sent with POST");
 		return;
@@ -676,7 +742,7 @@ sse_post_begin(struct wk_conn *c, const char *q, size_t qlen)
 		reject(c, 503, "out of memory");
 		return;
 	}
-	keep->post = 1;
+	keep->post = POST_SSE;
 	keep->post_conn = conn;
 	memcpy(keep->post_key, key, klen);
 	keep->body_need = (uint32_t)len;
@@ -703,6 +769,80 @@ http11_with_host(struct wk_conn *c)
 		return 0;
 	}
 	return 1;
+}
+
+/*
+ * POST /demo/token, with demo_page and allow_anonymous on: a body of at
+ * most DEMO_BODY_MAX bytes, {"name": NAME}, answered with a demo token
+ * for NAME (wk_auth_demo_token). The request head is in the shared
+ * buffer: what the answer needs moves to memory of its own.
+ */
+static void
+demo_token_begin(struct wk_conn *c)
+{
+	struct wk_hs *hs = c->hs, *keep;
+	uint64_t len = hs->parser.content_length;
+	size_t have;
+
+	hs->post = POST_DEMO_TOKEN;
+	if (hs->parser.method != HTTP_POST) {
+		reject(c, 405, "a demo token is asked for with POST");
+		return;
+	}
+	if (!origin_allowed(hs)) {
+		reject(c, 403, "origin not allowed");
+		return;
+	}
+	if (len == ULLONG_MAX || (hs->parser.flags & F_CHUNKED)) {
+		demo_error(c, 411, "a Content-Length is required");
+		return;
+	}
+	if (len == 0 || len > DEMO_BODY_MAX) {
+		demo_error(c, len ? 413 : 400,
+			   len ? "the body is over 1024 bytes"
+			       : "the body must be a JSON object with a name "
+				 "(a string)");
+		return;
+	}
+	have = hs->len - hs->consumed;
+	if (have > len) {
+		demo_error(c, 400, "data sent after the request");
+		return;
+	}
+	if ((keep = calloc(1, sizeof(*keep))) == NULL ||
+	    (keep->body = malloc(len + 1)) == NULL) {
+		free(keep);
+		reject(c, 503, "out of memory");
+		return;
+	}
+	keep->post = POST_DEMO_TOKEN;
+	keep->body_need = (uint32_t)len;
+	keep->body_len = (uint32_t)have;
+	memcpy(keep->body, hs->buf + hs->consumed, have);
+	hs_free(hs);
+	c->hs = keep;
+	if (keep->body_len == keep->body_need)
+		demo_token_done(c);
+}
+
+/* The demo page's GETs, when demo_page is on: 1 when path[0..plen) was
+ * one of them (answered), 0 otherwise. */
+static int
+demo_get(struct wk_conn *c, const char *path, size_t plen)
+{
+	if (!wk.cfg.demo_page || c->hs->parser.method != HTTP_GET)
+		return 0;
+	if (plen == 1 && path[0] == '/') {
+		answer(c, 200, "text/html; charset=utf-8", "no-cache",
+		       wk_demo_html, wk_demo_html_len);
+		return 1;
+	}
+	if (plen == 14 && memcmp(path, "/wsd-client.js", 14) == 0) {
+		answer(c, 200, "text/javascript; charset=utf-8", "no-cache",
+		       wk_clientlib_js, wk_clientlib_js_len);
+		return 1;
+	}
+	return 0;
 }
 
 static void
@@ -732,11 +872,13 @@ check_request(struct wk_conn *c)
 		sse_post_begin(c, q, qlen);
 		return;
 	}
+	if (wk.cfg.demo_page && wk.cfg.allow_anonymous && plen == 11 &&
+	    memcmp(url, "/demo/token", 11) == 0 && !is_ws && !is_echo) {
+		demo_token_begin(c);
+		return;
+	}
 	if (!is_ws && !is_echo && !is_sse) {
-		if (wk.cfg.demo_page && plen == 1 && url[0] == '/' &&
-		    hs->parser.method == HTTP_GET)
-			serve_demo(c);
-		else
+		if (!demo_get(c, url, plen))
 			reject(c, 404, "not found");
 		return;
 	}

@@ -143,6 +143,7 @@ export class WsdClient {
   unsubscribe(room: string): void;
   publish(room: string, data: unknown, options?: { id?: string; key?: string; trace?: string }): Promise<Ack>;
   send(user: string, data: unknown, options?: { id?: string; trace?: string }): Promise<Ack>;
+  /** Who is in room. For a room being subscribed, sent once its subscribe is answered. */
   presence(room: string): Promise<PresenceUser[]>;
   on<E extends keyof Events>(event: E, fn: Events[E]): this;
   off<E extends keyof Events>(event: E, fn: Events[E]): this;

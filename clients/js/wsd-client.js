@@ -48,7 +48,9 @@ export class SseSocket {
   constructor(wsUrl, protocol, options = {}) {
     this.readyState = 0;
     this.onopen = this.onclose = this.onerror = this.onmessage = this.onactivity = null;
-    this.fetch = options.fetch || globalThis.fetch;
+    /* A browser's fetch must be called on the window, not as a method
+     * of this object ("Illegal invocation"). */
+    this.fetch = options.fetch || globalThis.fetch.bind(globalThis);
     const u = new URL(wsUrl);
     u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
     const base = options.sseUrl ? new URL(options.sseUrl) : new URL('/sse', u);
@@ -264,7 +266,7 @@ export class WsdClient extends Emitter {
     this.session = null; // { id, user, resumeToken }
     this.rooms = new Map(); // room -> { handler, onRecovery, seq, epoch, joined, waiters: [] }
     this.pending = new Map(); // publish id -> { frame, resolve, reject, sent }
-    this.requests = []; // presence requests in flight: { room, resolve, reject, timer }
+    this.requests = []; // presence requests: { room, resolve, reject, timer, sent }
     this.attempt = 0;
     this.paused = false;
     this.timer = null;
@@ -325,6 +327,7 @@ export class WsdClient extends Emitter {
   unsubscribe(room) {
     if (!this.rooms.delete(room)) return;
     if (this.state === 'connected') this._send({ type: 'unsubscribe', room });
+    this._flushPresence(room);
   }
 
   /**
@@ -346,24 +349,46 @@ export class WsdClient extends Emitter {
     return this._request(frame);
   }
 
-  /** Who is in room: resolves with the users array of `presence`. */
+  /**
+   * Who is in room: resolves with the users array of `presence`. For a
+   * room of this client whose subscribe is not answered yet, the request
+   * waits until it is: an error for either would name the room as its
+   * `ref`, and which of the two it answers could not be told.
+   */
   presence(room) {
     return new Promise((resolve, reject) => {
       if (this.state !== 'connected') {
         reject(new WsdError('not connected', 'offline'));
         return;
       }
-      const req = { room, resolve, reject };
+      const req = { room, resolve, reject, sent: false };
       req.timer = setTimeout(() => {
         this.requests = this.requests.filter((x) => x !== req);
         reject(new WsdError('no presence answer in time', 'timeout'));
       }, this.requestTimeoutMs);
       this.requests.push(req);
-      this._send({ type: 'presence', room });
+      if (this._presenceClear(room)) this._sendPresence(req);
     });
   }
 
   // ---- internals -------------------------------------------------------
+
+  /** No subscribe of room is waiting for its answer. */
+  _presenceClear(room) {
+    const r = this.rooms.get(room);
+    return !r || (r.joined && !r.filling);
+  }
+
+  _sendPresence(req) {
+    req.sent = true;
+    this._send({ type: 'presence', room: req.room });
+  }
+
+  /** Send the presence requests that waited for room's subscribe. */
+  _flushPresence(room) {
+    if (!this._presenceClear(room)) return;
+    for (const req of this.requests) if (req.room === room && !req.sent) this._sendPresence(req);
+  }
 
   _newId() {
     idCounter += 1;
@@ -609,7 +634,7 @@ export class WsdClient extends Emitter {
       case 'error':
         return this._onError(m);
       case 'presence': {
-        const i = this.requests.findIndex((x) => x.room === m.room);
+        const i = this.requests.findIndex((x) => x.room === m.room && x.sent);
         if (i >= 0) {
           const [req] = this.requests.splice(i, 1);
           clearTimeout(req.timer);
@@ -694,6 +719,7 @@ export class WsdClient extends Emitter {
     const ws = r.waiters;
     r.waiters = [];
     for (const w of ws) w.resolve({ room: name, seq: info.seq, epoch: info.epoch, recovered: info.recovered !== false });
+    this._flushPresence(name);
   }
 
   _onSubscribed(m) {
@@ -704,6 +730,7 @@ export class WsdClient extends Emitter {
        * the log no longer has it, what is held goes on with a note. */
       r.filling = false;
       if (m.recovered === false) this._release(m.room, r, true);
+      this._flushPresence(m.room);
       return;
     }
     this._roomAt(m.room, r, m);
@@ -770,6 +797,7 @@ export class WsdClient extends Emitter {
       clearTimeout(r.fillTimer);
       r.held = null;
       r.filling = false;
+      this._flushPresence(name);
     }
   }
 
@@ -803,21 +831,25 @@ export class WsdClient extends Emitter {
       p.reject(new WsdError(m.reason, m.code, { ref }));
       return;
     }
+    const pi = ref !== undefined ? this.requests.findIndex((x) => x.room === ref && x.sent) : -1;
+    if (pi >= 0 && this._presenceClear(ref)) {
+      /* No subscribe of the room is unanswered: the error is the presence's. */
+      const [req] = this.requests.splice(pi, 1);
+      clearTimeout(req.timer);
+      req.reject(new WsdError(m.reason, m.code, { ref }));
+      return;
+    }
     if (ref !== undefined && this.rooms.has(ref)) {
       const r = this.rooms.get(ref);
       const ws = r.waiters;
       r.waiters = [];
       const err = new WsdError(m.reason, m.code, { ref });
       for (const w of ws) w.reject(err);
-      if (['forbidden', 'bad_room', 'too_many_rooms', 'room_limit'].includes(m.code)) this.rooms.delete(ref);
+      if (['forbidden', 'bad_room', 'too_many_rooms', 'room_limit'].includes(m.code)) {
+        this.rooms.delete(ref);
+        this._flushPresence(ref);
+      }
       this.emit('error', err);
-      return;
-    }
-    const i = ref !== undefined ? this.requests.findIndex((x) => x.room === ref) : -1;
-    if (i >= 0) {
-      const [req] = this.requests.splice(i, 1);
-      clearTimeout(req.timer);
-      req.reject(new WsdError(m.reason, m.code, { ref }));
       return;
     }
     this.emit('error', new WsdError(m.reason, m.code, { ref }));

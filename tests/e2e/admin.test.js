@@ -168,7 +168,8 @@ describe('admin HTTP listener', () => {
     assert.equal(r.status, 200, `GET / on the client listener: ${r.statusLine}`);
     assert.match(r.headers['content-type'] || '', /^text\/html/, 'content type');
     assert.match(r.body, /wsd/, 'the page names wsd');
-    for (const id of ['room', 'join', 'send']) {
+    assert.match(r.body, /import \{ WsdClient \} from '\/wsd-client\.js'/, 'the page runs on the client library');
+    for (const id of ['rooms', 'join-named', 'join-anon', 'send']) {
       assert.match(r.body, new RegExp(`\\bid\\s*=\\s*["']?${id}["'\\s>]`), `an element with id "${id}"`);
     }
   });

@@ -15,6 +15,7 @@
  *   - a 401 for an expired token calls the token callback once, then
  *     connects;
  *   - a close with 4500 stops the client with an error: no reconnect;
+ *   - a refused presence is not taken for a refused subscribe of the room;
  *   - the bounded queue refuses publishes past its size.
  */
 
@@ -307,6 +308,24 @@ describe('wsd-client: reconnects, tokens and terminal codes', () => {
     assert.equal(c.state, 'closed');
     assert.equal(attempts, 1, 'no attempt after the 4500');
     await assert.rejects(c.publish('after.stop', 1), (e) => e.code === 'closed');
+  });
+
+  it('a presence refused for a room it is joining or in leaves the room alone', { timeout: 10000 }, async () => {
+    /* presence.query is empty here: every presence is forbidden, with the
+     * room as the ref, as a refused subscribe of it would be. */
+    const c = new WsdClient(d.url, { WebSocket });
+    opened.push(c);
+    const got = [];
+    await waitFor(() => c.state === 'connected' && c.session, { what: 'connected' });
+    const sub = c.subscribe('pres.a', (m) => got.push(m.data));
+    const early = c.presence('pres.a'); /* sent only once the subscribe is answered */
+    await assert.rejects(early, (e) => e.code === 'forbidden' && e.ref === 'pres.a');
+    assert.equal((await sub).room, 'pres.a');
+    await assert.rejects(c.presence('pres.a'), (e) => e.code === 'forbidden');
+    assert.ok(c.rooms.has('pres.a'), 'the room is still subscribed');
+    await adminPublish(d.adminPort, 'pres.a', 'still here');
+    await waitFor(() => got.length === 1, { what: 'the room still delivers' });
+    assert.deepEqual(got, ['still here']);
   });
 
   it('the queue of publishes waiting for their ack is bounded', { timeout: 10000 }, async () => {

@@ -81,8 +81,11 @@ describe('make run', () => {
     const r = await get(printed.page);
     assert.equal(r.status, 200);
     assert.match(r.type, /^text\/html/);
-    assert.match(r.body, /id="room"/);
-    assert.match(r.body, /wsd\.v1/);
+    assert.match(r.body, /id="rooms"/);
+    assert.match(r.body, /from '\/wsd-client\.js'/);
+    const lib = await get(printed.page.replace(/\/?$/, '/wsd-client.js'));
+    assert.equal(lib.status, 200);
+    assert.match(lib.body, /wsd\.v1/);
   });
 
   it('answers /health at the printed admin URL', async () => {

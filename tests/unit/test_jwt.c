@@ -8,6 +8,12 @@
  * HS256 token keyed with an RSA public key's PEM text (alg confusion),
  * broken segments. Every refusal is checked by its reason, so that a
  * token refused for the wrong cause shows.
+ *
+ * Demo tokens (kid "demo", the demo key of the settings) have rules of
+ * their own, pinned last: only the demo key verifies them, only while
+ * demo_page and allow_anonymous are on, only for a sub "demo:...", and
+ * the demo key verifies nothing else; the body of POST /demo/token
+ * (wk_auth.c) is checked here too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +32,7 @@
 #include "../../proto/err.h"
 #include "../../proto/jwt.h"
 #include "../../proto/settings.h"
+#include "../../worker/wk_auth.h"
 
 #define NOW 1700000000LL
 
@@ -798,6 +805,320 @@ test_key_parse_check(void **state)
 	free(e);
 }
 
+/* The demo key of the tests: bytes 0x01..0x20 (no NUL, so hand_token
+ * can take it as a string), and the same as hex. */
+static const char DEMO_HEX[] =
+    "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+static const char DEMO_HEX2[] =
+    "a102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+
+static void
+demo_key_set(struct settings *s, const char *hex)
+{
+	const struct setting_row *r =
+	    settings_find(settings_worker, settings_worker_n, "demo:key");
+
+	assert_non_null(r);
+	assert_int_equal(setting_set_str(r, s, hex, strlen(hex)), WSD_OK);
+}
+
+static char *
+demo_raw_key(void)
+{
+	char *k = malloc(33);
+	int i;
+
+	for (i = 0; i < 32; i++)
+		k[i] = (char)(i + 1);
+	k[32] = '\0';
+	return k;
+}
+
+/* Mint a demo token for name; the reason when refused. */
+static const char *
+mint(const struct settings *s, const char *name, char **tok)
+{
+	const char *why = "unset";
+
+	*tok = NULL;
+	if (proto_jwt_sign_demo(s, name, strlen(name), NOW, tok, &why) ==
+	    WSD_OK)
+		return "ok";
+	assert_null(*tok);
+	return why;
+}
+
+/* A minted token verifies as demo:NAME with its info, and only then. */
+static void
+test_demo_roundtrip(void **state)
+{
+	struct settings s;
+	struct proto_jwt_claims c;
+	const char *why;
+	char *tok;
+
+	(void)state;
+	settings_with(&s, "legacy", "k1:HS256:hmac-secret", NULL);
+	assert_false(proto_jwt_demo_on(&s)); /* no key drawn yet */
+	assert_string_equal(mint(&s, "alice", &tok), "demo tokens are off");
+	demo_key_set(&s, DEMO_HEX);
+	assert_true(proto_jwt_demo_on(&s));
+	assert_string_equal(mint(&s, "Alice B_2-x", &tok), "ok");
+	assert_string_equal(check(&s, tok, &c), "ok");
+	assert_string_equal(c.user, "demo:Alice B_2-x");
+	assert_string_equal(c.kid, "demo");
+	assert_string_equal(c.alg, "HS256");
+	assert_int_equal(c.exp, NOW + PROTO_JWT_DEMO_TTL);
+	assert_string_equal(c.info, "{\"name\":\"Alice B_2-x\"}");
+	assert_null(c.rooms);
+	proto_jwt_claims_free(&c);
+	/* An hour later (and the leeway) it is expired. */
+	assert_int_equal(proto_jwt_verify(&s, tok, strlen(tok),
+					  NOW + PROTO_JWT_DEMO_TTL + 31, &c,
+					  &why),
+			 WSD_EINVAL);
+	assert_string_equal(why, "expired");
+	/* A restart draws another key: the old token no longer verifies. */
+	free(s.demo_key);
+	s.demo_key = NULL;
+	demo_key_set(&s, DEMO_HEX2);
+	assert_string_equal(check(&s, tok, NULL), "bad signature");
+	free(tok);
+	settings_done(&s);
+}
+
+static void
+test_demo_names(void **state)
+{
+	static const char *const bad[] = {
+	    "",
+	    " alice",
+	    "alice ",
+	    "al.ice",
+	    "al/ice",
+	    "al:ice",
+	    "\xc3\xa9t\xc3\xa9",
+	    "a\tb",
+	    "<b>",
+	    "x\"y",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaa", /* 25 */
+	};
+	struct settings s;
+	const char *why;
+	char *tok;
+	size_t i;
+
+	(void)state;
+	settings_with(&s, "", NULL);
+	demo_key_set(&s, DEMO_HEX);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_string_equal(
+		    mint(&s, bad[i], &tok),
+		    "a name is 1 to 24 letters, digits, spaces, _ or -, "
+		    "and neither begins nor ends with a space");
+	assert_string_equal(mint(&s, "aaaaaaaaaaaaaaaaaaaaaaaa", &tok), "ok");
+	free(tok);
+	assert_string_equal(mint(&s, "a b", &tok), "ok");
+	free(tok);
+	/* A NUL inside the name is refused too. */
+	assert_int_equal(proto_jwt_sign_demo(&s, "a\0b", 3, NOW, &tok, &why),
+			 WSD_EINVAL);
+	assert_null(tok);
+	settings_done(&s);
+}
+
+/* jwt.issuer and jwt.audience are the backend's: a demo token names
+ * neither and still verifies, while the backend's tokens must. */
+static void
+test_demo_issuer_audience(void **state)
+{
+	struct settings s;
+	char *tok, *t;
+
+	(void)state;
+	settings_with(&s, "legacy", NULL);
+	demo_key_set(&s, DEMO_HEX);
+	free(s.jwt_issuer);
+	s.jwt_issuer = strdup("https://backend.example");
+	free(s.jwt_audience);
+	s.jwt_audience = strdup("wsd");
+	assert_string_equal(mint(&s, "erin", &tok), "ok");
+	assert_string_equal(check(&s, tok, NULL), "ok");
+	t = lib_token(JWT_ALG_HS256, "legacy", NULL, ALICE);
+	assert_string_equal(check(&s, t, NULL), "wrong issuer");
+	free(t);
+	free(tok);
+	settings_done(&s);
+}
+
+/* Demo tokens work only while demo_page and allow_anonymous are on. */
+static void
+test_demo_switches(void **state)
+{
+	struct settings s;
+	char *tok, *other;
+
+	(void)state;
+	settings_with(&s, "", NULL);
+	demo_key_set(&s, DEMO_HEX);
+	assert_string_equal(mint(&s, "bob", &tok), "ok");
+	s.demo_page = 0;
+	assert_false(proto_jwt_demo_on(&s));
+	assert_string_equal(check(&s, tok, NULL), "demo tokens are off");
+	assert_string_equal(mint(&s, "bob", &other), "demo tokens are off");
+	s.demo_page = 1;
+	s.allow_anonymous = 0;
+	assert_false(proto_jwt_demo_on(&s));
+	assert_string_equal(check(&s, tok, NULL), "demo tokens are off");
+	s.allow_anonymous = 1;
+	assert_string_equal(check(&s, tok, NULL), "ok");
+	/* A key that is not 64 hex digits is no key. */
+	free(s.demo_key);
+	s.demo_key = NULL;
+	demo_key_set(&s, "0102");
+	assert_false(proto_jwt_demo_on(&s));
+	assert_string_equal(check(&s, tok, NULL), "demo tokens are off");
+	free(s.demo_key);
+	s.demo_key = NULL;
+	demo_key_set(
+	    &s,
+	    "zz02030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20");
+	assert_string_equal(check(&s, tok, NULL), "demo tokens are off");
+	free(tok);
+	settings_done(&s);
+}
+
+/*
+ * kid "demo" is checked with the demo key alone, and only for demo
+ * users; the demo key verifies no other token; no config key may be
+ * called "demo".
+ */
+static void
+test_demo_key_isolation(void **state)
+{
+	struct settings s;
+	struct proto_jwt_key k;
+	const char *why;
+	char *raw = demo_raw_key(), *t;
+
+	(void)state;
+	settings_with(&s, "legacy", "k1:HS256:hmac-secret", NULL);
+	demo_key_set(&s, DEMO_HEX);
+	/* Forged: the demo key's signature over another user. */
+	t = hand_token("{\"alg\":\"HS256\",\"kid\":\"demo\"}", ALICE,
+		       EVP_sha256(), raw, NULL);
+	assert_string_equal(check(&s, t, NULL),
+			    "a demo token's sub must begin with demo:");
+	free(t);
+	/* kid demo signed with a config key or jwt_secret: never good. */
+	t = hand_token("{\"alg\":\"HS256\",\"kid\":\"demo\"}",
+		       "{\"sub\":\"demo:alice\",\"exp\":1700003600}",
+		       EVP_sha256(), "hmac-secret", NULL);
+	assert_string_equal(check(&s, t, NULL), "bad signature");
+	free(t);
+	t = hand_token("{\"alg\":\"HS256\",\"kid\":\"demo\"}",
+		       "{\"sub\":\"demo:alice\",\"exp\":1700003600}",
+		       EVP_sha256(), "legacy", NULL);
+	assert_string_equal(check(&s, t, NULL), "bad signature");
+	free(t);
+	/* Another alg under kid demo, even keyed with the demo key. */
+	t = hand_token("{\"alg\":\"HS512\",\"kid\":\"demo\"}",
+		       "{\"sub\":\"demo:alice\",\"exp\":1700003600}",
+		       EVP_sha512(), raw, NULL);
+	assert_string_equal(check(&s, t, NULL), "alg not allowed for key");
+	free(t);
+	/* The demo key signs a token without kid, or with another kid. */
+	t = hand_token("{\"alg\":\"HS256\"}",
+		       "{\"sub\":\"demo:alice\",\"exp\":1700003600}",
+		       EVP_sha256(), raw, NULL);
+	assert_string_equal(check(&s, t, NULL), "bad signature");
+	free(t);
+	t = hand_token("{\"alg\":\"HS256\",\"kid\":\"k1\"}",
+		       "{\"sub\":\"demo:alice\",\"exp\":1700003600}",
+		       EVP_sha256(), raw, NULL);
+	assert_string_equal(check(&s, t, NULL), "bad signature");
+	free(t);
+	/* With the demo key signing right, a demo sub passes. */
+	t = hand_token("{\"alg\":\"HS256\",\"kid\":\"demo\"}",
+		       "{\"sub\":\"demo:alice\",\"exp\":1700003600}",
+		       EVP_sha256(), raw, NULL);
+	assert_string_equal(check(&s, t, NULL), "ok");
+	free(t);
+	/* The id is reserved in jwt.keys. */
+	assert_int_equal(proto_jwt_key_parse("demo:HS256:secret", &k, &why),
+			 WSD_EINVAL);
+	assert_string_equal(
+	    why, "the key id demo is reserved for the demo page's tokens");
+	assert_int_equal(proto_jwt_key_parse("demo2:HS256:secret", &k, &why),
+			 WSD_OK);
+	free(raw);
+	settings_done(&s);
+}
+
+/* POST /demo/token's body, as wk_auth_demo_token reads it. */
+static void
+test_demo_endpoint_body(void **state)
+{
+	static const char *const bad_body[] = {
+	    "",
+	    "nope",
+	    "[]",
+	    "{}",
+	    "{\"name\":7}",
+	    "{\"nom\":\"alice\"}",
+	    "{\"name\":\"a\",\"name\":\"b\"}",
+	};
+	struct settings s;
+	struct proto_jwt_claims c;
+	const char *why;
+	json_t *o;
+	char *ans;
+	size_t i;
+
+	(void)state;
+	settings_with(&s, "", NULL);
+	demo_key_set(&s, DEMO_HEX);
+	for (i = 0; i < sizeof(bad_body) / sizeof(bad_body[0]); i++) {
+		assert_int_equal(wk_auth_demo_token(&s, bad_body[i],
+						    strlen(bad_body[i]), NOW,
+						    &ans, &why),
+				 WSD_EINVAL);
+		assert_null(ans);
+		assert_string_equal(
+		    why,
+		    "the body must be a JSON object with a name (a string)");
+	}
+	assert_int_equal(
+	    wk_auth_demo_token(&s, "{\"name\":\"a.b\"}", 14, NOW, &ans, &why),
+	    WSD_EINVAL);
+	assert_int_equal(wk_auth_demo_token(&s, "{\"name\":\"a\\u0000b\"}", 19,
+					    NOW, &ans, &why),
+			 WSD_EINVAL);
+	assert_int_equal(
+	    wk_auth_demo_token(&s, "{\"name\":\"carol\"}", 16, NOW, &ans, &why),
+	    WSD_OK);
+	o = json_loads(ans, 0, NULL);
+	assert_non_null(o);
+	assert_int_equal(json_object_size(o), 3);
+	assert_string_equal(json_string_value(json_object_get(o, "user")),
+			    "demo:carol");
+	assert_int_equal(json_integer_value(json_object_get(o, "expires_in")),
+			 3600);
+	assert_string_equal(
+	    check(&s, json_string_value(json_object_get(o, "token")), &c),
+	    "ok");
+	assert_string_equal(c.user, "demo:carol");
+	proto_jwt_claims_free(&c);
+	json_decref(o);
+	free(ans);
+	s.allow_anonymous = 0;
+	assert_int_equal(
+	    wk_auth_demo_token(&s, "{\"name\":\"carol\"}", 16, NOW, &ans, &why),
+	    WSD_EINVAL);
+	assert_string_equal(why, "demo tokens are off");
+	settings_done(&s);
+}
+
 int
 main(void)
 {
@@ -815,6 +1136,12 @@ main(void)
 	    cmocka_unit_test(test_audience_issuer),
 	    cmocka_unit_test(test_sub_rooms_info),
 	    cmocka_unit_test(test_key_parse_check),
+	    cmocka_unit_test(test_demo_roundtrip),
+	    cmocka_unit_test(test_demo_names),
+	    cmocka_unit_test(test_demo_switches),
+	    cmocka_unit_test(test_demo_issuer_audience),
+	    cmocka_unit_test(test_demo_key_isolation),
+	    cmocka_unit_test(test_demo_endpoint_body),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -190,6 +190,8 @@ static struct settings cfg_all = {
     .deflate_mem_level = 7,
     .deflate_level = 3,
     .deflate_min_bytes = 1000,
+    .demo_key =
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 };
 
 static uint64_t *
@@ -376,6 +378,7 @@ assert_config_eq(const msgpack_object *obj, const struct settings *want)
 	assert_int_equal(got->log_level, want->log_level);
 	assert_string_equal(got->log_file, want->log_file);
 	assert_int_equal(got->log_format, want->log_format);
+	assert_string_equal(got->demo_key, want->demo_key);
 	settings_free(settings_worker, settings_worker_n, got);
 }
 
@@ -499,7 +502,7 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			/* The block's slots: test_settings.c pins the
 			 * order of every row. */
-			assert_int_equal(o->via.array.size, 41);
+			assert_int_equal(o->via.array.size, 42);
 			assert_obj_uint(&o->via.array.ptr[0],
 					want->config->max_message_bytes);
 			assert_obj_uint(&o->via.array.ptr[10],
@@ -518,6 +521,8 @@ assert_layout(const struct layout *l, const msgpack_sbuffer *sb,
 					 want->config->jwt_keys.n);
 			assert_obj_str(&o->via.array.ptr[18],
 				       proto_cstr(want->config->jwt_audience));
+			assert_obj_str(&o->via.array.ptr[41],
+				       proto_cstr(want->config->demo_key));
 		} else if (l->f[i] == TF_RECORDS) {
 			assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
 			assert_int_equal(o->via.array.size, want->nrecs);
@@ -602,6 +607,7 @@ test_roundtrip_empty_values(void **state)
 	low.drain_timeout_ms = 100;
 	low.log_file = "";
 	low.rate_msgs_burst = 1;
+	low.demo_key = "";
 	for (i = 0; i < NLAYOUTS; i++) {
 		memset(&m, 0, sizeof(m));
 		m.type = layouts[i].type;

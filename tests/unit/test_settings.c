@@ -69,6 +69,7 @@ static const char *const wire_keys[] = {
     "compression.min_bytes",
     "tls:certs",
     "tls:tickets",
+    "demo:key",
 };
 
 static int
@@ -195,6 +196,8 @@ test_defaults(void **state)
 	assert_int_equal(s.log_level, LOG_LEVEL_INFO);
 	assert_int_equal(s.log_format, LOG_FORMAT_JSON);
 	assert_string_equal(s.log_file, "");
+	/* The supervisor draws the demo key at start: none by default. */
+	assert_string_equal(s.demo_key, "");
 	settings_free(settings_worker, NROWS, &s);
 	assert_null(s.ws_path);
 	assert_null(s.origins.v);
