@@ -20,6 +20,10 @@
  *     (with a new demo key): both pages mint new names, resume, and show
  *     what was published after the restart;
  *   - the page loads nothing from anywhere but its own listener;
+ *   - through a proxy that refuses WebSocket upgrades (403), a page falls
+ *     back to Server-Sent Events by itself (Chromium's fetch and
+ *     EventSource-free stream reading), chats with a page on a WebSocket,
+ *     and the daemon lists it with transport "sse";
  *   - against a daemon with allow_anonymous off, "join anonymously" ends
  *     in a visible refusal hint (401), and so does a name (no demo
  *     tokens there);
@@ -34,6 +38,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
@@ -383,5 +388,73 @@ describe('the demo page at a full daemon, and kicked for good', () => {
     await second.waitForSelector('#rooms li.active.joined[data-room="lobby"]', { timeout: 2000 });
     await say(second, 'in at last');
     await waitShown(second, displayedAnon(await second.getAttribute('#conn-state', 'title')), 'in at last', 'the second page');
+  });
+});
+
+/* A proxy in front of port that passes plain HTTP, streaming, and
+ * refuses every WebSocket upgrade with 403, as some corporate proxies do. */
+function noUpgradeProxy(port) {
+  const server = http.createServer((req, res) => {
+    const up = http.request({ host: '127.0.0.1', port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    res.on('close', () => up.destroy());
+    req.pipe(up);
+  });
+  server.on('upgrade', (req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+  return server;
+}
+
+describe('the demo page in headless Chromium behind a proxy that refuses WebSocket', () => {
+  let d;
+  let proxy;
+  let server;
+  let browser;
+
+  before(async () => {
+    d = await startWsd({ workers: 1, config: { presence: { query: ['*'], announce: ['*'] } } });
+    proxy = noUpgradeProxy(d.port);
+    await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    server = await launch();
+    trackPid(server.process().pid);
+    browser = await chromium.connect(server.wsEndpoint());
+  });
+  after(
+    async () => {
+      if (browser) await browser.close().catch(() => {});
+      if (server) await server.close().catch(() => {});
+      if (proxy) proxy.close();
+      if (d) await d.stop();
+    },
+    { timeout: 20000 },
+  );
+
+  it('falls back to SSE by itself and chats with a page on a WebSocket', T, async () => {
+    const open = async (url, name) => {
+      const page = await (await browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage();
+      page.on('pageerror', (e) => process.stderr.write(`# ${name}'s page: ${e.message}\n`));
+      await page.goto(url);
+      await page.waitForSelector('#login', { state: 'visible' });
+      await page.fill('#name', name);
+      await page.click('#join-named');
+      await waitConnected(page, name);
+      await page.waitForSelector('#rooms li.active.joined[data-room="lobby"]', { timeout: 10000 });
+      return page;
+    };
+    const carol = await open(`http://127.0.0.1:${proxy.address().port}/`, 'carol');
+    const dave = await open(`http://127.0.0.1:${d.port}/`, 'dave');
+    const byUser = Object.fromEntries(d.ctl(['conns']).conns.map((c) => [c.user, c.transport]));
+    assert.deepEqual(byUser, { 'demo:carol': 'sse', 'demo:dave': 'websocket' });
+    await say(carol, 'carol over SSE');
+    await waitShown(dave, 'carol', 'carol over SSE', "dave's page");
+    await waitShown(carol, 'carol', 'carol over SSE', "carol's own message, acknowledged");
+    await say(dave, 'dave over a WebSocket');
+    await waitShown(carol, 'dave', 'dave over a WebSocket', "carol's page");
+    await adminPublish(d.adminPort, 'lobby', { text: 'from the server' });
+    await waitShown(carol, 'server', 'from the server', "carol's page");
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await carol.screenshot({ path: path.join(ARTIFACTS, 'demo-sse.png') });
   });
 });
