@@ -683,6 +683,48 @@ sse_post_read(struct wk_conn *c)
 }
 
 /*
+ * The body of a POST of kind, at most max bytes: its Content-Length
+ * checked (411, 413 too_big, 400 empty, answered by err), and moved, with
+ * what of it came with the head, into handshake state of its own (the
+ * head is in the shared buffer). That state, or NULL once answered.
+ */
+static struct wk_hs *
+post_keep(struct wk_conn *c, enum post_kind kind, uint64_t max,
+	  const char *too_big, const char *empty,
+	  void (*err)(struct wk_conn *c, int status, const char *why))
+{
+	struct wk_hs *hs = c->hs, *keep;
+	uint64_t len = hs->parser.content_length;
+	size_t have = hs->len - hs->consumed;
+
+	if (len == ULLONG_MAX || (hs->parser.flags & F_CHUNKED)) {
+		err(c, 411, "a Content-Length is required");
+		return NULL;
+	}
+	if (len == 0 || len > max) {
+		err(c, len ? 413 : 400, len ? too_big : empty);
+		return NULL;
+	}
+	if (have > len) {
+		err(c, 400, "data sent after the request");
+		return NULL;
+	}
+	if ((keep = calloc(1, sizeof(*keep))) == NULL ||
+	    (keep->body = malloc(len + 1)) == NULL) {
+		free(keep);
+		reject(c, 503, "out of memory");
+		return NULL;
+	}
+	keep->post = kind;
+	keep->body_need = (uint32_t)len;
+	keep->body_len = (uint32_t)have;
+	memcpy(keep->body, hs->buf + hs->consumed, have);
+	hs_free(hs);
+	c->hs = keep;
+	return keep;
+}
+
+/*
  * POST /sse/send?conn=ID&key=KEY: the client messages of an event stream,
  * one JSON object per line, at most max_message_bytes in all. Checked
  * here for what the request alone shows; the worker that holds the
@@ -695,8 +737,8 @@ sse_post_begin(struct wk_conn *c, const char *q, size_t qlen)
 	struct wk_hs *hs = c->hs, *keep;
 	const char *v, *key;
 	size_t vlen = 0, klen = 0;
-	uint64_t len = hs->parser.content_length, conn = 0;
-	size_t i, have;
+	uint64_t conn = 0;
+	size_t i;
 	char num[24];
 
 	hs->post = POST_SSE;
@@ -722,34 +764,12 @@ sse_post_begin(struct wk_conn *c, const char *q, size_t qlen)
 		}
 		conn = conn * 10 + (uint64_t)(v[i] - '0');
 	}
-	if (len == ULLONG_MAX || (hs->parser.flags & F_CHUNKED)) {
-		reject(c, 411, "a Content-Length is required");
+	if ((keep = post_keep(c, POST_SSE, wk.cfg.max_message_bytes,
+			      "over max_message_bytes", "no messages",
+			      reject)) == NULL)
 		return;
-	}
-	if (len == 0 || len > wk.cfg.max_message_bytes) {
-		reject(c, len ? 413 : 400,
-		       len ? "over max_message_bytes" : "no messages");
-		return;
-	}
-	have = hs->len - hs->consumed;
-	if (have > len) {
-		reject(c, 400, "data sent after the request");
-		return;
-	}
-	if ((keep = calloc(1, sizeof(*keep))) == NULL ||
-	    (keep->body = malloc(len + 1)) == NULL) {
-		free(keep);
-		reject(c, 503, "out of memory");
-		return;
-	}
-	keep->post = POST_SSE;
 	keep->post_conn = conn;
 	memcpy(keep->post_key, key, klen);
-	keep->body_need = (uint32_t)len;
-	keep->body_len = (uint32_t)have;
-	memcpy(keep->body, hs->buf + hs->consumed, have);
-	hs_free(hs);
-	c->hs = keep;
 	if (keep->body_len == keep->body_need)
 		sse_post_done(c);
 }
@@ -781,8 +801,6 @@ static void
 demo_token_begin(struct wk_conn *c)
 {
 	struct wk_hs *hs = c->hs, *keep;
-	uint64_t len = hs->parser.content_length;
-	size_t have;
 
 	hs->post = POST_DEMO_TOKEN;
 	if (hs->parser.method != HTTP_POST) {
@@ -793,34 +811,12 @@ demo_token_begin(struct wk_conn *c)
 		reject(c, 403, "origin not allowed");
 		return;
 	}
-	if (len == ULLONG_MAX || (hs->parser.flags & F_CHUNKED)) {
-		demo_error(c, 411, "a Content-Length is required");
+	if ((keep = post_keep(c, POST_DEMO_TOKEN, DEMO_BODY_MAX,
+			      "the body is over 1024 bytes",
+			      "the body must be a JSON object with a name "
+			      "(a string)",
+			      demo_error)) == NULL)
 		return;
-	}
-	if (len == 0 || len > DEMO_BODY_MAX) {
-		demo_error(c, len ? 413 : 400,
-			   len ? "the body is over 1024 bytes"
-			       : "the body must be a JSON object with a name "
-				 "(a string)");
-		return;
-	}
-	have = hs->len - hs->consumed;
-	if (have > len) {
-		demo_error(c, 400, "data sent after the request");
-		return;
-	}
-	if ((keep = calloc(1, sizeof(*keep))) == NULL ||
-	    (keep->body = malloc(len + 1)) == NULL) {
-		free(keep);
-		reject(c, 503, "out of memory");
-		return;
-	}
-	keep->post = POST_DEMO_TOKEN;
-	keep->body_need = (uint32_t)len;
-	keep->body_len = (uint32_t)have;
-	memcpy(keep->body, hs->buf + hs->consumed, have);
-	hs_free(hs);
-	c->hs = keep;
 	if (keep->body_len == keep->body_need)
 		demo_token_done(c);
 }

@@ -22,11 +22,10 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const WebSocket = require('ws');
-const { startWsd, mintToken, waitFor, sleep, freePorts } = require('./harness');
+const { startWsd, mintToken, waitFor, sleep, freePorts, noUpgradeProxy } = require('./harness');
 
 const LIB = path.join(__dirname, '..', '..', 'clients', 'js', 'wsd-client.js');
 let WsdClient;
@@ -63,25 +62,6 @@ async function adminPublish(port, room, data) {
   } catch (e) {
     return null; /* the daemon is restarting */
   }
-}
-
-/*
- * A proxy in front of the daemon's port that passes plain HTTP through,
- * streaming, and refuses every WebSocket upgrade with 403, as some
- * corporate proxies do: the library must fall back to SSE.
- */
-function noUpgradeProxy(target) {
-  const server = http.createServer((req, res) => {
-    const up = http.request({ host: '127.0.0.1', port: target(), path: req.url, method: req.method, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode, r.headers);
-      r.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    res.on('close', () => up.destroy());
-    req.pipe(up);
-  });
-  server.on('upgrade', (req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
-  return server;
 }
 
 /* The scenario below, over WebSocket, or (sse) through the proxy above. */

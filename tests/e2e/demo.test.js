@@ -38,11 +38,10 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
-const { startWsd, waitFor, sleep, trackPid, REPO } = require('./harness');
+const { startWsd, waitFor, sleep, trackPid, REPO, noUpgradeProxy } = require('./harness');
 
 const CHROMIUM = process.env.WSD_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO, 'tests', 'artifacts');
@@ -391,22 +390,6 @@ describe('the demo page at a full daemon, and kicked for good', () => {
   });
 });
 
-/* A proxy in front of port that passes plain HTTP, streaming, and
- * refuses every WebSocket upgrade with 403, as some corporate proxies do. */
-function noUpgradeProxy(port) {
-  const server = http.createServer((req, res) => {
-    const up = http.request({ host: '127.0.0.1', port, path: req.url, method: req.method, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode, r.headers);
-      r.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    res.on('close', () => up.destroy());
-    req.pipe(up);
-  });
-  server.on('upgrade', (req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
-  return server;
-}
-
 describe('the demo page in headless Chromium behind a proxy that refuses WebSocket', () => {
   let d;
   let proxy;
@@ -415,7 +398,7 @@ describe('the demo page in headless Chromium behind a proxy that refuses WebSock
 
   before(async () => {
     d = await startWsd({ workers: 1, config: { presence: { query: ['*'], announce: ['*'] } } });
-    proxy = noUpgradeProxy(d.port);
+    proxy = noUpgradeProxy(() => d.port);
     await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     server = await launch();
     trackPid(server.process().pid);

@@ -13,6 +13,7 @@ const assert = require('node:assert');
 const childProcess = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -1105,7 +1106,29 @@ async function readMessage(rw, timeoutMs = 3000) {
   return { opcode: first.opcode, payload: Buffer.concat(parts) };
 }
 
+/*
+ * noUpgradeProxy(target): an HTTP proxy in front of the daemon's port
+ * (target() gives it, so it may change across a restart) that passes
+ * plain HTTP through, streaming, and refuses every WebSocket upgrade with
+ * 403, as some corporate proxies do. Not listening yet: the caller
+ * listens and closes it.
+ */
+function noUpgradeProxy(target) {
+  const server = http.createServer((req, res) => {
+    const up = http.request({ host: '127.0.0.1', port: target(), path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    res.on('close', () => up.destroy());
+    req.pipe(up);
+  });
+  server.on('upgrade', (req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+  return server;
+}
+
 module.exports = {
+  noUpgradeProxy,
   REPO,
   WSD_BIN,
   WSCTL_BIN,
