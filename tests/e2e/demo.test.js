@@ -301,26 +301,38 @@ describe('the demo page in headless Chromium: two people chat through a worker k
   });
 });
 
-describe('the demo page against a daemon that refuses anonymous clients', () => {
-  let d;
-  let server;
-  let browser;
-
+/*
+ * For one describe block: a one-worker daemon with config and a Chromium,
+ * started before its tests (then setup(env), if given) and stopped after.
+ * Fills env with d, browser and what setup adds (a proxy is closed too).
+ */
+function daemonAndBrowser(config, setup) {
+  const env = {};
   before(async () => {
-    d = await startWsd({ workers: 1, config: { allow_anonymous: false } });
-    server = await launch();
-    trackPid(server.process().pid);
-    browser = await chromium.connect(server.wsEndpoint());
+    env.d = await startWsd({ workers: 1, config });
+    env.server = await launch();
+    trackPid(env.server.process().pid);
+    env.browser = await chromium.connect(env.server.wsEndpoint());
+    if (setup) await setup(env);
   });
-  after(async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (server) await server.close().catch(() => {});
-    if (d) await d.stop();
-  });
+  after(
+    async () => {
+      if (env.browser) await env.browser.close().catch(() => {});
+      if (env.server) await env.server.close().catch(() => {});
+      if (env.proxy) env.proxy.close();
+      if (env.d) await env.d.stop();
+    },
+    { timeout: 20000 },
+  );
+  return env;
+}
+
+describe('the demo page against a daemon that refuses anonymous clients', () => {
+  const env = daemonAndBrowser({ allow_anonymous: false });
 
   it('shows why it cannot connect, anonymously or with a name', T, async () => {
-    const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${d.port}/`);
+    const page = await env.browser.newPage();
+    await page.goto(`http://127.0.0.1:${env.d.port}/`);
     await page.click('#join-anon');
     await page.waitForSelector('#conn-state[data-state="closed"]', { timeout: 15000 });
     const hint = await page.textContent('#hint');
@@ -331,8 +343,8 @@ describe('the demo page against a daemon that refuses anonymous clients', () => 
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'demo-refused.png') });
 
-    const named = await browser.newPage();
-    await named.goto(`http://127.0.0.1:${d.port}/`);
+    const named = await env.browser.newPage();
+    await named.goto(`http://127.0.0.1:${env.d.port}/`);
     await named.fill('#name', 'carol');
     await named.click('#join-named');
     await named.waitForSelector('#conn-state[data-state="closed"]', { timeout: 15000 });
@@ -341,29 +353,15 @@ describe('the demo page against a daemon that refuses anonymous clients', () => 
 });
 
 describe('the demo page at a full daemon, and kicked for good', () => {
-  let d;
-  let server;
-  let browser;
-
-  before(async () => {
-    d = await startWsd({ workers: 1, config: { limits: { max_connections: 1 } } });
-    server = await launch();
-    trackPid(server.process().pid);
-    browser = await chromium.connect(server.wsEndpoint());
-  });
-  after(async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (server) await server.close().catch(() => {});
-    if (d) await d.stop();
-  });
+  const env = daemonAndBrowser({ limits: { max_connections: 1 } });
 
   it('says when the server is full (503), and when it closed the connection with 4502', T, async () => {
-    const first = await browser.newPage();
-    await first.goto(`http://127.0.0.1:${d.port}/`);
+    const first = await env.browser.newPage();
+    await first.goto(`http://127.0.0.1:${env.d.port}/`);
     await first.click('#join-anon');
     await waitConnected(first, 'the first page');
-    const second = await browser.newPage();
-    await second.goto(`http://127.0.0.1:${d.port}/`);
+    const second = await env.browser.newPage();
+    await second.goto(`http://127.0.0.1:${env.d.port}/`);
     await second.click('#join-anon');
     await second.waitForFunction(() => /429 or 503/.test(document.getElementById('hint').textContent), null, { timeout: 15000 });
     assert.notEqual(await second.getAttribute('#conn-state', 'data-state'), 'connected');
@@ -371,7 +369,7 @@ describe('the demo page at a full daemon, and kicked for good', () => {
     await second.screenshot({ path: path.join(ARTIFACTS, 'demo-full.png') });
 
     const conn = await first.getAttribute('#conn-state', 'data-conn');
-    d.ctl(['kick', '--conn', conn, '--code', '4502', '--reason', 'banned']);
+    env.d.ctl(['kick', '--conn', conn, '--code', '4502', '--reason', 'banned']);
     await first.waitForSelector('#conn-state[data-state="closed"]', { timeout: 10000 });
     const hint = await first.textContent('#hint');
     assert.match(hint, /4502: you are banned/);
@@ -391,32 +389,14 @@ describe('the demo page at a full daemon, and kicked for good', () => {
 });
 
 describe('the demo page in headless Chromium behind a proxy that refuses WebSocket', () => {
-  let d;
-  let proxy;
-  let server;
-  let browser;
-
-  before(async () => {
-    d = await startWsd({ workers: 1, config: { presence: { query: ['*'], announce: ['*'] } } });
-    proxy = noUpgradeProxy(() => d.port);
-    await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    server = await launch();
-    trackPid(server.process().pid);
-    browser = await chromium.connect(server.wsEndpoint());
+  const env = daemonAndBrowser({ presence: { query: ['*'], announce: ['*'] } }, async (e) => {
+    e.proxy = noUpgradeProxy(() => e.d.port);
+    await new Promise((resolve) => e.proxy.listen(0, '127.0.0.1', resolve));
   });
-  after(
-    async () => {
-      if (browser) await browser.close().catch(() => {});
-      if (server) await server.close().catch(() => {});
-      if (proxy) proxy.close();
-      if (d) await d.stop();
-    },
-    { timeout: 20000 },
-  );
 
   it('falls back to SSE by itself and chats with a page on a WebSocket', T, async () => {
     const open = async (url, name) => {
-      const page = await (await browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage();
+      const page = await (await env.browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage();
       page.on('pageerror', (e) => process.stderr.write(`# ${name}'s page: ${e.message}\n`));
       await page.goto(url);
       await page.waitForSelector('#login', { state: 'visible' });
@@ -426,16 +406,16 @@ describe('the demo page in headless Chromium behind a proxy that refuses WebSock
       await page.waitForSelector('#rooms li.active.joined[data-room="lobby"]', { timeout: 10000 });
       return page;
     };
-    const carol = await open(`http://127.0.0.1:${proxy.address().port}/`, 'carol');
-    const dave = await open(`http://127.0.0.1:${d.port}/`, 'dave');
-    const byUser = Object.fromEntries(d.ctl(['conns']).conns.map((c) => [c.user, c.transport]));
+    const carol = await open(`http://127.0.0.1:${env.proxy.address().port}/`, 'carol');
+    const dave = await open(`http://127.0.0.1:${env.d.port}/`, 'dave');
+    const byUser = Object.fromEntries(env.d.ctl(['conns']).conns.map((c) => [c.user, c.transport]));
     assert.deepEqual(byUser, { 'demo:carol': 'sse', 'demo:dave': 'websocket' });
     await say(carol, 'carol over SSE');
     await waitShown(dave, 'carol', 'carol over SSE', "dave's page");
     await waitShown(carol, 'carol', 'carol over SSE', "carol's own message, acknowledged");
     await say(dave, 'dave over a WebSocket');
     await waitShown(carol, 'dave', 'dave over a WebSocket', "carol's page");
-    await adminPublish(d.adminPort, 'lobby', { text: 'from the server' });
+    await adminPublish(env.d.adminPort, 'lobby', { text: 'from the server' });
     await waitShown(carol, 'server', 'from the server', "carol's page");
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await carol.screenshot({ path: path.join(ARTIFACTS, 'demo-sse.png') });
