@@ -215,18 +215,6 @@ try_key(const char *t, const struct alg *a, const char *key, size_t keylen)
 	return rc;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The demo key of s as bytes: 1 with key filled, or 0 (none, or not 64
  * hex digits). */
 static int
@@ -239,8 +227,8 @@ demo_key(const struct settings *s, unsigned char key[PROTO_JWT_DEMO_KEY_LEN])
 	if (h == NULL || strlen(h) != 2 * PROTO_JWT_DEMO_KEY_LEN)
 		return 0;
 	for (i = 0; i < PROTO_JWT_DEMO_KEY_LEN; i++) {
-		if ((hi = hex_value(h[2 * i])) < 0 ||
-		    (lo = hex_value(h[2 * i + 1])) < 0)
+		if ((hi = OPENSSL_hexchar2int((unsigned char)h[2 * i])) < 0 ||
+		    (lo = OPENSSL_hexchar2int((unsigned char)h[2 * i + 1])) < 0)
 			return 0;
 		key[i] = (unsigned char)(hi << 4 | lo);
 	}

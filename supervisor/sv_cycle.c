@@ -61,19 +61,33 @@ tickets_install(struct sv *sv, struct sv_config *c)
 	return WSD_OK;
 }
 
+/* n random bytes (at most 80) as 2n hex digits and a NUL in out: a key
+ * for the workers. WSD_OK, or WSD_EINVAL without random bytes. */
+static int
+random_hex(char *out, size_t n)
+{
+	unsigned char k[80];
+	size_t i;
+
+	if (n > sizeof(k) || RAND_bytes(k, (int)n) != 1)
+		return WSD_EINVAL;
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", k[i]);
+	OPENSSL_cleanse(k, sizeof(k));
+	return WSD_OK;
+}
+
 /* A new current ticket key; the current one stays to open tickets. */
 static int
 tickets_rotate(struct sv *sv)
 {
-	unsigned char k[80];
-	int i;
+	char next[sizeof(sv->tickets[0])];
 
-	if (RAND_bytes(k, sizeof(k)) != 1)
+	if (random_hex(next, 80) != WSD_OK)
 		return WSD_EINVAL;
 	memcpy(sv->tickets[1], sv->tickets[0], sizeof(sv->tickets[1]));
-	for (i = 0; i < 80; i++)
-		snprintf(sv->tickets[0] + 2 * i, 3, "%02x", k[i]);
-	OPENSSL_cleanse(k, sizeof(k));
+	memcpy(sv->tickets[0], next, sizeof(next));
+	OPENSSL_cleanse(next, sizeof(next));
 	return tickets_install(sv, sv->cfg);
 }
 
@@ -94,14 +108,8 @@ demo_key_install(struct sv *sv, struct sv_config *c)
 static int
 demo_key_make(struct sv *sv)
 {
-	unsigned char k[32];
-	int i;
-
-	if (RAND_bytes(k, sizeof(k)) != 1)
+	if (random_hex(sv->demo_key, 32) != WSD_OK)
 		return WSD_EINVAL;
-	for (i = 0; i < 32; i++)
-		snprintf(sv->demo_key + 2 * i, 3, "%02x", k[i]);
-	OPENSSL_cleanse(k, sizeof(k));
 	return demo_key_install(sv, sv->cfg);
 }
 

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../proto/url.h"
+
 static const char *const string_names[] = {"user", "room", "name", "by",
 					   "token"};
 static const char *const number_names[] = {"id", "worker", "limit"};
@@ -26,43 +28,6 @@ listed(const char *name, const char *const *names, size_t n)
 	for (i = 0; i < n; i++)
 		if (strcmp(name, names[i]) == 0)
 			return 1;
-	return 0;
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decode [p, p + n) into out (at least n + 1 bytes). -1 on a bad escape
- * or a NUL. */
-static int
-decode(const char *p, size_t n, char *out)
-{
-	size_t i, k = 0;
-	int hi, lo;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == '+') {
-			out[k++] = ' ';
-		} else if (p[i] == '%') {
-			if (i + 2 >= n)
-				return -1;
-			if ((hi = hexval((unsigned char)p[i + 1])) < 0 ||
-			    (lo = hexval((unsigned char)p[i + 2])) < 0 ||
-			    (hi == 0 && lo == 0))
-				return -1;
-			out[k++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			out[k++] = p[i];
-		}
-	}
-	out[k] = '\0';
 	return 0;
 }
 
@@ -88,9 +53,9 @@ sv_query_parse(const char *q, char *err, size_t errlen)
 		if ((name = malloc(len + 1)) == NULL ||
 		    (value = malloc(len + 1)) == NULL)
 			goto nomem;
-		if (decode(p, eq ? (size_t)(eq - p) : len, name) != 0 ||
-		    (eq &&
-		     decode(eq + 1, len - (size_t)(eq + 1 - p), value) != 0)) {
+		if (url_decode(p, eq ? (size_t)(eq - p) : len, name) < 0 ||
+		    (eq && url_decode(eq + 1, len - (size_t)(eq + 1 - p),
+				      value) < 0)) {
 			snprintf(err, errlen, "a bad %%-escape in the query");
 			goto fail;
 		}

@@ -177,7 +177,8 @@ struct wk_conn {
 				       is read and dropped until EOF */
 	uint16_t close_code;	    /* what we closed with (also wk_ws.c) */
 	uint32_t rtt_us;	    /* wk_ws.c: the last ping's round trip */
-	uint32_t linger_bytes;	    /* read and dropped while lingering */
+	uint32_t linger_bytes;	    /* read and dropped while lingering, or
+				       from an event stream's client */
 	ev_tstamp last_rx;	    /* last bytes from the client (wk_ws.c) */
 	ev_tstamp ping_at;
 	/* wk_ws.c: the WebSocket side, while a frame is in progress. */

@@ -642,13 +642,8 @@ wk_client_on_resumed(struct wk_conn *c, const struct proto_msg *m)
 		json_array_append_new(refused, json_string(name));
 		json_object_del(rooms, name);
 	}
-	if (c->sse != NULL) {
-		char *text = json_dumps(rooms, JSON_COMPACT);
-
-		wk_sse_resumed(c->sse, m->token.p, m->token.len,
-			       text ? text : "{}", text ? strlen(text) : 2);
-		free(text);
-	}
+	if (c->sse != NULL)
+		wk_sse_resumed(c->sse, m->token.p, m->token.len, rooms);
 	r = json_pack("{s:s, s:s#, s:s#, s:s#, s:O}", "type", "resumed",
 		      "session", m->session.p, (int)m->session.len, "user",
 		      m->user.p, (int)m->user.len, "resume_token", m->token.p,
@@ -726,18 +721,15 @@ paused(const struct wk_conn *c)
 }
 
 /*
- * Take an event stream's held input, a client message a line (LF or
- * CRLF; blank lines skipped), as a WebSocket client's: counted, charged
- * to its send rate, handled. Only while c is open and not paused: what
- * is left waits for the resume (client_flow), as a paused WebSocket is
- * not read.
+ * Take p[0..len), an event stream's POSTed input, a client message a
+ * line (LF or CRLF; blank lines skipped), as a WebSocket client's:
+ * counted, charged to its send rate, handled. Only while c is open and
+ * not paused, as a paused WebSocket is not read; returns the bytes taken.
  */
-static void
-take_held(struct wk_conn *c)
+static size_t
+take_lines(struct wk_conn *c, const char *start, size_t len)
 {
-	size_t len;
-	const char *start = wk_sse_held(c->sse, &len), *p = start;
-	const char *end = start + len;
+	const char *p = start, *end = start + len;
 
 	while (p < end && c->state == WK_OPEN && !paused(c)) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -759,19 +751,38 @@ take_held(struct wk_conn *c)
 			break;
 		wk_client_on_text(c, (const uint8_t *)line, (size_t)(e - line));
 	}
-	wk_sse_take_held(c->sse, (size_t)(p - start));
+	return (size_t)(p - start);
+}
+
+/* What waits of an event stream's input, taken now (the flow resumed). */
+static void
+take_held(struct wk_conn *c)
+{
+	size_t len;
+	const char *held = wk_sse_held(c->sse, &len);
+
+	wk_sse_take_held(c->sse, take_lines(c, held, len));
 }
 
 void
 wk_client_sse_input(struct wk_conn *c, const char *data, size_t len)
 {
-	int rc = wk_sse_hold(c->sse, data, len,
-			     2 * (size_t)wk.cfg.max_message_bytes);
+	size_t waiting, used = 0;
+	int rc;
 
+	/* Nothing waits: taken straight from the message, and only what
+	 * a pause leaves is kept, after what waits. */
+	wk_sse_held(c->sse, &waiting);
+	if (waiting == 0)
+		used = take_lines(c, data, len);
+	if (c->state != WK_OPEN)
+		return;
+	rc = wk_sse_hold(c->sse, data + used, len - used,
+			 2 * (size_t)wk.cfg.max_message_bytes);
 	if (rc == WSD_EFULL) {
 		/* It went on sending while paused, past what may wait. */
 		log_info("rate_close", "conn=%llu held_bytes=%zu code=4002%s",
-			 (unsigned long long)c->id, len,
+			 (unsigned long long)c->id, waiting,
 			 trace_log_kv(c->trace));
 		wk.tot[PROTO_TOT_LIMIT_RATE_CLOSE]++;
 		wk_conn_close(c, 4002, "rate limit exceeded");
@@ -781,7 +792,8 @@ wk_client_sse_input(struct wk_conn *c, const char *data, size_t len)
 		wk_conn_close(c, 1011, "out of memory");
 		return;
 	}
-	take_held(c);
+	if (waiting > 0)
+		take_held(c);
 }
 
 /* {"type":"flow","state":"pause","reason":R} or {"type":"flow",

@@ -216,14 +216,11 @@ linger(struct wk_conn *c)
 }
 
 /*
- * Read and drop what a lingering client still sends; its end (or an
- * error) ends the linger. So does LINGER_MAX: the rest of an oversized
- * message is read, so that the close frame reaches the client before the
- * socket is reset, but a client that goes on sending (a flooder closed
- * with 4002) does not get the worker to read for it until CLOSE_WAIT.
+ * Read and drop what c sends, at most 16 reads a wakeup: 1 once that is
+ * over (its end, an error, or LINGER_MAX bytes dropped), else 0.
  */
-static void
-linger_read(struct wk_conn *c)
+static int
+drop_input(struct wk_conn *c)
 {
 	static char sink[16384];
 	int rounds;
@@ -232,12 +229,25 @@ linger_read(struct wk_conn *c)
 	for (rounds = 0; rounds < 16; rounds++) {
 		n = c->io_ops->read(c, sink, sizeof(sink));
 		if (n == WSD_EAGAIN)
-			return;
-		if (n <= 0 || (c->linger_bytes += (uint32_t)n) >= LINGER_MAX) {
-			c->eof = 1;
-			return;
-		}
+			return 0;
+		if (n <= 0 || (c->linger_bytes += (uint32_t)n) >= LINGER_MAX)
+			return 1;
 	}
+	return 0;
+}
+
+/*
+ * What a lingering client still sends is dropped; its end (or an error)
+ * ends the linger. So does LINGER_MAX: the rest of an oversized message
+ * is read, so that the close frame reaches the client before the socket
+ * is reset, but a client that goes on sending (a flooder closed with
+ * 4002) does not get the worker to read for it until CLOSE_WAIT.
+ */
+static void
+linger_read(struct wk_conn *c)
+{
+	if (drop_input(c))
+		c->eof = 1;
 }
 
 void
@@ -735,20 +745,11 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* An event stream's client has nothing more to say: what it sends is
- * dropped, and its end ends the stream. */
+ * dropped (LINGER_MAX bytes at most), and its end ends the stream. */
 static void
 sse_read(struct wk_conn *c)
 {
-	static char sink[4096];
-	ssize_t n = 0;
-	int rounds = 0;
-
-	/* At most 64 KiB a wakeup: a client that keeps sending does not
-	 * hold the loop. */
-	while (rounds++ < 16 &&
-	       (n = c->io_ops->read(c, sink, sizeof(sink))) > 0)
-		;
-	if (n <= 0 && n != WSD_EAGAIN)
+	if (drop_input(c))
 		wk_conn_abort(c);
 }
 

@@ -39,6 +39,7 @@
 
 #include "../proto/log.h"
 #include "../proto/trace.h"
+#include "../proto/url.h"
 #include "wk_auth.h"
 #include "wk_clientlib.h"
 #include "wk_conn.h"
@@ -279,6 +280,8 @@ static const char *
 status_text(int status)
 {
 	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -342,8 +345,7 @@ answer(struct wk_conn *c, int status, const char *type, const char *cache,
 		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 		     "Content-Length: %zu\r\nCache-Control: %s\r\n"
 		     "Connection: close\r\n\r\n",
-		     status, status == 200 ? "OK" : status_text(status), type,
-		     len, cache);
+		     status, status_text(status), type, len, cache);
 	send_raw(c, head, (size_t)n);
 	send_raw(c, body, len);
 	hs_free(c->hs);
@@ -576,7 +578,7 @@ sse_request(struct wk_conn *c, const char *q, size_t qlen)
 			reject(c, 503, "out of memory");
 			return;
 		}
-		n = wk_sse_unescape(cur, clen, decoded);
+		n = url_decode(cur, clen, decoded);
 		cur = decoded;
 		clen = n < 0 ? 0 : (size_t)n;
 	}
@@ -598,23 +600,6 @@ sse_request(struct wk_conn *c, const char *q, size_t qlen)
 	}
 	admit(c, anonymous, info, q, qlen);
 	free(info);
-}
-
-/* Answer a POST /sse/send that was taken: 202, and close. */
-static void
-sse_post_taken(struct wk_conn *c)
-{
-	static const char ok[] = "HTTP/1.1 202 Accepted\r\n"
-				 "Content-Type: application/json\r\n"
-				 "Content-Length: 12\r\n"
-				 "Cache-Control: no-store\r\n"
-				 "Connection: close\r\n\r\n{\"ok\":true}\n";
-
-	send_raw(c, ok, sizeof(ok) - 1);
-	hs_free(c->hs);
-	c->hs = NULL;
-	wk_conn_end(c);
-	c->io_ops->shutdown(c, SHUT_RD);
 }
 
 /* The whole body of a POST /demo/token is here: mint the token. The
@@ -656,12 +641,13 @@ sse_post_done(struct wk_conn *c)
 	else if (wk_conn_ipc_busy() || wk_ipc_send(&m) != WSD_OK)
 		reject(c, 503, "the supervisor is unavailable");
 	else
-		sse_post_taken(c);
+		answer(c, 202, "application/json", "no-store",
+		       "{\"ok\":true}\n", 12);
 }
 
-/* Read more of a POST's body. */
+/* Read more of a POST's body; the whole of it is answered. */
 static void
-sse_post_read(struct wk_conn *c)
+post_read(struct wk_conn *c)
 {
 	struct wk_hs *hs = c->hs;
 	ssize_t n = c->io_ops->read(c, hs->body + hs->body_len,
@@ -1026,7 +1012,7 @@ wk_http_on_read(struct wk_conn *c)
 	size_t used;
 
 	if (hs != NULL && hs->body != NULL) {
-		sse_post_read(c);
+		post_read(c);
 		goto done;
 	}
 	if (hs == NULL) {

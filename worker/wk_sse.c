@@ -15,17 +15,31 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../proto/err.h"
+#include "../proto/url.h"
 #include "wk_frame.h"
+
+/* An epoch the cursor keeps (the supervisor's are 8 hex digits). */
+#define EPOCH_MAX 16
+
+/* A room in the cursor: what its client was last sent of it. */
+struct sse_room {
+	char *name;   /* NUL-terminated */
+	char *quoted; /* the name as a JSON string (ASCII), for the id */
+	uint64_t seq;
+	char epoch[EPOCH_MAX + 1]; /* letters and digits; "" when unknown */
+};
 
 struct wk_sse {
 	char key[WK_SSE_KEY_LEN + 1];
-	char *token;   /* the cursor's resume token, or NULL */
-	char *fresh;   /* the welcome's token while a resume is due */
-	json_t *rooms; /* {ROOM: {"seq": N, "epoch": E}} */
+	char *token; /* the cursor's resume token, as a JSON string */
+	char *fresh; /* the welcome's token while a resume is due (raw) */
+	struct sse_room *room; /* the cursor's rooms, in no order */
+	uint32_t nroom, cap;
 	json_t *want;  /* {ROOM: since} of subscribes with since that are out */
 	json_t *asked; /* a resume's rooms while it is out, or NULL */
 	int dirty;     /* the cursor changed since the last id written */
@@ -58,7 +72,6 @@ wk_sse_new(void)
 	unsigned char raw[16];
 
 	if (s == NULL || RAND_bytes(raw, sizeof(raw)) != 1 ||
-	    (s->rooms = json_object()) == NULL ||
 	    (s->want = json_object()) == NULL) {
 		wk_sse_free(s);
 		return NULL;
@@ -70,12 +83,19 @@ wk_sse_new(void)
 void
 wk_sse_free(struct wk_sse *s)
 {
+	uint32_t i;
+
 	if (s == NULL)
 		return;
+
+	for (i = 0; i < s->nroom; i++) {
+		free(s->room[i].name);
+		free(s->room[i].quoted);
+	}
+	free(s->room);
 	free(s->token);
 	free(s->fresh);
 	free(s->held);
-	json_decref(s->rooms);
 	json_decref(s->want);
 	json_decref(s->asked);
 	free(s->resume);
@@ -93,43 +113,6 @@ int
 wk_sse_key_is(const struct wk_sse *s, const char *k, size_t len)
 {
 	return len == WK_SSE_KEY_LEN && CRYPTO_memcmp(s->key, k, len) == 0;
-}
-
-static int
-hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-int
-wk_sse_unescape(const char *in, size_t len, char *out)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < len; i++) {
-		char ch = in[i];
-
-		if (ch == '%') {
-			int hi, lo;
-
-			if (i + 2 >= len || (hi = hexval(in[i + 1])) < 0 ||
-			    (lo = hexval(in[i + 2])) < 0)
-				return -1;
-			ch = (char)(hi << 4 | lo);
-			i += 2;
-		}
-		if (ch == '\0')
-			return -1;
-		out[n++] = ch;
-	}
-	out[n] = '\0';
-	return (int)n;
 }
 
 /*
@@ -180,7 +163,7 @@ wk_sse_set_request(struct wk_sse *s, const char *cursor, size_t len,
 	if (rlen > 0) {
 		if ((s->join = malloc(rlen + 1)) == NULL)
 			return WSD_ENOMEM;
-		if (wk_sse_unescape(rooms, rlen, s->join) < 0) {
+		if (url_decode(rooms, rlen, s->join) < 0) {
 			free(s->join);
 			s->join = NULL;
 		}
@@ -206,22 +189,103 @@ wk_sse_take_rooms(struct wk_sse *s)
 	return r;
 }
 
+/* s[0..n) as a JSON string in ASCII (malloc'd), or NULL (not UTF-8, or
+ * out of memory). */
+static char *
+quote(const char *str, size_t n)
+{
+	json_t *j = json_stringn(str, n);
+	char *q = j ? json_dumps(j, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+
+	json_decref(j);
+	return q;
+}
+
+/* The cursor's token becomes tok[0..len). */
+static void
+set_token(struct wk_sse *s, const char *tok, size_t len)
+{
+	char *q = quote(tok, len);
+
+	if (q == NULL)
+		return;
+	free(s->token);
+	s->token = q;
+	s->dirty = 1;
+}
+
 void
 wk_sse_token(struct wk_sse *s, const char *tok, size_t len, int welcome)
 {
-	char *t;
-
-	if ((t = strndup(tok, len)) == NULL)
-		return;
 	/* A resume is due: the welcome's token stands for a new session,
 	 * which the cursor names only if the resume fails. */
 	if (welcome && s->resume_due) {
 		free(s->fresh);
-		s->fresh = t;
+		s->fresh = strndup(tok, len);
 		return;
 	}
-	free(s->token);
-	s->token = t;
+	set_token(s, tok, len);
+}
+
+/* The index of room[0..rlen) in the cursor, or -1. */
+static int
+find(const struct wk_sse *s, const char *room, size_t rlen)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nroom; i++)
+		if (strncmp(s->room[i].name, room, rlen) == 0 &&
+		    s->room[i].name[rlen] == '\0')
+			return (int)i;
+	return -1;
+}
+
+/* room is at seq in epoch (kept only if it is letters and digits). */
+static void
+set_pos(struct wk_sse *s, const char *room, size_t rlen, uint64_t seq,
+	const char *epoch, size_t elen)
+{
+	int i = find(s, room, rlen);
+	struct sse_room *r;
+	size_t k;
+
+	if (i < 0) {
+		if (s->nroom == s->cap) {
+			uint32_t cap = s->cap ? 2 * s->cap : 4;
+			struct sse_room *n = realloc(s->room, cap * sizeof(*n));
+
+			if (n == NULL)
+				return;
+			s->room = n;
+			s->cap = cap;
+		}
+		r = &s->room[s->nroom];
+		if ((r->name = strndup(room, rlen)) == NULL ||
+		    (r->quoted = quote(room, rlen)) == NULL) {
+			free(r->name);
+			return;
+		}
+		s->nroom++;
+	} else {
+		r = &s->room[i];
+	}
+	r->seq = seq;
+	for (k = 0; k < elen && k < EPOCH_MAX &&
+		    ((epoch[k] >= '0' && epoch[k] <= '9') ||
+		     (epoch[k] >= 'a' && epoch[k] <= 'z') ||
+		     (epoch[k] >= 'A' && epoch[k] <= 'Z'));
+	     k++)
+		r->epoch[k] = epoch[k];
+	r->epoch[k == elen ? k : 0] = '\0';
+	s->dirty = 1;
+}
+
+static void
+drop_room(struct wk_sse *s, uint32_t i)
+{
+	free(s->room[i].name);
+	free(s->room[i].quoted);
+	s->room[i] = s->room[--s->nroom];
 	s->dirty = 1;
 }
 
@@ -234,15 +298,6 @@ key_of(char buf[256], const char *room, size_t rlen)
 	memcpy(buf, room, rlen);
 	buf[rlen] = '\0';
 	return buf;
-}
-
-static void
-set_pos(struct wk_sse *s, const char *room, json_int_t seq, const char *epoch)
-{
-	json_object_set_new(
-	    s->rooms, room,
-	    json_pack("{s:I, s:s}", "seq", seq, "epoch", epoch));
-	s->dirty = 1;
 }
 
 void
@@ -265,18 +320,16 @@ void
 wk_sse_joined(struct wk_sse *s, const char *room, size_t rlen, uint64_t seq,
 	      const char *epoch, size_t elen)
 {
-	char buf[256], ep[64];
+	char buf[256];
 	const char *k = key_of(buf, room, rlen);
 	json_t *since;
 
-	if (k == NULL || elen >= sizeof(ep))
+	if (k == NULL)
 		return;
-	memcpy(ep, epoch, elen);
-	ep[elen] = '\0';
 	since = json_object_get(s->want, k);
 	if (since != NULL && (uint64_t)json_integer_value(since) < seq)
 		seq = (uint64_t)json_integer_value(since);
-	set_pos(s, k, (json_int_t)seq, ep);
+	set_pos(s, room, rlen, seq, epoch, elen);
 	json_object_del(s->want, k);
 }
 
@@ -285,31 +338,26 @@ wk_sse_left(struct wk_sse *s, const char *room, size_t rlen)
 {
 	char buf[256];
 	const char *k = key_of(buf, room, rlen);
+	int i = find(s, room, rlen);
 
-	if (k == NULL)
-		return;
-	json_object_del(s->want, k);
-	if (json_object_del(s->rooms, k) == 0)
-		s->dirty = 1;
+	if (k != NULL)
+		json_object_del(s->want, k);
+	if (i >= 0)
+		drop_room(s, (uint32_t)i);
 }
 
 void
 wk_sse_advance(struct wk_sse *s, const char *room, size_t rlen, uint64_t seq,
 	       int add)
 {
-	char buf[256];
-	const char *k = key_of(buf, room, rlen);
-	json_t *r;
+	int i = find(s, room, rlen);
 
-	if (k == NULL)
-		return;
-	if ((r = json_object_get(s->rooms, k)) == NULL) {
-		if (add)
-			set_pos(s, k, (json_int_t)seq, "");
-		return;
+	if (i >= 0) {
+		s->room[i].seq = seq;
+		s->dirty = 1;
+	} else if (add) {
+		set_pos(s, room, rlen, seq, "", 0);
 	}
-	json_object_set_new(r, "seq", json_integer((json_int_t)seq));
-	s->dirty = 1;
 }
 
 void
@@ -320,18 +368,19 @@ wk_sse_resuming(struct wk_sse *s, json_t *asked)
 }
 
 void
-wk_sse_resumed(struct wk_sse *s, const char *tok, size_t len, const char *rooms,
-	       size_t rlen)
+wk_sse_resumed(struct wk_sse *s, const char *tok, size_t len,
+	       const json_t *rooms)
 {
-	json_t *got = json_loadb(rooms, rlen, 0, NULL), *v;
 	const char *name;
+	json_t *v;
 
 	s->resume_due = 0;
 	free(s->fresh);
 	s->fresh = NULL;
-	wk_sse_token(s, tok, len, 0);
-	json_object_clear(s->rooms);
-	json_object_foreach (got, name, v) {
+	set_token(s, tok, len);
+	while (s->nroom > 0)
+		drop_room(s, s->nroom - 1);
+	json_object_foreach ((json_t *)rooms, name, v) {
 		json_t *mine = json_object_get(s->asked, name);
 		const char *ep = json_string_value(json_object_get(v, "epoch"));
 		const char *mep =
@@ -348,9 +397,9 @@ wk_sse_resumed(struct wk_sse *s, const char *tok, size_t len, const char *rooms,
 		     (ep != NULL && strcmp(mep, ep) == 0)) &&
 		    mseq <= seq)
 			seq = mseq;
-		set_pos(s, name, seq, ep ? ep : "");
+		set_pos(s, name, strlen(name), (uint64_t)seq, ep ? ep : "",
+			ep ? strlen(ep) : 0);
 	}
-	json_decref(got);
 	json_decref(s->asked);
 	s->asked = NULL;
 	s->dirty = 1;
@@ -361,76 +410,62 @@ wk_sse_resume_failed(struct wk_sse *s)
 {
 	/* The stream goes on as the welcome's fresh session. */
 	if (s->fresh != NULL) {
-		free(s->token);
-		s->token = s->fresh;
+		set_token(s, s->fresh, strlen(s->fresh));
+		free(s->fresh);
 		s->fresh = NULL;
-		s->dirty = 1;
 	}
 	s->resume_due = 0;
 	json_decref(s->asked);
 	s->asked = NULL;
 }
 
-/* The cursor as an id line, "id: {...}\n" (ASCII: no line end), malloc'd
- * in *out; its length. */
+/* The most the id line of the cursor takes. */
 static size_t
-id_line(struct wk_sse *s, char **out)
+id_size(const struct wk_sse *s)
 {
-	json_t *c = json_object(), *r = json_object(), *v;
-	const char *name;
-	char *text = NULL, *line = NULL;
-	size_t n, len = 0;
+	size_t n = sizeof("id: {\"t\":\"\",\"r\":{}}\n") +
+		   (s->token ? strlen(s->token) : 0);
+	uint32_t i;
 
-	if (c == NULL || r == NULL)
-		goto done;
-	json_object_foreach (s->rooms, name, v)
-		if (json_object_set_new(
-			r, name,
-			json_pack("[O, O]", json_object_get(v, "seq"),
-				  json_object_get(v, "epoch"))) != 0)
-			goto done;
-	if (json_object_set_new(c, "t",
-				json_string(s->token ? s->token : "")) != 0 ||
-	    json_object_set(c, "r", r) != 0)
-		goto done;
-	text = json_dumps(c, JSON_COMPACT | JSON_ENSURE_ASCII);
-	n = text ? strlen(text) : 0;
-	if (text != NULL && (line = malloc(n + 6)) != NULL) {
-		memcpy(line, "id: ", 4);
-		memcpy(line + 4, text, n);
-		line[4 + n] = '\n';
-		len = n + 5;
-	}
-done:
-	free(text);
-	json_decref(r);
-	json_decref(c);
-	*out = line;
-	return len;
+	for (i = 0; i < s->nroom; i++)
+		n += strlen(s->room[i].quoted) +
+		     sizeof(":[18446744073709551615,\"\"],") + EPOCH_MAX;
+	return n;
+}
+
+/* Write the cursor's id line, "id: {"t":T,"r":{ROOM:[SEQ,"E"],...}}\n"
+ * (ASCII: no line end inside), at p; returns its end. */
+static char *
+id_write(const struct wk_sse *s, char *p)
+{
+	uint32_t i;
+
+	p += sprintf(p, "id: {\"t\":%s,\"r\":{", s->token ? s->token : "\"\"");
+	for (i = 0; i < s->nroom; i++)
+		p += sprintf(
+		    p, "%s%s:[%llu,\"%s\"]", i ? "," : "", s->room[i].quoted,
+		    (unsigned long long)s->room[i].seq, s->room[i].epoch);
+	memcpy(p, "}}\n", 3);
+	return p + 3;
 }
 
 struct wk_buf *
 wk_sse_event(struct wk_sse *s, const char *text, size_t len)
 {
-	char *id = NULL;
-	size_t idlen = s->dirty ? id_line(s, &id) : 0, lines = 1, i, n;
+	size_t lines = 1, i, n;
 	struct wk_buf *b;
 	char *p;
 
-	if (s->dirty && id == NULL)
-		return NULL;
 	for (i = 0; i < len; i++)
 		lines += text[i] == '\n';
-	/* "data: " per line, its end, and the blank line after the event. */
-	n = idlen + len + lines * 7 + 1;
-	if (n > UINT32_MAX || (b = wk_buf_new((uint32_t)n)) == NULL) {
-		free(id);
+	/* The id when the cursor changed, "data: " per line, its end, and
+	 * the blank line after the event. */
+	n = (s->dirty ? id_size(s) : 0) + len + lines * 7 + 1;
+	if (n > UINT32_MAX || (b = wk_buf_new((uint32_t)n)) == NULL)
 		return NULL;
-	}
 	p = b->data;
-	if (id != NULL)
-		memcpy(p, id, idlen);
-	p += idlen;
+	if (s->dirty)
+		p = id_write(s, p);
 	memcpy(p, "data: ", 6);
 	p += 6;
 	for (i = 0; i < len; i++) {
@@ -445,7 +480,6 @@ wk_sse_event(struct wk_sse *s, const char *text, size_t len)
 	*p++ = '\n';
 	*p++ = '\n';
 	b->len = (uint32_t)(p - b->data);
-	free(id);
 	s->dirty = 0;
 	return b;
 }

@@ -38,8 +38,9 @@ const char *wk_sse_key(const struct wk_sse *s);
 int wk_sse_key_is(const struct wk_sse *s, const char *k, size_t len);
 
 /*
- * The request's Last-Event-ID (b64[0..len), a cursor) and rooms= (a
- * comma-separated list, percent-encoded), kept until the stream opens.
+ * The request's Last-Event-ID (cursor[0..len)) and rooms= (a
+ * comma-separated list, URL-encoded: proto/url.h), kept until the stream
+ * opens.
  * A cursor that does not decode is dropped (the stream starts a fresh
  * session). Returns WSD_OK or WSD_ENOMEM.
  */
@@ -50,7 +51,7 @@ int wk_sse_set_request(struct wk_sse *s, const char *cursor, size_t len,
  * for, or NULL without one; once. */
 char *wk_sse_take_resume(struct wk_sse *s);
 
-/* The rooms= list, percent-decoded (malloc'd, comma-separated), or NULL;
+/* The rooms= list, decoded (malloc'd, comma-separated), or NULL;
  * once. */
 char *wk_sse_take_rooms(struct wk_sse *s);
 
@@ -69,7 +70,7 @@ void wk_sse_advance(struct wk_sse *s, const char *room, size_t rlen,
 		    uint64_t seq, int add);
 void wk_sse_resuming(struct wk_sse *s, json_t *asked);
 void wk_sse_resumed(struct wk_sse *s, const char *tok, size_t len,
-		    const char *rooms, size_t rlen);
+		    const json_t *rooms);
 void wk_sse_resume_failed(struct wk_sse *s);
 
 /*
@@ -91,9 +92,5 @@ void wk_sse_take_held(struct wk_sse *s, size_t n);
 
 /* A heartbeat: a comment line, which EventSource ignores. */
 struct wk_buf *wk_sse_comment(void);
-
-/* Decode %XX escapes of in[0..len) into out (at least len + 1 bytes);
- * returns the decoded length, or -1 for a bad escape or a NUL. */
-int wk_sse_unescape(const char *in, size_t len, char *out);
 
 #endif

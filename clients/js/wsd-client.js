@@ -150,8 +150,10 @@ export class SseSocket {
       this._end(1009, 'message too big');
       return;
     }
-    while (this.out.length && size + 1 + bytes(this.out[0]) <= this.maxBytes) {
-      size += 1 + bytes(this.out[0]);
+    while (this.out.length) {
+      const n = bytes(this.out[0]);
+      if (size + 1 + n > this.maxBytes) break;
+      size += 1 + n;
       batch.push(this.out.shift());
     }
     this.posting = true;

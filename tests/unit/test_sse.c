@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "../../proto/err.h"
+#include "../../proto/url.h"
 #include "../../worker/wk_frame.h"
 #include "../../worker/wk_sse.h"
 
@@ -60,6 +61,18 @@ resume_from(const char *id)
 	free(text);
 	wk_sse_free(s);
 	return j;
+}
+
+/* The resume the stream's cursor stands for now (after one more event). */
+static json_t *
+resume_now(struct wk_sse *s)
+{
+	char *ev = event(s, "{}"), *id = id_of(ev);
+	json_t *r = resume_from(id);
+
+	free(id);
+	free(ev);
+	return r;
 }
 
 static void
@@ -150,9 +163,7 @@ test_cursor_round_trip(void **state)
 	wk_sse_joined(s, "news", 4, 2, "ep2", 3);
 	wk_sse_left(s, "news", 4);
 	wk_sse_token(s, "tok2", 4, 0);
-	ev = event(s, "{}");
-	id = id_of(ev);
-	r = resume_from(id);
+	r = resume_now(s);
 	assert_string_equal(json_string_value(json_object_get(r, "token")),
 			    "tok2");
 	rooms = json_object_get(r, "rooms");
@@ -161,8 +172,6 @@ test_cursor_round_trip(void **state)
 			     json_object_get(rooms, "chat"), "seq")),
 			 9);
 	json_decref(r);
-	free(id);
-	free(ev);
 	wk_sse_free(s);
 }
 
@@ -173,7 +182,7 @@ test_since_and_resume(void **state)
 {
 	struct wk_sse *s = wk_sse_new(), *t;
 	char *ev, *id;
-	json_t *r, *asked;
+	json_t *r, *asked, *got;
 
 	(void)state;
 	/* A subscribe with since 3 to a room at 10: the client has only 3
@@ -205,10 +214,10 @@ test_since_and_resume(void **state)
 	asked = json_pack("{s:{s:i, s:s}}", "log", "seq", 3, "epoch", "e");
 	wk_sse_resuming(t, asked);
 	json_decref(asked);
-	wk_sse_resumed(t, "renewed", 7, GOT, strlen(GOT));
-	ev = event(t, "{}");
-	id = id_of(ev);
-	r = resume_from(id);
+	got = json_loads(GOT, 0, NULL);
+	wk_sse_resumed(t, "renewed", 7, got);
+	json_decref(got);
+	r = resume_now(t);
 	assert_string_equal(json_string_value(json_object_get(r, "token")),
 			    "renewed");
 	assert_int_equal(
@@ -216,8 +225,6 @@ test_since_and_resume(void **state)
 		json_object_get(json_object_get(r, "rooms"), "log"), "seq")),
 	    3);
 	json_decref(r);
-	free(id);
-	free(ev);
 	wk_sse_free(t);
 	wk_sse_free(s);
 }
@@ -237,7 +244,7 @@ test_bad_cursors(void **state)
 	};
 	struct wk_sse *s;
 	size_t i;
-	char *big;
+	char *big, *r;
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -249,13 +256,25 @@ test_bad_cursors(void **state)
 		wk_sse_free(s);
 	}
 	/* Over WK_SSE_CURSOR_MAX: not read at all. */
+	/* A well-formed cursor, one byte over: a long token. */
 	big = malloc(WK_SSE_CURSOR_MAX + 2);
 	memset(big, 'A', WK_SSE_CURSOR_MAX + 1);
+	memcpy(big, "{\"t\":\"", 6);
+	memcpy(big + WK_SSE_CURSOR_MAX - 1, "\"}", 2);
 	big[WK_SSE_CURSOR_MAX + 1] = '\0';
 	s = wk_sse_new();
 	assert_int_equal(
 	    wk_sse_set_request(s, big, WK_SSE_CURSOR_MAX + 1, NULL, 0), WSD_OK);
 	assert_null(wk_sse_take_resume(s));
+	wk_sse_free(s);
+	/* The same at the bound is read. */
+	memcpy(big + WK_SSE_CURSOR_MAX - 2, "\"}", 2);
+	big[WK_SSE_CURSOR_MAX] = '\0';
+	s = wk_sse_new();
+	assert_int_equal(wk_sse_set_request(s, big, WK_SSE_CURSOR_MAX, NULL, 0),
+			 WSD_OK);
+	free(r = wk_sse_take_resume(s));
+	assert_non_null(r);
 	wk_sse_free(s);
 	free(big);
 }
@@ -279,11 +298,11 @@ test_rooms_list(void **state)
 	assert_null(wk_sse_take_rooms(s));
 	wk_sse_free(s);
 
-	assert_int_equal(wk_sse_unescape("%41%62", 6, out), 2);
+	assert_int_equal(url_decode("%41%62", 6, out), 2);
 	assert_string_equal(out, "Ab");
-	assert_int_equal(wk_sse_unescape("%4", 2, out), -1);
-	assert_int_equal(wk_sse_unescape("a%00b", 5, out), -1);
-	assert_int_equal(wk_sse_unescape("", 0, out), 0);
+	assert_int_equal(url_decode("%4", 2, out), -1);
+	assert_int_equal(url_decode("a%00b", 5, out), -1);
+	assert_int_equal(url_decode("", 0, out), 0);
 }
 
 static void
@@ -291,7 +310,6 @@ test_resume_refused(void **state)
 {
 	struct wk_sse *s = wk_sse_new();
 	static const char cur[] = "{\"t\":\"old\",\"r\":{\"a\":[4,\"e1\"]}}";
-	char *ev, *id;
 	json_t *r;
 
 	(void)state;
@@ -301,14 +319,10 @@ test_resume_refused(void **state)
 	wk_sse_token(s, "fresh", 5, 1);
 	wk_sse_resume_failed(s);
 	/* The stream goes on as the welcome's session: its token. */
-	ev = event(s, "{}");
-	id = id_of(ev);
-	r = resume_from(id);
+	r = resume_now(s);
 	assert_string_equal(json_string_value(json_object_get(r, "token")),
 			    "fresh");
 	json_decref(r);
-	free(id);
-	free(ev);
 	wk_sse_free(s);
 }
 
@@ -316,8 +330,7 @@ static void
 test_resumed_in_a_new_epoch(void **state)
 {
 	struct wk_sse *s = wk_sse_new();
-	json_t *asked, *r, *rooms;
-	char *ev, *id;
+	json_t *asked, *r, *rooms, *answer;
 	static const char got[] = "{\"a\":{\"seq\":3,\"epoch\":\"new\"},"
 				  "\"b\":{\"seq\":5,\"epoch\":\"same\"},"
 				  "\"c\":{\"seq\":2,\"epoch\":\"same\"}}";
@@ -331,10 +344,10 @@ test_resumed_in_a_new_epoch(void **state)
 			  "same", "c", "seq", 9, "epoch", "same");
 	wk_sse_resuming(s, asked);
 	json_decref(asked);
-	wk_sse_resumed(s, "tok", 3, got, strlen(got));
-	ev = event(s, "{}");
-	id = id_of(ev);
-	r = resume_from(id);
+	answer = json_loads(got, 0, NULL);
+	wk_sse_resumed(s, "tok", 3, answer);
+	json_decref(answer);
+	r = resume_now(s);
 	rooms = json_object_get(r, "rooms");
 	assert_int_equal(json_integer_value(json_object_get(
 			     json_object_get(rooms, "a"), "seq")),
@@ -349,8 +362,6 @@ test_resumed_in_a_new_epoch(void **state)
 			     json_object_get(rooms, "c"), "seq")),
 			 2);
 	json_decref(r);
-	free(id);
-	free(ev);
 	wk_sse_free(s);
 }
 
@@ -358,7 +369,6 @@ static void
 test_want_cleared(void **state)
 {
 	struct wk_sse *s = wk_sse_new();
-	char *ev, *id;
 	json_t *r;
 
 	(void)state;
@@ -367,16 +377,12 @@ test_want_cleared(void **state)
 	wk_sse_want(s, "r", 1, 1, 2);
 	wk_sse_want(s, "r", 1, 0, 0);
 	wk_sse_joined(s, "r", 1, 8, "e", 1);
-	ev = event(s, "{}");
-	id = id_of(ev);
-	r = resume_from(id);
+	r = resume_now(s);
 	assert_int_equal(
 	    json_integer_value(json_object_get(
 		json_object_get(json_object_get(r, "rooms"), "r"), "seq")),
 	    8);
 	json_decref(r);
-	free(id);
-	free(ev);
 	wk_sse_free(s);
 }
 
