@@ -54,7 +54,8 @@ struct sv_counters {
 	uint64_t refused_global, refused_user, refused_address,
 	    refused_draining;
 	uint64_t refused_connect_rate, resumes_over_rate;
-	uint64_t publishes, deliveries;			     /* sv_route */
+	uint64_t publishes, deliveries; /* sv_route */
+	uint64_t publishes_unavailable; /* sv_route: the engine could not */
 	uint64_t worker_restarts, ipc_drops;		     /* sv_worker */
 	uint64_t resumes, resume_failures, sessions_revoked; /* sv_session */
 	/* sv_dispatch and sv_session: conns_closed by code. */

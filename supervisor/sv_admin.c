@@ -59,6 +59,8 @@ struct admin_conn {
 	char *out;
 	size_t outlen, outoff;
 	size_t inlen;
+	int waiting; /* an API call answers later */
+	int gone;    /* ... to a connection closed meanwhile */
 };
 
 static int admin_fd = -1;
@@ -257,14 +259,39 @@ ready(struct sv *sv, struct admin_conn *ac)
 	respond(ac, 200, "OK", "text/plain", body);
 }
 
+static void writing(struct ev_loop *loop, struct admin_conn *ac);
+
+static void
+api_reply(void *arg, json_t *rep)
+{
+	struct admin_conn *ac = arg;
+	int st = json_is_true(json_object_get(rep, "ok")) ? 200 : 400;
+	char *text = json_dumps(rep, JSON_COMPACT);
+	struct ev_loop *loop = ac->io.data;
+
+	json_decref(rep);
+	if (ac->gone) {
+		free(text);
+		free(ac->body);
+		free(ac);
+		return;
+	}
+	respond(ac, st, st == 200 ? "OK" : "Bad Request", "application/json",
+		text ? text : "{}");
+	free(text);
+	/* Answered later: the reply is written now. */
+	if (ac->waiting) {
+		ac->waiting = 0;
+		writing(loop, ac);
+	}
+}
+
 static void
 api(struct sv *sv, struct admin_conn *ac, const char *cmd, const char *query)
 {
-	json_t *req = NULL, *rep;
+	json_t *req = NULL;
 	json_error_t err;
 	char why[160];
-	char *text;
-	int st;
 
 	if (!sv_ctl_known(cmd)) {
 		snprintf(why, sizeof(why), "unknown command %.64s", cmd);
@@ -289,14 +316,11 @@ api(struct sv *sv, struct admin_conn *ac, const char *cmd, const char *query)
 		req = json_object();
 	}
 	json_object_set_new(req, "cmd", json_string(cmd));
-	rep = sv_ctl_run(sv, req);
+	ac->io.data = sv->loop;
+	sv_ctl_call(sv, req, api_reply, ac);
 	json_decref(req);
-	st = json_is_true(json_object_get(rep, "ok")) ? 200 : 400;
-	text = json_dumps(rep, JSON_COMPACT);
-	json_decref(rep);
-	respond(ac, st, st == 200 ? "OK" : "Bad Request", "application/json",
-		text ? text : "{}");
-	free(text);
+	if (ac->out == NULL)
+		ac->waiting = 1;
 }
 
 /* Commands a GET may run: they change nothing. */
@@ -403,13 +427,12 @@ on_conn_io(struct ev_loop *loop, ev_io *io, int revents)
 		} else {
 			return;
 		}
-		if (ac->out == NULL) {
-			conn_free(loop, ac);
+		if (ac->waiting) { /* nothing more is read meanwhile */
+			ev_io_stop(loop, io);
 			return;
 		}
-		ev_io_stop(loop, io);
-		ev_io_set(io, io->fd, EV_WRITE);
-		ev_io_start(loop, io);
+		writing(loop, ac);
+		return;
 	}
 	if (revents & EV_WRITE) {
 		n = write(io->fd, ac->out + ac->outoff,
@@ -423,11 +446,32 @@ on_conn_io(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
+/* The response is ready: written as the socket takes it. */
+static void
+writing(struct ev_loop *loop, struct admin_conn *ac)
+{
+	if (ac->out == NULL) {
+		conn_free(loop, ac);
+		return;
+	}
+	ev_io_stop(loop, &ac->io);
+	ev_io_set(&ac->io, ac->io.fd, EV_WRITE);
+	ev_io_start(loop, &ac->io);
+}
+
 static void
 on_conn_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
+	struct admin_conn *ac = t->data;
+
 	(void)revents;
-	conn_free(loop, t->data);
+	if (ac->waiting) { /* the reply to come frees it */
+		ev_io_stop(loop, &ac->io);
+		close(ac->io.fd);
+		ac->gone = 1;
+		return;
+	}
+	conn_free(loop, ac);
 }
 
 static void

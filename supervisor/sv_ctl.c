@@ -553,10 +553,44 @@ cmd_sessions(struct sv *sv, const json_t *req)
 	return r;
 }
 
-struct ctl_pub {
-	int done, rc, nworkers; /* done: the publish completed */
-	uint64_t seq;
+/* A command answered later: whom its reply goes to. */
+struct ctl_call {
+	sv_ctl_reply_fn fn;
+	void *arg;
 };
+
+/* The call the command running now answers (sv_ctl_call). */
+static const struct ctl_call *running;
+
+/* A publish of a command in flight. */
+struct ctl_pub {
+	struct ctl_call call;
+	int done, later; /* completed; answered through call */
+	int rc, nworkers;
+	uint64_t seq;
+	char room[];
+};
+
+static json_t *
+published_reply(const struct ctl_pub *p)
+{
+	json_t *r;
+
+	if (p->rc == WSD_EFULL)
+		return fail("room limit reached (limits.max_rooms)%s", NULL);
+	if (p->rc == WSD_EAGAIN)
+		return fail("unavailable: the engine cannot take it now%s",
+			    NULL);
+	if (p->rc != WSD_OK)
+		return fail("out of memory%s", NULL);
+	r = ok();
+	json_object_set_new(r, "room", json_string(p->room));
+	json_object_set_new(r, "seq", json_integer((json_int_t)p->seq));
+	/* A shared engine delivers apart from completing: not known. */
+	if (p->nworkers >= 0)
+		json_object_set_new(r, "workers", json_integer(p->nworkers));
+	return r;
+}
 
 static void
 ctl_published(void *arg, int rc, uint64_t seq, int nworkers)
@@ -567,6 +601,10 @@ ctl_published(void *arg, int rc, uint64_t seq, int nworkers)
 	p->rc = rc;
 	p->seq = seq;
 	p->nworkers = nworkers;
+	if (p->later) {
+		p->call.fn(p->call.arg, published_reply(p));
+		free(p);
+	}
 }
 
 /* The request's optional "trace" into out: 1 when given, 0 when absent,
@@ -591,7 +629,7 @@ publish_to(struct sv *sv, const char *room_name, const json_t *req,
 	   uint64_t exclude, const char *key)
 {
 	const json_t *data = json_object_get(req, "data");
-	struct ctl_pub p = {0, WSD_OK, 0, 0};
+	struct ctl_pub *p;
 	char trace[TRACE_LEN + 1];
 	int traced = req_trace(req, trace);
 	json_t *r;
@@ -601,8 +639,14 @@ publish_to(struct sv *sv, const char *room_name, const json_t *req,
 		return fail("data is required%s", NULL);
 	if (traced < 0)
 		return fail("trace must be a W3C traceparent%s", NULL);
-	if ((text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+	if ((p = calloc(1, sizeof(*p) + strlen(room_name) + 1)) == NULL)
 		return fail("out of memory%s", NULL);
+	p->call = *running;
+	strcpy(p->room, room_name);
+	if ((text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL) {
+		free(p);
+		return fail("out of memory%s", NULL);
+	}
 	{
 		struct sv_route_pub rp = {
 		    .room = room_name,
@@ -617,20 +661,17 @@ publish_to(struct sv *sv, const char *room_name, const json_t *req,
 		    .trace = traced ? trace : NULL,
 		};
 
-		sv_route_publish(sv, &rp, ctl_published, &p);
+		sv_route_publish(sv, &rp, ctl_published, p);
 	}
 	free(text);
-	/* The memory engine completed it already (docs/architecture.md). */
-	if (!p.done)
-		return fail("the engine has not completed the publish%s", NULL);
-	if (p.rc == WSD_EFULL)
-		return fail("room limit reached (limits.max_rooms)%s", NULL);
-	if (p.rc != WSD_OK)
-		return fail("out of memory%s", NULL);
-	r = ok();
-	json_object_set_new(r, "room", json_string(room_name));
-	json_object_set_new(r, "seq", json_integer((json_int_t)p.seq));
-	json_object_set_new(r, "workers", json_integer(p.nworkers));
+	/* The memory engine completed it already; a shared engine answers
+	 * later, through the call. */
+	if (!p->done) {
+		p->later = 1;
+		return NULL;
+	}
+	r = published_reply(p);
+	free(p);
 	return r;
 }
 
@@ -972,8 +1013,8 @@ sv_ctl_known(const char *cmd)
 	return 0;
 }
 
-json_t *
-sv_ctl_run(struct sv *sv, const json_t *req)
+static json_t *
+run(struct sv *sv, const json_t *req)
 {
 	const char *cmd;
 	size_t i;
@@ -988,31 +1029,72 @@ sv_ctl_run(struct sv *sv, const json_t *req)
 	return fail("unknown command %s", cmd);
 }
 
+void
+sv_ctl_call(struct sv *sv, const json_t *req, sv_ctl_reply_fn fn, void *arg)
+{
+	const struct ctl_call call = {fn, arg}, *prev = running;
+	json_t *rep;
+
+	running = &call;
+	rep = run(sv, req);
+	running = prev;
+	if (rep != NULL)
+		fn(arg, rep);
+}
+
+/* The request whose reply is still to come: the socket is not read
+ * meanwhile (rep0 answers one request at a time, in order). */
+static nng_msg *ctl_waiting;
+
+static void on_ctl_readable(struct ev_loop *loop, ev_io *io, int revents);
+
+static void
+ctl_reply(void *arg, json_t *rep)
+{
+	struct sv *sv = arg;
+	nng_msg *msg = ctl_waiting;
+	char *text = json_dumps(rep, JSON_COMPACT);
+
+	json_decref(rep);
+	ctl_waiting = NULL;
+	if (!ctl_open) {
+		nng_msg_free(msg);
+		free(text);
+		return;
+	}
+	nng_msg_clear(msg);
+	if (text == NULL || nng_msg_append(msg, text, strlen(text)) != 0 ||
+	    nng_sendmsg(ctl_sock, msg, NNG_FLAG_NONBLOCK) != 0)
+		nng_msg_free(msg);
+	free(text);
+	if (!ev_is_active(&ctl_io)) {
+		ev_io_start(sv->loop, &ctl_io);
+		ev_feed_event(sv->loop, &ctl_io, EV_READ);
+	}
+}
+
 static void
 on_ctl_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct sv *sv = ev_userdata(loop);
 	json_error_t jerr;
-	json_t *req, *rep;
 	nng_msg *msg;
-	char *text;
+	json_t *req;
 
 	(void)io;
 	(void)revents;
-	while (nng_recvmsg(ctl_sock, &msg, NNG_FLAG_NONBLOCK) == 0) {
+	while (ctl_waiting == NULL &&
+	       nng_recvmsg(ctl_sock, &msg, NNG_FLAG_NONBLOCK) == 0) {
 		req = json_loadb(nng_msg_body(msg), nng_msg_len(msg), 0, &jerr);
-		rep = req ? sv_ctl_run(sv, req)
-			  : fail("the request is not JSON%s", NULL);
+		ctl_waiting = msg;
+		if (req == NULL)
+			ctl_reply(sv, fail("the request is not JSON%s", NULL));
+		else
+			sv_ctl_call(sv, req, ctl_reply, sv);
 		json_decref(req);
-		text = json_dumps(rep, JSON_COMPACT);
-		json_decref(rep);
-		nng_msg_clear(msg);
-		if (text == NULL ||
-		    nng_msg_append(msg, text, strlen(text)) != 0 ||
-		    nng_sendmsg(ctl_sock, msg, NNG_FLAG_NONBLOCK) != 0)
-			nng_msg_free(msg);
-		free(text);
 	}
+	if (ctl_waiting != NULL)
+		ev_io_stop(loop, &ctl_io);
 }
 
 int
@@ -1049,5 +1131,5 @@ sv_ctl_stop(struct sv *sv)
 	ev_io_stop(sv->loop, &ctl_io);
 	nng_close(ctl_sock);
 	unlink(sv->cfg->control_socket);
-	ctl_open = 0;
+	ctl_open = 0; /* a reply still to come frees its request */
 }

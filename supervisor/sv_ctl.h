@@ -25,10 +25,15 @@ struct sv_ctl_actions {
 int sv_ctl_start(struct sv *sv, const struct sv_ctl_actions *act);
 void sv_ctl_stop(struct sv *sv);
 
-/* Run one command; returns a new JSON reply object (caller decrefs). */
-json_t *sv_ctl_run(struct sv *sv, const json_t *req);
+/* A command's reply (a new JSON object, the function's to decref). */
+typedef void (*sv_ctl_reply_fn)(void *arg, json_t *rep);
 
-/* 1 when cmd names a command sv_ctl_run knows. */
+/* Run one command; fn gets its reply once: before this returns, or later
+ * for a command that waits on a shared engine (a publish). */
+void sv_ctl_call(struct sv *sv, const json_t *req, sv_ctl_reply_fn fn,
+		 void *arg);
+
+/* 1 when cmd names a command sv_ctl_call knows. */
 int sv_ctl_known(const char *cmd);
 
 #endif

@@ -26,6 +26,7 @@
 #include "sv_admin.h"
 #include "sv_ctl.h"
 #include "sv_dispatch.h"
+#include "sv_route.h"
 #include "sv_listen.h"
 #include "sv_notify.h"
 #include "sv_session.h"
@@ -525,6 +526,7 @@ sv_cycle_start(struct sv *sv, int daemon)
 	if (sv_mem_open(&sv->eng, &lim) != WSD_OK)
 		return WSD_ENOMEM;
 	state_load(sv, &lim);
+	sv_route_attach(sv);
 	if (sv_ctl_start(sv, &ctl_actions) != WSD_OK ||
 	    sv_admin_start(sv) != WSD_OK)
 		return WSD_ECLOSED;

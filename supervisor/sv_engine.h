@@ -57,15 +57,55 @@ struct sv_eng_pub {
 	const char *id; /* may be NULL */
 	size_t idlen;
 	const char *trace; /* a checked traceparent, or NULL */
+	const char *key;   /* a latest_per_key key, or NULL */
+	size_t keylen;
+	uint64_t exclude; /* a connection of this node not to deliver to */
+	uint64_t stamp;	  /* mono_us when this node took it */
 };
 
 /*
- * A publish completed: rc WSD_OK with e (its seq and text, valid during
- * the call) and the room's epoch; WSD_EFULL (a new room over
- * limits.max_rooms) or WSD_ENOMEM.
+ * A publish completed: rc WSD_OK with its seq; WSD_EFULL (a new room over
+ * limits.max_rooms), WSD_ENOMEM, or WSD_EAGAIN (the engine cannot take it
+ * now: a shared engine's link is down or saturated). sends is what the
+ * delivery on this node sent, or -1 when the delivery comes apart from
+ * the completion (a shared engine delivers what its subscription hears).
  */
-typedef void (*sv_eng_pub_fn)(void *arg, int rc, const struct sv_eng_entry *e,
-			      const char *epoch);
+typedef void (*sv_eng_pub_fn)(void *arg, int rc, uint64_t seq, int sends);
+
+/*
+ * A stamped message to deliver to this node's members of its room, in
+ * seq order per room, each seq once. The memory engine delivers within
+ * publish; a shared engine delivers every publish of every node as its
+ * subscription hears it, filling a gap from the room's history first.
+ * exclude, stamp and trace are the publishing node's (0 or NULL on the
+ * others). Returns the sends.
+ */
+struct sv_eng_delivery {
+	const char *room;
+	size_t rlen;
+	const struct sv_eng_entry *e;
+	const char *key; /* or NULL */
+	size_t keylen;
+	uint64_t exclude;
+	uint64_t stamp;
+	const char *trace;
+};
+typedef int (*sv_eng_deliver_fn)(void *arg, const struct sv_eng_delivery *d);
+
+/* Rooms made ready for a synchronous history read: WSD_OK, or an error
+ * (WSD_EAGAIN: the shared engine is unreachable). */
+typedef void (*sv_eng_ready_fn)(void *arg, int rc);
+
+/* One link of a shared engine, for status and metrics. */
+struct sv_eng_link {
+	const char *address;
+	int up;
+	uint64_t rtt_us;     /* the last command's round trip */
+	uint64_t errors;     /* commands failed or timed out */
+	uint64_t reconnects; /* links made again after a loss */
+	uint64_t inflight;
+};
+typedef void (*sv_eng_link_fn)(void *arg, const struct sv_eng_link *l);
 
 /* What a history read found. */
 struct sv_eng_hist {
@@ -148,10 +188,22 @@ struct sv_engine_ops {
 	void (*publish)(struct sv_engine *e, const struct sv_eng_pub *p,
 			sv_eng_pub_fn cb, void *arg);
 	/* The room's seq and epoch and, with SV_ENG_SINCE, the entries
-	 * after since (none when epoch is given and is not the room's). */
+	 * after since (none when epoch is given and is not the room's).
+	 * Completes before it returns for a room made ready (prepare) and
+	 * watched since; a shared engine answers WSD_EAGAIN otherwise. */
 	void (*history)(struct sv_engine *e, const char *room, size_t rlen,
 			uint64_t since, const char *epoch, unsigned flags,
 			sv_eng_hist_fn cb, void *arg);
+	/* This node has one member more (delta 1) or less (-1) in room: a
+	 * shared engine hears the rooms with members. NULL: nothing to do. */
+	void (*watch)(struct sv_engine *e, const char *room, size_t rlen,
+		      int delta);
+	/* Make the n rooms' history readable synchronously (watching them
+	 * if need be), then call cb, once, maybe before it returns. */
+	void (*prepare)(struct sv_engine *e, const char *const *rooms,
+			uint32_t n, sv_eng_ready_fn cb, void *arg);
+	/* Each link to a shared store; none for the memory engine. */
+	void (*links)(struct sv_engine *e, sv_eng_link_fn cb, void *arg);
 	/* Keep a detached session (taken over) until its expiry. */
 	int (*session_put)(struct sv_engine *e, struct sv_sess *s);
 	/* Remove and hand over the session id when its nonce is nonce. */
@@ -208,6 +260,9 @@ struct sv_engine_ops {
 struct sv_engine {
 	const struct sv_engine_ops *ops;
 	void *impl;
+	/* The user's, set before the first publish. */
+	sv_eng_deliver_fn deliver;
+	void *deliver_arg;
 };
 
 /* Open the memory engine (sv_mem.c). WSD_OK or WSD_ENOMEM. */

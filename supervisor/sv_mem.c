@@ -338,6 +338,19 @@ budget(struct mem *m)
 	}
 }
 
+/* The publish p stamped as out: delivered on this (the only) node, then
+ * completed. */
+static void
+stamped(struct sv_engine *e, const struct sv_eng_pub *p,
+	const struct sv_eng_entry *out, sv_eng_pub_fn cb, void *arg)
+{
+	struct sv_eng_delivery d = {p->room,   p->rlen,	   out,	     p->key,
+				    p->keylen, p->exclude, p->stamp, p->trace};
+	int sends = e->deliver != NULL ? e->deliver(e->deliver_arg, &d) : 0;
+
+	cb(arg, WSD_OK, out->seq, sends);
+}
+
 static void
 mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 	    void *arg)
@@ -354,13 +367,13 @@ mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 	int rc;
 
 	if ((r = room_get(m, p->room, p->rlen, now, &rc)) == NULL) {
-		cb(arg, rc, NULL, NULL);
+		cb(arg, rc, 0, 0);
 		return;
 	}
 	text = sv_message_json(&msg, r->seq + 1, &len);
 	if (text == NULL || len > UINT32_MAX) {
 		free(text);
-		cb(arg, WSD_ENOMEM, NULL, NULL);
+		cb(arg, WSD_ENOMEM, 0, 0);
 		return;
 	}
 	r->seq++;
@@ -385,7 +398,7 @@ mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 		/* The budget may have taken this very entry (and freed
 		 * out.text): then it is built again below. */
 		if (r->len > 0 && log_at(r, r->len - 1)->e.seq == out.seq) {
-			cb(arg, WSD_OK, &out, r->epoch);
+			stamped(e, p, &out, cb, arg);
 			return;
 		}
 		text = NULL;
@@ -399,12 +412,12 @@ mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 	if (text == NULL) {
 		text = sv_message_json(&msg, out.seq, &len);
 		if (text == NULL) {
-			cb(arg, WSD_ENOMEM, NULL, NULL);
+			cb(arg, WSD_ENOMEM, 0, 0);
 			return;
 		}
 		out.text = text;
 	}
-	cb(arg, WSD_OK, &out, r->epoch);
+	stamped(e, p, &out, cb, arg);
 	free(text);
 }
 
@@ -1068,6 +1081,17 @@ mem_restore(struct sv_engine *e, const msgpack_object *o, const char **why)
 	return WSD_OK;
 }
 
+/* Every room is readable at once here. */
+static void
+mem_prepare(struct sv_engine *e, const char *const *rooms, uint32_t n,
+	    sv_eng_ready_fn cb, void *arg)
+{
+	(void)e;
+	(void)rooms;
+	(void)n;
+	cb(arg, WSD_OK);
+}
+
 static void
 mem_close(struct sv_engine *e)
 {
@@ -1091,6 +1115,7 @@ static const struct sv_engine_ops mem_ops = {
     .set_limits = mem_set_limits,
     .publish = mem_publish,
     .history = mem_history,
+    .prepare = mem_prepare,
     .session_put = mem_session_put,
     .session_take = mem_session_take,
     .session_peek = mem_session_peek,

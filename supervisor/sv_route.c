@@ -26,10 +26,8 @@
 
 struct pub_ctx {
 	struct sv *sv;
-	const struct sv_route_pub *p;
 	sv_route_done_fn done;
 	void *arg;
-	uint64_t stamp; /* mono_us when the publish was taken */
 };
 
 /* Send m (a DELIVER) to the members of room; returns the sends. */
@@ -73,59 +71,78 @@ fan_out(struct sv *sv, const char *room, size_t rlen, struct proto_msg *m)
 	return sent;
 }
 
+/* The engine's delivery: one DELIVER to each worker with members. */
+static int
+deliver(void *arg, const struct sv_eng_delivery *d)
+{
+	struct sv *sv = arg;
+	struct proto_msg m;
+	int sent;
+
+	if (d->e->len > PROTO_MAX_DATA)
+		return 0;
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DELIVER;
+	m.room.p = d->room;
+	m.room.len = (uint32_t)d->rlen;
+	m.seq = d->e->seq;
+	m.exclude = d->exclude;
+	m.flags = room_is_broadcast(d->room, d->rlen) ? PROTO_F_BROADCAST : 0;
+	m.data.p = d->e->text;
+	m.data.len = d->e->len;
+	m.stamp = d->stamp;
+	if (d->key != NULL) {
+		m.key.p = d->key;
+		m.key.len = (uint32_t)d->keylen;
+	}
+	sent = fan_out(sv, d->room, d->rlen, &m);
+	sv->stats.deliveries += (uint64_t)sent;
+	if (d->trace != NULL)
+		log_debug("publish_traced", "room=%s seq=%llu sends=%d%s",
+			  log_qn(d->room, d->rlen),
+			  (unsigned long long)d->e->seq, sent,
+			  trace_log_kv(d->trace));
+	return sent;
+}
+
+void
+sv_route_attach(struct sv *sv)
+{
+	sv->eng.deliver = deliver;
+	sv->eng.deliver_arg = sv;
+}
+
 static void
-published(void *arg, int rc, const struct sv_eng_entry *e, const char *epoch)
+published(void *arg, int rc, uint64_t seq, int sends)
 {
 	struct pub_ctx *x = arg;
-	const struct sv_route_pub *p = x->p;
-	struct proto_msg m;
-	int sent = 0;
 
-	(void)epoch;
-	if (rc == WSD_OK && e->len > PROTO_MAX_DATA)
-		rc = WSD_ENOMEM;
-	if (rc == WSD_OK) {
-		memset(&m, 0, sizeof(m));
-		m.type = PROTO_DELIVER;
-		m.room.p = p->room;
-		m.room.len = (uint32_t)p->rlen;
-		m.seq = e->seq;
-		m.exclude = p->exclude;
-		m.flags =
-		    room_is_broadcast(p->room, p->rlen) ? PROTO_F_BROADCAST : 0;
-		m.data.p = e->text;
-		m.data.len = e->len;
-		m.stamp = x->stamp;
-		if (p->key != NULL) {
-			m.key.p = p->key;
-			m.key.len = (uint32_t)p->keylen;
-		}
-		sent = fan_out(x->sv, p->room, p->rlen, &m);
+	if (rc == WSD_OK)
 		x->sv->stats.publishes++;
-		x->sv->stats.deliveries += (uint64_t)sent;
-		if (p->trace != NULL)
-			log_debug("publish_traced",
-				  "room=%s seq=%llu sends=%d%s",
-				  log_qn(p->room, p->rlen),
-				  (unsigned long long)e->seq, sent,
-				  trace_log_kv(p->trace));
-	}
+	else if (rc == WSD_EAGAIN)
+		x->sv->stats.publishes_unavailable++;
 	if (x->done != NULL)
-		x->done(x->arg, rc, rc == WSD_OK ? e->seq : 0, sent);
+		x->done(x->arg, rc, rc == WSD_OK ? seq : 0, sends);
+	free(x);
 }
 
 void
 sv_route_publish(struct sv *sv, const struct sv_route_pub *p,
 		 sv_route_done_fn done, void *arg)
 {
-	struct sv_eng_pub ep = {p->room,    p->rlen,  p->from,
-				p->fromlen, p->data,  p->datalen,
-				p->id,	    p->idlen, p->trace};
-	/* The memory engine completes before publish returns; an engine
-	 * that completes later must copy what it needs of ctx. */
-	struct pub_ctx ctx = {sv, p, done, arg, mono_us()};
+	struct sv_eng_pub ep = {p->room,  p->rlen,    p->from,	 p->fromlen,
+				p->data,  p->datalen, p->id,	 p->idlen,
+				p->trace, p->key,     p->keylen, p->exclude,
+				mono_us()};
+	struct pub_ctx *ctx = malloc(sizeof(*ctx));
 
-	sv->eng.ops->publish(&sv->eng, &ep, published, &ctx);
+	if (ctx == NULL) {
+		if (done != NULL)
+			done(arg, WSD_ENOMEM, 0, 0);
+		return;
+	}
+	*ctx = (struct pub_ctx){sv, done, arg};
+	sv->eng.ops->publish(&sv->eng, &ep, published, ctx);
 }
 
 int
@@ -188,7 +205,9 @@ sv_route_error(struct sv *sv, struct sv_conn *c, const char *code,
 static const char *
 refusal_code(int rc)
 {
-	return rc == WSD_EFULL ? "room_limit" : "internal";
+	return rc == WSD_EFULL	  ? "room_limit"
+	       : rc == WSD_EAGAIN ? "unavailable"
+				  : "internal";
 }
 
 /* An error for a refused join, publish or subscribe (code as
@@ -200,7 +219,8 @@ refuse(struct sv *sv, struct sv_conn *c, const char *code, struct proto_str ref,
 	const char *reason =
 	    strcmp(code, "too_many_rooms") == 0 ? "room limit reached"
 	    : strcmp(code, "room_limit") == 0	? "too many rooms on the server"
-						: "out of memory";
+	    : strcmp(code, "unavailable") == 0 ? "the engine cannot take it now"
+					       : "out of memory";
 
 	sv_route_error(sv, c, code, reason, ref, flags);
 }
@@ -534,37 +554,82 @@ sv_route_unsub(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 	sv_reg_leave(&sv->reg, c, room);
 }
 
+/* A client's publish in flight: what its ack and its dedupe entry
+ * need, the connection by id (it may be gone when the engine answers). */
 struct client_pub {
-	uint64_t seq;
-	int rc;
+	struct sv *sv;
+	uint64_t conn;
+	uint32_t rlen, ulen, idlen;
+	char buf[]; /* room, user, id */
 };
 
+/* A publish is acknowledged, or refused with the id it refers to. */
 static void
-client_published(void *arg, int rc, uint64_t seq, int nworkers)
+ack(struct sv *sv, struct sv_conn *c, struct proto_str id, int rc, uint64_t seq)
+{
+	struct proto_msg a;
+
+	if (rc != WSD_OK) {
+		refuse(sv, c, refusal_code(rc), id, 0);
+		return;
+	}
+	if (id.len == 0)
+		return;
+	memset(&a, 0, sizeof(a));
+	a.type = PROTO_ACK;
+	a.conn = c->id;
+	a.id = id;
+	a.seq = seq;
+	sv_worker_send(sv, sv_worker_get(sv, c->worker), &a);
+}
+
+static void
+client_published(void *arg, int rc, uint64_t seq, int sends)
 {
 	struct client_pub *p = arg;
+	const char *room = p->buf, *user = room + p->rlen, *id = user + p->ulen;
+	struct sv_conn *c = sv_reg_conn_find(&p->sv->reg, p->conn);
 
-	(void)nworkers;
-	p->rc = rc;
-	p->seq = seq;
+	(void)sends;
+	if (rc == WSD_OK && p->idlen > 0)
+		sv_dedupe_add(&p->sv->dedupe, room, p->rlen, user, p->ulen, id,
+			      p->idlen, seq, wall_ms());
+	if (c != NULL)
+		ack(p->sv, c, (struct proto_str){id, p->idlen}, rc, seq);
+	free(p);
 }
 
 void
 sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 			const struct proto_msg *m)
 {
-	struct client_pub p = {0, WSD_OK};
-	struct proto_msg a;
 	char trace[TRACE_LEN + 1];
-	size_t ulen;
+	struct client_pub *p;
+	size_t ulen = strlen(c->user->name);
+	uint64_t seq;
 
-	ulen = strlen(c->user->name);
-	p.seq = m->id.len == 0
-		    ? 0
-		    : sv_dedupe_find(&sv->dedupe, m->room.p, m->room.len,
-				     c->user->name, ulen, m->id.p, m->id.len,
-				     wall_ms());
-	if (p.seq == 0) {
+	seq = m->id.len == 0 ? 0
+			     : sv_dedupe_find(&sv->dedupe, m->room.p,
+					      m->room.len, c->user->name, ulen,
+					      m->id.p, m->id.len, wall_ms());
+	if (seq != 0) {
+		ack(sv, c, m->id, WSD_OK, seq);
+		return;
+	}
+	if ((p = malloc(sizeof(*p) + m->room.len + ulen + m->id.len)) == NULL) {
+		ack(sv, c, m->id, WSD_ENOMEM, 0);
+		return;
+	}
+	p->sv = sv;
+	p->conn = c->id;
+	p->rlen = m->room.len;
+	p->ulen = (uint32_t)ulen;
+	p->idlen = m->id.len;
+	memcpy(p->buf, m->room.p, m->room.len);
+	memcpy(p->buf + m->room.len, c->user->name, ulen);
+	if (m->id.len > 0)
+		memcpy(p->buf + m->room.len + ulen, m->id.p, m->id.len);
+	{
 		struct sv_route_pub rp = {
 		    .room = m->room.p,
 		    .rlen = m->room.len,
@@ -582,24 +647,8 @@ sv_route_client_publish(struct sv *sv, struct sv_conn *c,
 				 : NULL,
 		};
 
-		sv_route_publish(sv, &rp, client_published, &p);
-		if (p.rc != WSD_OK) {
-			refuse(sv, c, refusal_code(p.rc), m->id, 0);
-			return;
-		}
-		if (m->id.len > 0)
-			sv_dedupe_add(&sv->dedupe, m->room.p, m->room.len,
-				      c->user->name, ulen, m->id.p, m->id.len,
-				      p.seq, wall_ms());
+		sv_route_publish(sv, &rp, client_published, p);
 	}
-	if (m->id.len == 0)
-		return;
-	memset(&a, 0, sizeof(a));
-	a.type = PROTO_ACK;
-	a.conn = m->conn;
-	a.id = m->id;
-	a.seq = p.seq;
-	sv_worker_send(sv, sv_worker_get(sv, c->worker), &a);
 }
 
 json_t *

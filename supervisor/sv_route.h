@@ -19,8 +19,9 @@
 
 struct sv;
 
-/* A publish completed: rc WSD_OK with its seq and the workers sent to,
- * WSD_EFULL (room limit) or WSD_ENOMEM. */
+/* A publish completed: rc WSD_OK with its seq and the workers sent to
+ * (-1: unknown, the engine delivers apart from completing), WSD_EFULL
+ * (room limit), WSD_EAGAIN (the engine is unavailable) or WSD_ENOMEM. */
 typedef void (*sv_route_done_fn)(void *arg, int rc, uint64_t seq, int nworkers);
 
 /* A publish: to room, from (a user id, or "server"), data (JSON text,
@@ -33,11 +34,16 @@ struct sv_route_pub {
 	const char *trace; /* a checked traceparent (NUL-terminated), or NULL */
 };
 
+/* Make this module the engine's delivery (sv_engine.h): once the engine
+ * is open. */
+void sv_route_attach(struct sv *sv);
+
 /*
  * Publish p to every member of its room but p->exclude. The engine stamps
  * and logs it; then one DELIVER goes to each worker with members (for a
  * personal room, one per connection of its user; for `*`, every worker).
- * done (may be NULL) is called once.
+ * done (may be NULL) is called once, maybe before this returns, maybe
+ * later (a shared engine): p is copied as needed.
  */
 void sv_route_publish(struct sv *sv, const struct sv_route_pub *p,
 		      sv_route_done_fn done, void *arg);

@@ -105,25 +105,43 @@ struct pub_out {
 };
 
 static void
-on_pub(void *arg, int rc, const struct sv_eng_entry *e, const char *epoch)
+on_pub(void *arg, int rc, uint64_t seq, int sends)
 {
 	struct pub_out *o = arg;
 
 	o->called++;
 	o->rc = rc;
 	if (rc != WSD_OK) {
-		assert_null(e);
+		assert_int_equal(seq, 0);
 		return;
 	}
-	assert_non_null(e);
-	assert_non_null(epoch);
-	assert_true(e->len < sizeof(o->text));
-	o->seq = e->seq;
-	o->len = e->len;
-	memcpy(o->text, e->text, e->len);
-	o->text[e->len] = '\0';
-	assert_int_equal(strlen(epoch), SV_EPOCH_LEN);
-	strcpy(o->epoch, epoch);
+	assert_int_equal(seq, o->seq); /* delivered before completed */
+	assert_int_equal(sends, 0);
+}
+
+/* The memory engine delivers within publish: what it delivered. */
+static int
+on_deliver(void *arg, const struct sv_eng_delivery *d)
+{
+	struct pub_out *o = arg;
+
+	assert_non_null(d->e);
+	assert_true(d->e->len < sizeof(o->text));
+	o->seq = d->e->seq;
+	o->len = d->e->len;
+	memcpy(o->text, d->e->text, d->e->len);
+	o->text[d->e->len] = '\0';
+	return 0;
+}
+
+static void
+on_pub_epoch(void *arg, const struct sv_eng_hist *h)
+{
+	struct pub_out *o = arg;
+
+	assert_int_equal(h->rc, WSD_OK);
+	assert_int_equal(strlen(h->epoch), SV_EPOCH_LEN);
+	strcpy(o->epoch, h->epoch);
 }
 
 /* Publish data (JSON text) to room as from, with an id and a trace, or
@@ -132,14 +150,21 @@ static struct pub_out
 publish_traced(struct sv_engine *e, const char *room, const char *from,
 	       const char *data, const char *id, const char *trace)
 {
-	struct sv_eng_pub p = {room, strlen(room), from, strlen(from),
-			       data, strlen(data), id,	 id ? strlen(id) : 0,
-			       trace};
+	struct sv_eng_pub p = {room,  strlen(room), from, strlen(from),
+			       data,  strlen(data), id,	  id ? strlen(id) : 0,
+			       trace, NULL,	    0,	  0,
+			       0};
 	struct pub_out o;
 
 	memset(&o, 0, sizeof(o));
+	e->deliver = on_deliver;
+	e->deliver_arg = &o;
 	e->ops->publish(e, &p, on_pub, &o);
+	e->deliver = NULL;
 	assert_int_equal(o.called, 1);
+	if (o.rc == WSD_OK)
+		e->ops->history(e, room, strlen(room), 0, NULL, 0, on_pub_epoch,
+				&o);
 	return o;
 }
 
