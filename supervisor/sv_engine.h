@@ -268,6 +268,18 @@ struct sv_engine {
 /* Open the memory engine (sv_mem.c). WSD_OK or WSD_ENOMEM. */
 int sv_mem_open(struct sv_engine *e, const struct sv_eng_limits *l);
 
+/*
+ * A memory engine as a mirror of a shared one (the Redis engine keeps the
+ * rooms this node hears in one): room is at seq in epoch (a new epoch
+ * empties its log), with text (copied) the entry of seq, or NULL when
+ * only the position is known. A seq that does not follow the log's last
+ * empties it first. WSD_OK, WSD_EEXIST (text for a seq it has), WSD_EFULL
+ * (room limit), WSD_ENOMEM.
+ */
+int sv_mem_mirror(struct sv_engine *e, const char *room, size_t rlen,
+		  const char *epoch, uint64_t seq, const char *text,
+		  size_t len);
+
 /* Free a session and all it holds. NULL is allowed. */
 void sv_sess_free(struct sv_sess *s);
 

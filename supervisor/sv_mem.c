@@ -26,6 +26,7 @@
 #include "../proto/queue.h"
 #include "../proto/room.h"
 #include "sv_message.h"
+#include "sv_pack.h"
 
 struct ment {
 	struct sv_eng_entry e;
@@ -338,6 +339,43 @@ budget(struct mem *m)
 	}
 }
 
+/* May an entry of len bytes for room r be logged? `*` is never replayed
+ * (no client can subscribe to it): no log. Makes room for it. */
+static int
+loggable(struct mem *m, struct mroom *r, const char *room, size_t rlen,
+	 size_t len)
+{
+	return !room_is_broadcast(room, rlen) &&
+	       len <= m->lim.replay_max_bytes && log_make_room(m, r) == WSD_OK;
+}
+
+/* Append e (its text taken over) to r's log, which has room for it;
+ * then the budget, which may take it again. */
+static void
+log_push(struct mem *m, struct mroom *r, const struct sv_eng_entry *e,
+	 uint64_t now)
+{
+	struct ment *slot = log_at(r, r->len);
+
+	slot->e = *e;
+	slot->at_ms = now;
+	r->len++;
+	r->bytes += e->len;
+	m->bytes += e->len;
+	m->entries++;
+	heap_update(m, r);
+	budget(m);
+}
+
+static void
+log_clear(struct mem *m, struct mroom *r)
+{
+	while (r->len > 0)
+		log_pop(m, r);
+	heap_update(m, r);
+	log_shrink(r);
+}
+
 /* The publish p stamped as out: delivered on this (the only) node, then
  * completed. */
 static void
@@ -382,19 +420,8 @@ mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 	out.text = text;
 	out.len = (uint32_t)len;
 	log_trim(m, r, now);
-	/* `*` is never replayed (no client can subscribe to it): no log. */
-	if (!room_is_broadcast(p->room, p->rlen) &&
-	    len <= m->lim.replay_max_bytes && log_make_room(m, r) == WSD_OK) {
-		struct ment *slot = log_at(r, r->len);
-
-		slot->e = out;
-		slot->at_ms = now;
-		r->len++;
-		r->bytes += len;
-		m->bytes += len;
-		m->entries++;
-		heap_update(m, r);
-		budget(m);
+	if (loggable(m, r, p->room, p->rlen, len)) {
+		log_push(m, r, &out, now);
 		/* The budget may have taken this very entry (and freed
 		 * out.text): then it is built again below. */
 		if (r->len > 0 && log_at(r, r->len - 1)->e.seq == out.seq) {
@@ -405,10 +432,7 @@ mem_publish(struct sv_engine *e, const struct sv_eng_pub *p, sv_eng_pub_fn cb,
 	}
 	/* Not kept (no log, or too big for the budget): sent only, and the
 	 * log is emptied, since it must hold consecutive seqs. */
-	while (r->len > 0)
-		log_pop(m, r);
-	heap_update(m, r);
-	log_shrink(r);
+	log_clear(m, r);
 	if (text == NULL) {
 		text = sv_message_json(&msg, out.seq, &len);
 		if (text == NULL) {
@@ -557,20 +581,6 @@ mem_presence_get(struct sv_engine *e, const char *room, size_t rlen,
 
 /* ------------------------------------------------------------------ */
 /* Detached sessions. */
-
-void
-sv_sess_free(struct sv_sess *s)
-{
-	uint32_t i;
-
-	if (s == NULL)
-		return;
-	for (i = 0; i < s->nrooms; i++)
-		free(s->rooms[i].name);
-	free(s->rooms);
-	free(s->user);
-	free(s);
-}
 
 /* What a session costs: its structs, user and room names. */
 static uint64_t
@@ -803,23 +813,14 @@ mem_stats(struct sv_engine *e, struct sv_eng_stats *out)
  * expires_ms, [[name, seq, epoch]...]]. */
 
 static int
-pack_str(msgpack_packer *pk, const char *s, size_t len)
-{
-	return msgpack_pack_str(pk, len) == 0 &&
-		       msgpack_pack_str_body(pk, s, len) == 0
-		   ? WSD_OK
-		   : WSD_ENOMEM;
-}
-
-static int
 dump_room(msgpack_packer *pk, const struct mroom *r)
 {
 	uint32_t i;
 
 	if (msgpack_pack_array(pk, 5) != 0 ||
-	    pack_str(pk, r->name, strlen(r->name)) != WSD_OK ||
+	    sv_pack_str(pk, r->name, strlen(r->name)) != WSD_OK ||
 	    msgpack_pack_uint64(pk, r->seq) != 0 ||
-	    pack_str(pk, r->epoch, strlen(r->epoch)) != WSD_OK ||
+	    sv_pack_str(pk, r->epoch, strlen(r->epoch)) != WSD_OK ||
 	    msgpack_pack_uint64(pk, r->last_used_ms) != 0 ||
 	    msgpack_pack_array(pk, r->len) != 0)
 		return WSD_ENOMEM;
@@ -829,37 +830,7 @@ dump_room(msgpack_packer *pk, const struct mroom *r)
 		if (msgpack_pack_array(pk, 3) != 0 ||
 		    msgpack_pack_uint64(pk, e->e.seq) != 0 ||
 		    msgpack_pack_uint64(pk, e->at_ms) != 0 ||
-		    pack_str(pk, e->e.text, e->e.len) != WSD_OK)
-			return WSD_ENOMEM;
-	}
-	return WSD_OK;
-}
-
-static int
-dump_session(msgpack_packer *pk, const struct sv_sess *s)
-{
-	uint32_t i;
-
-	if (msgpack_pack_array(pk, 9) != 0 ||
-	    msgpack_pack_bin(pk, sizeof(s->id)) != 0 ||
-	    msgpack_pack_bin_body(pk, s->id, sizeof(s->id)) != 0 ||
-	    msgpack_pack_uint64(pk, s->nonce) != 0 ||
-	    msgpack_pack_uint64(pk, s->conn) != 0 ||
-	    pack_str(pk, s->user, strlen(s->user)) != WSD_OK ||
-	    (s->anonymous ? msgpack_pack_true(pk) : msgpack_pack_false(pk)) !=
-		0 ||
-	    msgpack_pack_uint64(pk, s->created_ms) != 0 ||
-	    msgpack_pack_uint64(pk, s->detached_ms) != 0 ||
-	    msgpack_pack_uint64(pk, s->expires_ms) != 0 ||
-	    msgpack_pack_array(pk, s->nrooms) != 0)
-		return WSD_ENOMEM;
-	for (i = 0; i < s->nrooms; i++) {
-		const struct sv_sess_room *r = &s->rooms[i];
-
-		if (msgpack_pack_array(pk, 3) != 0 ||
-		    pack_str(pk, r->name, strlen(r->name)) != WSD_OK ||
-		    msgpack_pack_uint64(pk, r->seq) != 0 ||
-		    pack_str(pk, r->epoch, strlen(r->epoch)) != WSD_OK)
+		    sv_pack_str(pk, e->e.text, e->e.len) != WSD_OK)
 			return WSD_ENOMEM;
 	}
 	return WSD_OK;
@@ -886,10 +857,10 @@ mem_dump(struct sv_engine *e, msgpack_packer *pk, struct sv_sess *const *live,
 	/* Oldest first, as restore keeps them: the live ones are the newest
 	 * (a bound drops the oldest). */
 	TAILQ_FOREACH (ms, &m->sess_order, order)
-		if (dump_session(pk, ms->s) != WSD_OK)
+		if (sv_sess_pack(pk, ms->s) != WSD_OK)
 			return WSD_ENOMEM;
 	for (i = 0; i < nlive; i++)
-		if (dump_session(pk, live[i]) != WSD_OK)
+		if (sv_sess_pack(pk, live[i]) != WSD_OK)
 			return WSD_ENOMEM;
 	return WSD_OK;
 }
@@ -907,37 +878,6 @@ mem_new_epochs(struct sv_engine *e)
 
 /* o is an array of n elements. */
 static int
-is_array(const msgpack_object *o, uint32_t n)
-{
-	return o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == n;
-}
-
-static int
-is_uint(const msgpack_object *o)
-{
-	return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
-}
-
-/* A string of 1 to max bytes with no NUL. */
-static int
-is_str(const msgpack_object *o, uint32_t max)
-{
-	return o->type == MSGPACK_OBJECT_STR && o->via.str.size > 0 &&
-	       o->via.str.size <= max &&
-	       memchr(o->via.str.ptr, '\0', o->via.str.size) == NULL;
-}
-
-static int
-is_epoch(const msgpack_object *o)
-{
-	return o->type == MSGPACK_OBJECT_STR &&
-	       o->via.str.size <= SV_EPOCH_LEN &&
-	       memchr(o->via.str.ptr, '\0', o->via.str.size) == NULL;
-}
-
-#define NAME_MAX_BYTES 1024
-
-static int
 restore_room(struct mem *m, const msgpack_object *o, const char **why)
 {
 	const msgpack_object *f = o->via.array.ptr, *ents;
@@ -946,17 +886,18 @@ restore_room(struct mem *m, const msgpack_object *o, const char **why)
 	int rc;
 
 	*why = "a room is malformed";
-	if (!is_array(o, 5) || !is_str(&f[0], NAME_MAX_BYTES) ||
-	    !is_uint(&f[1]) || !is_epoch(&f[2]) || f[2].via.str.size == 0 ||
-	    !is_uint(&f[3]) || f[4].type != MSGPACK_OBJECT_ARRAY)
+	if (!sv_is_array(o, 5) || !sv_is_str(&f[0], NAME_MAX_BYTES) ||
+	    !sv_is_uint(&f[1]) || !sv_is_epoch(&f[2]) ||
+	    f[2].via.str.size == 0 || !sv_is_uint(&f[3]) ||
+	    f[4].type != MSGPACK_OBJECT_ARRAY)
 		return WSD_EPROTO;
 	ents = f[4].via.array.ptr;
 	for (i = 0; i < f[4].via.array.size; i++) {
 		const msgpack_object *x = ents[i].via.array.ptr;
 
 		/* Consecutive seqs that end at the room's. */
-		if (!is_array(&ents[i], 3) || !is_uint(&x[0]) ||
-		    !is_uint(&x[1]) || x[2].type != MSGPACK_OBJECT_STR ||
+		if (!sv_is_array(&ents[i], 3) || !sv_is_uint(&x[0]) ||
+		    !sv_is_uint(&x[1]) || x[2].type != MSGPACK_OBJECT_STR ||
 		    x[0].via.u64 !=
 			f[1].via.u64 - (f[4].via.array.size - 1 - i))
 			return WSD_EPROTO;
@@ -1004,57 +945,13 @@ restore_room(struct mem *m, const msgpack_object *o, const char **why)
 static int
 restore_session(struct mem *m, const msgpack_object *o, const char **why)
 {
-	const msgpack_object *f = o->via.array.ptr;
-	struct sv_sess *s;
-	uint32_t i;
+	struct sv_sess *s = sv_sess_unpack(o, why);
 
-	*why = "a session is malformed";
-	if (!is_array(o, 9) || f[0].type != MSGPACK_OBJECT_BIN ||
-	    f[0].via.bin.size != SV_SESSION_ID_BYTES || !is_uint(&f[1]) ||
-	    !is_uint(&f[2]) || !is_str(&f[3], NAME_MAX_BYTES) ||
-	    f[4].type != MSGPACK_OBJECT_BOOLEAN || !is_uint(&f[5]) ||
-	    !is_uint(&f[6]) || !is_uint(&f[7]) ||
-	    f[8].type != MSGPACK_OBJECT_ARRAY)
+	if (s == NULL)
 		return WSD_EPROTO;
-	for (i = 0; i < f[8].via.array.size; i++) {
-		const msgpack_object *x = f[8].via.array.ptr[i].via.array.ptr;
-
-		if (!is_array(&f[8].via.array.ptr[i], 3) ||
-		    !is_str(&x[0], NAME_MAX_BYTES) || !is_uint(&x[1]) ||
-		    !is_epoch(&x[2]))
-			return WSD_EPROTO;
-	}
-	if (f[7].via.u64 < wall_ms())
-		return WSD_OK; /* expired meanwhile */
-	*why = "out of memory";
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return WSD_EPROTO;
-	memcpy(s->id, f[0].via.bin.ptr, sizeof(s->id));
-	s->nonce = f[1].via.u64;
-	s->conn = f[2].via.u64;
-	s->user = strndup(f[3].via.str.ptr, f[3].via.str.size);
-	s->anonymous = f[4].via.boolean;
-	s->created_ms = f[5].via.u64;
-	s->detached_ms = f[6].via.u64;
-	s->expires_ms = f[7].via.u64;
-	s->rooms = calloc(f[8].via.array.size + 1, sizeof(*s->rooms));
-	if (s->user == NULL || s->rooms == NULL) {
-		sv_sess_free(s);
-		return WSD_EPROTO;
-	}
-	for (i = 0; i < f[8].via.array.size; i++) {
-		const msgpack_object *x = f[8].via.array.ptr[i].via.array.ptr;
-		struct sv_sess_room *r = &s->rooms[s->nrooms];
-
-		if ((r->name = strndup(x[0].via.str.ptr, x[0].via.str.size)) ==
-		    NULL) {
-			sv_sess_free(s);
-			return WSD_EPROTO;
-		}
-		r->seq = x[1].via.u64;
-		memcpy(r->epoch, x[2].via.str.ptr, x[2].via.str.size);
-		r->epoch[x[2].via.str.size] = '\0';
-		s->nrooms++;
+	if (s->expires_ms < wall_ms()) {
+		sv_sess_free(s); /* expired meanwhile */
+		return WSD_OK;
 	}
 	return mem_session_put_one(m, s) == WSD_OK ? WSD_OK : WSD_EPROTO;
 }
@@ -1066,7 +963,7 @@ mem_restore(struct sv_engine *e, const msgpack_object *o, const char **why)
 	uint32_t i;
 
 	*why = "not an engine dump";
-	if (!is_array(o, 2) ||
+	if (!sv_is_array(o, 2) ||
 	    o->via.array.ptr[0].type != MSGPACK_OBJECT_ARRAY ||
 	    o->via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY)
 		return WSD_EPROTO;
@@ -1078,6 +975,48 @@ mem_restore(struct sv_engine *e, const msgpack_object *o, const char **why)
 		if (restore_session(m, &o->via.array.ptr[1].via.array.ptr[i],
 				    why) != WSD_OK)
 			return WSD_EPROTO;
+	return WSD_OK;
+}
+
+int
+sv_mem_mirror(struct sv_engine *e, const char *room, size_t rlen,
+	      const char *epoch, uint64_t seq, const char *text, size_t len)
+{
+	struct mem *m = e->impl;
+	uint64_t now = wall_ms();
+	struct sv_eng_entry out;
+	struct mroom *r;
+	int rc;
+
+	if ((r = room_get(m, room, rlen, now, &rc)) == NULL)
+		return rc;
+	r->last_used_ms = now;
+	if (strcmp(r->epoch, epoch) != 0) {
+		log_clear(m, r);
+		snprintf(r->epoch, sizeof(r->epoch), "%s", epoch);
+		r->seq = 0;
+	} else if (text != NULL && seq <= r->seq) {
+		return WSD_EEXIST;
+	}
+	/* The log holds consecutive seqs, up to the room's. */
+	if (text == NULL || seq != r->seq + 1)
+		log_clear(m, r);
+	r->seq = seq;
+	if (text == NULL)
+		return WSD_OK;
+	log_trim(m, r, now);
+	if (len > UINT32_MAX || !loggable(m, r, room, rlen, len)) {
+		log_clear(m, r);
+		return WSD_OK;
+	}
+	if ((out.text = malloc(len ? len : 1)) == NULL) {
+		log_clear(m, r);
+		return WSD_OK;
+	}
+	memcpy((char *)out.text, text, len);
+	out.seq = seq;
+	out.len = (uint32_t)len;
+	log_push(m, r, &out, now);
 	return WSD_OK;
 }
 
