@@ -7,7 +7,7 @@
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith
-PKGS := msgpack jansson libjwt libconfig openssl zlib libsystemd
+PKGS := msgpack jansson libjwt libconfig openssl zlib libsystemd hiredis
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(WARN) -MMD -MP
 
 ifeq ($(SANITIZE),1)

@@ -20,14 +20,14 @@ apt_pkgs=(
   libev-dev libnng-dev libwslay-dev libmsgpack-dev libssl-dev
   libhttp-parser-dev libjansson-dev libjwt-dev libconfig-dev zlib1g-dev
   libcmocka-dev uthash-dev curl
-  libsystemd-dev
+  libsystemd-dev libhiredis-dev
   systemd man-db groff-base
 )
 
 # The end-to-end tests (every mode that installs the npm packages) also
 # check /metrics with promtool, which Debian ships in its prometheus
 # package; the server in it is never started (see below).
-test_pkgs=(prometheus chromium)
+test_pkgs=(prometheus chromium redis-server)
 case "${1:-}" in
   --no-npm | --fuzz | --fmt) ;;
   *) apt_pkgs+=("${test_pkgs[@]}") ;;

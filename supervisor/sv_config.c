@@ -32,6 +32,8 @@
 #include "sv_slot.h"
 
 #define OFF(f) offsetof(struct sv_config, f)
+
+static const char *const engine_names[] = {"memory", "redis", NULL};
 #define PATH_MAX_BYTES 4095
 #define ADMIN_KEY_MIN 16  /* bytes: a key a person cannot guess */
 #define ADMIN_KEY_MAX 256 /* bytes */
@@ -109,14 +111,27 @@ static const struct setting_row sv_keys[] = {
      ROOM_NAME_MAX, 0},
     {"presence.announce", SETTING_LIST, OFF(presence_announce), 0, 64, 0, NULL,
      NULL, ROOM_NAME_MAX, 0},
+    /* Where rooms, sessions and presence live: this process, or Redis
+     * shared by several nodes (sv_reng.c). */
+    {"engine", SETTING_ENUM, OFF(engine), 0, SV_ENGINE_REDIS, SV_ENGINE_MEMORY,
+     NULL, engine_names, 0, 0},
+    {"redis.addresses", SETTING_LIST, OFF(redis_addresses), 0, 16, 0, NULL,
+     NULL, 255, 0},
+    {"redis.prefix", SETTING_STR, OFF(redis_prefix), 1, 64, 0, "wsd:", NULL, 0,
+     0},
+    {"redis.timeout_ms", SETTING_UINT, OFF(redis_timeout_ms), 50, 60000, 2000,
+     NULL, NULL, 0, 0},
+    {"redis.node_ttl_ms", SETTING_UINT, OFF(redis_node_ttl_ms), 1000, 600000,
+     10000, NULL, NULL, 0, 0},
+    {"node_id", SETTING_STR, OFF(node_id), 0, 128, 0, "", NULL, 0, 0},
 };
 
 #define NKEYS (sizeof(sv_keys) / sizeof(sv_keys[0]))
 
 /* The groups a file may have; every key in one is "group.key". */
 static const char *const groups[] = {
-    "limits",  "heartbeat", "replay", "sessions", "presence",	"jwt",
-    "restart", "ready",	    "drain",  "admin",	  "compression"};
+    "limits",  "heartbeat", "replay", "sessions", "presence",	 "jwt",
+    "restart", "ready",	    "drain",  "admin",	  "compression", "redis"};
 
 static int set_cstr(struct sv_config *c, const char *key, const char *v);
 
@@ -1229,8 +1244,31 @@ sv_config_keep(struct sv_config *next, const struct sv_config *cur,
 	const struct setting_row *r = settings_find(sv_keys, NKEYS, key);
 	const char *v;
 
-	if (r == NULL || r->kind != SETTING_STR)
+	if (r == NULL)
 		return WSD_EINVAL;
+	if (r->kind == SETTING_LIST) {
+		const struct setting_list *from =
+		    (const void *)((const char *)cur + r->off);
+		struct setting_list *to = (void *)((char *)next + r->off);
+		uint32_t i;
+		char **vv = calloc(from->n + 1, sizeof(*vv));
+
+		if (vv == NULL)
+			return WSD_ENOMEM;
+		for (i = 0; i < from->n; i++)
+			if ((vv[i] = strdup(from->v[i])) == NULL) {
+				while (i > 0)
+					free(vv[--i]);
+				free(vv);
+				return WSD_ENOMEM;
+			}
+		setting_list_clear(r, next);
+		to->v = vv;
+		to->n = from->n;
+		return WSD_OK;
+	}
+	if (r->kind != SETTING_STR)
+		return setting_set_num(r, next, setting_get_num(r, cur));
 	v = *(char *const *)((const char *)cur + r->off);
 	return setting_set_str(r, next, v, strlen(v));
 }

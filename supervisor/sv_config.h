@@ -67,7 +67,13 @@ struct sv_config {
 	struct setting_list session_keys; /* "ID:SECRET" */
 	char *key_file;			  /* used when session_keys is empty */
 	struct setting_list presence_query, presence_announce; /* patterns */
-	struct sv_keys keys; /* parsed from session_keys or key_file */
+	int engine;			     /* enum sv_engine_kind */
+	struct setting_list redis_addresses; /* "HOST:PORT", the shards */
+	char *redis_prefix;		     /* of every key and channel */
+	uint64_t redis_timeout_ms;	     /* a reply later drops the link */
+	uint64_t redis_node_ttl_ms; /* a silent node's presence expires */
+	char *node_id;		    /* this node among others ("": HOST:PORT) */
+	struct sv_keys keys;	    /* parsed from session_keys or key_file */
 
 	/* The file's listeners (0: the one plain listener `listen`), in the
 	 * order of listen's addresses. */
@@ -78,6 +84,8 @@ struct sv_config {
 	/* What the workers get (proto/settings.h's settings_worker). */
 	struct settings w;
 };
+
+enum sv_engine_kind { SV_ENGINE_MEMORY, SV_ENGINE_REDIS };
 
 /* Command-line values that win over the file (NULL or 0: not given). */
 struct sv_overrides {

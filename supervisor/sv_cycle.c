@@ -243,6 +243,9 @@ on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)revents;
 	sv->eng.ops->sweep(&sv->eng, wall_ms(), c->replay_ttl_ms, room_in_use,
 			   sv);
+	if (sv->eng.ops->counts != NULL)
+		sv->eng.ops->counts(&sv->eng, sv->reg.nconns,
+				    HASH_COUNT(sv->reg.users));
 	sv_connrate_limits(&l, c->connect_rate, c->connect_burst,
 			   c->connect_rate_per_address,
 			   c->connect_burst_per_address);
@@ -423,12 +426,40 @@ static void
 snapshot_schedule(struct sv *sv)
 {
 	ev_timer_stop(sv->loop, &sv->snapshot_timer);
-	if (sv->cfg->state_snapshot_ms == 0)
+	/* A shared engine keeps its state in Redis as it goes. */
+	if (sv->cfg->state_snapshot_ms == 0 ||
+	    sv->cfg->engine == SV_ENGINE_REDIS)
 		return;
 	ev_timer_set(&sv->snapshot_timer,
 		     (double)sv->cfg->state_snapshot_ms / 1000.,
 		     (double)sv->cfg->state_snapshot_ms / 1000.);
 	ev_timer_start(sv->loop, &sv->snapshot_timer);
+}
+
+/*
+ * The configured engine: memory, with the state file of the last stop
+ * loaded into it, or Redis, whose state is in Redis (a stop's state file
+ * is not read). WSD_OK, or an error logged.
+ */
+static int
+engine_open(struct sv *sv, const struct sv_eng_limits *lim)
+{
+	const char *why = "out of memory";
+
+	if (sv->cfg->engine == SV_ENGINE_REDIS) {
+		if (sv_reng_open(&sv->eng, lim, sv->loop, sv->cfg, &why) ==
+		    WSD_OK)
+			return WSD_OK;
+		log_error("engine_failed", "engine=redis error=%s", log_q(why));
+		return WSD_EINVAL;
+	}
+	if (sv_mem_open(&sv->eng, lim) != WSD_OK) {
+		log_error("engine_failed", "engine=memory error=%s",
+			  log_q(why));
+		return WSD_ENOMEM;
+	}
+	state_load(sv, lim);
+	return WSD_OK;
 }
 
 /*
@@ -523,9 +554,8 @@ sv_cycle_start(struct sv *sv, int daemon)
 		      TICKET_ROTATE_S);
 	ev_timer_start(sv->loop, &sv->ticket_timer);
 	engine_limits(sv->cfg, &lim);
-	if (sv_mem_open(&sv->eng, &lim) != WSD_OK)
-		return WSD_ENOMEM;
-	state_load(sv, &lim);
+	if (engine_open(sv, &lim) != WSD_OK)
+		return WSD_EINVAL;
 	sv_route_attach(sv);
 	if (sv_ctl_start(sv, &ctl_actions) != WSD_OK ||
 	    sv_admin_start(sv) != WSD_OK)
@@ -547,8 +577,9 @@ sv_cycle_start(struct sv *sv, int daemon)
 }
 
 /* Keys a running daemon cannot change: a reload refuses them. */
-static const char *const restart_keys[] = {"run_dir", "control_socket",
-					   "admin_listen", "pidfile"};
+static const char *const restart_keys[] = {
+    "run_dir", "control_socket",  "admin_listen", "pidfile",
+    "engine",  "redis.addresses", "redis.prefix", "node_id"};
 
 /* A reload's report: a line per changed key, with how it was applied. */
 struct report {

@@ -9,9 +9,18 @@
  * messages about a connection name it by id; it is looked up once, here, and a
  * worker may speak only of its own connections. Subscriptions and
  * publishes go on to sv_route.c with the connection found.
+ *
+ * Some steps wait on the engine when it is shared (Redis): an admission
+ * (the user's connections on every node, its personal room made ready),
+ * a subscribe (its room made ready), a resume (its session taken). While
+ * one is in flight the connection is busy: what its worker sends next is
+ * held, in order, up to HELD_MAX messages (then it is closed with 1013),
+ * and handled when the step is over. A CONN_CLOSE is never held. With
+ * the memory engine every step is over before it returns.
  */
 #include "sv_dispatch.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "../proto/log.h"
@@ -120,65 +129,288 @@ keep_trace(struct sv_conn *c, const struct proto_msg *m)
 		c->trace = strdup(t);
 }
 
+#define HELD_MAX 1024
+
+/* A message kept for later: its encoding (sv_registry.h's sv_held). */
+static struct sv_held *
+held_new(const struct proto_msg *m)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct sv_held *h = NULL;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (proto_encode(m, &pk) == WSD_OK &&
+	    (h = malloc(sizeof(*h) + sb.size)) != NULL) {
+		h->next = NULL;
+		h->len = sb.size;
+		memcpy(h->buf, sb.data, sb.size);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return h;
+}
+
+/* A step of c waits on the engine: its message, and c by id. */
+struct step {
+	struct sv *sv;
+	uint64_t conn;
+	int worker;
+	int rc, admit_rc; /* the personal room's, the user count's */
+	uint32_t left;	  /* replies still to come, + 1 while starting */
+	struct sv_held *m;
+};
+
+static struct step *
+step_new(struct sv *sv, uint64_t conn, int worker, const struct proto_msg *m)
+{
+	struct step *st = calloc(1, sizeof(*st));
+
+	if (st == NULL || (st->m = held_new(m)) == NULL) {
+		free(st);
+		return NULL;
+	}
+	st->sv = sv;
+	st->conn = conn;
+	st->worker = worker;
+	return st;
+}
+
+static void
+step_free(struct step *st)
+{
+	free(st->m);
+	free(st);
+}
+
+static void run(struct sv *sv, struct sv_conn *c, const struct proto_msg *m);
+
+/* c's step is over: what was held runs, until a step waits again. */
+static void
+step_over(struct sv *sv, uint64_t conn)
+{
+	struct sv_conn *c = sv_reg_conn_find(&sv->reg, conn);
+	static int running;
+
+	if (c == NULL)
+		return;
+	c->busy = 0;
+	if (running)
+		return; /* the loop below goes on with it */
+	running = 1;
+	while (c != NULL && !c->busy && c->held != NULL) {
+		struct sv_held *h = c->held;
+		struct proto_msg m;
+		msgpack_unpacked u;
+
+		if ((c->held = h->next) == NULL)
+			c->held_last = NULL;
+		c->nheld--;
+		msgpack_unpacked_init(&u);
+		if (proto_decode(&m, &u, h->buf, h->len) == WSD_OK)
+			run(sv, c, &m);
+		msgpack_unpacked_destroy(&u);
+		free(h);
+		c = sv_reg_conn_find(&sv->reg, conn);
+	}
+	running = 0;
+}
+
+/* Hold m for c, busy; over HELD_MAX c is closed. */
+static void
+hold(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
+{
+	struct sv_held *h;
+
+	if (c->nheld >= HELD_MAX || (h = held_new(m)) == NULL) {
+		log_warn("conn_held_over", "conn=%llu held=%u",
+			 (unsigned long long)c->id, c->nheld);
+		sv_route_kick(sv, c, 1013, "try again later");
+		return;
+	}
+	if (c->held_last != NULL)
+		c->held_last->next = h;
+	else
+		c->held = h;
+	c->held_last = h;
+	c->nheld++;
+}
+
+static void
+resume_done(void *arg, uint64_t conn)
+{
+	step_over(arg, conn);
+}
+
+/* The admission of a connection registered busy: accepted, or refused
+ * and forgotten. */
+static void
+admitted(struct step *st)
+{
+	struct sv *sv = st->sv;
+	struct sv_worker *w = sv_worker_get(sv, st->worker);
+	char sid[SV_SESSION_ID_LEN + 1], token[SV_TOKEN_MAX];
+	struct sv_conn *c = sv_reg_conn_find(&sv->reg, st->conn);
+	struct proto_msg m, r;
+	msgpack_unpacked u;
+
+	if (c == NULL || !c->admitting) {
+		/* Its worker closed it meanwhile. */
+		if (st->admit_rc == WSD_OK && sv->eng.ops->release != NULL &&
+		    st->m != NULL) {
+			msgpack_unpacked_init(&u);
+			if (proto_decode(&m, &u, st->m->buf, st->m->len) ==
+			    WSD_OK) {
+				char user[ROOM_NAME_MAX + 1];
+
+				snprintf(user, sizeof(user), "%.*s",
+					 (int)m.user.len, m.user.p);
+				sv->eng.ops->release(&sv->eng, user);
+			}
+			msgpack_unpacked_destroy(&u);
+		}
+		step_free(st);
+		return;
+	}
+	msgpack_unpacked_init(&u);
+	memset(&r, 0, sizeof(r));
+	r.type = PROTO_CONN_ACCEPT;
+	r.conn = c->id;
+	c->admitting = 0;
+	c->counted = st->admit_rc == WSD_OK && sv->eng.ops->admit != NULL &&
+		     !c->anonymous;
+	if (proto_decode(&m, &u, st->m->buf, st->m->len) != WSD_OK) {
+		r.status = 503;
+	} else if (st->admit_rc == WSD_EFULL) {
+		sv->stats.refused_user++;
+		r.status = 429;
+	} else if (st->admit_rc != WSD_OK || st->rc != WSD_OK) {
+		log_warn("conn_refused", "worker=%d conn=%llu reason=%s", w->id,
+			 (unsigned long long)c->id,
+			 log_q("the engine is unavailable"));
+		r.status = 503;
+	} else if ((m.data.len > 0 &&
+		    (c->info = strndup(m.data.p, m.data.len)) == NULL) ||
+		   sv_session_begin(sv, c, token) != WSD_OK) {
+		log_error("session_create_failed", "worker=%d conn=%llu", w->id,
+			  (unsigned long long)m.conn);
+		r.status = 503;
+	} else {
+		c->sse = (m.flags & PROTO_F_SSE) != 0;
+		keep_trace(c, &m);
+		sv_token_sid_hex(c->sid, sid);
+		r.session = proto_cstr(sid);
+		r.token = proto_cstr(token);
+		sv->stats.conns_opened++;
+		sv_route_came(sv, c);
+		log_debug("conn_opened", "worker=%d conn=%llu user=%s%s", w->id,
+			  (unsigned long long)c->id, log_q(c->user->name),
+			  trace_log_kv(c->trace));
+	}
+	if (r.status != 0) {
+		sv->stats.conns_refused++;
+		if (c->counted)
+			sv->eng.ops->release(&sv->eng, c->user->name);
+		sv_reg_conn_remove(&sv->reg, c);
+	}
+	sv_worker_send(sv, w, &r);
+	/* ?resume=: the resume the client would have sent first. */
+	if (r.status == 0 && m.token.len > 0) {
+		struct proto_msg rm;
+
+		memset(&rm, 0, sizeof(rm));
+		rm.type = PROTO_RESUME;
+		rm.conn = c->id;
+		rm.token = m.token;
+		rm.data = proto_cstr("{}");
+		sv_session_resume(sv, c, &rm, resume_done, sv);
+	} else if (r.status == 0) {
+		step_over(sv, c->id);
+	}
+	msgpack_unpacked_destroy(&u);
+	step_free(st);
+}
+
+static void
+admit_part(struct step *st)
+{
+	if (--st->left == 0)
+		admitted(st);
+}
+
+static void
+personal_ready(void *arg, int rc)
+{
+	struct step *st = arg;
+
+	st->rc = rc;
+	admit_part(st);
+}
+
+static void
+user_counted(void *arg, int rc)
+{
+	struct step *st = arg;
+
+	st->admit_rc = rc;
+	admit_part(st);
+}
+
+/*
+ * Admission: this node's limits first; then, for a user from a token
+ * with a shared engine, the user's connections on every node and its
+ * personal room made ready (both at once), and then the answer.
+ */
 static void
 admit(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 {
-	char sid[SV_SESSION_ID_LEN + 1], token[SV_TOKEN_MAX];
+	char personal[ROOM_PERSONAL_MAX + 1];
+	const char *rooms[1] = {personal};
 	struct proto_msg r;
 	struct sv_user *u;
 	struct sv_conn *c = NULL;
+	struct step *st = NULL;
+	int anon = (m->flags & PROTO_F_ANONYMOUS) != 0, n;
 
 	memset(&r, 0, sizeof(r));
 	r.type = PROTO_CONN_ACCEPT;
 	r.conn = m->conn;
 	u = sv_reg_user_find(&sv->reg, m->user.p, m->user.len);
 	r.status = limit_hit(sv, w, u, m);
-	if (r.status == 0) {
-		c = sv_reg_conn_add(
-		    &sv->reg, m->conn, w->id, m->user.p, m->user.len, m->addr.p,
-		    m->addr.len, m->agent.p, m->agent.len,
-		    (m->flags & PROTO_F_ANONYMOUS) != 0, wall_ms());
+	if (r.status == 0 &&
+	    ((c = sv_reg_conn_add(&sv->reg, m->conn, w->id, m->user.p,
+				  m->user.len, m->addr.p, m->addr.len,
+				  m->agent.p, m->agent.len, anon, wall_ms())) ==
+		 NULL ||
+	     (st = step_new(sv, m->conn, w->id, m)) == NULL)) {
+		log_error("conn_register_failed", "worker=%d conn=%llu", w->id,
+			  (unsigned long long)m->conn);
 		if (c != NULL)
-			c->sse = (m->flags & PROTO_F_SSE) != 0;
-		if (c == NULL) {
-			log_error("conn_register_failed", "worker=%d conn=%llu",
-				  w->id, (unsigned long long)m->conn);
-			r.status = 503;
-		} else if ((m->data.len > 0 &&
-			    (c->info = strndup(m->data.p, m->data.len)) ==
-				NULL) ||
-			   sv_session_begin(sv, c, token) != WSD_OK) {
-			log_error("session_create_failed",
-				  "worker=%d conn=%llu", w->id,
-				  (unsigned long long)m->conn);
 			sv_reg_conn_remove(&sv->reg, c);
-			r.status = 503;
-		} else {
-			keep_trace(c, m);
-			sv_token_sid_hex(c->sid, sid);
-			r.session = proto_cstr(sid);
-			r.token = proto_cstr(token);
-			sv->stats.conns_opened++;
-			log_debug("conn_opened",
-				  "worker=%d conn=%llu user=%s%s", w->id,
-				  (unsigned long long)c->id,
-				  log_q(c->user->name), trace_log_kv(c->trace));
-		}
+		r.status = 503;
 	}
-	if (r.status != 0)
+	if (r.status != 0) {
 		sv->stats.conns_refused++;
-	sv_worker_send(sv, w, &r);
-	/* ?resume=: the resume the client would have sent first. */
-	if (r.status == 0 && m->token.len > 0) {
-		struct proto_msg rm;
-
-		memset(&rm, 0, sizeof(rm));
-		rm.type = PROTO_RESUME;
-		rm.conn = c->id;
-		rm.token = m->token;
-		rm.data = proto_cstr("{}");
-		sv_session_resume(sv, c, &rm);
+		sv_worker_send(sv, w, &r);
+		return;
 	}
+	c->admitting = 1;
+	c->busy = 1;
+	st->left = 1;
+	n = anon ? -1
+		 : room_personal_name(personal, sizeof(personal), c->user->name,
+				      strlen(c->user->name));
+	if (!anon && sv->eng.ops->admit != NULL) {
+		st->left++;
+		sv->eng.ops->admit(&sv->eng, c->user->name,
+				   sv->cfg->max_connections_per_user,
+				   user_counted, st);
+	}
+	if (n >= 0) {
+		st->left++;
+		sv->eng.ops->prepare(&sv->eng, rooms, 1, personal_ready, st);
+	}
+	admit_part(st);
 }
 
 /* c is going: its session is kept and it leaves its rooms (the registry
@@ -188,6 +420,8 @@ leaving(void *arg, struct sv_conn *c)
 {
 	struct sv *sv = arg;
 
+	if (c->admitting)
+		return; /* no session yet, in no room; its admission ends */
 	sv_session_detach(sv, c);
 	sv_route_gone(sv, c);
 	sv->stats.conns_closed++;
@@ -347,19 +581,88 @@ sv_dispatch_msg(struct sv *sv, struct sv_worker *w, const struct proto_msg *m)
 	}
 	if ((c = sender(sv, w, m)) == NULL)
 		return;
-	switch (m->type) {
-	case PROTO_CONN_CLOSE:
-		sv_count_closed(&sv->stats, (uint32_t)m->status, 1);
-		log_debug("conn_closed", "worker=%d conn=%llu code=%u%s", w->id,
-			  (unsigned long long)c->id, (unsigned)m->status,
-			  trace_log_kv(c->trace));
+	if (m->type == PROTO_CONN_CLOSE) {
+		if (!c->admitting) {
+			sv_count_closed(&sv->stats, (uint32_t)m->status, 1);
+			log_debug("conn_closed",
+				  "worker=%d conn=%llu code=%u%s", w->id,
+				  (unsigned long long)c->id,
+				  (unsigned)m->status, trace_log_kv(c->trace));
+		}
 		leaving(sv, c);
 		sv_reg_conn_remove(&sv->reg, c);
-		break;
+		return;
+	}
+	if (c->busy) {
+		hold(sv, c, m);
+		return;
+	}
+	run(sv, c, m);
+}
+
+static void
+sub_ready(void *arg, int rc)
+{
+	struct step *st = arg;
+	struct sv *sv = st->sv;
+	struct sv_conn *c = sv_reg_conn_find(&sv->reg, st->conn);
+	struct proto_msg m;
+	msgpack_unpacked u;
+
+	msgpack_unpacked_init(&u);
+	if (c != NULL &&
+	    proto_decode(&m, &u, st->m->buf, st->m->len) == WSD_OK) {
+		if (rc == WSD_OK)
+			sv_route_sub(sv, c, &m);
+		else
+			sv_route_error(
+			    sv, c,
+			    rc == WSD_EAGAIN ? "unavailable" : "internal",
+			    rc == WSD_EAGAIN ? "the engine cannot take it now"
+					     : "out of memory",
+			    m.room, PROTO_F_SUB);
+	}
+	uint64_t conn = st->conn;
+
+	msgpack_unpacked_destroy(&u);
+	step_free(st);
+	step_over(sv, conn);
+}
+
+/* A SUB: its room made ready, then joined and replayed. */
+static void
+subscribe(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
+{
+	char room[PROTO_MAX_NAME + 1];
+	const char *rooms[1] = {room};
+	struct step *st;
+
+	snprintf(room, sizeof(room), "%.*s", (int)m->room.len, m->room.p);
+	if (!room_valid(room, m->room.len)) {
+		sv_route_sub(sv, c, m);
+		return;
+	}
+	if ((st = step_new(sv, c->id, c->worker, m)) == NULL) {
+		sv_route_error(sv, c, "internal", "out of memory", m->room,
+			       PROTO_F_SUB);
+		return;
+	}
+	c->busy = 1;
+	sv->eng.ops->prepare(&sv->eng, rooms, 1, sub_ready, st);
+}
+
+/* A message of c's worker about c, not held (c is not busy). */
+static void
+run(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
+{
+	switch (m->type) {
 	case PROTO_RESUMED_ACK: sv_session_resumed(c); break;
-	case PROTO_SUB: sv_route_sub(sv, c, m); break;
+	case PROTO_SUB: subscribe(sv, c, m); break;
 	case PROTO_UNSUB: sv_route_unsub(sv, c, m); break;
-	case PROTO_RESUME: sv_session_resume(sv, c, m); break;
+	case PROTO_RESUME:
+		c->busy = 1;
+		sv_session_resume(sv, c, m, resume_done, sv);
+		break;
 	case PROTO_PRESENCE: sv_route_presence(sv, c, m); break;
 	default: sv_route_client_publish(sv, c, m); break;
 	}

@@ -107,6 +107,15 @@ struct sv_eng_link {
 };
 typedef void (*sv_eng_link_fn)(void *arg, const struct sv_eng_link *l);
 
+/* One live node of a shared engine: its id and what its heartbeat says
+ * (a JSON object: address, connections, users, rooms, ...). */
+struct sv_eng_node {
+	const char *id;
+	const char *info;
+};
+typedef void (*sv_eng_nodes_fn)(void *arg, int rc, const struct sv_eng_node *v,
+				uint32_t n);
+
 /* What a history read found. */
 struct sv_eng_hist {
 	int rc; /* WSD_OK, WSD_ENOENT (no such room, without SV_ENG_CREATE),
@@ -204,12 +213,25 @@ struct sv_engine_ops {
 			uint32_t n, sv_eng_ready_fn cb, void *arg);
 	/* Each link to a shared store; none for the memory engine. */
 	void (*links)(struct sv_engine *e, sv_eng_link_fn cb, void *arg);
+	/* One connection more of user (from a token) on this node, within
+	 * limit (0: none) across every node: cb WSD_OK, WSD_EFULL (over the
+	 * limit) or WSD_EAGAIN. NULL: this node's count is all there is. */
+	void (*admit)(struct sv_engine *e, const char *user, uint64_t limit,
+		      sv_eng_ready_fn cb, void *arg);
+	/* One connection less of an admitted user. NULL as admit. */
+	void (*release)(struct sv_engine *e, const char *user);
+	/* The live nodes; NULL: this one is all there is. */
+	void (*nodes)(struct sv_engine *e, sv_eng_nodes_fn cb, void *arg);
+	/* What this node holds now, for its heartbeat (NULL: unused). */
+	void (*counts)(struct sv_engine *e, uint64_t conns, uint64_t users);
 	/* Keep a detached session (taken over) until its expiry. */
 	int (*session_put)(struct sv_engine *e, struct sv_sess *s);
-	/* Remove and hand over the session id when its nonce is nonce. */
+	/* Remove and hand over the session id when its nonce is nonce
+	 * (user, the token's, says where a shared engine keeps it). */
 	void (*session_take)(struct sv_engine *e,
 			     const uint8_t id[SV_SESSION_ID_BYTES],
-			     uint64_t nonce, sv_eng_take_fn cb, void *arg);
+			     uint64_t nonce, const char *user,
+			     sv_eng_take_fn cb, void *arg);
 	/* Is a detached session id waiting with this nonce (its token the
 	 * latest)? Nothing changes. */
 	int (*session_peek)(struct sv_engine *e,
@@ -267,6 +289,18 @@ struct sv_engine {
 
 /* Open the memory engine (sv_mem.c). WSD_OK or WSD_ENOMEM. */
 int sv_mem_open(struct sv_engine *e, const struct sv_eng_limits *l);
+
+struct ev_loop;
+struct sv_config;
+
+/*
+ * Open the Redis engine (sv_reng.c) on loop, with the config's redis.*
+ * keys and node_id; it connects on its own from now on (and again after
+ * a loss). WSD_OK, or WSD_EINVAL / WSD_ENOMEM with *why.
+ */
+int sv_reng_open(struct sv_engine *e, const struct sv_eng_limits *l,
+		 struct ev_loop *loop, const struct sv_config *cfg,
+		 const char **why);
 
 /*
  * A memory engine as a mirror of a shared one (the Redis engine keeps the

@@ -652,12 +652,13 @@ mem_session_put(struct sv_engine *e, struct sv_sess *s)
 
 static void
 mem_session_take(struct sv_engine *e, const uint8_t id[SV_SESSION_ID_BYTES],
-		 uint64_t nonce, sv_eng_take_fn cb, void *arg)
+		 uint64_t nonce, const char *user, sv_eng_take_fn cb, void *arg)
 {
 	struct mem *m = e->impl;
 	struct msess *ms;
 	struct sv_sess *s;
 
+	(void)user; /* one process: the session is here or nowhere */
 	HASH_FIND(hh, m->sess, id, SV_SESSION_ID_BYTES, ms);
 	if (ms == NULL || ms->s->expires_ms < wall_ms()) {
 		cb(arg, WSD_ENOENT, NULL);

@@ -540,10 +540,16 @@ on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3)
 		return;
 	if (rep->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(rep->element[0]->str, "message") == 0 &&
+	    strcmp(rep->element[0]->str, "subscribe") == 0 &&
 	    rep->element[1]->type == REDIS_REPLY_STRING &&
-	    rep->element[2]->type == REDIS_REPLY_STRING &&
-	    l->r->h.message != NULL)
+	    l->r->h.subscribed != NULL)
+		l->r->h.subscribed(l->r->h.arg, l->shard, rep->element[1]->str,
+				   rep->element[1]->len);
+	else if (rep->element[0]->type == REDIS_REPLY_STRING &&
+		 strcmp(rep->element[0]->str, "message") == 0 &&
+		 rep->element[1]->type == REDIS_REPLY_STRING &&
+		 rep->element[2]->type == REDIS_REPLY_STRING &&
+		 l->r->h.message != NULL)
 		l->r->h.message(l->r->h.arg, l->shard, rep->element[1]->str,
 				rep->element[1]->len, rep->element[2]->str,
 				rep->element[2]->len);
@@ -576,4 +582,20 @@ sv_redis_link(const struct sv_redis *r, int shard, struct sv_eng_link *out)
 	out->errors = s->cmd.errors + s->sub.errors;
 	out->reconnects = s->cmd.reconnects + s->sub.reconnects;
 	out->inflight = s->cmd.n;
+}
+
+redisContext *
+sv_redis_connect_sync(const struct sv_redis *r, int shard, uint64_t timeout_ms)
+{
+	struct timeval tv = {(time_t)(timeout_ms / 1000),
+			     (suseconds_t)(timeout_ms % 1000) * 1000};
+	redisContext *c =
+	    redisConnectWithTimeout(r->s[shard].host, r->s[shard].port, tv);
+
+	if (c == NULL || c->err || redisSetTimeout(c, tv) != REDIS_OK) {
+		if (c != NULL)
+			redisFree(c);
+		return NULL;
+	}
+	return c;
 }

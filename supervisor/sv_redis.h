@@ -35,6 +35,10 @@ struct sv_redis_handlers {
 	/* A message on a channel this node subscribed to on shard. */
 	void (*message)(void *arg, int shard, const char *channel, size_t clen,
 			const char *data, size_t len);
+	/* Redis confirmed a subscription: what is published from now on
+	 * is heard. */
+	void (*subscribed)(void *arg, int shard, const char *channel,
+			   size_t clen);
 	/* Both links of shard are up (again): subscriptions are to be
 	 * made again, and what was missed meanwhile read. */
 	void (*up)(void *arg, int shard);
@@ -90,6 +94,12 @@ int sv_redis_eval(struct sv_redis *r, int shard,
  * WSD_EAGAIN (the link is down: the up handler subscribes again). */
 int sv_redis_subscribe(struct sv_redis *r, int shard, const char *channel,
 		       size_t len, int on);
+
+/* A blocking connection to shard (hiredis's synchronous API), for what
+ * must be written before the process exits; NULL when it cannot be
+ * made within timeout_ms. The caller frees it (redisFree). */
+redisContext *sv_redis_connect_sync(const struct sv_redis *r, int shard,
+				    uint64_t timeout_ms);
 
 /* What status and metrics say of shard's links. */
 void sv_redis_link(const struct sv_redis *r, int shard,

@@ -304,6 +304,12 @@ sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c)
 	TAILQ_REMOVE(&r->by_worker[c->worker], c, by_worker);
 	r->per_worker[c->worker]--;
 	r->nconns--;
+	while (c->held != NULL) {
+		struct sv_held *h = c->held;
+
+		c->held = h->next;
+		free(h);
+	}
 	free(c->agent);
 	free(c->info);
 	free(c->trace);

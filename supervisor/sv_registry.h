@@ -66,6 +66,14 @@ struct sv_ipent {
 	UT_hash_handle hh;
 };
 
+/* A message of a connection's worker held back (sv_dispatch.c) while an
+ * engine operation of the connection is in flight: its encoding. */
+struct sv_held {
+	struct sv_held *next;
+	size_t len;
+	char buf[];
+};
+
 struct sv_conn {
 	uint64_t id;
 	int worker;
@@ -89,6 +97,14 @@ struct sv_conn {
 	unsigned revoked : 1;		 /* not kept when it goes */
 	unsigned resume_unconfirmed : 1; /* resumed, not known to be sent */
 	unsigned drain_queued : 1;	 /* sv_drain.c: to be told to go */
+	/* sv_dispatch.c: an engine operation of it is in flight (its
+	 * admission, a subscribe, a resume); what its worker sends
+	 * meanwhile waits in held, in order (the registry frees it). */
+	unsigned busy : 1;
+	unsigned admitting : 1; /* not accepted yet */
+	unsigned counted : 1;	/* in the engine's count of its user */
+	uint32_t nheld;
+	struct sv_held *held, *held_last;
 	uint64_t connected_ms;
 	uint64_t last_seen_ms;
 	uint64_t queue_bytes, queue_msgs, drops, msgs_in, msgs_out;

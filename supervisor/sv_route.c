@@ -236,6 +236,14 @@ sv_route_pattern(const struct setting_list *list, const char *room)
 	return 0;
 }
 
+/* This node has one member more or less in room (sv_engine.h). */
+static void
+watch(struct sv *sv, const char *room, size_t rlen, int delta)
+{
+	if (sv->eng.ops->watch != NULL)
+		sv->eng.ops->watch(&sv->eng, room, rlen, delta);
+}
+
 /* {"type":"join"|"leave","room":R,"user":U,"info":I} to the room's
  * members but c, where presence.announce says so. */
 static void
@@ -298,6 +306,7 @@ sv_route_join(struct sv *sv, struct sv_conn *c, const char *name, size_t rlen,
 		sv_reg_room_drop(&sv->reg, room);
 		return rc;
 	}
+	watch(sv, name, rlen, 1);
 	if (n == 1)
 		announce(sv, c, "join", name, rlen);
 	return WSD_OK;
@@ -310,6 +319,26 @@ absent(struct sv *sv, struct sv_conn *c, const char *name, size_t rlen)
 	if (sv->eng.ops->presence_remove(&sv->eng, name, rlen, c->user->name) ==
 	    0)
 		announce(sv, c, "leave", name, rlen);
+	watch(sv, name, rlen, -1);
+}
+
+/* c's personal room, watched while c is here (a user from a token). */
+static void
+watch_personal(struct sv *sv, struct sv_conn *c, int delta)
+{
+	char personal[ROOM_PERSONAL_MAX + 1];
+	int n;
+
+	if (!c->anonymous &&
+	    (n = room_personal_name(personal, sizeof(personal), c->user->name,
+				    strlen(c->user->name))) >= 0)
+		watch(sv, personal, (size_t)n, delta);
+}
+
+void
+sv_route_came(struct sv *sv, struct sv_conn *c)
+{
+	watch_personal(sv, c, 1);
 }
 
 void
@@ -317,8 +346,14 @@ sv_route_gone(struct sv *sv, struct sv_conn *c)
 {
 	struct sv_member *m;
 
+	if (c->admitting)
+		return; /* never in a room */
 	LIST_FOREACH (m, &c->rooms, in_conn)
 		absent(sv, c, m->room->name, strlen(m->room->name));
+	watch_personal(sv, c, -1);
+	if (c->counted && sv->eng.ops->release != NULL)
+		sv->eng.ops->release(&sv->eng, c->user->name);
+	c->counted = 0;
 }
 
 struct replay_ctx {
@@ -669,22 +704,31 @@ sv_route_users_json(const struct sv_presence *users, uint32_t n)
 	return arr;
 }
 
+/* A presence query in flight: the connection by id. */
 struct presence_ctx {
 	struct sv *sv;
-	struct sv_conn *c;
-	const char *room;
+	uint64_t conn;
+	char room[];
 };
 
 static void
 presence_got(void *arg, int rc, const struct sv_presence *users, uint32_t n)
 {
 	struct presence_ctx *x = arg;
+	struct sv_conn *c = sv_reg_conn_find(&x->sv->reg, x->conn);
 	json_t *o, *arr;
 	char *text;
 
+	if (c == NULL) {
+		free(x);
+		return;
+	}
 	if (rc != WSD_OK) {
-		sv_route_error(x->sv, x->c, "internal", "out of memory",
+		sv_route_error(x->sv, c, refusal_code(rc),
+			       rc == WSD_EAGAIN ? "the engine cannot answer now"
+						: "out of memory",
 			       proto_cstr(x->room), 0);
+		free(x);
 		return;
 	}
 	arr = sv_route_users_json(users, n);
@@ -693,25 +737,33 @@ presence_got(void *arg, int rc, const struct sv_presence *users, uint32_t n)
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (text != NULL)
-		sv_route_text(x->sv, x->c, text, strlen(text));
+		sv_route_text(x->sv, c, text, strlen(text));
 	free(text);
+	free(x);
 }
 
 void
 sv_route_presence(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 {
-	char room[PROTO_MAX_NAME + 1];
-	struct presence_ctx x = {sv, c, room};
+	struct presence_ctx *x = malloc(sizeof(*x) + m->room.len + 1);
 
-	snprintf(room, sizeof(room), "%.*s", (int)m->room.len, m->room.p);
-	if (!sv_route_pattern(&sv->cfg->presence_query, room)) {
+	if (x == NULL) {
+		sv_route_error(sv, c, "internal", "out of memory", m->room, 0);
+		return;
+	}
+	x->sv = sv;
+	x->conn = c->id;
+	memcpy(x->room, m->room.p, m->room.len);
+	x->room[m->room.len] = '\0';
+	if (!sv_route_pattern(&sv->cfg->presence_query, x->room)) {
 		sv_route_error(sv, c, "forbidden",
 			       "presence is not available for this room",
 			       m->room, 0);
+		free(x);
 		return;
 	}
-	sv->eng.ops->presence_get(&sv->eng, room, m->room.len, presence_got,
-				  &x);
+	sv->eng.ops->presence_get(&sv->eng, x->room, m->room.len, presence_got,
+				  x);
 }
 
 int

@@ -74,8 +74,12 @@ void sv_route_error(struct sv *sv, struct sv_conn *c, const char *code,
 int sv_route_join(struct sv *sv, struct sv_conn *c, const char *room,
 		  size_t rlen, const char **code);
 
-/* Remove c from every room (presence, leaves announced); the registry
- * unlinks the memberships when c is removed. */
+/* c is registered and accepted: the engine hears its personal room. */
+void sv_route_came(struct sv *sv, struct sv_conn *c);
+
+/* Remove c from every room (presence, leaves announced) and from the
+ * engine's counts; the registry unlinks the memberships when c is
+ * removed. */
 void sv_route_gone(struct sv *sv, struct sv_conn *c);
 
 /* Replayed entries held back until they may be sent (a copy of each). */

@@ -233,20 +233,6 @@ sv_session_revoke(struct sv *sv, const char *user)
 /* ------------------------------------------------------------------ */
 /* Resume. */
 
-struct take_ctx {
-	int rc;
-	struct sv_sess *s;
-};
-
-static void
-taken(void *arg, int rc, struct sv_sess *s)
-{
-	struct take_ctx *x = arg;
-
-	x->rc = rc;
-	x->s = s;
-}
-
 static void
 resume_failed(struct sv *sv, struct sv_conn *c, const char *why)
 {
@@ -258,57 +244,68 @@ resume_failed(struct sv *sv, struct sv_conn *c, const char *why)
 }
 
 /*
- * The session t names, taken out of where it is: the engine, or a
- * connection still registered (its worker died and has not been reaped,
- * or the client came back before its old socket was seen to close): that
- * one is told to close and returned in *replaced, for the caller to
- * forget once c is in its rooms (so that no leave and join of the same
- * user is announced). NULL with *why.
+ * A resume in flight: what it needs of its RESUME, and the connection by
+ * id (a shared engine answers later; the connection may be gone then).
+ */
+struct resume {
+	struct sv *sv;
+	uint64_t conn;
+	struct sv_token t;
+	char *data; /* the client's rooms (JSON text) */
+	size_t dlen;
+	struct sv_sess *s;
+	uint64_t replaced; /* the connection it takes over, or 0 */
+	json_t *want;
+	sv_session_done_fn done;
+	void *arg;
+};
+
+static void
+resume_end(struct resume *x)
+{
+	x->done(x->arg, x->conn);
+	sv_sess_free(x->s);
+	json_decref(x->want);
+	free(x->data);
+	free(x);
+}
+
+/*
+ * The session t names, still held by a connection (its worker died and
+ * has not been reaped, or the client came back before its old socket was
+ * seen to close): that one is told to close and its id goes in
+ * x->replaced, for forgetting once c is in its rooms (so that no leave
+ * and join of the same user is announced). NULL with *why, or with *why
+ * NULL when no connection holds it (the engine may).
  */
 static struct sv_sess *
-take(struct sv *sv, struct sv_conn *c, const struct sv_token *t,
-     struct sv_conn **replaced, const char **why)
+take_over(struct sv *sv, struct sv_conn *c, struct resume *x, const char **why)
 {
+	const struct sv_token *t = &x->t;
 	struct sv_conn *old = sv_reg_conn_find(&sv->reg, t->conn);
-	struct take_ctx x = {WSD_ENOENT, NULL};
 	struct sv_sess *s;
 
-	if (old != NULL && old != c &&
-	    memcmp(old->sid, t->sid, sizeof(t->sid)) == 0) {
-		if ((old->nonce != t->nonce &&
-		     !(old->resume_unconfirmed &&
-		       old->prev_nonce == t->nonce)) ||
-		    old->revoked) {
-			*why = old->revoked ? "revoked" : "spent token";
-			return NULL;
-		}
-		if (old->anonymous != c->anonymous) {
-			*why = "another user's session";
-			return NULL;
-		}
-		if ((s = sess_of(sv, old)) == NULL) {
-			*why = "out of memory";
-			return NULL;
-		}
-		sv_route_kick(sv, old, 4003, "session resumed elsewhere");
-		*replaced = old;
-		return s;
-	}
-	sv->eng.ops->session_take(&sv->eng, t->sid, t->nonce, taken, &x);
-	if (x.rc != WSD_OK) {
-		*why = x.rc == WSD_EINVAL
-			   ? "spent token"
-			   : "no such session (expired, revoked or "
-			     "never)";
+	*why = NULL;
+	if (old == NULL || old == c ||
+	    memcmp(old->sid, t->sid, sizeof(t->sid)) != 0)
+		return NULL;
+	if ((old->nonce != t->nonce &&
+	     !(old->resume_unconfirmed && old->prev_nonce == t->nonce)) ||
+	    old->revoked) {
+		*why = old->revoked ? "revoked" : "spent token";
 		return NULL;
 	}
-	/* Not this connection's to take: it goes back, untouched. */
-	if (strcmp(x.s->user, t->user) != 0 || x.s->anonymous != c->anonymous) {
+	if (old->anonymous != c->anonymous) {
 		*why = "another user's session";
-		sv->eng.ops->session_put(&sv->eng, x.s);
 		return NULL;
 	}
-	return x.s;
+	if ((s = sess_of(sv, old)) == NULL) {
+		*why = "out of memory";
+		return NULL;
+	}
+	sv_route_kick(sv, old, 4003, "session resumed elsewhere");
+	x->replaced = old->id;
+	return s;
 }
 
 /* The rooms to resume: the session's, then the client's (whose seq and
@@ -422,65 +419,62 @@ adopt(struct sv *sv, struct sv_conn *c, const struct sv_sess *s)
 	return WSD_OK;
 }
 
-void
-sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
+/* The rooms of want a resume may rejoin (rejoin refuses the others). */
+static int
+resumable(const struct sv_conn *c, const char *name)
 {
+	size_t len = strlen(name), ulen;
+	const char *owner;
+
+	if (!room_valid(name, len) || room_is_broadcast(name, len))
+		return 0;
+	owner = room_personal_user(name, len, &ulen);
+	return owner == NULL || (ulen == strlen(c->user->name) &&
+				 memcmp(owner, c->user->name, ulen) == 0);
+}
+
+/* The rooms are ready (or not): c rejoins them, replays, and is told. */
+static void
+rooms_ready(void *arg, int rc)
+{
+	struct resume *x = arg;
+	struct sv *sv = x->sv;
+	struct sv_conn *c = sv_reg_conn_find(&sv->reg, x->conn), *replaced;
 	char token[SV_TOKEN_MAX], sid[SV_SESSION_ID_LEN + 1], *text = NULL;
 	struct sv_replay_buf buf = {NULL, 0, 0};
-	json_t *want = NULL, *out = NULL, *refused = NULL, *w;
-	struct sv_sess *s = NULL;
+	json_t *out = NULL, *refused = NULL, *w;
 	struct proto_msg r;
-	struct sv_conn *replaced = NULL;
-	struct sv_token t;
-	const char *why, *name;
+	const char *name;
 	uint32_t budget;
 
-	if (sv_token_verify(&sv->cfg->keys, m->token.p, m->token.len, wall_ms(),
-			    &t, &why) != WSD_OK) {
-		resume_failed(sv, c, why);
+	if (c == NULL) {
+		/* Gone meanwhile: a session from the engine goes back; one
+		 * taken over stays with its connection. */
+		if (x->replaced == 0)
+			sv->eng.ops->session_put(&sv->eng, x->s);
+		else
+			sv_sess_free(x->s);
+		x->s = NULL;
+		resume_end(x);
 		return;
 	}
-	if (c->nrooms > 0) {
-		resume_failed(sv, c, "not the first request");
+	if (rc != WSD_OK) {
+		resume_failed(sv, c, "the engine is unavailable");
+		if (x->replaced == 0)
+			sv->eng.ops->session_put(&sv->eng, x->s);
+		else
+			sv_sess_free(x->s);
+		x->s = NULL;
+		resume_end(x);
 		return;
 	}
-	/* A user from a token resumes only its own sessions; an anonymous
-	 * connection only anonymous ones. */
-	if (!c->anonymous && (t.ulen != strlen(c->user->name) ||
-			      memcmp(t.user, c->user->name, t.ulen) != 0)) {
-		resume_failed(sv, c, "another user's session");
-		return;
-	}
-	/* An anonymous connection becomes the session's user: within that
-	 * user's connection limit. */
-	if (c->anonymous) {
-		struct sv_user *u = sv_reg_user_find(&sv->reg, t.user, t.ulen);
-
-		struct sv_conn *old = sv_reg_conn_find(&sv->reg, t.conn);
-		/* A takeover replaces one of the user's connections. */
-		uint32_t others =
-		    u == NULL ? 0 : u->nconns - (old != NULL && old->user == u);
-
-		if (u != NULL && u != c->user &&
-		    sv->cfg->max_connections_per_user > 0 &&
-		    others >= sv->cfg->max_connections_per_user) {
-			resume_failed(sv, c,
-				      "the user has too many connections");
-			return;
-		}
-	}
-	if ((s = take(sv, c, &t, &replaced, &why)) == NULL) {
-		resume_failed(sv, c, why);
-		return;
-	}
-	if (adopt(sv, c, s) != WSD_OK || (want = wanted(s, m)) == NULL ||
-	    (out = json_object()) == NULL ||
+	if (adopt(sv, c, x->s) != WSD_OK || (out = json_object()) == NULL ||
 	    (refused = json_object()) == NULL) {
 		resume_failed(sv, c, "out of memory");
 		goto done;
 	}
 	budget = sv_route_replay_budget(sv);
-	json_object_foreach (want, name, w) {
+	json_object_foreach (x->want, name, w) {
 		const char *code = rejoin(sv, c, name, w, out, &buf, &budget);
 
 		if (code != NULL)
@@ -508,7 +502,8 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 		 (unsigned long long)c->id, log_q(c->user->name),
 		 (unsigned)json_object_size(out), trace_log_kv(c->trace));
 done:
-	if (replaced != NULL) {
+	if (x->replaced != 0 &&
+	    (replaced = sv_reg_conn_find(&sv->reg, x->replaced)) != NULL) {
 		sv_route_gone(sv, replaced);
 		sv_reg_conn_remove(&sv->reg, replaced);
 		sv->stats.conns_closed++;
@@ -516,8 +511,131 @@ done:
 	}
 	sv_route_replay_flush(sv, NULL, &buf);
 	free(text);
-	json_decref(want);
 	json_decref(out);
 	json_decref(refused);
-	sv_sess_free(s);
+	resume_end(x);
+}
+
+/* x has its session: its rooms are made ready for reading. */
+static void
+got_session(struct resume *x, struct sv_conn *c)
+{
+	struct proto_msg m;
+	const char **rooms;
+	const char *name;
+	json_t *w;
+	uint32_t n = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.data.p = x->data;
+	m.data.len = (uint32_t)x->dlen;
+	if ((x->want = wanted(x->s, &m)) == NULL ||
+	    (rooms = calloc(json_object_size(x->want) + 1, sizeof(*rooms))) ==
+		NULL) {
+		rooms_ready(x, WSD_ENOMEM);
+		return;
+	}
+	json_object_foreach (x->want, name, w) {
+		if (resumable(c, name))
+			rooms[n++] = name;
+	}
+	x->sv->eng.ops->prepare(&x->sv->eng, rooms, n, rooms_ready, x);
+	free(rooms);
+}
+
+static void
+taken(void *arg, int rc, struct sv_sess *s)
+{
+	struct resume *x = arg;
+	struct sv *sv = x->sv;
+	struct sv_conn *c = sv_reg_conn_find(&sv->reg, x->conn);
+
+	x->s = s;
+	if (c == NULL) {
+		if (s != NULL)
+			sv->eng.ops->session_put(&sv->eng, s);
+		x->s = NULL;
+		resume_end(x);
+		return;
+	}
+	if (rc != WSD_OK) {
+		resume_failed(sv, c,
+			      rc == WSD_EINVAL	 ? "spent token"
+			      : rc == WSD_EAGAIN ? "the engine is unavailable"
+						 : "no such session (expired, "
+						   "revoked or never)");
+		resume_end(x);
+		return;
+	}
+	/* Not this connection's to take: it goes back, untouched. */
+	if (strcmp(s->user, x->t.user) != 0 || s->anonymous != c->anonymous) {
+		resume_failed(sv, c, "another user's session");
+		sv->eng.ops->session_put(&sv->eng, s);
+		x->s = NULL;
+		resume_end(x);
+		return;
+	}
+	got_session(x, c);
+}
+
+void
+sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m,
+		  sv_session_done_fn done, void *arg)
+{
+	struct resume *x = calloc(1, sizeof(*x));
+	const char *why;
+
+	if (x == NULL ||
+	    (x->data = malloc(m->data.len ? m->data.len : 1)) == NULL) {
+		free(x);
+		resume_failed(sv, c, "out of memory");
+		done(arg, c->id);
+		return;
+	}
+	memcpy(x->data, m->data.p, m->data.len);
+	x->dlen = m->data.len;
+	x->sv = sv;
+	x->conn = c->id;
+	x->done = done;
+	x->arg = arg;
+	if (sv_token_verify(&sv->cfg->keys, m->token.p, m->token.len, wall_ms(),
+			    &x->t, &why) != WSD_OK)
+		goto refused;
+	why = "not the first request";
+	if (c->nrooms > 0)
+		goto refused;
+	/* A user from a token resumes only its own sessions; an anonymous
+	 * connection only anonymous ones. */
+	why = "another user's session";
+	if (!c->anonymous && (x->t.ulen != strlen(c->user->name) ||
+			      memcmp(x->t.user, c->user->name, x->t.ulen) != 0))
+		goto refused;
+	/* An anonymous connection becomes the session's user: within that
+	 * user's connection limit. */
+	if (c->anonymous) {
+		struct sv_user *u =
+		    sv_reg_user_find(&sv->reg, x->t.user, x->t.ulen);
+		struct sv_conn *old = sv_reg_conn_find(&sv->reg, x->t.conn);
+		/* A takeover replaces one of the user's connections. */
+		uint32_t others =
+		    u == NULL ? 0 : u->nconns - (old != NULL && old->user == u);
+
+		why = "the user has too many connections";
+		if (u != NULL && u != c->user &&
+		    sv->cfg->max_connections_per_user > 0 &&
+		    others >= sv->cfg->max_connections_per_user)
+			goto refused;
+	}
+	if ((x->s = take_over(sv, c, x, &why)) != NULL) {
+		got_session(x, c);
+		return;
+	}
+	if (why != NULL)
+		goto refused;
+	sv->eng.ops->session_take(&sv->eng, x->t.sid, x->t.nonce, x->t.user,
+				  taken, x);
+	return;
+refused:
+	resume_failed(sv, c, why);
+	resume_end(x);
 }

@@ -52,9 +52,16 @@ int sv_session_dump(struct sv *sv, msgpack_packer *pk, uint32_t *nlive);
  */
 int sv_session_shutdown(struct sv *sv, struct sv_conn *c, uint64_t spread_ms);
 
-/* c's RESUME. */
+/*
+ * c's RESUME. A shared engine answers later (the session is taken out of
+ * Redis, the rooms are made ready): done(arg, conn) is called once the
+ * resume is over, answered or refused, maybe before this returns; c may
+ * be gone by then (done gets its id).
+ */
+typedef void (*sv_session_done_fn)(void *arg, uint64_t conn);
 void sv_session_resume(struct sv *sv, struct sv_conn *c,
-		       const struct proto_msg *m);
+		       const struct proto_msg *m, sv_session_done_fn done,
+		       void *arg);
 
 /* Spend every session of user: detached ones are forgotten, attached ones
  * are marked so that they are not kept when their connection goes (the

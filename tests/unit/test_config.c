@@ -250,7 +250,24 @@ test_diff_and_fixed_keys(void **state)
 	assert_non_null(a->listen);
 	assert_int_equal(sv_config_keep(b, a, "listen"), WSD_OK);
 	assert_string_equal(b->listen, "127.0.0.1:9999");
-	assert_int_equal(sv_config_keep(b, a, "workers"), WSD_EINVAL);
+	/* Numbers, names and lists too (engine, redis.addresses). */
+	a->workers = 3;
+	assert_int_equal(sv_config_keep(b, a, "workers"), WSD_OK);
+	assert_int_equal(b->workers, 3);
+	a->engine = SV_ENGINE_REDIS;
+	assert_int_equal(sv_config_keep(b, a, "engine"), WSD_OK);
+	assert_int_equal(b->engine, SV_ENGINE_REDIS);
+	{
+		char *v[2] = {"127.0.0.1:7001", "127.0.0.1:7002"};
+		struct setting_list keep = a->redis_addresses;
+
+		a->redis_addresses = (struct setting_list){2, v};
+		assert_int_equal(sv_config_keep(b, a, "redis.addresses"),
+				 WSD_OK);
+		a->redis_addresses = keep;
+		assert_int_equal(b->redis_addresses.n, 2);
+		assert_string_equal(b->redis_addresses.v[1], "127.0.0.1:7002");
+	}
 	assert_int_equal(sv_config_keep(b, a, "no_such_key"), WSD_EINVAL);
 	sv_config_free(a);
 	sv_config_free(b);

@@ -1289,7 +1289,7 @@ take(struct sv_engine *e, uint8_t tag, uint64_t nonce, int *rc)
 	struct take_out o = {0, 0, NULL};
 
 	memset(id, tag, sizeof(id));
-	e->ops->session_take(e, id, nonce, on_take, &o);
+	e->ops->session_take(e, id, nonce, NULL, on_take, &o);
 	assert_int_equal(o.called, 1);
 	*rc = o.rc;
 	return o.s;
