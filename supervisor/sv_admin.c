@@ -247,6 +247,13 @@ ready(struct sv *sv, struct admin_conn *ac)
 			"draining\n");
 		return;
 	}
+	if (sv_eng_links_down(&sv->eng) > 0) {
+		snprintf(body, sizeof(body),
+			 "engine unreachable: %d Redis link(s) down\n",
+			 sv_eng_links_down(&sv->eng));
+		respond(ac, 503, "Service Unavailable", "text/plain", body);
+		return;
+	}
 	if ((uint64_t)n < want) {
 		snprintf(body, sizeof(body), "%d of %llu workers ready\n", n,
 			 (unsigned long long)want);
@@ -328,8 +335,8 @@ static int
 read_only(const char *cmd)
 {
 	static const char *const reads[] = {
-	    "status", "workers", "conns",      "conn",	   "rooms",
-	    "room",   "stats",	 "checktoken", "sessions", "top"};
+	    "status", "workers",    "conns",	"conn", "rooms", "room",
+	    "stats",  "checktoken", "sessions", "top",	"nodes"};
 	size_t i;
 
 	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)

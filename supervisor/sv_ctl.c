@@ -47,6 +47,27 @@ ok(void)
 	return json_pack("{s:b}", "ok", 1);
 }
 
+/* A command answered later: whom its reply goes to. */
+struct ctl_call {
+	sv_ctl_reply_fn fn;
+	void *arg;
+};
+
+/* The call the command running now answers (sv_ctl_call). */
+static const struct ctl_call *running;
+
+static void
+link_json(void *arg, const struct sv_eng_link *l)
+{
+	json_array_append_new(arg,
+			      json_pack("{s:s, s:b, s:I, s:I, s:I, s:I}",
+					"address", l->address, "up", l->up,
+					"rtt_us", (json_int_t)l->rtt_us,
+					"errors", (json_int_t)l->errors,
+					"reconnects", (json_int_t)l->reconnects,
+					"inflight", (json_int_t)l->inflight));
+}
+
 static json_t *
 cmd_status(struct sv *sv, const json_t *req)
 {
@@ -76,11 +97,71 @@ cmd_status(struct sv *sv, const json_t *req)
 		json_object_set_new(r, "engine",
 				    json_string(sv->eng.ops->name));
 	}
-	json_object_set_new(r, "state",
-			    json_string(sv->draining		  ? "draining"
-					: sv_workers_degraded(sv) ? "degraded"
-								  : "running"));
+	if (sv->eng.ops->links != NULL) {
+		json_t *links = json_array();
+
+		sv->eng.ops->links(&sv->eng, link_json, links);
+		json_object_set_new(r, "engine_links", links);
+	}
+	json_object_set_new(
+	    r, "state",
+	    json_string(sv->draining ? "draining"
+			: sv_workers_degraded(sv) || sv_eng_links_down(&sv->eng)
+			    ? "degraded"
+			    : "running"));
 	return r;
+}
+
+/* The nodes a shared engine lists, as the call waiting for them hears. */
+static void
+nodes_listed(void *arg, int rc, const struct sv_eng_node *v, uint32_t n)
+{
+	struct ctl_call *call = arg;
+	json_t *arr, *r;
+	uint32_t i;
+
+	if (rc != WSD_OK) {
+		call->fn(
+		    call->arg,
+		    fail("unavailable: the engine cannot answer now%s", NULL));
+		free(call);
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < n; i++) {
+		json_t *o = json_loads(v[i].info, 0, NULL);
+
+		if (!json_is_object(o)) {
+			json_decref(o);
+			o = json_object();
+		}
+		json_object_set_new(o, "instance", json_string(v[i].id));
+		json_array_append_new(arr, o);
+	}
+	r = ok();
+	json_object_set_new(r, "nodes", arr);
+	call->fn(call->arg, r);
+	free(call);
+}
+
+/* {"cmd":"nodes"}: the live nodes of a shared engine, each with what its
+ * last heartbeat said. Answered later. */
+static json_t *
+cmd_nodes(struct sv *sv, const json_t *req)
+{
+	struct ctl_call *call;
+
+	(void)req;
+	if (sv->eng.ops->nodes == NULL)
+		return fail("nodes needs a shared engine (engine = \"redis\"): "
+			    "with the memory engine this daemon is the only "
+			    "node%s",
+			    NULL);
+	if ((call = malloc(sizeof(*call))) == NULL)
+		return fail("out of memory%s", NULL);
+	*call = *running;
+	sv->eng.ops->nodes(&sv->eng, nodes_listed, call);
+	return NULL;
 }
 
 /* `worker restart ID`: the slot restarted, also one FAILED. */
@@ -553,15 +634,6 @@ cmd_sessions(struct sv *sv, const json_t *req)
 	return r;
 }
 
-/* A command answered later: whom its reply goes to. */
-struct ctl_call {
-	sv_ctl_reply_fn fn;
-	void *arg;
-};
-
-/* The call the command running now answers (sv_ctl_call). */
-static const struct ctl_call *running;
-
 /* A publish of a command in flight. */
 struct ctl_pub {
 	struct ctl_call call;
@@ -999,6 +1071,7 @@ static const struct command commands[] = {
     {"top", cmd_top},
     {"checktoken", cmd_checktoken},
     {"sessions", cmd_sessions},
+    {"nodes", cmd_nodes},
     {"worker", cmd_worker},
 };
 

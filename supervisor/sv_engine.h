@@ -186,6 +186,9 @@ typedef void (*sv_eng_room_fn)(void *arg, const struct sv_eng_room *r);
 struct sv_eng_stats {
 	uint64_t rooms, replay_entries, replay_bytes, sessions, session_bytes;
 	uint64_t room_limit_hits, replay_evictions, sessions_evicted;
+	/* a shared engine's: missed deliveries read from the history, and
+	 * those the history no longer had */
+	uint64_t gaps_filled, gaps_lost;
 };
 
 struct sv_engine;
@@ -286,6 +289,24 @@ struct sv_engine {
 	sv_eng_deliver_fn deliver;
 	void *deliver_arg;
 };
+
+static inline void
+sv_eng_count_down(void *arg, const struct sv_eng_link *l)
+{
+	if (!l->up)
+		(*(int *)arg)++;
+}
+
+/* How many of the engine's links are down (0 for the memory engine). */
+static inline int
+sv_eng_links_down(struct sv_engine *e)
+{
+	int n = 0;
+
+	if (e->ops->links != NULL)
+		e->ops->links(e, sv_eng_count_down, &n);
+	return n;
+}
 
 /* Open the memory engine (sv_mem.c). WSD_OK or WSD_ENOMEM. */
 int sv_mem_open(struct sv_engine *e, const struct sv_eng_limits *l);

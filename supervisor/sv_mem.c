@@ -999,12 +999,17 @@ sv_mem_mirror(struct sv_engine *e, const char *room, size_t rlen,
 	} else if (text != NULL && seq <= r->seq) {
 		return WSD_EEXIST;
 	}
+	if (text == NULL) {
+		/* Only the position: a log up to another seq is no use. */
+		if (seq != r->seq)
+			log_clear(m, r);
+		r->seq = seq;
+		return WSD_OK;
+	}
 	/* The log holds consecutive seqs, up to the room's. */
-	if (text == NULL || seq != r->seq + 1)
+	if (seq != r->seq + 1)
 		log_clear(m, r);
 	r->seq = seq;
-	if (text == NULL)
-		return WSD_OK;
 	log_trim(m, r, now);
 	if (len > UINT32_MAX || !loggable(m, r, room, rlen, len)) {
 		log_clear(m, r);

@@ -555,6 +555,87 @@ workers(struct sv *sv, struct sv_prom *p)
 	}
 }
 
+struct links {
+	struct sv_eng_link v[16];
+	uint32_t n;
+};
+
+static void
+link_kept(void *arg, const struct sv_eng_link *l)
+{
+	struct links *x = arg;
+
+	if (x->n < 16)
+		x->v[x->n++] = *l;
+}
+
+/* The engine, and each link of a shared one by address. */
+static void
+engine(struct sv *sv, struct sv_prom *p, const struct sv_eng_stats *es)
+{
+	struct links k = {.n = 0};
+	const char *eng[] = {"engine", sv->eng.ops->name, NULL};
+	uint32_t i;
+
+	sv_prom_family(p, "wsd_engine_info", "gauge",
+		       "The engine in use (label engine: memory or redis).");
+	sv_prom_u64(p, "wsd_engine_info", eng, 1);
+	sv_prom_family(p, "wsd_publishes_unavailable_total", "counter",
+		       "Publishes refused because the engine could not take "
+		       "them (error unavailable).");
+	sv_prom_u64(p, "wsd_publishes_unavailable_total", NULL,
+		    sv->stats.publishes_unavailable);
+	sv_prom_family(p, "wsd_engine_gaps_filled_total", "counter",
+		       "Messages this node missed live and delivered from the "
+		       "room's history in Redis.");
+	sv_prom_u64(p, "wsd_engine_gaps_filled_total", NULL, es->gaps_filled);
+	sv_prom_family(p, "wsd_engine_gaps_lost_total", "counter",
+		       "Messages this node missed that the room's history no "
+		       "longer had (clients see the seq gap).");
+	sv_prom_u64(p, "wsd_engine_gaps_lost_total", NULL, es->gaps_lost);
+	if (sv->eng.ops->links == NULL)
+		return;
+	sv->eng.ops->links(&sv->eng, link_kept, &k);
+	sv_prom_family(p, "wsd_engine_link_up", "gauge",
+		       "1 while both links to the Redis shard are up.");
+	for (i = 0; i < k.n; i++) {
+		const char *l[] = {"address", k.v[i].address, NULL};
+
+		sv_prom_u64(p, "wsd_engine_link_up", l, (uint64_t)k.v[i].up);
+	}
+	sv_prom_family(p, "wsd_engine_link_rtt_seconds", "gauge",
+		       "The last command's round trip to the Redis shard.");
+	for (i = 0; i < k.n; i++) {
+		const char *l[] = {"address", k.v[i].address, NULL};
+
+		sv_prom_f64(p, "wsd_engine_link_rtt_seconds", l,
+			    (double)k.v[i].rtt_us / 1e6);
+	}
+	sv_prom_family(p, "wsd_engine_link_errors_total", "counter",
+		       "Commands to the Redis shard that failed or timed out.");
+	for (i = 0; i < k.n; i++) {
+		const char *l[] = {"address", k.v[i].address, NULL};
+
+		sv_prom_u64(p, "wsd_engine_link_errors_total", l,
+			    k.v[i].errors);
+	}
+	sv_prom_family(p, "wsd_engine_link_reconnects_total", "counter",
+		       "Links to the Redis shard made again after a loss.");
+	for (i = 0; i < k.n; i++) {
+		const char *l[] = {"address", k.v[i].address, NULL};
+
+		sv_prom_u64(p, "wsd_engine_link_reconnects_total", l,
+			    k.v[i].reconnects);
+	}
+	sv_prom_family(p, "wsd_engine_link_inflight", "gauge",
+		       "Commands sent to the Redis shard, not answered yet.");
+	for (i = 0; i < k.n; i++) {
+		const char *l[] = {"address", k.v[i].address, NULL};
+
+		sv_prom_u64(p, "wsd_engine_link_inflight", l, k.v[i].inflight);
+	}
+}
+
 char *
 sv_metrics_text(struct sv *sv, size_t *len)
 {
@@ -566,6 +647,7 @@ sv_metrics_text(struct sv *sv, size_t *len)
 	sv_prom_init(&p);
 	connections(sv, &p);
 	state(sv, &p, &es);
+	engine(sv, &p, &es);
 	traffic(sv, &p);
 	queues(sv, &p);
 	workers(sv, &p);

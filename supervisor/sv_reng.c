@@ -636,6 +636,7 @@ on_up(void *arg, int shard)
 	struct reng *x = arg;
 	struct rroom *r, *tmp;
 
+	reng_node_beat(x);
 	HASH_ITER (hh, x->rooms, r, tmp) {
 		if (r->shard != shard)
 			continue;
@@ -943,6 +944,8 @@ reng_stats(struct sv_engine *e, struct sv_eng_stats *out)
 	x->mirror.ops->stats(&x->mirror, out);
 	out->sessions = 0; /* in Redis */
 	out->session_bytes = 0;
+	out->gaps_filled = x->gaps_filled;
+	out->gaps_lost = x->gaps_lost;
 }
 
 static int

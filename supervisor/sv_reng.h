@@ -107,6 +107,9 @@ void reng_admit(struct sv_engine *e, const char *user, uint64_t limit,
 		sv_eng_ready_fn cb, void *arg);
 void reng_release(struct sv_engine *e, const char *user);
 void reng_nodes(struct sv_engine *e, sv_eng_nodes_fn cb, void *arg);
+/* A heartbeat now (also when a shard's links are up again, before any
+ * command that counts this node's entries). */
+void reng_node_beat(struct reng *x);
 void reng_node_start(struct reng *x);
 void reng_node_stop(struct reng *x);
 

@@ -407,10 +407,9 @@ beat_json(struct reng *x)
 	return s;
 }
 
-static void
-on_beat(struct ev_loop *loop, ev_timer *t, int revents)
+void
+reng_node_beat(struct reng *x)
 {
-	struct reng *x = t->data;
 	char kn[RENG_KEY_MAX], kz[RENG_KEY_MAX], ttl[24], exp[24],
 	    kp[RENG_KEY_MAX], kr[RENG_KEY_MAX];
 	size_t knlen = reng_key(x, kn, "node:", x->node, strlen(x->node)),
@@ -419,8 +418,6 @@ on_beat(struct ev_loop *loop, ev_timer *t, int revents)
 	struct rroom *r, *tmp;
 	int i;
 
-	(void)loop;
-	(void)revents;
 	snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)x->node_ttl_ms);
 	snprintf(exp, sizeof(exp), "%llu",
 		 (unsigned long long)(wall_ms() + x->node_ttl_ms));
@@ -457,6 +454,14 @@ on_beat(struct ev_loop *loop, ev_timer *t, int revents)
 				     l2);
 		}
 	}
+}
+
+static void
+on_beat(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	reng_node_beat(t->data);
 }
 
 void

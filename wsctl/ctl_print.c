@@ -604,6 +604,23 @@ ctl_print_sessions(const json_t *req, const json_t *reply)
 			  "sessions");
 }
 
+int
+ctl_print_nodes(const json_t *req, const json_t *reply)
+{
+	static const struct column cols[] = {
+	    {"NODE", "id", FMT_VALUE},
+	    {"ADDRESS", "address", FMT_VALUE},
+	    {"CONNS", "connections", FMT_VALUE},
+	    {"USERS", "users", FMT_VALUE},
+	    {"ROOMS", "rooms", FMT_VALUE},
+	    {"INSTANCE", "instance", FMT_VALUE},
+	};
+
+	(void)req;
+	return print_list(json_object_get(reply, "nodes"), cols, NELEM(cols),
+			  "nodes");
+}
+
 /* reload: the generation, then each change and how it was applied
  * (live, rolled, or refused with the reason). */
 int

@@ -206,6 +206,12 @@ static const struct command commands[] = {
 	.about = "sessions, connected or waiting to be resumed",
     },
     {
+	.name = "nodes",
+	.print = ctl_print_nodes,
+	.synopsis = "nodes",
+	.about = "with engine redis: the live nodes and their counts",
+    },
+    {
 	.name = "reload",
 	.print = ctl_print_reload,
 	.synopsis = "reload",

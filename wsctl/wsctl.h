@@ -119,6 +119,7 @@ int ctl_print_send(const json_t *req, const json_t *reply);
 int ctl_print_broadcast(const json_t *req, const json_t *reply);
 int ctl_print_kick(const json_t *req, const json_t *reply);
 int ctl_print_sessions(const json_t *req, const json_t *reply);
+int ctl_print_nodes(const json_t *req, const json_t *reply);
 int ctl_print_reload(const json_t *req, const json_t *reply);
 int ctl_print_drain(const json_t *req, const json_t *reply);
 int ctl_print_stats(const json_t *req, const json_t *reply);

@@ -1,0 +1,416 @@
+'use strict';
+/*
+ * The Redis engine (engine = "redis"): several wsd nodes sharing rooms,
+ * sessions, presence and per-user limits through real redis-server
+ * processes on loopback.
+ *
+ *   1. three nodes, one room: every publish from any node (clients and
+ *      the admin API) reaches every subscriber on every node once, all in
+ *      the same seq order;
+ *   2. a client on node A drops without a close frame, 50 messages are
+ *      published on B and C, it resumes on B: exactly what it missed, then
+ *      live, no gap, no duplicate; its token is spent on every node;
+ *   3. a per-user connection limit holds across nodes; presence on C
+ *      lists users of A and B; `wsctl nodes` lists the nodes; a node
+ *      killed with SIGKILL leaves presence, the user counts and the node
+ *      list within redis.node_ttl_ms;
+ *   4. Redis killed with SIGKILL during traffic: publishes get
+ *      `unavailable`, /ready and status say so, nothing is delivered
+ *      twice; after Redis restarts on its data every client has one
+ *      gap-free sequence, the same on every node;
+ *   5. two Redis shards: rooms spread over both; fan-out and resume still
+ *      hold, and a resume past what the trimmed stream keeps is told
+ *      recovered false.
+ *
+ * Each block starts its own redis-server processes and nodes, with a key
+ * prefix of its own, and stops them in after().
+ */
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { startWsd, connectWelcomed, connect, mintToken, waitFor, sleep, httpGet, pidAlive } = require('./harness');
+const { startRedis } = require('./redis_server');
+
+const T = { timeout: 60000 };
+const SECRET = 'e2e-redis-secret-5c2f8d1e9a7b3064';
+const SESSION_KEY = `r1:${'7f3a9c21'.repeat(4)}`;
+const NODE_TTL_MS = 2000;
+
+const j = (x) => JSON.stringify(x);
+const range = (from, to) => Array.from({ length: Math.max(0, to - from + 1) }, (_, k) => from + k);
+
+function nodeConfig(shards, id, prefix, extra = {}) {
+  return {
+    engine: 'redis',
+    node_id: id,
+    redis: { addresses: shards.map((r) => r.address), prefix, node_ttl_ms: NODE_TTL_MS, timeout_ms: 1000 },
+    sessions: { keys: [SESSION_KEY] },
+    jwt_secret: SECRET,
+    allow_anonymous: true,
+    presence: { query: ['*'] },
+    ...extra,
+  };
+}
+
+/* Three nodes (one worker each) on shards. */
+async function startNodes(shards, prefix, extra, n = 3) {
+  const nodes = [];
+  for (let i = 0; i < n; i++) {
+    nodes.push(await startWsd({ workers: 1, config: nodeConfig(shards, `node${'ABC'[i]}`, prefix, extra) }));
+  }
+  /* Every node's heartbeat is in: each counts the others. */
+  await waitFor(() => nodes.every((d) => d.ctl(['nodes']).nodes.length === n), {
+    timeoutMs: 5000,
+    what: `${n} nodes listed`,
+  });
+  return nodes;
+}
+
+const userUrl = (d, user) => `${d.url}?token=${mintToken(SECRET, { sub: user })}`;
+
+async function subscribed(c, room) {
+  c.send({ type: 'subscribe', room });
+  return c.nextMatching((m) => (m.type === 'subscribed' || m.type === 'error') && (m.room === room || m.ref === room), 5000, `subscribed ${room}`);
+}
+
+/* The messages c got in room so far. */
+const inRoom = (c, room) => c.all.filter((m) => m.type === 'message' && m.room === room);
+
+/* Waits until every client has n messages in room. */
+async function everyoneHas(clients, room, n, timeoutMs = 10000) {
+  await waitFor(() => clients.every((c) => inRoom(c, room).length >= n), {
+    timeoutMs,
+    what: `every client to have ${n} messages in ${room}; have ${clients.map((c) => inRoom(c, room).length)}`,
+  });
+}
+
+/* Asserts every client got seqs first..last once, in order, with the same data for each seq. */
+function assertSameOrder(clients, room, first, last) {
+  const ref = inRoom(clients[0], room);
+  assert.deepEqual(ref.map((m) => m.seq), range(first, last), `seqs of ${room}: ${j(ref.map((m) => m.seq))}`);
+  for (const c of clients) {
+    const got = inRoom(c, room);
+    assert.deepEqual(got.map((m) => m.seq), range(first, last), `a client's seqs of ${room}: ${j(got.map((m) => m.seq))}`);
+    assert.deepEqual(got.map((m) => j(m.data)), ref.map((m) => j(m.data)), `the same data for each seq of ${room}`);
+  }
+}
+
+async function stopAll(nodes, shards) {
+  for (const d of nodes) if (d) await d.stop();
+  for (const r of shards) if (r) await r.stop();
+}
+
+/* Kills a node's supervisor and workers with SIGKILL (no drain, no goodbye). */
+async function killNode(d) {
+  const pids = [d.pid, ...d.workerPids];
+  for (const pid of pids) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+  await d.exited;
+  await waitFor(() => pids.every((p) => !pidAlive(p)), { timeoutMs: 3000, what: 'the killed node to be gone' });
+}
+
+describe('three nodes share a room', () => {
+  let redis;
+  let nodes = [];
+  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
+  before(async () => {
+    redis = await startRedis();
+    nodes = await startNodes([redis], prefix);
+  });
+  after(async () => stopAll(nodes, [redis]));
+
+  it('every publish from any node reaches every subscriber once, in one seq order', T, async () => {
+    const clients = [];
+    for (const d of nodes) for (let k = 0; k < 2; k++) clients.push(await connectWelcomed(d.url));
+    for (const c of clients) assert.equal((await subscribed(c, 'fan')).type, 'subscribed');
+    const epochs = new Set(clients.map((c) => c.all.find((m) => m.type === 'subscribed').epoch));
+    assert.equal(epochs.size, 1, `one epoch for the room on every node: ${j([...epochs])}`);
+    const acks = [];
+    for (let i = 0; i < 20; i++) {
+      clients.forEach((c, k) => c.send({ type: 'publish', room: 'fan', id: `c${k}-${i}`, data: { k, i } }));
+      if (i % 5 === 0) nodes[1].ctl(['publish', 'fan', j({ api: i })]);
+    }
+    const total = 20 * clients.length + 4;
+    await everyoneHas(clients, 'fan', total);
+    await sleep(200); /* nothing more comes */
+    assertSameOrder(clients, 'fan', 1, total);
+    for (const c of clients) acks.push(...c.all.filter((m) => m.type === 'ack'));
+    assert.equal(acks.length, 20 * clients.length, 'every client publish acknowledged');
+    const bySeq = new Map(inRoom(clients[0], 'fan').map((m) => [m.seq, m]));
+    for (const a of acks) assert.equal(bySeq.get(a.seq).id, a.id, `ack ${j(a)} names the delivered message`);
+    for (const c of clients) await c.close();
+  });
+
+  it('a client dropped on A resumes on B with exactly what it missed, then live', T, async () => {
+    const [A, B, C] = nodes;
+    const pub = async (d, from, to) => {
+      const p = await connectWelcomed(d.url);
+      for (let i = from; i <= to; i++) p.send({ type: 'publish', room: 'res', id: `p${i}`, data: { i } });
+      await p.nextMatching((m) => m.type === 'ack' && m.id === `p${to}`, 5000, `ack p${to}`);
+      await p.close();
+    };
+    const a = await connectWelcomed(userUrl(A, 'ann'));
+    await subscribed(a, 'res');
+    await pub(B, 1, 3);
+    await everyoneHas([a], 'res', 3);
+    const token = a.welcome.resume_token;
+    const conn = a.welcome.conn;
+    a.ws._socket.destroy();
+    await a.waitClose(3000);
+    await waitFor(() => !A.ctl(['conns']).conns.some((x) => x.id === conn), { timeoutMs: 3000, what: 'ann gone from node A' });
+    await pub(B, 4, 28);
+    await pub(C, 29, 53);
+    const b = await connectWelcomed(userUrl(B, 'ann'));
+    b.send({ type: 'resume', token });
+    const reply = await b.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed');
+    assert.equal(reply.type, 'resumed', j(reply));
+    assert.deepEqual(reply.rooms.res, { seq: 53, epoch: reply.rooms.res.epoch, recovered: true });
+    await everyoneHas([b], 'res', 50);
+    await pub(C, 54, 58);
+    await everyoneHas([b], 'res', 55);
+    await sleep(200);
+    const got = inRoom(b, 'res');
+    assert.deepEqual(got.map((m) => m.seq), range(4, 58), `missed then live: ${j(got.map((m) => m.seq))}`);
+    assert.deepEqual(got.map((m) => m.data.i), range(4, 58));
+    /* The token is spent on every node: the same resume on C fails. */
+    const c = await connectWelcomed(userUrl(C, 'ann'));
+    c.send({ type: 'resume', token });
+    const again = await c.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'the second resume');
+    assert.equal(again.type, 'error', j(again));
+    assert.equal(again.code, 'resume_failed');
+    await b.close();
+    await c.close();
+  });
+});
+
+describe('limits, presence and the node list across nodes', () => {
+  let redis;
+  let nodes = [];
+  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
+  before(async () => {
+    redis = await startRedis();
+    nodes = await startNodes([redis], prefix, { limits: { max_connections_per_user: 2 } });
+  });
+  after(async () => stopAll(nodes, [redis]));
+
+  it('holds a per-user connection limit across nodes', T, async () => {
+    const [A, B, C] = nodes;
+    const a = await connectWelcomed(userUrl(A, 'lim'));
+    const b = await connectWelcomed(userUrl(B, 'lim'));
+    await assert.rejects(connect(userUrl(C, 'lim')), (e) => e.status === 429);
+    await a.close();
+    /* The count goes down with the close; then C admits. */
+    let c;
+    await waitFor(
+      async () => {
+        c = await connectWelcomed(userUrl(C, 'lim')).catch(() => null);
+        return c !== null;
+      },
+      { timeoutMs: 3000, what: 'C to admit lim once A closed' },
+    );
+    await b.close();
+    await c.close();
+  });
+
+  it('lists presence of every node, and the nodes; a killed node leaves both within its TTL', T, async () => {
+    const [A, B, C] = nodes;
+    const alice = await connectWelcomed(userUrl(A, 'alice'));
+    const bob = await connectWelcomed(userUrl(B, 'bob'));
+    const bob2 = await connectWelcomed(userUrl(B, 'bob'));
+    const carol = await connectWelcomed(userUrl(C, 'carol'));
+    for (const c of [alice, bob, bob2, carol]) await subscribed(c, 'lobby');
+    const presence = async () => {
+      carol.send({ type: 'presence', room: 'lobby' });
+      const p = await carol.next('presence');
+      return Object.fromEntries(p.users.map((u) => [u.user, u.conns]));
+    };
+    await waitFor(async () => Object.keys(await presence()).length === 3, {
+      timeoutMs: 3000,
+      what: 'presence with alice, bob and carol',
+    });
+    assert.deepEqual(await presence(), { alice: 1, bob: 2, carol: 1 });
+    const listed = A.ctl(['nodes']).nodes;
+    assert.deepEqual(listed.map((n) => n.id).sort(), ['nodeA', 'nodeB', 'nodeC']);
+    for (const n of listed) {
+      assert.equal(typeof n.address, 'string');
+      assert.ok(Number.isInteger(n.connections));
+    }
+    /* bob's node dies without a word: its entries expire. */
+    const killedAt = Date.now();
+    await killNode(B);
+    await waitFor(async () => !('bob' in (await presence())), {
+      timeoutMs: NODE_TTL_MS * 3,
+      intervalMs: 200,
+      what: 'bob out of the presence on C',
+    });
+    const took = Date.now() - killedAt;
+    assert.ok(took <= NODE_TTL_MS + 1500, `presence expired after ${took} ms (node_ttl_ms ${NODE_TTL_MS})`);
+    assert.deepEqual(await presence(), { alice: 1, carol: 1 });
+    await waitFor(() => A.ctl(['nodes']).nodes.length === 2, { timeoutMs: NODE_TTL_MS * 2, what: 'node B out of wsctl nodes' });
+    /* bob's two connections were on B: the limit counts them no more. */
+    const back1 = await connectWelcomed(userUrl(A, 'bob'));
+    const back2 = await connectWelcomed(userUrl(C, 'bob'));
+    await assert.rejects(connect(userUrl(A, 'bob')), (e) => e.status === 429);
+    for (const c of [alice, carol, back1, back2]) await c.close();
+  });
+});
+
+describe('Redis killed during traffic', () => {
+  let redis;
+  let nodes = [];
+  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
+  before(async () => {
+    redis = await startRedis();
+    nodes = await startNodes([redis], prefix);
+  });
+  after(async () => stopAll(nodes, [redis]));
+
+  it('answers unavailable while it is down, then every client ends gap-free', T, async () => {
+    const clients = [];
+    for (const d of nodes) clients.push(await connectWelcomed(d.url));
+    for (const c of clients) await subscribed(c, 'storm');
+    let n = 0;
+    let timer;
+    const tick = () => {
+      clients[n % clients.length].send({ type: 'publish', room: 'storm', id: `s${n}`, data: { n } });
+      n++;
+      timer = setTimeout(tick, 5);
+    };
+    tick();
+    await sleep(500);
+    await redis.kill();
+    await waitFor(
+      async () => {
+        const r = await httpGet(nodes[0].adminPort, '/ready');
+        return r.status === 503 && /engine unreachable/.test(r.body);
+      },
+      { timeoutMs: 5000, what: '/ready 503 with the engine unreachable' },
+    );
+    assert.equal(nodes[1].ctl(['status']).state, 'degraded');
+    assert.equal(nodes[1].ctl(['status']).engine_links[0].up, false);
+    const m = await httpGet(nodes[2].adminPort, '/metrics');
+    assert.match(m.body, /wsd_engine_link_up\{address="127\.0\.0\.1:\d+"\} 0/);
+    const down = nodes[0].ctlResult(['publish', 'storm', '"x"']);
+    assert.notEqual(down.status, 0);
+    assert.match(down.stdout + down.stderr, /unavailable/);
+    await sleep(300);
+    await redis.restart();
+    await waitFor(
+      async () => {
+        for (const d of nodes) if ((await httpGet(d.adminPort, '/ready')).status !== 200) return false;
+        return true;
+      },
+      { timeoutMs: 10000, what: 'every node ready again' },
+    );
+    await sleep(500);
+    clearTimeout(timer);
+    /* Every publish answered: acknowledged or refused. */
+    await waitFor(
+      () =>
+        clients.reduce((k, c) => k + c.all.filter((x) => x.type === 'ack' || x.type === 'error').length, 0) === n,
+      { timeoutMs: 10000, what: `${n} publishes answered` },
+    );
+    const errors = clients.flatMap((c) => c.all.filter((x) => x.type === 'error'));
+    assert.ok(errors.length > 0, 'some publishes were refused while Redis was down');
+    assert.ok(errors.every((e) => e.code === 'unavailable'), j(errors.find((e) => e.code !== 'unavailable')));
+    /*
+     * A refused publish is sent again with its id, as a client does. One
+     * whose script ran just before Redis died (its reply lost) was stamped
+     * once: the resend is answered with that seq, not stamped again.
+     */
+    const resent = new Map();
+    clients.forEach((c) => {
+      for (const e of c.all.filter((x) => x.type === 'error')) {
+        const k = Number(e.ref.slice(1));
+        c.send({ type: 'publish', room: 'storm', id: e.ref, data: { n: k } });
+        resent.set(e.ref, c);
+      }
+    });
+    await waitFor(() => [...resent].every(([id, c]) => c.all.some((x) => x.type === 'ack' && x.id === id)), {
+      timeoutMs: 10000,
+      what: `${resent.size} resends acknowledged`,
+    });
+    /* One last publish through each node settles where everyone is. */
+    for (const d of nodes) d.ctl(['publish', 'storm', '"end"']);
+    const last = n + 3;
+    await everyoneHas(clients, 'storm', last, 15000);
+    await sleep(200);
+    assertSameOrder(clients, 'storm', 1, last);
+    const ids = inRoom(clients[0], 'storm').filter((x) => x.id).map((x) => x.id);
+    assert.equal(new Set(ids).size, ids.length, 'no message delivered twice');
+    assert.equal(ids.length, n, 'every publish delivered once');
+    for (const c of clients)
+      for (const a of c.all.filter((x) => x.type === 'ack')) {
+        const m = inRoom(c, 'storm').find((x) => x.id === a.id);
+        assert.equal(m.seq, a.seq, `ack ${j(a)} and its delivery agree`);
+      }
+    for (const c of clients) await c.close();
+  });
+});
+
+describe('two Redis shards', () => {
+  let shards = [];
+  let nodes = [];
+  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
+  before(async () => {
+    shards = [await startRedis(), await startRedis()];
+    nodes = await startNodes(shards, prefix, { replay: { size: 20 } });
+  });
+  after(async () => stopAll(nodes, shards));
+
+  it('spreads rooms over both, and fan-out and resume still hold', T, async () => {
+    const rooms = range(0, 9).map((k) => `room${k}`);
+    const clients = [];
+    for (const d of nodes) clients.push(await connectWelcomed(d.url));
+    for (const c of clients) for (const r of rooms) assert.equal((await subscribed(c, r)).type, 'subscribed');
+    for (let i = 0; i < 5; i++)
+      for (const r of rooms) clients[i % 3].send({ type: 'publish', room: r, data: { r, i } });
+    for (const r of rooms) await everyoneHas(clients, r, 5);
+    for (const r of rooms) assertSameOrder(clients, r, 1, 5);
+    const held = shards.map((s) =>
+      s.cli('--scan', '--pattern', `${prefix}m:room*`).split('\n').filter(Boolean),
+    );
+    assert.ok(held[0].length > 0 && held[1].length > 0, `rooms on both shards: ${j(held)}`);
+    assert.equal(held[0].length + held[1].length, rooms.length, 'each room on one shard');
+    for (const c of clients) await c.close();
+  });
+
+  it('resumes rooms of both shards on another node; a trimmed one says recovered false', T, async () => {
+    const [A, B, C] = nodes;
+    /* Two rooms, one on each shard. */
+    const shardOf = (r) => shards.findIndex((s) => s.cli('EXISTS', `${prefix}m:${r}`).trim() === '1');
+    const a = await connectWelcomed(userUrl(A, 'dan'));
+    const names = [];
+    for (let k = 0; names.length < 2 && k < 50; k++) {
+      const r = `dan${k}`;
+      await subscribed(a, r);
+      const s = shardOf(r);
+      if (names.length === 0 || shardOf(names[0]) !== s) names.push(r);
+    }
+    assert.equal(names.length, 2, 'a room on each shard');
+    const [small, big] = names;
+    const token = a.welcome.resume_token;
+    a.ws._socket.destroy();
+    await a.waitClose(3000);
+    await waitFor(() => A.ctl(['conns']).conns.length === 0, { timeoutMs: 3000, what: 'dan gone from A' });
+    const p = await connectWelcomed(C.url);
+    for (let i = 1; i <= 5; i++) p.send({ type: 'publish', room: small, id: `s${i}`, data: { i } });
+    for (let i = 1; i <= 30; i++) p.send({ type: 'publish', room: big, id: `b${i}`, data: { i } });
+    await p.nextMatching((m) => m.type === 'ack' && m.id === 'b30', 5000, 'the last ack');
+    const b = await connectWelcomed(userUrl(B, 'dan'));
+    b.send({ type: 'resume', token });
+    const reply = await b.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed');
+    assert.equal(reply.type, 'resumed', j(reply));
+    assert.equal(reply.rooms[small].seq, 5);
+    assert.equal(reply.rooms[small].recovered, true);
+    assert.equal(reply.rooms[big].seq, 30);
+    assert.equal(reply.rooms[big].recovered, false, 'replay.size 20 of 30 missed');
+    await everyoneHas([b], small, 5);
+    await sleep(200);
+    assert.deepEqual(inRoom(b, small).map((m) => m.seq), range(1, 5));
+    const bigSeqs = inRoom(b, big).map((m) => m.seq);
+    assert.deepEqual(bigSeqs, range(30 - bigSeqs.length + 1, 30), `the newest of ${big}: ${j(bigSeqs)}`);
+    await p.close();
+    await b.close();
+  });
+});
