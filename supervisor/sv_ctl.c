@@ -512,13 +512,29 @@ room_member_ids(struct sv *sv, const char *name, const struct sv_room *room)
 	return members;
 }
 
+/* A room's reply waiting for its users (a shared engine answers later). */
+struct room_reply {
+	struct ctl_call call;
+	json_t *one;
+	int later, done;
+};
+
 static void
 users_got(void *arg, int rc, const struct sv_presence *users, uint32_t n)
 {
-	json_t **arr = arg;
+	struct room_reply *x = arg;
+	json_t *r;
 
-	if (rc == WSD_OK)
-		*arr = sv_route_users_json(users, n);
+	json_object_set_new(x->one, "users",
+			    rc == WSD_OK ? sv_route_users_json(users, n)
+					 : json_array());
+	x->done = 1;
+	if (!x->later)
+		return;
+	r = ok();
+	json_object_set_new(r, "room", x->one);
+	x->call.fn(x->call.arg, r);
+	free(x);
 }
 
 static json_t *
@@ -526,8 +542,9 @@ cmd_room(struct sv *sv, const json_t *req)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
 	struct rooms_ctx x = {sv, NULL, NULL};
+	struct room_reply *rr;
 	struct sv_room *room;
-	json_t *r, *members, *users;
+	json_t *r, *members;
 
 	if (name == NULL)
 		return fail("room needs a name%s", NULL);
@@ -543,15 +560,21 @@ cmd_room(struct sv *sv, const json_t *req)
 		x.one = json_pack("{s:s, s:i, s:i, s:s, s:i}", "name", name,
 				  "members", (int)json_array_size(members),
 				  "seq", 0, "epoch", "", "log", 0);
-	users = NULL;
-	sv->eng.ops->presence_get(&sv->eng, name, strlen(name), users_got,
-				  &users);
-	if (users == NULL)
-		users = json_array();
 	json_object_set_new(x.one, "members", members);
-	json_object_set_new(x.one, "users", users);
+	if ((rr = calloc(1, sizeof(*rr))) == NULL) {
+		json_decref(x.one);
+		return fail("out of memory%s", NULL);
+	}
+	rr->call = *running;
+	rr->one = x.one;
+	sv->eng.ops->presence_get(&sv->eng, name, strlen(name), users_got, rr);
+	if (!rr->done) {
+		rr->later = 1; /* users_got answers */
+		return NULL;
+	}
 	r = ok();
-	json_object_set_new(r, "room", x.one);
+	json_object_set_new(r, "room", rr->one);
+	free(rr);
 	return r;
 }
 

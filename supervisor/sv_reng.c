@@ -179,6 +179,8 @@ mirror_pos(struct reng *x, const struct rroom *r)
 /* ------------------------------------------------------------------ */
 /* Rooms. */
 
+static void read_room(struct reng *x, struct rroom *r);
+
 static struct rroom *
 room_find(struct reng *x, const char *name, size_t len)
 {
@@ -235,8 +237,6 @@ room_free(struct reng *x, struct rroom *r)
 	free(r);
 }
 
-static void read_room(struct reng *x, struct rroom *r);
-
 /* Ask for r's channel; the read follows Redis's confirmation. */
 static void
 subscribe(struct reng *x, struct rroom *r)
@@ -252,12 +252,15 @@ subscribe(struct reng *x, struct rroom *r)
 		wake(r, WSD_EAGAIN);
 }
 
-/* r is wanted: heard, and its mirror made. */
+/* r is wanted: heard, and its mirror made (a read that failed with the
+ * subscription in place is made again). */
 static void
 need(struct reng *x, struct rroom *r)
 {
 	if (r->sub == 0)
 		subscribe(x, r);
+	else if (r->sub == 2 && !r->live)
+		read_room(x, r);
 }
 
 /* One payload: [node, exclude, stamp, from, data, id, trace, key]. */

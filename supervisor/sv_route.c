@@ -322,15 +322,15 @@ absent(struct sv *sv, struct sv_conn *c, const char *name, size_t rlen)
 	watch(sv, name, rlen, -1);
 }
 
-/* c's personal room, watched while c is here (a user from a token). */
-static void
-watch_personal(struct sv *sv, struct sv_conn *c, int delta)
+/* c's personal room, watched while c is here (an anonymous one's too:
+ * a `send` to its user reaches it, and its session keeps the seq). */
+void
+sv_route_personal(struct sv *sv, struct sv_conn *c, int delta)
 {
 	char personal[ROOM_PERSONAL_MAX + 1];
 	int n;
 
-	if (!c->anonymous &&
-	    (n = room_personal_name(personal, sizeof(personal), c->user->name,
+	if ((n = room_personal_name(personal, sizeof(personal), c->user->name,
 				    strlen(c->user->name))) >= 0)
 		watch(sv, personal, (size_t)n, delta);
 }
@@ -338,7 +338,7 @@ watch_personal(struct sv *sv, struct sv_conn *c, int delta)
 void
 sv_route_came(struct sv *sv, struct sv_conn *c)
 {
-	watch_personal(sv, c, 1);
+	sv_route_personal(sv, c, 1);
 }
 
 void
@@ -350,7 +350,7 @@ sv_route_gone(struct sv *sv, struct sv_conn *c)
 		return; /* never in a room */
 	LIST_FOREACH (m, &c->rooms, in_conn)
 		absent(sv, c, m->room->name, strlen(m->room->name));
-	watch_personal(sv, c, -1);
+	sv_route_personal(sv, c, -1);
 	if (c->counted && sv->eng.ops->release != NULL)
 		sv->eng.ops->release(&sv->eng, c->user->name);
 	c->counted = 0;

@@ -77,6 +77,10 @@ int sv_route_join(struct sv *sv, struct sv_conn *c, const char *room,
 /* c is registered and accepted: the engine hears its personal room. */
 void sv_route_came(struct sv *sv, struct sv_conn *c);
 
+/* One watcher more (delta 1) or less (-1) of c's personal room: around
+ * a change of c's user (a resume). */
+void sv_route_personal(struct sv *sv, struct sv_conn *c, int delta);
+
 /* Remove c from every room (presence, leaves announced) and from the
  * engine's counts; the registry unlinks the memberships when c is
  * removed. */

@@ -406,10 +406,15 @@ static int
 adopt(struct sv *sv, struct sv_conn *c, const struct sv_sess *s)
 {
 	uint64_t nonce;
+	int rc;
 
-	if (sv_token_new_nonce(&nonce) != WSD_OK ||
-	    sv_reg_conn_set_user(&sv->reg, c, s->user, strlen(s->user)) !=
-		WSD_OK)
+	if (sv_token_new_nonce(&nonce) != WSD_OK)
+		return WSD_ENOMEM;
+	/* The engine hears the personal room of the user c becomes. */
+	sv_route_personal(sv, c, -1);
+	rc = sv_reg_conn_set_user(&sv->reg, c, s->user, strlen(s->user));
+	sv_route_personal(sv, c, 1);
+	if (rc != WSD_OK)
 		return WSD_ENOMEM;
 	memcpy(c->sid, s->id, sizeof(c->sid));
 	c->prev_nonce = s->nonce;

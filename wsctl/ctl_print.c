@@ -320,9 +320,30 @@ ctl_print_status(const json_t *req, const json_t *reply)
 	    {"sessions", "detached_sessions", FMT_VALUE},
 	    {"engine", "engine", FMT_VALUE},
 	};
+	const json_t *links = json_object_get(reply, "engine_links");
+	size_t i;
+	int rv;
 
 	(void)req;
-	return print_fields(reply, fields, NELEM(fields), NULL);
+	if ((rv = print_fields(reply, fields, NELEM(fields), NULL)) != 0)
+		return rv;
+	/* A shared engine's links, one line each. */
+	for (i = 0; json_is_array(links) && i < json_array_size(links); i++) {
+		const json_t *l = json_array_get(links, i);
+
+		printf("%-20s%s %s rtt=%" JSON_INTEGER_FORMAT
+		       "us errors=%" JSON_INTEGER_FORMAT
+		       " reconnects=%" JSON_INTEGER_FORMAT "\n",
+		       i == 0 ? "engine_links:" : "",
+		       json_string_value(json_object_get(l, "address"))
+			   ? json_string_value(json_object_get(l, "address"))
+			   : "?",
+		       json_is_true(json_object_get(l, "up")) ? "up" : "down",
+		       json_integer_value(json_object_get(l, "rtt_us")),
+		       json_integer_value(json_object_get(l, "errors")),
+		       json_integer_value(json_object_get(l, "reconnects")));
+	}
+	return 0;
 }
 
 int

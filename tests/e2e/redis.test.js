@@ -141,6 +141,27 @@ describe('three nodes share a room', () => {
     for (const c of clients) await c.close();
   });
 
+  it('keeps a client\'s order: a publish sent right after its subscribe comes after subscribed', T, async () => {
+    const [A, B] = nodes;
+    const c = await connectWelcomed(A.url);
+    const other = await connectWelcomed(B.url);
+    await subscribed(other, 'quick');
+    /* A room this node does not hear yet: the subscribe waits on Redis. */
+    c.send({ type: 'subscribe', room: 'quick' });
+    c.send({ type: 'publish', room: 'quick', id: 'q1', data: 1 });
+    c.send({ type: 'publish', room: 'quick', id: 'q2', data: 2 });
+    await everyoneHas([c, other], 'quick', 2);
+    const kinds = c.all.filter((m) => m.room === 'quick' || m.type === 'ack').map((m) => m.type + (m.seq || ''));
+    assert.deepEqual(kinds.filter((k) => !k.startsWith('ack')), ['subscribed', 'message1', 'message2'], j(kinds));
+    assert.deepEqual(inRoom(other, 'quick').map((m) => m.data), [1, 2]);
+    /* A send to an anonymous user's personal room reaches it from another node. */
+    B.ctl(['send', '--user', c.welcome.user, j({ hi: 'there' })]);
+    const got = await c.nextMatching((m) => m.type === 'message' && m.room === `user:${c.welcome.user}`, 5000, 'the send');
+    assert.deepEqual(got.data, { hi: 'there' });
+    await c.close();
+    await other.close();
+  });
+
   it('a client dropped on A resumes on B with exactly what it missed, then live', T, async () => {
     const [A, B, C] = nodes;
     const pub = async (d, from, to) => {
@@ -229,6 +250,9 @@ describe('limits, presence and the node list across nodes', () => {
       what: 'presence with alice, bob and carol',
     });
     assert.deepEqual(await presence(), { alice: 1, bob: 2, carol: 1 });
+    /* wsctl room lists the users of every node too. */
+    const users = A.ctl(['room', 'lobby']).room.users.map((u) => `${u.user}:${u.conns}`).sort();
+    assert.deepEqual(users, ['alice:1', 'bob:2', 'carol:1']);
     const listed = A.ctl(['nodes']).nodes;
     assert.deepEqual(listed.map((n) => n.id).sort(), ['nodeA', 'nodeB', 'nodeC']);
     for (const n of listed) {

@@ -1824,6 +1824,82 @@ test_publish_trace(void **state)
 	assert_int_equal(room_info(e, "t").log_len, 3);
 }
 
+/* ------------------------------------------------------------------ */
+/* A mirror of a shared engine (sv_mem_mirror). */
+
+/* The text of seq in room, as the shared engine's node builds it. */
+static int
+mirror(struct sv_engine *e, const char *room, const char *epoch, uint64_t seq)
+{
+	char text[96];
+	int n = snprintf(text, sizeof(text),
+			 "{\"type\":\"message\",\"room\":\"%s\",\"seq\":%llu,"
+			 "\"data\":1}",
+			 room, (unsigned long long)seq);
+
+	return sv_mem_mirror(e, room, strlen(room), epoch, seq, text,
+			     (size_t)n);
+}
+
+static void
+test_mirror(void **state)
+{
+	struct sv_engine *e = *state;
+	struct hist_out h;
+
+	/* A room first heard at seq 5 holds 5, in the shared epoch. */
+	assert_int_equal(mirror(e, "m", "0000000a", 5), WSD_OK);
+	h = since(e, "m", 4);
+	assert_int_equal(h.seq, 5);
+	assert_string_equal(h.epoch, "0000000a");
+	assert_true(h.recovered);
+	assert_entries(&h, 5, 5);
+	assert_false(since(e, "m", 3).recovered); /* 4 was never heard */
+	/* The next seqs follow; one heard again is refused, unchanged. */
+	assert_int_equal(mirror(e, "m", "0000000a", 6), WSD_OK);
+	assert_int_equal(mirror(e, "m", "0000000a", 7), WSD_OK);
+	assert_int_equal(mirror(e, "m", "0000000a", 6), WSD_EEXIST);
+	h = since(e, "m", 4);
+	assert_entries(&h, 5, 7);
+	/* Only the position, where the log is: the log stays. */
+	assert_int_equal(sv_mem_mirror(e, "m", 1, "0000000a", 7, NULL, 0),
+			 WSD_OK);
+	h = since(e, "m", 4);
+	assert_entries(&h, 5, 7);
+	/* A gap: the log holds consecutive seqs, so it starts again. */
+	assert_int_equal(mirror(e, "m", "0000000a", 10), WSD_OK);
+	h = since(e, "m", 7);
+	assert_int_equal(h.seq, 10);
+	assert_false(h.recovered);
+	assert_entries(&h, 10, 10);
+	/* A position past the log (the history lost it): empty log. */
+	assert_int_equal(sv_mem_mirror(e, "m", 1, "0000000a", 12, NULL, 0),
+			 WSD_OK);
+	h = since(e, "m", 10);
+	assert_int_equal(h.seq, 12);
+	assert_false(h.recovered);
+	assert_int_equal(h.n, 0);
+	/* Another epoch (the shared store lost the room): all anew. */
+	assert_int_equal(mirror(e, "m", "0000000b", 1), WSD_OK);
+	h = since(e, "m", 0);
+	assert_string_equal(h.epoch, "0000000b");
+	assert_int_equal(h.seq, 1);
+	assert_true(h.recovered);
+	assert_entries(&h, 1, 1);
+	/* The budgets hold as for a publish: replay.size 0 keeps none. */
+	reopen(e, &(struct sv_eng_limits){.replay_size = 0,
+					  .replay_ttl_ms = 600000,
+					  .replay_max_bytes = 1u << 20,
+					  .max_rooms = 1,
+					  .sessions_max = 1,
+					  .sessions_max_bytes = 1u << 20});
+	assert_int_equal(mirror(e, "m", "0000000a", 3), WSD_OK);
+	assert_int_equal(since(e, "m", 2).n, 0);
+	assert_int_equal(since(e, "m", 2).seq, 3);
+	/* ... and the room bound. */
+	assert_int_equal(mirror(e, "other", "0000000a", 1), WSD_EFULL);
+}
+
 int
 main(void)
 {
@@ -1860,6 +1936,7 @@ main(void)
 	    T(test_session_each_revoke),
 	    T(test_session_sweep),
 	    T(test_rooms_listing),
+	    T(test_mirror),
 	};
 #undef T
 
