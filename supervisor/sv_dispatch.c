@@ -190,21 +190,24 @@ static void
 step_over(struct sv *sv, uint64_t conn)
 {
 	struct sv_conn *c = sv_reg_conn_find(&sv->reg, conn);
-	static int running;
+	static uint64_t running; /* the connection the loop below is for */
+	uint64_t outer = running;
 
 	if (c == NULL)
 		return;
 	c->busy = 0;
-	if (running)
+	if (running == conn)
 		return; /* the loop below goes on with it */
-	running = 1;
+	running = conn;
 	while (c != NULL && !c->busy && c->held != NULL) {
-		struct sv_held *h = c->held;
+		struct sv_held *h = c->held->next; /* the first */
 		struct proto_msg m;
 		msgpack_unpacked u;
 
-		if ((c->held = h->next) == NULL)
-			c->held_last = NULL;
+		if (h == c->held)
+			c->held = NULL;
+		else
+			c->held->next = h->next;
 		c->nheld--;
 		msgpack_unpacked_init(&u);
 		if (proto_decode(&m, &u, h->buf, h->len) == WSD_OK)
@@ -213,7 +216,7 @@ step_over(struct sv *sv, uint64_t conn)
 		free(h);
 		c = sv_reg_conn_find(&sv->reg, conn);
 	}
-	running = 0;
+	running = outer;
 }
 
 /* Hold m for c, busy; over HELD_MAX c is closed. */
@@ -228,11 +231,14 @@ hold(struct sv *sv, struct sv_conn *c, const struct proto_msg *m)
 		sv_route_kick(sv, c, 1013, "try again later");
 		return;
 	}
-	if (c->held_last != NULL)
-		c->held_last->next = h;
-	else
-		c->held = h;
-	c->held_last = h;
+	/* A ring through the last: appended after it, the first after. */
+	if (c->held != NULL) {
+		h->next = c->held->next;
+		c->held->next = h;
+	} else {
+		h->next = h;
+	}
+	c->held = h;
 	c->nheld++;
 }
 

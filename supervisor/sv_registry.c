@@ -304,11 +304,14 @@ sv_reg_conn_remove(struct sv_registry *r, struct sv_conn *c)
 	TAILQ_REMOVE(&r->by_worker[c->worker], c, by_worker);
 	r->per_worker[c->worker]--;
 	r->nconns--;
-	while (c->held != NULL) {
-		struct sv_held *h = c->held;
+	if (c->held != NULL) {
+		struct sv_held *h = c->held->next, *next;
 
-		c->held = h->next;
-		free(h);
+		c->held->next = NULL; /* the ring, opened after its last */
+		for (; h != NULL; h = next) {
+			next = h->next;
+			free(h);
+		}
 	}
 	free(c->agent);
 	free(c->info);

@@ -77,6 +77,7 @@ struct sv_held {
 struct sv_conn {
 	uint64_t id;
 	int worker;
+	uint32_t nrooms;
 	struct sv_user *user;
 	struct sv_ipent *ip;
 	char *agent;
@@ -104,7 +105,7 @@ struct sv_conn {
 	unsigned admitting : 1; /* not accepted yet */
 	unsigned counted : 1;	/* in the engine's count of its user */
 	uint32_t nheld;
-	struct sv_held *held, *held_last;
+	struct sv_held *held; /* the last held; a ring: its next is the first */
 	uint64_t connected_ms;
 	uint64_t last_seen_ms;
 	uint64_t queue_bytes, queue_msgs, drops, msgs_in, msgs_out;
@@ -114,7 +115,6 @@ struct sv_conn {
 	unsigned paused : 1;
 	float rate_in, rate_out; /* messages a second */
 	uint64_t stats_ms;	 /* when the last STATS came */
-	uint32_t nrooms;
 	LIST_HEAD(, sv_member) rooms;
 	struct sv_member_ix *rooms_ix; /* see SV_REG_INDEX_AT; or NULL */
 	TAILQ_ENTRY(sv_conn) by_user;

@@ -372,6 +372,78 @@ describe('Redis killed during traffic', () => {
   });
 });
 
+describe('a lost subscription link', () => {
+  let redis;
+  let nodes = [];
+  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
+  before(async () => {
+    redis = await startRedis();
+    nodes = await startNodes([redis], prefix, { replay: { size: 8 } });
+  });
+  after(async () => stopAll(nodes, [redis]));
+
+  /* The sum of a family's samples on d's /metrics. */
+  const metric = async (d, name) => {
+    const body = (await httpGet(d.adminPort, '/metrics')).body;
+    return [...body.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
+  };
+
+  it('fills what a node missed from the stream before anything newer', T, async () => {
+    const clients = [];
+    for (const d of nodes) clients.push(await connectWelcomed(d.url));
+    for (const c of clients) await subscribed(c, 'gap');
+    const before0 = await metric(nodes[0], 'wsd_engine_gaps_filled_total');
+    /* Redis drops every subscriber link: the nodes hear nothing until
+     * theirs is back, while the publishes go on over the command links. */
+    redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    for (let i = 1; i <= 6; i++) nodes[i % 3].ctl(['publish', 'gap', j({ i })]);
+    await everyoneHas(clients, 'gap', 6);
+    for (let i = 7; i <= 9; i++) nodes[i % 3].ctl(['publish', 'gap', j({ i })]);
+    await everyoneHas(clients, 'gap', 9);
+    await sleep(200);
+    assertSameOrder(clients, 'gap', 1, 9);
+    let filled = 0;
+    for (const d of nodes) filled += (await metric(d, 'wsd_engine_gaps_filled_total')) - (d === nodes[0] ? before0 : 0);
+    assert.ok(filled > 0, 'the missed messages came from the stream');
+    for (const c of clients) await c.close();
+  });
+
+  it('says what the stream no longer had: the seq gap, then recovered false', T, async () => {
+    const clients = [];
+    for (const d of nodes) clients.push(await connectWelcomed(d.url));
+    for (const c of clients) await subscribed(c, 'lost');
+    nodes[0].ctl(['publish', 'lost', '0']);
+    await everyoneHas(clients, 'lost', 1);
+    /* Far more than replay.size while nobody hears (Redis trims a
+     * stream by whole blocks of 100 entries): the oldest are gone. */
+    redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    const p = await connectWelcomed(nodes[1].url);
+    for (let i = 1; i <= 400; i++) p.send({ type: 'publish', room: 'lost', id: `l${i}`, data: i });
+    await p.nextMatching((m) => m.type === 'ack' && m.id === 'l400', 10000, 'the last ack');
+    await waitFor(() => clients.every((c) => inRoom(c, 'lost').some((m) => m.seq === 401)), {
+      timeoutMs: 10000,
+      what: 'seq 401 everywhere',
+    });
+    let lost = 0;
+    for (const d of nodes) lost += await metric(d, 'wsd_engine_gaps_lost_total');
+    assert.ok(lost > 0, 'some messages were past the stream');
+    for (const c of clients) {
+      const seqs = inRoom(c, 'lost').map((m) => m.seq);
+      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), `in order: ${j(seqs)}`);
+      assert.equal(new Set(seqs).size, seqs.length, `no duplicate: ${j(seqs)}`);
+      assert.equal(seqs[seqs.length - 1], 401);
+      /* A client that sees the gap asks, and is told. */
+      const hole = seqs.findIndex((s, k) => k > 0 && s !== seqs[k - 1] + 1);
+      if (hole < 0) continue;
+      c.send({ type: 'subscribe', room: 'lost', since: seqs[hole - 1] });
+      const r = await c.next('subscribed');
+      assert.equal(r.recovered, false, j(r));
+    }
+    await p.close();
+    for (const c of clients) await c.close();
+  });
+});
+
 describe('two Redis shards', () => {
   let shards = [];
   let nodes = [];
