@@ -452,19 +452,11 @@ rooms_ready(void *arg, int rc)
 	const char *name;
 	uint32_t budget;
 
-	if (c == NULL) {
-		/* Gone meanwhile: a session from the engine goes back; one
-		 * taken over stays with its connection. */
-		if (x->replaced == 0)
-			sv->eng.ops->session_put(&sv->eng, x->s);
-		else
-			sv_sess_free(x->s);
-		x->s = NULL;
-		resume_end(x);
-		return;
-	}
-	if (rc != WSD_OK) {
-		resume_failed(sv, c, "the engine is unavailable");
+	if (c == NULL || rc != WSD_OK) {
+		if (c != NULL)
+			resume_failed(sv, c, "the engine is unavailable");
+		/* Not resumed: a session from the engine goes back; one taken
+		 * over stays with its connection. */
 		if (x->replaced == 0)
 			sv->eng.ops->session_put(&sv->eng, x->s);
 		else

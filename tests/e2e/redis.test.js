@@ -101,6 +101,22 @@ async function stopAll(nodes, shards) {
   for (const r of shards) if (r) await r.stop();
 }
 
+/*
+ * Before the block's tests: nshards redis-server processes and three
+ * nodes on them with a key prefix of the block's own (extra: more
+ * config); after them, all stopped. Returns { nodes, shards }, filled in
+ * before().
+ */
+function cluster(extra, nshards = 1) {
+  const x = { nodes: [], shards: [], prefix: `e2e-${crypto.randomBytes(3).toString('hex')}:` };
+  before(async () => {
+    for (let i = 0; i < nshards; i++) x.shards.push(await startRedis());
+    x.nodes = await startNodes(x.shards, x.prefix, extra);
+  });
+  after(async () => stopAll(x.nodes, x.shards));
+  return x;
+}
+
 /* Kills a node's supervisor and workers with SIGKILL (no drain, no goodbye). */
 async function killNode(d) {
   const pids = [d.pid, ...d.workerPids];
@@ -110,16 +126,10 @@ async function killNode(d) {
 }
 
 describe('three nodes share a room', () => {
-  let redis;
-  let nodes = [];
-  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
-  before(async () => {
-    redis = await startRedis();
-    nodes = await startNodes([redis], prefix);
-  });
-  after(async () => stopAll(nodes, [redis]));
+  const x = cluster();
 
   it('every publish from any node reaches every subscriber once, in one seq order', T, async () => {
+    const { nodes } = x;
     const clients = [];
     for (const d of nodes) for (let k = 0; k < 2; k++) clients.push(await connectWelcomed(d.url));
     for (const c of clients) assert.equal((await subscribed(c, 'fan')).type, 'subscribed');
@@ -142,6 +152,7 @@ describe('three nodes share a room', () => {
   });
 
   it('keeps a client\'s order: a publish sent right after its subscribe comes after subscribed', T, async () => {
+    const { nodes } = x;
     const [A, B] = nodes;
     const c = await connectWelcomed(A.url);
     const other = await connectWelcomed(B.url);
@@ -163,6 +174,7 @@ describe('three nodes share a room', () => {
   });
 
   it('a client dropped on A resumes on B with exactly what it missed, then live', T, async () => {
+    const { nodes } = x;
     const [A, B, C] = nodes;
     const pub = async (d, from, to) => {
       const p = await connectWelcomed(d.url);
@@ -205,16 +217,10 @@ describe('three nodes share a room', () => {
 });
 
 describe('limits, presence and the node list across nodes', () => {
-  let redis;
-  let nodes = [];
-  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
-  before(async () => {
-    redis = await startRedis();
-    nodes = await startNodes([redis], prefix, { limits: { max_connections_per_user: 2 } });
-  });
-  after(async () => stopAll(nodes, [redis]));
+  const x = cluster({ limits: { max_connections_per_user: 2 } });
 
   it('holds a per-user connection limit across nodes', T, async () => {
+    const { nodes } = x;
     const [A, B, C] = nodes;
     const a = await connectWelcomed(userUrl(A, 'lim'));
     const b = await connectWelcomed(userUrl(B, 'lim'));
@@ -234,6 +240,7 @@ describe('limits, presence and the node list across nodes', () => {
   });
 
   it('lists presence of every node, and the nodes; a killed node leaves both within its TTL', T, async () => {
+    const { nodes } = x;
     const [A, B, C] = nodes;
     const alice = await connectWelcomed(userUrl(A, 'alice'));
     const bob = await connectWelcomed(userUrl(B, 'bob'));
@@ -280,16 +287,11 @@ describe('limits, presence and the node list across nodes', () => {
 });
 
 describe('Redis killed during traffic', () => {
-  let redis;
-  let nodes = [];
-  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
-  before(async () => {
-    redis = await startRedis();
-    nodes = await startNodes([redis], prefix);
-  });
-  after(async () => stopAll(nodes, [redis]));
+  const x = cluster();
 
   it('answers unavailable while it is down, then every client ends gap-free', T, async () => {
+    const { nodes, shards } = x;
+    const [redis] = shards;
     const clients = [];
     for (const d of nodes) clients.push(await connectWelcomed(d.url));
     for (const c of clients) await subscribed(c, 'storm');
@@ -373,14 +375,7 @@ describe('Redis killed during traffic', () => {
 });
 
 describe('a lost subscription link', () => {
-  let redis;
-  let nodes = [];
-  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
-  before(async () => {
-    redis = await startRedis();
-    nodes = await startNodes([redis], prefix, { replay: { size: 8 } });
-  });
-  after(async () => stopAll(nodes, [redis]));
+  const x = cluster({ replay: { size: 8 } });
 
   /* The sum of a family's samples on d's /metrics. */
   const metric = async (d, name) => {
@@ -389,6 +384,8 @@ describe('a lost subscription link', () => {
   };
 
   it('fills what a node missed from the stream before anything newer', T, async () => {
+    const { nodes, shards } = x;
+    const [redis] = shards;
     const clients = [];
     for (const d of nodes) clients.push(await connectWelcomed(d.url));
     for (const c of clients) await subscribed(c, 'gap');
@@ -409,6 +406,8 @@ describe('a lost subscription link', () => {
   });
 
   it('says what the stream no longer had: the seq gap, then recovered false', T, async () => {
+    const { nodes, shards } = x;
+    const [redis] = shards;
     const clients = [];
     for (const d of nodes) clients.push(await connectWelcomed(d.url));
     for (const c of clients) await subscribed(c, 'lost');
@@ -445,16 +444,10 @@ describe('a lost subscription link', () => {
 });
 
 describe('two Redis shards', () => {
-  let shards = [];
-  let nodes = [];
-  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
-  before(async () => {
-    shards = [await startRedis(), await startRedis()];
-    nodes = await startNodes(shards, prefix, { replay: { size: 20 } });
-  });
-  after(async () => stopAll(nodes, shards));
+  const x = cluster({ replay: { size: 20 } }, 2);
 
   it('spreads rooms over both, and fan-out and resume still hold', T, async () => {
+    const { nodes, shards, prefix } = x;
     const rooms = range(0, 9).map((k) => `room${k}`);
     const clients = [];
     for (const d of nodes) clients.push(await connectWelcomed(d.url));
@@ -472,6 +465,7 @@ describe('two Redis shards', () => {
   });
 
   it('resumes rooms of both shards on another node; a trimmed one says recovered false', T, async () => {
+    const { nodes, shards, prefix } = x;
     const [A, B, C] = nodes;
     /* Two rooms, one on each shard. */
     const shardOf = (r) => shards.findIndex((s) => s.cli('EXISTS', `${prefix}m:${r}`).trim() === '1');
