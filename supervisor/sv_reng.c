@@ -45,7 +45,9 @@
 
 /* KEYS m, x, d; ARGV payload, new epoch, maxlen, log ttl, now, channel,
  * has id, room ttl. Returns {seq, epoch, 1 when the id was stamped
- * before}. */
+ * before}. The stream keeps about maxlen entries (Redis trims whole
+ * blocks of them), and each publish drops up to 8 of its oldest that are
+ * past the log ttl (an entry's fields are p, then ms). */
 static struct sv_redis_script publish_lua = {
     "local ep = redis.call('HGET', KEYS[1], 'epoch')\n"
     "if ARGV[7] == '1' and ep then\n"
@@ -62,6 +64,12 @@ static struct sv_redis_script publish_lua = {
     "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0',\n"
     "             'p', ARGV[1], 'ms', ARGV[5])\n"
     "  redis.call('PEXPIRE', KEYS[2], ARGV[4])\n"
+    "  local cut = tonumber(ARGV[5]) - tonumber(ARGV[4])\n"
+    "  for i = 1, 8 do\n"
+    "    local f = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)\n"
+    "    if #f == 0 or tonumber(f[1][2][4]) >= cut then break end\n"
+    "    redis.call('XDEL', KEYS[2], f[1][1])\n"
+    "  end\n"
     "end\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[8])\n"
     "if ARGV[7] == '1' then\n"
@@ -391,20 +399,29 @@ entry_seq(const redisReply *id)
 	return id->type == REDIS_REPLY_STRING ? strtoull(id->str, NULL, 10) : 0;
 }
 
-/* The p field of an entry's fields. */
+/* The p field of an entry's fields, and in *ms its ms (0: none). */
 static const redisReply *
-entry_payload(const redisReply *fields)
+entry_payload(const redisReply *fields, uint64_t *ms)
 {
+	const redisReply *p = NULL;
 	size_t i;
 
+	*ms = 0;
 	if (fields->type != REDIS_REPLY_ARRAY)
 		return NULL;
-	for (i = 0; i + 1 < fields->elements; i += 2)
-		if (fields->element[i]->type == REDIS_REPLY_STRING &&
-		    strcmp(fields->element[i]->str, "p") == 0 &&
-		    fields->element[i + 1]->type == REDIS_REPLY_STRING)
-			return fields->element[i + 1];
-	return NULL;
+	for (i = 0; i + 1 < fields->elements; i += 2) {
+		const redisReply *k = fields->element[i],
+				 *v = fields->element[i + 1];
+
+		if (k->type != REDIS_REPLY_STRING ||
+		    v->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(k->str, "p") == 0)
+			p = v;
+		else if (strcmp(k->str, "ms") == 0)
+			*ms = strtoull(v->str, NULL, 10);
+	}
+	return p;
 }
 
 /* Apply a read's reply to r: WSD_OK, or WSD_EAGAIN (no reply). */
@@ -438,10 +455,14 @@ apply_read(struct reng *x, struct rroom *r, const redisReply *rep, int fill)
 	last = at.rc == WSD_OK ? at.seq : 0;
 	for (i = 0; i < es->elements; i++) {
 		const redisReply *en = es->element[i], *p;
-		uint64_t s;
+		uint64_t s, ms;
 
 		if (en->type != REDIS_REPLY_ARRAY || en->elements != 2 ||
-		    (p = entry_payload(en->element[1])) == NULL)
+		    (p = entry_payload(en->element[1], &ms)) == NULL)
+			continue;
+		/* Past replay.ttl_ms: not replayed (a fill still delivers
+		 * it: it is news to this node's clients). */
+		if (!fill && ms + x->lim.replay_ttl_ms < wall_ms())
 			continue;
 		if ((s = entry_seq(en->element[0])) <= last)
 			continue;
