@@ -578,8 +578,10 @@ sv_cycle_start(struct sv *sv, int daemon)
 
 /* Keys a running daemon cannot change: a reload refuses them. */
 static const char *const restart_keys[] = {
-    "run_dir", "control_socket",  "admin_listen", "pidfile",
-    "engine",  "redis.addresses", "redis.prefix", "node_id"};
+    "run_dir",	    "control_socket",	"admin_listen",
+    "pidfile",	    "engine",		"redis.addresses",
+    "redis.prefix", "redis.timeout_ms", "redis.node_ttl_ms",
+    "node_id"};
 
 /* A reload's report: a line per changed key, with how it was applied. */
 struct report {

@@ -50,6 +50,12 @@ struct link {
 	uint32_t head, n;
 	uint64_t rtt_us, errors, reconnects;
 	int ever_up;
+	/* A subscription link: what it last heard, and its subscribes not
+	 * confirmed yet (since: when the oldest of them was sent, or the
+	 * last confirmation came). */
+	uint64_t heard_us;
+	uint32_t sub_pending;
+	uint64_t sub_since_us;
 };
 
 struct shard {
@@ -67,6 +73,9 @@ struct point {
 struct sv_redis {
 	struct ev_loop *loop;
 	uint64_t timeout_us;
+	char keepalive[256]; /* "" : none */
+	uint64_t beat_us;    /* the last keepalive publish */
+	int closing;
 	struct sv_redis_script *const *scripts;
 	struct sv_redis_handlers h;
 	int n;
@@ -176,7 +185,7 @@ link_send(struct link *l, sv_redis_reply_fn fn, void *arg, int argc,
 {
 	uint32_t tail;
 
-	if (l->n == SV_REDIS_MAX_INFLIGHT)
+	if (l->n == SV_REDIS_MAX_INFLIGHT || l->ac == NULL || l->r->closing)
 		return WSD_EAGAIN;
 	tail = (l->head + l->n) % SV_REDIS_MAX_INFLIGHT;
 	l->ring[tail] = (struct inflight){mono_us(), fn, arg};
@@ -235,8 +244,10 @@ link_lost(struct link *l, const char *why)
 			 l->is_sub ? "sub" : "cmd", log_q(why));
 	l->ac = NULL;
 	l->up = 0;
+	l->sub_pending = 0;
 	shard_changed(l, was_up);
-	schedule_retry(l);
+	if (!l->r->closing)
+		schedule_retry(l);
 }
 
 static void
@@ -252,8 +263,10 @@ on_connect(const redisAsyncContext *ac, int status)
 		return;
 	}
 	was_up = sv_redis_up(l->r, l->shard);
+	redisEnableKeepAlive((redisContext *)&ac->c);
 	l->up = 1;
 	l->backoff = 0;
+	l->heard_us = mono_us();
 	if (l->ever_up)
 		l->reconnects++;
 	l->ever_up = 1;
@@ -286,6 +299,23 @@ link_drop(struct link *l, const char *why)
 	link_lost(l, why);
 }
 
+static void on_sub_reply(redisAsyncContext *ac, void *reply, void *priv);
+
+/* (UN)SUBSCRIBE on a subscription link; a subscribe is waited for. */
+static int
+sub_send(struct link *l, const char *channel, size_t len, int on)
+{
+	const char *argv[2] = {on ? "SUBSCRIBE" : "UNSUBSCRIBE", channel};
+	size_t lens[2] = {on ? 9 : 11, len};
+
+	if (redisAsyncCommandArgv(l->ac, on_sub_reply, l, 2, argv, lens) !=
+	    REDIS_OK)
+		return WSD_ENOMEM;
+	if (on && l->sub_pending++ == 0)
+		l->sub_since_us = mono_us();
+	return WSD_OK;
+}
+
 static void
 link_connect(struct link *l)
 {
@@ -308,6 +338,8 @@ link_connect(struct link *l)
 	}
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	if (l->is_sub && l->r->keepalive[0] != '\0')
+		sub_send(l, l->r->keepalive, strlen(l->r->keepalive), 1);
 	/* Sent once the connect completes, before any other command. */
 	for (sc = l->r->scripts; !l->is_sub && sc != NULL && *sc != NULL;
 	     sc++) {
@@ -335,6 +367,28 @@ watch_link(struct link *l, uint64_t now, uint64_t timeout)
 		link_drop(l, "connect timed out");
 	else if (l->n > 0 && now - l->ring[l->head].sent_us > timeout)
 		link_drop(l, "reply timed out");
+	else if (l->up && l->sub_pending > 0 && now - l->sub_since_us > timeout)
+		link_drop(l, "subscribe timed out");
+	else if (l->up && l->is_sub && l->r->keepalive[0] != '\0' &&
+		 now - l->heard_us > 2 * timeout)
+		link_drop(l, "nothing heard");
+}
+
+/* The keepalive on each shard whose links are up: the command link
+ * publishes, the subscription link hears it. */
+static void
+keepalive(struct sv_redis *r, uint64_t now)
+{
+	const char *argv[3] = {"PUBLISH", r->keepalive, "1"};
+	size_t lens[3] = {7, strlen(r->keepalive), 1};
+	int i;
+
+	if (r->keepalive[0] == '\0' || now - r->beat_us < r->timeout_us / 2)
+		return;
+	r->beat_us = now;
+	for (i = 0; i < r->n; i++)
+		if (sv_redis_up(r, i))
+			link_send(&r->s[i].cmd, NULL, NULL, 3, argv, lens);
 }
 
 static void
@@ -350,6 +404,7 @@ on_watchdog(struct ev_loop *loop, ev_timer *t, int revents)
 		watch_link(&r->s[i].cmd, now, r->timeout_us);
 		watch_link(&r->s[i].sub, now, r->timeout_us);
 	}
+	keepalive(r, now);
 }
 
 static int
@@ -385,7 +440,7 @@ link_init(struct sv_redis *r, struct link *l, int shard, int is_sub)
 int
 sv_redis_open(struct sv_redis **out, struct ev_loop *loop,
 	      const struct setting_list *addresses, uint64_t timeout_ms,
-	      struct sv_redis_script *const *scripts,
+	      const char *keepalive, struct sv_redis_script *const *scripts,
 	      const struct sv_redis_handlers *h, const char **why)
 {
 	struct sv_redis *r;
@@ -399,6 +454,8 @@ sv_redis_open(struct sv_redis **out, struct ev_loop *loop,
 		return WSD_ENOMEM;
 	r->loop = loop;
 	r->timeout_us = timeout_ms * 1000;
+	snprintf(r->keepalive, sizeof(r->keepalive), "%s",
+		 keepalive ? keepalive : "");
 	r->scripts = scripts;
 	r->h = *h;
 	r->n = (int)addresses->n;
@@ -480,9 +537,18 @@ sv_redis_close(struct sv_redis *r)
 	if (r == NULL)
 		return;
 	ev_timer_stop(r->loop, &r->watchdog);
-	/* Nothing is told of the shards going down: the user is closing. */
+	/* Nothing is told of the shards going down: the user is closing.
+	 * Every link is down before any goes, so a reply's callback that
+	 * sends again is refused, never queued on a link being freed. */
 	r->h.up = NULL;
 	r->h.down = NULL;
+	r->h.message = NULL;
+	r->h.subscribed = NULL;
+	r->closing = 1;
+	for (i = 0; i < r->n; i++) {
+		r->s[i].cmd.up = 0;
+		r->s[i].sub.up = 0;
+	}
 	for (i = 0; i < r->n; i++) {
 		link_close(&r->s[i].cmd);
 		link_close(&r->s[i].sub);
@@ -539,6 +605,18 @@ on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 	(void)ac;
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3)
 		return;
+	l->heard_us = mono_us();
+	if (rep->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(rep->element[0]->str, "subscribe") == 0 &&
+	    l->sub_pending > 0) {
+		l->sub_pending--;
+		l->sub_since_us = l->heard_us;
+	}
+	/* The keepalive is this file's own. */
+	if (rep->element[1]->type == REDIS_REPLY_STRING &&
+	    l->r->keepalive[0] != '\0' &&
+	    strcmp(rep->element[1]->str, l->r->keepalive) == 0)
+		return;
 	if (rep->element[0]->type == REDIS_REPLY_STRING &&
 	    strcmp(rep->element[0]->str, "subscribe") == 0 &&
 	    rep->element[1]->type == REDIS_REPLY_STRING &&
@@ -560,15 +638,10 @@ sv_redis_subscribe(struct sv_redis *r, int shard, const char *channel,
 		   size_t len, int on)
 {
 	struct link *l = &r->s[shard].sub;
-	const char *argv[2] = {on ? "SUBSCRIBE" : "UNSUBSCRIBE", channel};
-	size_t lens[2] = {on ? 9 : 11, len};
 
 	if (!l->up)
 		return WSD_EAGAIN;
-	return redisAsyncCommandArgv(l->ac, on_sub_reply, l, 2, argv, lens) ==
-		       REDIS_OK
-		   ? WSD_OK
-		   : WSD_ENOMEM;
+	return sub_send(l, channel, len, on);
 }
 
 void

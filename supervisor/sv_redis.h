@@ -57,12 +57,16 @@ struct sv_redis_script {
  * Open links to each of the n addresses ("host:port"), reconnecting on
  * their own from now on; scripts (NULL-terminated, outliving the links)
  * are loaded on each command link before its first command. timeout_ms
- * bounds a reply. Returns WSD_OK, WSD_EINVAL (*why says which address),
- * WSD_ENOMEM.
+ * bounds a reply, and a subscription's confirmation. keepalive (or NULL)
+ * names a channel of this process's own: each subscription link listens
+ * to it and the command link publishes on it every timeout_ms / 2, so a
+ * subscription link that hears nothing for twice timeout_ms (a peer or
+ * path that went silent) is dropped as well. Returns WSD_OK, WSD_EINVAL
+ * (*why says which address), WSD_ENOMEM.
  */
 int sv_redis_open(struct sv_redis **out, struct ev_loop *loop,
 		  const struct setting_list *addresses, uint64_t timeout_ms,
-		  struct sv_redis_script *const *scripts,
+		  const char *keepalive, struct sv_redis_script *const *scripts,
 		  const struct sv_redis_handlers *h, const char **why);
 void sv_redis_close(struct sv_redis *r);
 

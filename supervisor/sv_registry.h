@@ -94,8 +94,9 @@ struct sv_conn {
 	 * worker says it sent `resumed` (RESUMED_ACK). */
 	uint64_t prev_nonce;
 	unsigned anonymous : 1;
-	unsigned sse : 1;		 /* an event stream, not a WebSocket */
-	unsigned revoked : 1;		 /* not kept when it goes */
+	unsigned sse : 1;     /* an event stream, not a WebSocket */
+	unsigned revoked : 1; /* not kept when it goes */
+	unsigned taken : 1;   /* a resume took its session over: not kept */
 	unsigned resume_unconfirmed : 1; /* resumed, not known to be sent */
 	unsigned drain_queued : 1;	 /* sv_drain.c: to be told to go */
 	/* sv_dispatch.c: an engine operation of it is in flight (its

@@ -106,14 +106,16 @@ static struct sv_redis_script read_lua = {
 
 extern struct sv_redis_script reng_sess_put_lua, reng_sess_take_lua,
     reng_sess_revoke_lua, reng_sess_list_lua, reng_pres_get_lua,
-    reng_user_admit_lua, reng_nodes_lua;
+    reng_pres_set_lua, reng_pres_refresh_lua, reng_user_admit_lua,
+    reng_nodes_lua;
 
 static struct sv_redis_script *const scripts[] = {
-    &publish_lua,	   &read_lua,
-    &reng_sess_put_lua,	   &reng_sess_take_lua,
-    &reng_sess_revoke_lua, &reng_sess_list_lua,
-    &reng_pres_get_lua,	   &reng_user_admit_lua,
-    &reng_nodes_lua,	   NULL};
+    &publish_lua,	    &read_lua,
+    &reng_sess_put_lua,	    &reng_sess_take_lua,
+    &reng_sess_revoke_lua,  &reng_sess_list_lua,
+    &reng_pres_get_lua,	    &reng_pres_set_lua,
+    &reng_pres_refresh_lua, &reng_user_admit_lua,
+    &reng_nodes_lua,	    NULL};
 
 /* A prepare waiting for rooms, and its reference from each. */
 struct rwait {
@@ -489,12 +491,12 @@ apply_read(struct reng *x, struct rroom *r, const redisReply *rep, int fill)
 		}
 		/* A full chunk: the rest is read next. */
 		if (es->elements < FILL_CHUNK || !fill)
-			sv_mem_mirror(&x->mirror, r->name, r->len, epoch, seq,
-				      NULL, 0);
-		else
-			r->again = 1;
+			return sv_mem_mirror(&x->mirror, r->name, r->len, epoch,
+					     seq, NULL, 0);
+		r->again = 1;
 	} else if (at.rc != WSD_OK || strcmp(at.epoch, epoch) != 0) {
-		sv_mem_mirror(&x->mirror, r->name, r->len, epoch, seq, NULL, 0);
+		return sv_mem_mirror(&x->mirror, r->name, r->len, epoch, seq,
+				     NULL, 0);
 	}
 	return WSD_OK;
 }
@@ -542,14 +544,18 @@ read_room(struct reng *x, struct rroom *r)
 	struct read_ctx *c;
 	struct pos at;
 	uint64_t n;
-	int fill = r->live;
+	/* A room with members here (an anonymous user's personal room,
+	 * watched before its first read) gets what it reads delivered. */
+	int fill = r->live || r->watchers > 0;
 
-	if (r->reading)
+	if (r->reading) {
+		r->again = 1; /* what the one in flight may miss */
 		return;
+	}
 	at = mirror_pos(x, r);
-	if (fill && at.rc == WSD_OK)
+	if (fill)
 		snprintf(after, sizeof(after), "%llu",
-			 (unsigned long long)at.seq);
+			 (unsigned long long)(at.rc == WSD_OK ? at.seq : 0));
 	else
 		snprintf(after, sizeof(after), "-");
 	n = fill ? FILL_CHUNK : x->lim.replay_size;
@@ -660,7 +666,10 @@ on_up(void *arg, int shard)
 	struct reng *x = arg;
 	struct rroom *r, *tmp;
 
-	reng_node_beat(x);
+	if (x->dirty)
+		reng_node_rewrite(x);
+	else
+		reng_node_beat(x);
 	HASH_ITER (hh, x->rooms, r, tmp) {
 		if (r->shard != shard)
 			continue;
@@ -677,6 +686,7 @@ on_down(void *arg, int shard)
 	struct rroom *r, *tmp;
 
 	x->unavailable++;
+	x->dirty = 1;
 	HASH_ITER (hh, x->rooms, r, tmp) {
 		if (r->shard != shard)
 			continue;
@@ -689,13 +699,25 @@ on_down(void *arg, int shard)
 /* ------------------------------------------------------------------ */
 /* The engine's operations. */
 
+/* The mirror's budgets: the engine's, but no bound on its rooms, which
+ * are the rooms with members here and its users' personal rooms (the
+ * rooms themselves live in Redis). */
+static const struct sv_eng_limits *
+mirror_limits(const struct sv_eng_limits *l, struct sv_eng_limits *out)
+{
+	*out = *l;
+	out->max_rooms = UINT64_MAX;
+	return out;
+}
+
 static void
 reng_set_limits(struct sv_engine *e, const struct sv_eng_limits *l)
 {
 	struct reng *x = e->impl;
+	struct sv_eng_limits ml;
 
 	x->lim = *l;
-	x->mirror.ops->set_limits(&x->mirror, l);
+	x->mirror.ops->set_limits(&x->mirror, mirror_limits(l, &ml));
 }
 
 struct pub_ctx {
@@ -844,11 +866,11 @@ reng_prepare(struct sv_engine *e, const char *const *rooms, uint32_t n,
 	     sv_eng_ready_fn cb, void *arg)
 {
 	struct reng *x = e->impl;
-	struct rwait *w = calloc(1, sizeof(*w));
+	struct rwait *w = x->closing ? NULL : calloc(1, sizeof(*w));
 	uint32_t i;
 
 	if (w == NULL) {
-		cb(arg, WSD_ENOMEM);
+		cb(arg, x->closing ? WSD_EAGAIN : WSD_ENOMEM);
 		return;
 	}
 	/* One count more than the rooms, dropped at the end: the callback
@@ -1018,13 +1040,26 @@ reng_close(struct sv_engine *e)
 {
 	struct reng *x = e->impl;
 	struct rroom *r, *tmp;
+	struct ucount *u, *utmp;
 
 	if (x == NULL)
 		return;
+	/* Every waiter hears no first, while the links still are (its
+	 * callback may send again); then the links go, and what was in
+	 * flight gets NULL; then what the rooms hold. */
+	x->closing = 1;
+	HASH_ITER (hh, x->rooms, r, tmp) {
+		wake(r, WSD_EAGAIN);
+	}
 	reng_node_stop(x);
-	sv_redis_close(x->redis); /* the replies to come get NULL */
+	sv_redis_close(x->redis);
 	HASH_ITER (hh, x->rooms, r, tmp) {
 		room_free(x, r);
+	}
+	HASH_ITER (hh, x->ucounts, u, utmp) {
+		HASH_DEL(x->ucounts, u);
+		free(u->user);
+		free(u);
 	}
 	x->mirror.ops->close(&x->mirror);
 	free(x);
@@ -1090,12 +1125,13 @@ sv_reng_open(struct sv_engine *e, const struct sv_eng_limits *l,
 	struct setting_list addrs = cfg->redis_addresses;
 	struct sv_redis_handlers hx = h;
 	struct reng *x = calloc(1, sizeof(*x));
+	struct sv_eng_limits ml;
 	int rc;
 
 	*why = "out of memory";
 	if (x == NULL)
 		return WSD_ENOMEM;
-	if (sv_mem_open(&x->mirror, l) != WSD_OK) {
+	if (sv_mem_open(&x->mirror, mirror_limits(l, &ml)) != WSD_OK) {
 		free(x);
 		return WSD_ENOMEM;
 	}
@@ -1111,8 +1147,9 @@ sv_reng_open(struct sv_engine *e, const struct sv_eng_limits *l,
 	x->node_ttl_ms = cfg->redis_node_ttl_ms;
 	node_name(x, cfg);
 	hx.arg = x;
+	reng_key(x, x->keepalive, "k:", x->node, strlen(x->node));
 	rc = sv_redis_open(&x->redis, loop, &addrs, cfg->redis_timeout_ms,
-			   scripts, &hx, why);
+			   x->keepalive, scripts, &hx, why);
 	if (rc != WSD_OK) {
 		x->mirror.ops->close(&x->mirror);
 		free(x);

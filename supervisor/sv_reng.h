@@ -17,9 +17,11 @@
  *   P su:USER   set of the user's detached session ids
  *   P pr:ROOM:NODE  hash user -> "CONNS INFO": who is present via NODE
  *   P pn:ROOM   set of nodes with presence in ROOM
+ *   P nr:NODE   set of the rooms NODE has presence in (per shard)
  *   P uc:USER   hash node -> connections of USER on NODE
  *   P node:NODE the node's heartbeat (JSON), on every shard, with a TTL
  *   P nodes     sorted set of nodes by heartbeat expiry, on shard 0
+ *   P k:NODE    NODE's keepalive channel (sv_redis.h)
  * Every key has a TTL, refreshed while it is in use, so what a dead node
  * or a forgotten room leaves expires.
  */
@@ -54,6 +56,14 @@ struct rroom {
 	UT_hash_handle hh;
 };
 
+/* A user's connections this node counts in Redis (admitted, not yet
+ * released), to write again after a lost link. */
+struct ucount {
+	char *user;
+	uint32_t n;
+	UT_hash_handle hh;
+};
+
 struct reng {
 	struct sv_engine *self;
 	struct sv_engine mirror; /* a memory engine: the rooms heard, and
@@ -68,6 +78,10 @@ struct reng {
 	struct sv_eng_limits lim;
 	uint64_t node_ttl_ms;
 	struct rroom *rooms;
+	struct ucount *ucounts;
+	int dirty;   /* a link was lost: the state is to be written anew */
+	int closing; /* reng_close has begun */
+	char keepalive[RENG_KEY_MAX]; /* the node's keepalive channel */
 	ev_timer beat;
 	/* counters */
 	uint64_t gaps_filled, gaps_lost, epoch_changes, unavailable;
@@ -110,6 +124,8 @@ void reng_nodes(struct sv_engine *e, sv_eng_nodes_fn cb, void *arg);
 /* A heartbeat now (also when a shard's links are up again, before any
  * command that counts this node's entries). */
 void reng_node_beat(struct reng *x);
+/* After a lost link: a new instance name, and the state written anew. */
+void reng_node_rewrite(struct reng *x);
 void reng_node_start(struct reng *x);
 void reng_node_stop(struct reng *x);
 

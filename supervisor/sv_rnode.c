@@ -15,7 +15,15 @@
  * The counts a connection limit compares are read and incremented by one
  * script on the user's shard, skipping (and removing) the fields of nodes
  * whose heartbeat is gone: two nodes admitting the same user at once
- * cannot both pass the limit.
+ * cannot both pass the limit. Presence is read the same way, skipping
+ * nodes without a heartbeat.
+ *
+ * What a node writes while a link is down is lost, and an answer lost
+ * with a link leaves Redis unsure. So after a link was lost the node
+ * takes a new instance name (its old heartbeat is deleted, so whatever
+ * the old name left counts no more at once) and writes its whole state
+ * again under the new one: each user's connections (kept here, in
+ * x->ucounts) and each room's presence (the mirror's).
  */
 #include "sv_reng.h"
 
@@ -28,6 +36,7 @@
 #include "../proto/err.h"
 #include "../proto/log.h"
 #include "../proto/room.h"
+#include <openssl/rand.h>
 
 #define USER_TTL_MS 86400000 /* a user's counts outlive a day idle */
 
@@ -36,12 +45,46 @@
 struct sv_redis_script reng_pres_get_lua = {
     "local out = {}\n"
     "for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
-    "  local h = redis.call('HGETALL', ARGV[1] .. 'pr:' .. ARGV[2] .. ':' "
+    "  local h = {}\n"
+    "  if redis.call('EXISTS', ARGV[1] .. 'node:' .. node) == 1 then\n"
+    "    h = redis.call('HGETALL', ARGV[1] .. 'pr:' .. ARGV[2] .. ':' "
     ".. node)\n"
+    "  end\n"
     "  if #h == 0 then redis.call('SREM', KEYS[1], node) end\n"
     "  for i = 1, #h do out[#out + 1] = h[i] end\n"
     "end\n"
     "return out\n",
+    ""};
+
+/* KEYS pr:ROOM:NODE, pn:ROOM, nr:NODE; ARGV user, "CONNS INFO" ("":
+ * gone), node, room, ttl. This node's entry for user in room, and the
+ * room in the node's set of rooms on this shard (refreshed by beats). */
+struct sv_redis_script reng_pres_set_lua = {
+    "if ARGV[2] == '' then\n"
+    "  redis.call('HDEL', KEYS[1], ARGV[1])\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('SADD', KEYS[2], ARGV[3])\n"
+    "redis.call('SADD', KEYS[3], ARGV[4])\n"
+    "for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ARGV[5]) end\n"
+    "return 1\n",
+    ""};
+
+/* KEYS nr:NODE; ARGV prefix, node, ttl. The TTLs of the node's presence
+ * on this shard, refreshed in one step (a room whose hash is gone
+ * leaves the set). */
+struct sv_redis_script reng_pres_refresh_lua = {
+    "for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  local k = ARGV[1] .. 'pr:' .. room .. ':' .. ARGV[2]\n"
+    "  if redis.call('PEXPIRE', k, ARGV[3]) == 0 then\n"
+    "    redis.call('SREM', KEYS[1], room)\n"
+    "  else\n"
+    "    redis.call('PEXPIRE', ARGV[1] .. 'pn:' .. room, ARGV[3])\n"
+    "  end\n"
+    "end\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "return 1\n",
     ""};
 
 /* KEYS uc:USER; ARGV node, limit, prefix, ttl. The user's connections
@@ -103,42 +146,42 @@ presence_keys(const struct reng *x, const char *room, size_t rlen,
 	return *kplen > 0 && *knlen > 0 ? WSD_OK : WSD_EINVAL;
 }
 
-/* The user's entry in this node's presence hash of room: conns, info. */
+/* The user's entry in this node's presence hash of room: conns, info
+ * (conns 0: gone). */
 static void
 presence_write(struct reng *x, const char *room, size_t rlen, const char *user,
 	       uint32_t conns, const char *info)
 {
-	char kp[RENG_KEY_MAX], kn[RENG_KEY_MAX], ttl[24], *val = NULL;
-	size_t kplen, knlen;
-	int shard = reng_shard(x, room, rlen), n;
+	char kp[RENG_KEY_MAX], kn[RENG_KEY_MAX], kr[RENG_KEY_MAX], ttl[24],
+	    *val = NULL;
+	const char *argv[8];
+	size_t lens[8], kplen, knlen;
+	int n = 0;
 
-	if (presence_keys(x, room, rlen, kp, &kplen, kn, &knlen) != WSD_OK)
+	if (presence_keys(x, room, rlen, kp, &kplen, kn, &knlen) != WSD_OK ||
+	    (lens[2] = reng_key(x, kr, "nr:", x->node, strlen(x->node))) == 0)
+		return;
+	if (conns > 0 &&
+	    (n = asprintf(&val, "%u %s", conns, info ? info : "null")) < 0)
 		return;
 	snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)x->node_ttl_ms);
-	if (conns == 0) {
-		const char *argv[3] = {"HDEL", kp, user};
-		size_t lens[3] = {4, kplen, strlen(user)};
-
-		sv_redis_cmd(x->redis, shard, ignore, NULL, 3, argv, lens);
-		return;
-	}
-	if ((n = asprintf(&val, "%u %s", conns, info ? info : "null")) < 0)
-		return;
-	{
-		const char *hset[4] = {"HSET", kp, user, val};
-		size_t hl[4] = {4, kplen, strlen(user), (size_t)n};
-		const char *px[3] = {"PEXPIRE", kp, ttl};
-		size_t pl[3] = {7, kplen, strlen(ttl)};
-		const char *sadd[3] = {"SADD", kn, x->node};
-		size_t sl[3] = {4, knlen, strlen(x->node)};
-		const char *pxn[3] = {"PEXPIRE", kn, ttl};
-		size_t pnl[3] = {7, knlen, strlen(ttl)};
-
-		sv_redis_cmd(x->redis, shard, ignore, NULL, 4, hset, hl);
-		sv_redis_cmd(x->redis, shard, ignore, NULL, 3, px, pl);
-		sv_redis_cmd(x->redis, shard, ignore, NULL, 3, sadd, sl);
-		sv_redis_cmd(x->redis, shard, ignore, NULL, 3, pxn, pnl);
-	}
+	argv[0] = kp;
+	lens[0] = kplen;
+	argv[1] = kn;
+	lens[1] = knlen;
+	argv[2] = kr;
+	argv[3] = user;
+	lens[3] = strlen(user);
+	argv[4] = conns > 0 ? val : "";
+	lens[4] = (size_t)n;
+	argv[5] = x->node;
+	lens[5] = strlen(x->node);
+	argv[6] = room;
+	lens[6] = rlen;
+	argv[7] = ttl;
+	lens[7] = strlen(ttl);
+	sv_redis_eval(x->redis, reng_shard(x, room, rlen), &reng_pres_set_lua,
+		      ignore, NULL, 3, 8, argv, lens);
 	free(val);
 }
 
@@ -267,9 +310,36 @@ reng_presence_get(struct sv_engine *e, const char *room, size_t rlen,
 /* ------------------------------------------------------------------ */
 /* Connections per user. */
 
+/* user's connections counted here: n more (or, negative, fewer). */
+static void
+count(struct reng *x, const char *user, int n)
+{
+	struct ucount *u;
+
+	HASH_FIND_STR(x->ucounts, user, u);
+	if (u == NULL && n > 0) {
+		if ((u = calloc(1, sizeof(*u))) == NULL ||
+		    (u->user = strdup(user)) == NULL) {
+			free(u);
+			return;
+		}
+		HASH_ADD_KEYPTR(hh, x->ucounts, u->user, strlen(u->user), u);
+	}
+	if (u == NULL)
+		return;
+	u->n = n < 0 && (uint32_t)-n > u->n ? 0 : u->n + (uint32_t)n;
+	if (u->n == 0) {
+		HASH_DEL(x->ucounts, u);
+		free(u->user);
+		free(u);
+	}
+}
+
 struct admit_ctx {
+	struct reng *x;
 	sv_eng_ready_fn cb;
 	void *arg;
+	char user[];
 };
 
 static void
@@ -280,6 +350,8 @@ on_admit(void *arg, const redisReply *rep)
 
 	if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
 		rc = rep->integer < 0 ? WSD_EFULL : WSD_OK;
+	if (rc == WSD_OK)
+		count(c->x, c->user, 1);
 	c->cb(c->arg, rc);
 	free(c);
 }
@@ -292,7 +364,7 @@ reng_admit(struct sv_engine *e, const char *user, uint64_t limit,
 	char ku[RENG_KEY_MAX], lim[24], ttl[24];
 	const char *argv[5] = {ku, x->node, lim, x->prefix, ttl};
 	size_t lens[5];
-	struct admit_ctx *c = malloc(sizeof(*c));
+	struct admit_ctx *c = malloc(sizeof(*c) + strlen(user) + 1);
 
 	lens[0] = reng_key(x, ku, "uc:", user, strlen(user));
 	lens[1] = strlen(x->node);
@@ -305,8 +377,10 @@ reng_admit(struct sv_engine *e, const char *user, uint64_t limit,
 		cb(arg, WSD_ENOMEM);
 		return;
 	}
+	c->x = x;
 	c->cb = cb;
 	c->arg = arg;
+	strcpy(c->user, user);
 	if (sv_redis_eval(x->redis, reng_shard(x, user, strlen(user)),
 			  &reng_user_admit_lua, on_admit, c, 1, 5, argv,
 			  lens) != WSD_OK) {
@@ -324,6 +398,7 @@ reng_release(struct sv_engine *e, const char *user)
 	size_t lens[4] = {7, reng_key(x, ku, "uc:", user, strlen(user)),
 			  strlen(x->node), 2};
 
+	count(x, user, -1);
 	if (lens[1] > 0)
 		sv_redis_cmd(x->redis, reng_shard(x, user, strlen(user)),
 			     ignore, NULL, 4, argv, lens);
@@ -411,11 +486,11 @@ void
 reng_node_beat(struct reng *x)
 {
 	char kn[RENG_KEY_MAX], kz[RENG_KEY_MAX], ttl[24], exp[24],
-	    kp[RENG_KEY_MAX], kr[RENG_KEY_MAX];
+	    kr[RENG_KEY_MAX];
 	size_t knlen = reng_key(x, kn, "node:", x->node, strlen(x->node)),
-	       kzlen = reng_key(x, kz, "nodes", "", 0), kplen, krlen;
+	       kzlen = reng_key(x, kz, "nodes", "", 0),
+	       krlen = reng_key(x, kr, "nr:", x->node, strlen(x->node));
 	char *info = beat_json(x);
-	struct rroom *r, *tmp;
 	int i;
 
 	snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)x->node_ttl_ms);
@@ -435,25 +510,89 @@ reng_node_beat(struct reng *x)
 		sv_redis_cmd(x->redis, 0, ignore, NULL, 4, argv, lens);
 	}
 	free(info);
-	/* This node's presence lives as long as its beats. */
-	HASH_ITER (hh, x->rooms, r, tmp) {
-		if (r->watchers == 0 || room_is_personal(r->name, r->len) ||
-		    room_is_broadcast(r->name, r->len) ||
-		    presence_keys(x, r->name, r->len, kp, &kplen, kr, &krlen) !=
-			WSD_OK)
-			continue;
-		{
-			const char *a1[3] = {"PEXPIRE", kp, ttl};
-			size_t l1[3] = {7, kplen, strlen(ttl)};
-			const char *a2[3] = {"PEXPIRE", kr, ttl};
-			size_t l2[3] = {7, krlen, strlen(ttl)};
+	/* This node's presence lives as long as its beats: one script a
+	 * shard, over the node's set of rooms there. */
+	for (i = 0; krlen > 0 && i < sv_redis_nshards(x->redis); i++) {
+		const char *argv[4] = {kr, x->prefix, x->node, ttl};
+		size_t lens[4] = {krlen, x->plen, strlen(x->node), strlen(ttl)};
 
-			sv_redis_cmd(x->redis, r->shard, ignore, NULL, 3, a1,
-				     l1);
-			sv_redis_cmd(x->redis, r->shard, ignore, NULL, 3, a2,
-				     l2);
-		}
+		sv_redis_eval(x->redis, i, &reng_pres_refresh_lua, ignore, NULL,
+			      1, 4, argv, lens);
 	}
+}
+
+struct rewrite_ctx {
+	struct reng *x;
+	struct rroom *r;
+};
+
+static void
+rewrite_one(void *arg, int rc, const struct sv_presence *users, uint32_t n)
+{
+	struct rewrite_ctx *c = arg;
+	uint32_t i;
+
+	for (i = 0; rc == WSD_OK && i < n; i++)
+		presence_write(c->x, c->r->name, c->r->len, users[i].user,
+			       users[i].conns, users[i].info);
+}
+
+/*
+ * A link was lost: this node takes a new instance name, deletes the old
+ * one's heartbeat (on the shards up now; elsewhere it expires) and
+ * writes its state anew: a beat, each user's connections, each room's
+ * presence.
+ */
+void
+reng_node_rewrite(struct reng *x)
+{
+	char old[RENG_NODE_MAX], kn[RENG_KEY_MAX], kz[RENG_KEY_MAX],
+	    ku[RENG_KEY_MAX], n[16], boot[9];
+	size_t knlen = reng_key(x, kn, "node:", x->node, strlen(x->node)),
+	       kzlen = reng_key(x, kz, "nodes", "", 0);
+	struct ucount *u, *utmp;
+	struct rroom *r, *rtmp;
+	uint32_t v = 0;
+	int i;
+
+	snprintf(old, sizeof(old), "%s", x->node);
+	for (i = 0; knlen > 0 && i < sv_redis_nshards(x->redis); i++) {
+		const char *argv[2] = {"DEL", kn};
+		size_t lens[2] = {3, knlen};
+
+		sv_redis_cmd(x->redis, i, ignore, NULL, 2, argv, lens);
+	}
+	if (kzlen > 0) {
+		const char *argv[3] = {"ZREM", kz, old};
+		size_t lens[3] = {4, kzlen, strlen(old)};
+
+		sv_redis_cmd(x->redis, 0, ignore, NULL, 3, argv, lens);
+	}
+	RAND_bytes((unsigned char *)&v, sizeof(v));
+	snprintf(boot, sizeof(boot), "%08x", v);
+	snprintf(x->node, sizeof(x->node), "%s/%s", x->node_id, boot);
+	log_info("node_renamed", "from=%s to=%s", log_q(old), log_q(x->node));
+	reng_node_beat(x);
+	HASH_ITER (hh, x->ucounts, u, utmp) {
+		size_t kl = reng_key(x, ku, "uc:", u->user, strlen(u->user));
+		const char *argv[4] = {"HSET", ku, x->node, n};
+		size_t lens[4] = {4, kl, strlen(x->node), 0};
+
+		lens[3] = (size_t)snprintf(n, sizeof(n), "%u", u->n);
+		if (kl > 0)
+			sv_redis_cmd(x->redis,
+				     reng_shard(x, u->user, strlen(u->user)),
+				     ignore, NULL, 4, argv, lens);
+	}
+	HASH_ITER (hh, x->rooms, r, rtmp) {
+		struct rewrite_ctx c = {x, r};
+
+		if (r->watchers > 0 && !room_is_personal(r->name, r->len) &&
+		    !room_is_broadcast(r->name, r->len))
+			x->mirror.ops->presence_get(&x->mirror, r->name, r->len,
+						    rewrite_one, &c);
+	}
+	x->dirty = 0;
 }
 
 static void

@@ -204,7 +204,7 @@ sv_session_detach(struct sv *sv, struct sv_conn *c)
 {
 	struct sv_sess *s;
 
-	if (c->revoked || sv->cfg->sessions_max == 0)
+	if (c->revoked || c->taken || sv->cfg->sessions_max == 0)
 		return;
 	if ((s = sess_of(sv, c)) == NULL ||
 	    sv->eng.ops->session_put(&sv->eng, s) != WSD_OK)
@@ -291,7 +291,7 @@ take_over(struct sv *sv, struct sv_conn *c, struct resume *x, const char **why)
 		return NULL;
 	if ((old->nonce != t->nonce &&
 	     !(old->resume_unconfirmed && old->prev_nonce == t->nonce)) ||
-	    old->revoked) {
+	    old->revoked || old->taken) {
 		*why = old->revoked ? "revoked" : "spent token";
 		return NULL;
 	}
@@ -303,6 +303,10 @@ take_over(struct sv *sv, struct sv_conn *c, struct resume *x, const char **why)
 		*why = "out of memory";
 		return NULL;
 	}
+	/* Its close, which may come before this resume is over, leaves
+	 * nothing behind: the session is this resume's (and goes back to
+	 * the engine if the resume does not end well). */
+	old->taken = 1;
 	sv_route_kick(sv, old, 4003, "session resumed elsewhere");
 	x->replaced = old->id;
 	return s;
@@ -424,9 +428,10 @@ adopt(struct sv *sv, struct sv_conn *c, const struct sv_sess *s)
 	return WSD_OK;
 }
 
-/* The rooms of want a resume may rejoin (rejoin refuses the others). */
+/* The rooms of want a resume of user's session may rejoin (rejoin
+ * refuses the others). */
 static int
-resumable(const struct sv_conn *c, const char *name)
+resumable(const char *user, const char *name)
 {
 	size_t len = strlen(name), ulen;
 	const char *owner;
@@ -434,8 +439,8 @@ resumable(const struct sv_conn *c, const char *name)
 	if (!room_valid(name, len) || room_is_broadcast(name, len))
 		return 0;
 	owner = room_personal_user(name, len, &ulen);
-	return owner == NULL || (ulen == strlen(c->user->name) &&
-				 memcmp(owner, c->user->name, ulen) == 0);
+	return owner == NULL ||
+	       (ulen == strlen(user) && memcmp(owner, user, ulen) == 0);
 }
 
 /* The rooms are ready (or not): c rejoins them, replays, and is told. */
@@ -455,12 +460,9 @@ rooms_ready(void *arg, int rc)
 	if (c == NULL || rc != WSD_OK) {
 		if (c != NULL)
 			resume_failed(sv, c, "the engine is unavailable");
-		/* Not resumed: a session from the engine goes back; one taken
-		 * over stays with its connection. */
-		if (x->replaced == 0)
-			sv->eng.ops->session_put(&sv->eng, x->s);
-		else
-			sv_sess_free(x->s);
+		/* Not resumed: the session goes back to the engine, also one
+		 * taken over (its old connection, told to go, keeps none). */
+		sv->eng.ops->session_put(&sv->eng, x->s);
 		x->s = NULL;
 		resume_end(x);
 		return;
@@ -515,7 +517,7 @@ done:
 
 /* x has its session: its rooms are made ready for reading. */
 static void
-got_session(struct resume *x, struct sv_conn *c)
+got_session(struct resume *x)
 {
 	struct proto_msg m;
 	const char **rooms;
@@ -533,7 +535,7 @@ got_session(struct resume *x, struct sv_conn *c)
 		return;
 	}
 	json_object_foreach (x->want, name, w) {
-		if (resumable(c, name))
+		if (resumable(x->s->user, name))
 			rooms[n++] = name;
 	}
 	x->sv->eng.ops->prepare(&x->sv->eng, rooms, n, rooms_ready, x);
@@ -572,7 +574,7 @@ taken(void *arg, int rc, struct sv_sess *s)
 		resume_end(x);
 		return;
 	}
-	got_session(x, c);
+	got_session(x);
 }
 
 void
@@ -624,7 +626,7 @@ sv_session_resume(struct sv *sv, struct sv_conn *c, const struct proto_msg *m,
 			goto refused;
 	}
 	if ((x->s = take_over(sv, c, x, &why)) != NULL) {
-		got_session(x, c);
+		got_session(x);
 		return;
 	}
 	if (why != NULL)

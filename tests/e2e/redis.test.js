@@ -443,6 +443,159 @@ describe('a lost subscription link', () => {
   });
 });
 
+describe('a busy or lost Redis', () => {
+  const x = cluster({ limits: { max_connections_per_user: 1, max_rooms: 4 } });
+
+  it('spends a token taken over once, also when the resume waits on Redis', T, async () => {
+    const { nodes, shards } = x;
+    const [A, B] = nodes;
+    const [redis] = shards;
+    const old = await connectWelcomed(A.url);
+    const token = old.welcome.resume_token;
+    /* The old connection is still there: a resume on its node takes it
+     * over, and waits for a room Redis is too busy to make ready. */
+    const sleeping = redis.busy(1000);
+    await sleep(50);
+    const b = await connect(A.url);
+    b.send({ type: 'resume', token, rooms: { wait1: 0 } });
+    await old.waitClose(3000);
+    assert.equal(old.closeInfo.code, 4003);
+    await sleeping;
+    const r1 = await b.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'the resume');
+    assert.equal(r1.type, 'resumed', j(r1));
+    /* The old connection's close left nothing behind: a second use of
+     * the token fails on every node. */
+    const c = await connectWelcomed(B.url);
+    c.send({ type: 'resume', token });
+    const r2 = await c.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'the second resume');
+    assert.equal(r2.type, 'error', j(r2));
+    assert.equal(r2.code, 'resume_failed');
+    await b.close();
+    await c.close();
+  });
+
+  it('delivers the first sends to an anonymous user welcomed while Redis is busy', T, async () => {
+    const { nodes, shards } = x;
+    const [A, B] = nodes;
+    const [redis] = shards;
+    const sleeping = redis.busy(800);
+    await sleep(50);
+    const c = await connectWelcomed(A.url);
+    const sent = B.ctlAsync(['send', '--user', c.welcome.user, j({ first: true })]);
+    await sleeping;
+    assert.equal((await sent).ok, true);
+    const got = await c.nextMatching((m) => m.type === 'message' && m.room === `user:${c.welcome.user}`, 5000, 'the first send');
+    assert.deepEqual(got.data, { first: true });
+    await c.close();
+  });
+
+  it('resumes an anonymous session on another node with its personal room', T, async () => {
+    const [A, B] = x.nodes;
+    const a = await connectWelcomed(A.url);
+    const user = a.welcome.user;
+    A.ctl(['send', '--user', user, '1']);
+    await a.nextMatching((m) => m.type === 'message' && m.data === 1, 5000, 'the first send');
+    const token = a.welcome.resume_token;
+    const conn = a.welcome.conn;
+    a.ws._socket.destroy();
+    await a.waitClose(3000);
+    await waitFor(() => !A.ctl(['conns']).conns.some((c) => c.id === conn), { timeoutMs: 3000, what: 'gone from A' });
+    B.ctl(['send', '--user', user, '2']);
+    B.ctl(['send', '--user', user, '3']);
+    const b = await connectWelcomed(B.url);
+    b.send({ type: 'resume', token });
+    const r = await b.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed');
+    assert.equal(r.type, 'resumed', j(r));
+    assert.equal(r.user, user);
+    assert.deepEqual(r.rooms[`user:${user}`].recovered, true, j(r));
+    await everyoneHas([b], `user:${user}`, 2);
+    await sleep(200);
+    assert.deepEqual(inRoom(b, `user:${user}`).map((m) => m.data), [2, 3]);
+    assert.equal(b.all.filter((m) => m.type === 'error').length, 0, j(b.all));
+    await b.close();
+  });
+
+  it('keeps limits.max_rooms from counting personal rooms', T, async () => {
+    const [A] = x.nodes;
+    const cs = [];
+    for (let i = 0; i < 5; i++) cs.push(await connectWelcomed(A.url));
+    assert.equal((await subscribed(cs[0], 'lobby4')).type, 'subscribed');
+    A.ctl(['send', '--user', cs[4].welcome.user, '"hi"']);
+    const got = await cs[4].nextMatching((m) => m.type === 'message' && m.data === 'hi', 5000, 'the send');
+    assert.equal(got.data, 'hi');
+    for (const c of cs) await c.close();
+  });
+
+  it('counts users and presence right again after Redis was lost and came back', T, async () => {
+    const { nodes, shards } = x;
+    const [A, B, C] = nodes;
+    const [redis] = shards;
+    const u = await connectWelcomed(userUrl(A, 'cnt'));
+    const gone = await connectWelcomed(userUrl(A, 'gone'));
+    await subscribed(gone, 'pr2');
+    await subscribed(u, 'pr2');
+    await assert.rejects(connect(userUrl(B, 'cnt')), (e) => e.status === 429);
+    await redis.kill();
+    /* Both leave while nobody can tell Redis. */
+    await u.close();
+    await gone.close();
+    await redis.restart();
+    await waitFor(
+      async () => {
+        for (const d of nodes) if ((await httpGet(d.adminPort, '/ready')).status !== 200) return false;
+        return true;
+      },
+      { timeoutMs: 10000, what: 'every node ready again' },
+    );
+    /* A's state is written anew: cnt is not counted, gone not present. */
+    let v;
+    await waitFor(
+      async () => {
+        v = await connectWelcomed(userUrl(B, 'cnt')).catch(() => null);
+        return v !== null;
+      },
+      { timeoutMs: 3000, what: 'cnt admitted on B' },
+    );
+    const w = await connectWelcomed(userUrl(C, 'watcher'));
+    await subscribed(w, 'pr2');
+    w.send({ type: 'presence', room: 'pr2' });
+    const p = await w.next('presence');
+    assert.deepEqual(p.users.map((x) => x.user), ['watcher'], j(p));
+    await v.close();
+    await w.close();
+  });
+
+  it('refuses a reload of the Redis keys', T, async () => {
+    const [A] = x.nodes;
+    const fs = require('node:fs');
+    const { renderConfig } = require('./harness');
+    const conf = fs.readFileSync(A.confPath, 'utf8');
+    fs.writeFileSync(A.confPath, conf.replace(/timeout_ms = 1000;/, 'timeout_ms = 3000;').replace(/node_ttl_ms = \d+;/, 'node_ttl_ms = 9000;'));
+    const r = A.ctl(['reload']);
+    const lines = r.changes.join('\n');
+    assert.match(lines, /redis\.timeout_ms 1000 -> 3000: refused \(needs a restart\)/);
+    assert.match(lines, /redis\.node_ttl_ms \d+ -> 9000: refused \(needs a restart\)/);
+    void renderConfig;
+    fs.writeFileSync(A.confPath, conf);
+  });
+
+  it('exits cleanly with an admission waiting on Redis', T, async () => {
+    const { nodes, shards } = x;
+    const [redis] = shards;
+    const C = nodes[2];
+    const sleeping = redis.busy(1500);
+    await sleep(50);
+    const pending = connect(userUrl(C, 'late')).catch((e) => e);
+    await sleep(200);
+    const st = await C.stop({ graceMs: 8000 });
+    await sleeping;
+    await pending;
+    assert.equal(st.forced, false, 'stopped without SIGKILL');
+    assert.deepEqual(st.sanitizer, [], 'no sanitizer report');
+    nodes[2] = null; /* stopped here */
+  });
+});
+
 describe('two Redis shards', () => {
   const x = cluster({ replay: { size: 20 } }, 2);
 

@@ -47,7 +47,9 @@ async function startRedis() {
     child = childProcess.spawn(
       REDIS_SERVER,
       ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes',
-        '--appendfsync', 'always', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
+        '--appendfsync', 'always', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning',
+        /* DEBUG SLEEP makes a busy Redis for the tests (loopback only). */
+        '--enable-debug-command', 'local'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     trackPid(child.pid);
@@ -76,6 +78,12 @@ async function startRedis() {
     /* Start again on the same port and data. */
     async restart() {
       await spawnIt();
+    },
+    /* Redis busy (DEBUG SLEEP) for ms, from now; resolves when it is over. */
+    busy(ms) {
+      return new Promise((resolve) => {
+        childProcess.execFile(REDIS_CLI, ['-p', String(port), 'DEBUG', 'SLEEP', String(ms / 1000)], () => resolve());
+      });
     },
     /* redis-cli's output (--raw) for one command. */
     cli(...args) {

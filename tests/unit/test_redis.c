@@ -32,8 +32,8 @@ open_with(const char *const *addrs, uint32_t n)
 	struct sv_redis *r = NULL;
 	const char *why;
 
-	assert_int_equal(sv_redis_open(&r, loop, &l, 1000, NULL, &none, &why),
-			 WSD_OK);
+	assert_int_equal(
+	    sv_redis_open(&r, loop, &l, 1000, NULL, NULL, &none, &why), WSD_OK);
 	return r;
 }
 
@@ -133,7 +133,7 @@ test_refused_addresses(void **state)
 		struct setting_list l = {1, (char **)&bad[i]};
 
 		assert_int_equal(
-		    sv_redis_open(&r, loop, &l, 1000, NULL, &none, &why),
+		    sv_redis_open(&r, loop, &l, 1000, NULL, NULL, &none, &why),
 		    WSD_EINVAL);
 		assert_non_null(why);
 	}
@@ -144,14 +144,14 @@ test_refused_addresses(void **state)
 					 (char **)many};
 
 		assert_int_equal(
-		    sv_redis_open(&r, loop, &l, 1000, NULL, &none, &why),
+		    sv_redis_open(&r, loop, &l, 1000, NULL, NULL, &none, &why),
 		    WSD_EINVAL);
 	}
 	{
 		struct setting_list l = {0, NULL};
 
 		assert_int_equal(
-		    sv_redis_open(&r, loop, &l, 1000, NULL, &none, &why),
+		    sv_redis_open(&r, loop, &l, 1000, NULL, NULL, &none, &why),
 		    WSD_EINVAL);
 	}
 }
@@ -201,7 +201,8 @@ test_script_sha(void **state)
 
 	(void)state;
 	assert_int_equal(
-	    sv_redis_open(&r, loop, &l, 1000, scripts, &none, &why), WSD_OK);
+	    sv_redis_open(&r, loop, &l, 1000, NULL, scripts, &none, &why),
+	    WSD_OK);
 	/* SHA-1 of "return 1", as Redis's SCRIPT LOAD answers it. */
 	assert_string_equal(s.sha, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
 	sv_redis_close(r);
