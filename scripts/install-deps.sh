@@ -7,7 +7,8 @@
 # what is missing. `make` runs it with --no-npm, `make test` without;
 # --fuzz adds clang and its fuzzer runtime for `make fuzz`; --bench adds
 # Debian's libwebsockets test server and its libev plugin (the second
-# peer of `make bench`) as well as the npm packages; --fmt adds
+# peer of `make bench`), redis-server (its two-node run) as well as the
+# npm packages (bench/cluster/'s too); --fmt adds
 # clang-format for `make fmt-check`. Without --no-npm, --fuzz or --fmt it
 # adds the test tools: promtool (from Debian's prometheus package) and
 # chromium, the browser the dashboard test drives.
@@ -35,7 +36,7 @@ esac
 
 case "${1:-}" in
   --fuzz) apt_pkgs+=(clang-14 libclang-rt-14-dev llvm-14) ;;
-  --bench) apt_pkgs+=(libwebsockets-test-server libwebsockets-evlib-ev) ;;
+  --bench) apt_pkgs+=(libwebsockets-test-server libwebsockets-evlib-ev redis-server) ;;
   --fmt) apt_pkgs+=(clang-format) ;;
 esac
 
@@ -88,5 +89,15 @@ if [ "${1:-}" != "--no-npm" ] && [ "${1:-}" != "--fuzz" ] &&
      [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; then
     echo "install-deps: npm ci in tests/"
     (cd "$here/tests" && npm ci --no-audit --no-fund --silent)
+  fi
+fi
+
+# --bench: the npm packages of bench/cluster.js's Socket.IO peer (socket.io,
+# @socket.io/redis-adapter, redis), pinned by bench/cluster/package-lock.json.
+if [ "${1:-}" = "--bench" ] && [ -f "$here/bench/cluster/package.json" ]; then
+  if [ ! -f "$here/bench/cluster/node_modules/.package-lock.json" ] ||
+     [ "$here/bench/cluster/package-lock.json" -nt "$here/bench/cluster/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in bench/cluster/"
+    (cd "$here/bench/cluster" && npm ci --no-audit --no-fund --silent)
   fi
 fi
