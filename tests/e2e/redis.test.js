@@ -597,7 +597,7 @@ describe('a busy or lost Redis', () => {
 });
 
 describe('two Redis shards', () => {
-  const x = cluster({ replay: { size: 20 } }, 2);
+  const x = cluster({ replay: { size: 20 }, limits: { max_connections_per_user: 2 } }, 2);
 
   it('spreads rooms over both, and fan-out and resume still hold', T, async () => {
     const { nodes, shards, prefix } = x;
@@ -654,6 +654,74 @@ describe('two Redis shards', () => {
     const bigSeqs = inRoom(b, big).map((m) => m.seq);
     assert.deepEqual(bigSeqs, range(30 - bigSeqs.length + 1, 30), `the newest of ${big}: ${j(bigSeqs)}`);
     await p.close();
+    await b.close();
+  });
+  it('holds the per-user limit and presence with users and rooms on both shards', T, async () => {
+    const { nodes, shards, prefix } = x;
+    const [A, B, C] = nodes;
+    /* Users whose counts are on either shard. */
+    const shardOfUser = (u) => shards.findIndex((s) => s.cli('EXISTS', `${prefix}uc:${u}`).trim() === '1');
+    const held = [];
+    const seen = new Set();
+    for (let k = 0; seen.size < 2 && k < 40; k++) {
+      const u = `sh${k}`;
+      const c = await connectWelcomed(userUrl(A, u));
+      const s = shardOfUser(u);
+      if (seen.has(s)) {
+        await c.close();
+        continue;
+      }
+      seen.add(s);
+      held.push({ u, c, c2: await connectWelcomed(userUrl(B, u)) });
+    }
+    assert.equal(held.length, 2, 'a user on each shard');
+    for (const h of held) await assert.rejects(connect(userUrl(C, h.u)), (e) => e.status === 429, `${h.u} over its limit`);
+    /* Presence of rooms on both shards, seen from C. */
+    const w = await connectWelcomed(C.url);
+    for (const r of ['room0', 'room1', 'room2', 'room3']) {
+      for (const h of held) await subscribed(h.c, r);
+      await subscribed(w, r);
+      w.send({ type: 'presence', room: r });
+      const p = await w.next('presence');
+      const users = p.users.map((u) => u.user).filter((u) => u.startsWith('sh')).sort();
+      assert.deepEqual(users, held.map((h) => h.u).sort(), `presence of ${r}: ${j(p)}`);
+    }
+    for (const h of held) {
+      await h.c.close();
+      await h.c2.close();
+    }
+    await w.close();
+  });
+
+  it('one shard down: its rooms are unavailable, the other shard\'s go on', T, async () => {
+    const { nodes, shards, prefix } = x;
+    const [A, B] = nodes;
+    const shardOf = (r) => shards.findIndex((s) => s.cli('EXISTS', `${prefix}m:${r}`).trim() === '1');
+    const byShard = [null, null];
+    for (let k = 0; k < 10; k++) byShard[shardOf(`room${k}`)] = byShard[shardOf(`room${k}`)] || `room${k}`;
+    assert.ok(byShard[0] && byShard[1], j(byShard));
+    const a = await connectWelcomed(A.url);
+    const b = await connectWelcomed(B.url);
+    for (const r of byShard) {
+      await subscribed(a, r);
+      await subscribed(b, r);
+    }
+    const before = byShard.map((r) => inRoom(b, r).length);
+    await shards[1].kill();
+    await waitFor(() => A.ctl(['status']).engine_links.some((l) => !l.up), { timeoutMs: 5000, what: 'a link down' });
+    a.send({ type: 'publish', room: byShard[0], id: 'up0', data: 'fine' });
+    a.send({ type: 'publish', room: byShard[1], id: 'down1', data: 'no' });
+    const ack = await a.nextMatching((m) => m.type === 'ack' && m.id === 'up0', 5000, 'the up shard\'s ack');
+    assert.ok(ack.seq > 0);
+    const err = await a.nextMatching((m) => m.type === 'error' && m.ref === 'down1', 5000, 'the down shard\'s refusal');
+    assert.equal(err.code, 'unavailable');
+    await waitFor(() => inRoom(b, byShard[0]).length === before[0] + 1, { timeoutMs: 5000, what: 'the up shard delivering' });
+    await shards[1].restart();
+    await waitFor(() => A.ctl(['status']).engine_links.every((l) => l.up), { timeoutMs: 10000, what: 'links up again' });
+    a.send({ type: 'publish', room: byShard[1], id: 'down1', data: 'no' });
+    await a.nextMatching((m) => m.type === 'ack' && m.id === 'down1', 5000, 'the resend acknowledged');
+    await waitFor(() => inRoom(b, byShard[1]).length === before[1] + 1, { timeoutMs: 5000, what: 'the other shard back' });
+    await a.close();
     await b.close();
   });
 });
