@@ -578,9 +578,13 @@ cmd_room(struct sv *sv, const json_t *req)
 	return r;
 }
 
+/* A listing of sessions: the connected ones, then the engine's (which a
+ * shared engine sends later). */
 struct sessions_ctx {
+	struct ctl_call call;
 	json_t *arr;
 	uint64_t now;
+	int done, later;
 };
 
 static json_t *
@@ -600,9 +604,20 @@ static void
 session_listed(void *arg, const struct sv_sess *s)
 {
 	struct sessions_ctx *x = arg;
-	json_t *rooms = json_array(), *o;
+	json_t *rooms, *o;
 	uint32_t i;
 
+	if (s == NULL) { /* the engine's listing is over */
+		x->done = 1;
+		if (x->later) {
+			o = ok();
+			json_object_set_new(o, "sessions", x->arr);
+			x->call.fn(x->call.arg, o);
+			free(x);
+		}
+		return;
+	}
+	rooms = json_array();
 	for (i = 0; i < s->nrooms; i++)
 		json_array_append_new(rooms, json_string(s->rooms[i].name));
 	o = session_json(s->id, s->user, s->created_ms, x->now, rooms);
@@ -620,11 +635,17 @@ cmd_sessions(struct sv *sv, const json_t *req)
 {
 	const char *user = json_string_value(json_object_get(req, "user"));
 	json_t *jl = json_object_get(req, "limit"), *r;
-	struct sessions_ctx x = {json_array(), wall_ms()};
+	struct sessions_ctx *x = calloc(1, sizeof(*x));
 	json_int_t limit = jl && json_is_integer(jl) ? json_integer_value(jl)
 						     : CONNS_DEFAULT_LIMIT;
 	struct sv_conn *c, *tmp;
 	json_int_t n = 0;
+
+	if (x == NULL)
+		return fail("out of memory%s", NULL);
+	x->call = *running;
+	x->arr = json_array();
+	x->now = wall_ms();
 
 	HASH_ITER (hh, sv->reg.conns, c, tmp) {
 		const struct sv_member *m;
@@ -641,19 +662,26 @@ cmd_sessions(struct sv *sv, const json_t *req)
 		LIST_FOREACH (m, &c->rooms, in_conn)
 			json_array_append_new(rooms,
 					      json_string(m->room->name));
-		o = session_json(c->sid, c->user->name, c->session_ms, x.now,
+		o = session_json(c->sid, c->user->name, c->session_ms, x->now,
 				 rooms);
 		json_object_set_new(o, "connected", json_true());
 		json_object_set_new(o, "conn", json_integer((json_int_t)c->id));
 		json_object_set_new(o, "expires_s", json_null());
-		json_array_append_new(x.arr, o);
+		json_array_append_new(x->arr, o);
 		n++;
 	}
 	if (n < limit)
 		sv->eng.ops->session_each(&sv->eng, user, (uint32_t)(limit - n),
-					  session_listed, &x);
+					  session_listed, x);
+	else
+		x->done = 1;
+	if (!x->done) {
+		x->later = 1; /* session_listed answers */
+		return NULL;
+	}
 	r = ok();
-	json_object_set_new(r, "sessions", x.arr);
+	json_object_set_new(r, "sessions", x->arr);
+	free(x);
 	return r;
 }
 

@@ -160,7 +160,8 @@ struct sv_sess {
  */
 typedef void (*sv_eng_take_fn)(void *arg, int rc, struct sv_sess *s);
 
-/* One session in a listing (valid during the call). */
+/* One session in a listing (valid during the call); NULL once, when the
+ * listing is over (maybe after the call that asked for it returned). */
 typedef void (*sv_eng_each_fn)(void *arg, const struct sv_sess *s);
 
 /* One user present in a room (valid during the call). */
@@ -242,7 +243,8 @@ struct sv_engine_ops {
 			    uint64_t nonce);
 	/* Forget every session of user; returns how many. */
 	uint32_t (*session_revoke)(struct sv_engine *e, const char *user);
-	/* Each session (of user, or all with NULL), at most limit. */
+	/* Each session (of user, or all with NULL), at most limit, then
+	 * NULL. A shared engine lists only a user's (none for NULL). */
 	void (*session_each)(struct sv_engine *e, const char *user,
 			     uint32_t limit, sv_eng_each_fn cb, void *arg);
 	/* user (one more connection of it) is present in room; info is

@@ -719,6 +719,7 @@ mem_session_each(struct sv_engine *e, const char *user, uint32_t limit,
 		cb(arg, ms->s);
 		n++;
 	}
+	cb(arg, NULL);
 }
 
 /* ------------------------------------------------------------------ */

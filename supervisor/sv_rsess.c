@@ -235,17 +235,67 @@ reng_session_revoke(struct sv_engine *e, const char *user)
 	return 0;
 }
 
+struct each_ctx {
+	sv_eng_each_fn cb;
+	void *arg;
+};
+
+static void
+on_list(void *arg, const redisReply *rep)
+{
+	struct each_ctx *c = arg;
+	size_t i;
+
+	for (i = 0;
+	     rep != NULL && rep->type == REDIS_REPLY_ARRAY && i < rep->elements;
+	     i++) {
+		const redisReply *d = rep->element[i];
+		msgpack_unpacked u;
+		struct sv_sess *s = NULL;
+		const char *why;
+
+		if (d->type != REDIS_REPLY_STRING)
+			continue;
+		msgpack_unpacked_init(&u);
+		if (msgpack_unpack_next(&u, d->str, d->len, NULL) ==
+		    MSGPACK_UNPACK_SUCCESS)
+			s = sv_sess_unpack(&u.data, &why);
+		msgpack_unpacked_destroy(&u);
+		if (s != NULL && s->expires_ms >= wall_ms())
+			c->cb(c->arg, s);
+		sv_sess_free(s);
+	}
+	c->cb(c->arg, NULL);
+	free(c);
+}
+
 void
 reng_session_each(struct sv_engine *e, const char *user, uint32_t limit,
 		  sv_eng_each_fn cb, void *arg)
 {
-	/* A listing would wait for Redis; `wsctl sessions` lists the
-	 * connected sessions only with this engine (docs/control.md). */
-	(void)e;
-	(void)user;
-	(void)limit;
-	(void)cb;
-	(void)arg;
+	struct reng *x = e->impl;
+	char ku[RENG_KEY_MAX], lim[24];
+	const char *argv[3] = {ku, x->prefix, lim};
+	size_t lens[3];
+	struct each_ctx *c;
+
+	/* All sessions would be a SCAN of every shard: a user's only. */
+	if (user == NULL || limit == 0 || (c = malloc(sizeof(*c))) == NULL) {
+		cb(arg, NULL);
+		return;
+	}
+	lens[0] = reng_key(x, ku, "su:", user, strlen(user));
+	lens[1] = x->plen;
+	lens[2] = (size_t)snprintf(lim, sizeof(lim), "%u", limit);
+	c->cb = cb;
+	c->arg = arg;
+	if (lens[0] == 0 ||
+	    sv_redis_eval(x->redis, reng_shard(x, user, strlen(user)),
+			  &reng_sess_list_lua, on_list, c, 1, 3, argv,
+			  lens) != WSD_OK) {
+		free(c);
+		cb(arg, NULL);
+	}
 }
 
 int

@@ -193,6 +193,14 @@ describe('three nodes share a room', () => {
     await waitFor(() => !A.ctl(['conns']).conns.some((x) => x.id === conn), { timeoutMs: 3000, what: 'ann gone from node A' });
     await pub(B, 4, 28);
     await pub(C, 29, 53);
+    /* Any node lists the detached session, from Redis. */
+    await waitFor(() => C.ctl(['sessions', '--user', 'ann']).sessions.some((x) => x.connected === false), {
+      timeoutMs: 3000,
+      what: "ann's detached session listed on C",
+    });
+    const listed = C.ctl(['sessions', '--user', 'ann']).sessions.find((x) => !x.connected);
+    assert.ok(listed.rooms.includes('res'), j(listed));
+    assert.ok(listed.expires_s > 0, j(listed));
     const b = await connectWelcomed(userUrl(B, 'ann'));
     b.send({ type: 'resume', token });
     const reply = await b.nextMatching((m) => m.type === 'resumed' || m.type === 'error', 5000, 'resumed');

@@ -1463,7 +1463,7 @@ test_sessions_max_bytes(void **state)
 }
 
 struct each_out {
-	int n;
+	int n, ended;
 	uint8_t tags[16];
 };
 
@@ -1472,6 +1472,11 @@ on_each(void *arg, const struct sv_sess *s)
 {
 	struct each_out *o = arg;
 
+	assert_false(o->ended);
+	if (s == NULL) { /* the listing is over */
+		o->ended = 1;
+		return;
+	}
 	assert_true(o->n < 16);
 	o->tags[o->n++] = s->id[0];
 }
@@ -1483,6 +1488,7 @@ each(struct sv_engine *e, const char *user, uint32_t limit)
 
 	memset(&o, 0, sizeof(o));
 	e->ops->session_each(e, user, limit, on_each, &o);
+	assert_true(o.ended);
 	return o;
 }
 
