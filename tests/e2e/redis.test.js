@@ -30,7 +30,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { startWsd, connectWelcomed, connect, mintToken, waitFor, sleep, httpGet, pidAlive } = require('./harness');
-const { startRedis } = require('./redis_server');
+const { startRedis, startProxy } = require('./redis_server');
 
 const T = { timeout: 60000 };
 const SECRET = 'e2e-redis-secret-5c2f8d1e9a7b3064';
@@ -448,6 +448,51 @@ describe('a lost subscription link', () => {
     }
     await p.close();
     for (const c of clients) await c.close();
+  });
+});
+
+describe('a subscription link that goes silent', () => {
+  let redis;
+  let proxy;
+  let nodes = [];
+  const prefix = `e2e-${crypto.randomBytes(3).toString('hex')}:`;
+  before(async () => {
+    redis = await startRedis();
+    proxy = await startProxy(redis);
+    /* Node A through the proxy, B straight to Redis: the same shard. */
+    nodes.push(await startWsd({ workers: 1, config: nodeConfig([proxy], 'nodeA', prefix) }));
+    nodes.push(await startWsd({ workers: 1, config: nodeConfig([redis], 'nodeB', prefix) }));
+  });
+  after(async () => {
+    for (const d of nodes) await d.stop();
+    await proxy.close();
+    await redis.stop();
+  });
+
+  it('is dropped within twice redis.timeout_ms and made again; what it missed comes from the stream', T, async () => {
+    const [A, B] = nodes;
+    const a = await connectWelcomed(A.url);
+    const b = await connectWelcomed(B.url);
+    await subscribed(a, 'silent');
+    await subscribed(b, 'silent');
+    const t0 = Date.now();
+    proxy.freezeSubscribers();
+    /* (wsctl without blocking this process: the proxy runs in it.) */
+    for (let i = 1; i <= 5; i++) assert.equal((await B.ctlAsync(['publish', 'silent', j({ i })])).ok, true);
+    await everyoneHas([b], 'silent', 5);
+    /* Node A hears nothing; its watchdog drops the link (timeout_ms 1000
+     * in these configs), makes it again, and reads the gap. */
+    await waitFor(() => A.log().includes('"nothing heard"'), { timeoutMs: 5000, what: 'A to drop its silent subscription link' });
+    const took = Date.now() - t0;
+    assert.ok(took <= 3500, `dropped after ${took} ms`);
+    proxy.thaw();
+    await everyoneHas([a], 'silent', 5, 8000);
+    for (let i = 6; i <= 7; i++) assert.equal((await A.ctlAsync(['publish', 'silent', j({ i })])).ok, true);
+    await everyoneHas([a, b], 'silent', 7);
+    await sleep(200);
+    assertSameOrder([a, b], 'silent', 1, 7);
+    await a.close();
+    await b.close();
   });
 });
 

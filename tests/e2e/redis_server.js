@@ -99,4 +99,61 @@ async function startRedis() {
   };
 }
 
-module.exports = { startRedis };
+/*
+ * A TCP proxy on a free loopback port in front of redis (for the nodes
+ * to connect through). freezeSubscribers() stops passing Redis's bytes
+ * to every connection that has sent a SUBSCRIBE (a subscription link
+ * whose path went silent: no FIN, no RST), and thaw() lets them through
+ * again. close() ends it. It runs in the test's process: a test that
+ * waits for a node through it must not block that process (wsctl with
+ * ctlAsync, not ctl).
+ */
+async function startProxy(redis) {
+  const [port] = await freePorts(1);
+  const pairs = new Set();
+  let frozen = false;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(redis.port, '127.0.0.1');
+    const pair = { client, upstream, sub: false };
+    pairs.add(pair);
+    client.on('data', (d) => {
+      if (/SUBSCRIBE/i.test(d.toString('latin1'))) pair.sub = true;
+      upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (!(frozen && pair.sub)) client.write(d);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      pairs.delete(pair);
+    };
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    freezeSubscribers() {
+      frozen = true;
+    },
+    thaw() {
+      frozen = false;
+    },
+    subscribers() {
+      return [...pairs].filter((p) => p.sub).length;
+    },
+    close() {
+      for (const p of pairs) {
+        p.client.destroy();
+        p.upstream.destroy();
+      }
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+module.exports = { startRedis, startProxy };
