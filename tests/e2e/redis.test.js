@@ -96,6 +96,20 @@ function assertSameOrder(clients, room, first, last) {
   }
 }
 
+/* A client of user on d once d admits it (a count given back elsewhere
+ * reaches Redis a moment later). */
+async function admittedOn(d, user, what) {
+  let c = null;
+  await waitFor(
+    async () => {
+      c = await connectWelcomed(userUrl(d, user)).catch(() => null);
+      return c !== null;
+    },
+    { timeoutMs: 3000, what },
+  );
+  return c;
+}
+
 async function stopAll(nodes, shards) {
   for (const d of nodes) if (d) await d.stop();
   for (const r of shards) if (r) await r.stop();
@@ -235,14 +249,7 @@ describe('limits, presence and the node list across nodes', () => {
     await assert.rejects(connect(userUrl(C, 'lim')), (e) => e.status === 429);
     await a.close();
     /* The count goes down with the close; then C admits. */
-    let c;
-    await waitFor(
-      async () => {
-        c = await connectWelcomed(userUrl(C, 'lim')).catch(() => null);
-        return c !== null;
-      },
-      { timeoutMs: 3000, what: 'C to admit lim once A closed' },
-    );
+    const c = await admittedOn(C, 'lim', 'C to admit lim once A closed');
     await b.close();
     await c.close();
   });
@@ -601,14 +608,7 @@ describe('a busy or lost Redis', () => {
       { timeoutMs: 10000, what: 'every node ready again' },
     );
     /* A's state is written anew: cnt is not counted, gone not present. */
-    let v;
-    await waitFor(
-      async () => {
-        v = await connectWelcomed(userUrl(B, 'cnt')).catch(() => null);
-        return v !== null;
-      },
-      { timeoutMs: 3000, what: 'cnt admitted on B' },
-    );
+    const v = await admittedOn(B, 'cnt', 'cnt admitted on B');
     const w = await connectWelcomed(userUrl(C, 'watcher'));
     await subscribed(w, 'pr2');
     w.send({ type: 'presence', room: 'pr2' });
