@@ -331,6 +331,14 @@ describe('Redis killed during traffic', () => {
     assert.equal(nodes[1].ctl(['status']).engine_links[0].up, false);
     const m = await httpGet(nodes[2].adminPort, '/metrics');
     assert.match(m.body, /wsd_engine_link_up\{address="127\.0\.0\.1:\d+"\} 0/);
+    assert.match(m.body, /wsd_engine_info\{engine="redis"\} 1/);
+    /* The engine's families pass promtool's checks too. */
+    const pt = require('node:child_process').spawnSync('promtool', ['check', 'metrics'], {
+      input: m.body,
+      encoding: 'utf8',
+    });
+    assert.equal(pt.status, 0, `promtool: ${pt.stdout}${pt.stderr}`);
+    assert.equal((pt.stdout + pt.stderr).trim(), '', `promtool: ${pt.stdout}${pt.stderr}`);
     const down = nodes[0].ctlResult(['publish', 'storm', '"x"']);
     assert.notEqual(down.status, 0);
     assert.match(down.stdout + down.stderr, /unavailable/);
