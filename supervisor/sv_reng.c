@@ -849,7 +849,8 @@ static void
 reng_watch(struct sv_engine *e, const char *room, size_t rlen, int delta)
 {
 	struct reng *x = e->impl;
-	struct rroom *r = room_get(x, room, rlen);
+	struct rroom *r =
+	    delta > 0 ? room_get(x, room, rlen) : room_find(x, room, rlen);
 
 	if (r == NULL)
 		return;
